@@ -1,0 +1,597 @@
+//! The product actor: owns one product's catalog fields, stock and holds.
+//!
+//! Each command is decided by the pure [`Product`]/[`Ledger`](crate::domain::stock::Ledger)
+//! rules, applied to the in-memory state at once (so the next message sees it), written to
+//! sled, and handed to the committer together with the reply and the events. The actor does
+//! not wait for the fsync: a hot product pipelines many writes into one group commit, while
+//! nothing is answered or published before it is durable.
+
+use super::{ActorError, Shared, registry::Slot};
+use crate::{
+    domain::{
+        DomainError,
+        ids::{MovementId, ProductId, ReservationId},
+        product::{CatalogPatch, Product, ProductChange, ProductSignal, ProductStatus},
+        stock::{AdjustmentReason, ReleaseCause, StockChange, StockSignal},
+        time::{Millis, now_ms},
+    },
+    persistence::{JournalRecord, Movement, MovementKind, ProductWrite, Snapshot, StoredEvent},
+    views::{self, ProductView},
+};
+use dashmap::DashMap;
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use serde_json::Value;
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
+use tokio::task::JoinHandle;
+
+/// Journal records between two snapshots.
+const SNAPSHOT_EVERY: u64 = 64;
+
+/// The reply to every product command: the product as it is after the (durable) change.
+pub type Reply = RpcReplyPort<Result<ProductView, ActorError>>;
+
+/// Messages a product actor understands.
+pub enum ProductMsg {
+    /// Hold units for a reservation until `expires_at`.
+    Hold {
+        /// The holder.
+        reservation: ReservationId,
+        /// Units.
+        quantity: i64,
+        /// Expiry (wall clock).
+        expires_at: Millis,
+        /// Answer.
+        reply: Reply,
+    },
+    /// Sell what a reservation holds.
+    Commit {
+        /// The holder.
+        reservation: ReservationId,
+        /// Order or reservation id for the movement log.
+        reference: String,
+        /// Who sells.
+        by: String,
+        /// Answer.
+        reply: Reply,
+    },
+    /// Give back what a reservation holds (nothing held is fine).
+    Release {
+        /// The holder.
+        reservation: ReservationId,
+        /// Answer.
+        reply: Reply,
+    },
+    /// Move a hold's expiry.
+    Extend {
+        /// The holder.
+        reservation: ReservationId,
+        /// New expiry.
+        expires_at: Millis,
+        /// Answer.
+        reply: Reply,
+    },
+    /// Change `on_hand` by hand.
+    Adjust {
+        /// Signed change.
+        delta: i64,
+        /// Why.
+        reason: AdjustmentReason,
+        /// Free text.
+        note: Option<String>,
+        /// Who.
+        by: String,
+        /// Optimistic concurrency check.
+        expected_version: Option<u64>,
+        /// Answer.
+        reply: Reply,
+    },
+    /// Change catalog fields (also archive).
+    Update {
+        /// The change.
+        patch: CatalogPatch,
+        /// Answer.
+        reply: Reply,
+    },
+    /// Release every hold that is due; sent by the actor's timer and by recovery.
+    ExpireDue {
+        /// Answer, when someone waits for it.
+        reply: Option<Reply>,
+    },
+    /// Periodic check whether the actor may passivate.
+    IdleCheck,
+}
+
+/// Start-up arguments.
+pub struct ProductArgs {
+    /// The product.
+    pub id: ProductId,
+    /// Server services.
+    pub shared: Arc<Shared>,
+    /// The registry map, to remove ourselves when passivating.
+    pub actors: Arc<DashMap<ProductId, Slot>>,
+    /// Our own registry cell (passivation removes exactly this one).
+    pub slot: Slot,
+}
+
+/// The actor (stateless; all state lives in [`ProductState`]).
+pub struct ProductActor;
+
+/// A running product actor's state.
+pub struct ProductState {
+    product: Product,
+    /// Last journal position.
+    idx: u64,
+    /// Journal position of the last snapshot.
+    snapshot_idx: u64,
+    shared: Arc<Shared>,
+    actors: Arc<DashMap<ProductId, Slot>>,
+    slot: Slot,
+    /// The expiry timer: the deadline it is armed for and its task.
+    timer: Option<(Millis, JoinHandle<()>)>,
+    last_message: Instant,
+    idle_check: Option<JoinHandle<()>>,
+}
+
+impl Actor for ProductActor {
+    type Msg = ProductMsg;
+    type State = ProductState;
+    type Arguments = ProductArgs;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<ProductMsg>,
+        args: ProductArgs,
+    ) -> Result<ProductState, ActorProcessingErr> {
+        let (product, idx, snapshot_idx) = args
+            .shared
+            .storage
+            .load_product(&args.id)?
+            .ok_or_else(|| format!("product {} not found", args.id))?;
+        let idle = Duration::from_secs(args.shared.config.actors.idle_seconds.max(1));
+        let idle_check = {
+            let myself = myself.clone();
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(idle);
+                tick.tick().await;
+                loop {
+                    tick.tick().await;
+                    if myself.send_message(ProductMsg::IdleCheck).is_err() {
+                        break;
+                    }
+                }
+            })
+        };
+        let mut state = ProductState {
+            product,
+            idx,
+            snapshot_idx,
+            shared: args.shared,
+            actors: args.actors,
+            slot: args.slot,
+            timer: None,
+            last_message: Instant::now(),
+            idle_check: Some(idle_check),
+        };
+        state.arm_timer(&myself);
+        Ok(state)
+    }
+
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<ProductMsg>,
+        state: &mut ProductState,
+    ) -> Result<(), ActorProcessingErr> {
+        if let Some((_, timer)) = state.timer.take() {
+            timer.abort();
+        }
+        if let Some(task) = state.idle_check.take() {
+            task.abort();
+        }
+        Ok(())
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<ProductMsg>,
+        message: ProductMsg,
+        state: &mut ProductState,
+    ) -> Result<(), ActorProcessingErr> {
+        if !matches!(message, ProductMsg::IdleCheck) {
+            state.last_message = Instant::now();
+        }
+        let product = &state.product;
+        let ledger = &product.ledger;
+        let id = &product.catalog.id;
+        let stock = |r: Result<Vec<StockChange>, DomainError>| {
+            r.map(|changes| changes.into_iter().map(ProductChange::Stock).collect())
+        };
+        let (decided, context, reply) = match message {
+            ProductMsg::Hold {
+                reservation,
+                quantity,
+                expires_at,
+                reply,
+            } => {
+                let decided = if product.catalog.status == ProductStatus::Archived {
+                    Err(DomainError::ProductUnavailable(id.clone()))
+                } else {
+                    stock(ledger.hold(id, &reservation, quantity, expires_at))
+                };
+                (decided, MovementContext::system(), Some(reply))
+            }
+            ProductMsg::Commit {
+                reservation,
+                reference,
+                by,
+                reply,
+            } => {
+                let decided = match ledger.commit(&reservation) {
+                    Err(DomainError::HoldNotFound)
+                        if state
+                            .shared
+                            .storage
+                            .was_committed(id, reservation.as_str())
+                            .unwrap_or(false) =>
+                    {
+                        Ok(Vec::new())
+                    }
+                    other => stock(other),
+                };
+                (
+                    decided,
+                    MovementContext {
+                        reference: Some(reference),
+                        by,
+                    },
+                    Some(reply),
+                )
+            }
+            ProductMsg::Release { reservation, reply } => (
+                stock(Ok(ledger.release(&reservation, ReleaseCause::Release))),
+                MovementContext::system(),
+                Some(reply),
+            ),
+            ProductMsg::Extend {
+                reservation,
+                expires_at,
+                reply,
+            } => (
+                stock(ledger.extend(&reservation, expires_at)),
+                MovementContext::system(),
+                Some(reply),
+            ),
+            ProductMsg::Adjust {
+                delta,
+                reason,
+                note,
+                by,
+                expected_version,
+                reply,
+            } => (
+                stock(ledger.adjust(id, delta, reason, note, by.clone(), expected_version)),
+                MovementContext {
+                    reference: None,
+                    by,
+                },
+                Some(reply),
+            ),
+            ProductMsg::Update { patch, reply } => {
+                let next = patch.apply_to(&product.catalog, now_ms());
+                (
+                    Ok(vec![ProductChange::Updated(Arc::new(next))]),
+                    MovementContext::system(),
+                    Some(reply),
+                )
+            }
+            ProductMsg::ExpireDue { reply } => (
+                stock(Ok(ledger.expire_due(now_ms()))),
+                MovementContext::system(),
+                reply,
+            ),
+            ProductMsg::IdleCheck => {
+                state.maybe_passivate(&myself);
+                return Ok(());
+            }
+        };
+        state.execute(&myself, decided, context, reply).await;
+        Ok(())
+    }
+}
+
+/// Who and what a movement is attributed to.
+struct MovementContext {
+    reference: Option<String>,
+    by: String,
+}
+
+impl MovementContext {
+    fn system() -> Self {
+        Self {
+            reference: None,
+            by: "system".into(),
+        }
+    }
+}
+
+/// An event to publish once the write is durable.
+struct Outgoing {
+    seq: u64,
+    name: &'static str,
+    data: Value,
+    at: Millis,
+}
+
+impl ProductState {
+    fn view(&self) -> ProductView {
+        ProductView {
+            catalog: Arc::clone(&self.product.catalog),
+            stock: self.product.ledger.levels(),
+            movements: self.product.ledger.movements,
+        }
+    }
+
+    /// Applies, persists and hands the decided changes to the committer, which answers and
+    /// publishes after the fsync. Refusals also go through the committer so that they are
+    /// never answered before the writes they were decided after.
+    async fn execute(
+        &mut self,
+        myself: &ActorRef<ProductMsg>,
+        decided: Result<Vec<ProductChange>, DomainError>,
+        context: MovementContext,
+        reply: Option<Reply>,
+    ) {
+        let changes = match decided {
+            Ok(changes) => changes,
+            Err(refusal) => {
+                self.answer_in_order(Err(ActorError::Refused(refusal)), reply)
+                    .await;
+                return;
+            }
+        };
+        if changes.is_empty() {
+            let view = self.view();
+            self.answer_in_order(Ok(view), reply).await;
+            return;
+        }
+        let (write, outgoing) = match self.record(changes, context) {
+            Ok(recorded) => recorded,
+            Err(error) => return self.fail(myself, error, reply),
+        };
+        if let Err(error) = self.shared.storage.apply_product_write(write) {
+            return self.fail(myself, error.to_string(), reply);
+        }
+        self.arm_timer(myself);
+        let view = self.view();
+        let shared = Arc::clone(&self.shared);
+        let failed_actor = myself.clone();
+        self.shared
+            .committer
+            .submit(
+                true,
+                Box::new(move |durable| match durable {
+                    Ok(()) => {
+                        shared.read_model.put_product(view.clone());
+                        publish(&shared, &view, outgoing);
+                        if let Some(reply) = reply {
+                            let _ = reply.send(Ok(view));
+                        }
+                    }
+                    Err(error) => {
+                        // Memory is ahead of disk: stop so the next message reloads from disk.
+                        failed_actor.stop(Some("flush failed".into()));
+                        if let Some(reply) = reply {
+                            let _ = reply.send(Err(ActorError::Unavailable(error.to_string())));
+                        }
+                    }
+                }),
+            )
+            .await;
+    }
+
+    /// Applies the changes to memory and builds their journal records, events and movements.
+    fn record(
+        &mut self,
+        changes: Vec<ProductChange>,
+        context: MovementContext,
+    ) -> Result<(ProductWrite, Vec<Outgoing>), String> {
+        let at = now_ms();
+        let id = self.product.catalog.id.clone();
+        let mut write = ProductWrite::default();
+        let mut outgoing = Vec::new();
+        for change in changes {
+            self.idx += 1;
+            let record = JournalRecord {
+                idx: self.idx,
+                at,
+                change,
+            };
+            write.journal(&id, &record).map_err(|e| e.to_string())?;
+            let signals = self.product.apply(&record.change);
+            if let ProductChange::Stock(StockChange::Committed { reservation, .. }) = &record.change
+            {
+                write.commit_marker(&id, reservation.as_str());
+            }
+            if let Some(movement) = self.movement_for(&record.change, &context, at) {
+                write
+                    .movement(&id, self.product.ledger.movements, &movement)
+                    .map_err(|e| e.to_string())?;
+            }
+            for (seq, signal) in signals {
+                let (name, data) = self.render(signal, seq);
+                let stored = StoredEvent {
+                    seq,
+                    at,
+                    name: name.to_owned(),
+                    data: data.to_string(),
+                };
+                write.event(&id, &stored).map_err(|e| e.to_string())?;
+                outgoing.push(Outgoing {
+                    seq,
+                    name,
+                    data,
+                    at,
+                });
+            }
+        }
+        if self.idx - self.snapshot_idx >= SNAPSHOT_EVERY {
+            let keep_from = self
+                .product
+                .ledger
+                .version
+                .saturating_sub(self.shared.config.ws.replay_buffer);
+            self.shared
+                .storage
+                .prune(&mut write, &id, self.idx, keep_from)
+                .map_err(|e| e.to_string())?;
+            write
+                .snapshot(&Snapshot {
+                    idx: self.idx,
+                    product: self.product.clone(),
+                })
+                .map_err(|e| e.to_string())?;
+            self.snapshot_idx = self.idx;
+        }
+        Ok((write, outgoing))
+    }
+
+    fn movement_for(
+        &self,
+        change: &ProductChange,
+        context: &MovementContext,
+        at: Millis,
+    ) -> Option<Movement> {
+        let (kind, delta, reason, note) = match change {
+            ProductChange::Stock(StockChange::Committed { quantity, .. }) => {
+                (MovementKind::Sale, -quantity, None, None)
+            }
+            ProductChange::Stock(StockChange::Adjusted {
+                delta,
+                reason,
+                note,
+                ..
+            }) => (
+                MovementKind::Adjustment,
+                *delta,
+                Some(reason.as_str().to_owned()),
+                note.clone(),
+            ),
+            _ => return None,
+        };
+        Some(Movement {
+            id: MovementId::generate().to_string(),
+            at,
+            kind,
+            delta,
+            on_hand_after: self.product.ledger.on_hand,
+            reason,
+            note,
+            reference: context.reference.clone(),
+            by: context.by.clone(),
+        })
+    }
+
+    fn render(&self, signal: ProductSignal, seq: u64) -> (&'static str, Value) {
+        let catalog = &self.product.catalog;
+        let levels = self.product.ledger.levels();
+        match signal {
+            ProductSignal::Stock(StockSignal::Changed(cause)) => (
+                "stock.changed",
+                views::stock_changed(catalog, &levels, seq, cause),
+            ),
+            ProductSignal::Stock(StockSignal::Low) => {
+                ("stock.low", views::stock_low(catalog, &levels))
+            }
+            ProductSignal::Updated => {
+                let mut view = self.view();
+                view.stock.version = seq;
+                ("product.updated", views::product(&view))
+            }
+        }
+    }
+
+    /// Answers through the committer, behind every write queued before.
+    async fn answer_in_order(
+        &self,
+        answer: Result<ProductView, ActorError>,
+        reply: Option<Reply>,
+    ) {
+        let Some(reply) = reply else { return };
+        self.shared
+            .committer
+            .submit(
+                false,
+                Box::new(move |durable| {
+                    let _ = reply.send(
+                        durable
+                            .map_err(|e| ActorError::Unavailable(e.to_string()))
+                            .and(answer),
+                    );
+                }),
+            )
+            .await;
+    }
+
+    fn fail(&mut self, myself: &ActorRef<ProductMsg>, error: String, reply: Option<Reply>) {
+        tracing::error!(product = %self.product.catalog.id, %error, "product write failed; stopping actor");
+        self.actors
+            .remove_if(&self.product.catalog.id, |_, s| Arc::ptr_eq(s, &self.slot));
+        myself.stop(Some("write failed".into()));
+        if let Some(reply) = reply {
+            let _ = reply.send(Err(ActorError::Unavailable(error)));
+        }
+    }
+
+    /// Arms the single timer for the earliest hold expiry (or disarms it).
+    fn arm_timer(&mut self, myself: &ActorRef<ProductMsg>) {
+        let next = self.product.ledger.next_expiry();
+        if self.timer.as_ref().map(|(at, _)| *at) == next {
+            return;
+        }
+        if let Some((_, timer)) = self.timer.take() {
+            timer.abort();
+        }
+        if let Some(deadline) = next {
+            let wait = Duration::from_millis(u64::try_from(deadline - now_ms()).unwrap_or(0));
+            let myself = myself.clone();
+            let task = tokio::spawn(async move {
+                tokio::time::sleep(wait).await;
+                let _ = myself.send_message(ProductMsg::ExpireDue { reply: None });
+            });
+            self.timer = Some((deadline, task));
+        }
+    }
+
+    /// Stops the actor when it holds nothing and has been idle: its state is on disk and the
+    /// next message re-activates it. The registry entry goes first, so no new message is
+    /// routed here; one already in the mailbox fails to send and its caller retries.
+    fn maybe_passivate(&mut self, myself: &ActorRef<ProductMsg>) {
+        let idle = Duration::from_secs(self.shared.config.actors.idle_seconds.max(1));
+        if !self.product.ledger.holds.is_empty() || self.last_message.elapsed() < idle {
+            return;
+        }
+        self.actors
+            .remove_if(&self.product.catalog.id, |_, s| Arc::ptr_eq(s, &self.slot));
+        tracing::debug!(product = %self.product.catalog.id, "passivating idle product actor");
+        myself.stop(Some("idle".into()));
+    }
+}
+
+/// Sends a durable product's events to `product:{id}` and, for the store-wide kinds, to
+/// `store:{id}`.
+fn publish(shared: &Shared, view: &ProductView, outgoing: Vec<Outgoing>) {
+    let product_topic = format!("product:{}", view.catalog.id);
+    let store_topic = format!("store:{}", view.catalog.store_id);
+    for event in outgoing {
+        shared
+            .hub
+            .publish_durable(&product_topic, event.seq, event.name, &event.data, event.at);
+        if event.name != "stock.low" {
+            shared
+                .hub
+                .publish_volatile(&store_topic, event.name, &event.data, event.at, || {});
+        }
+    }
+}

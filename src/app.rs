@@ -1,0 +1,182 @@
+//! The assembled server: storage, committer, hub, read models, actors and services, plus
+//! start-up recovery.
+
+use crate::{
+    actors::{ProductRegistry, Shared, product::ProductMsg},
+    config::Config,
+    domain::time::now_ms,
+    persistence::{Storage, StorageError, committer::Committer},
+    read_model::ReadModel,
+    services::{catalog::Catalog, reservations::Reservations},
+    views::ProductView,
+    ws::Hub,
+};
+use std::sync::{
+    Arc,
+    atomic::{AtomicBool, AtomicU64, Ordering},
+};
+use tokio::sync::{Mutex, watch};
+
+/// Stripes of the idempotency lock (requests with one key run one at a time).
+const IDEMPOTENCY_STRIPES: usize = 64;
+
+/// Everything a request handler can reach.
+pub struct App {
+    /// Settings.
+    pub config: Arc<Config>,
+    /// Services shared with the actors.
+    pub shared: Arc<Shared>,
+    /// Product actors.
+    pub products: Arc<ProductRegistry>,
+    /// Stores and product creation.
+    pub catalog: Catalog,
+    /// The reservation saga.
+    pub reservations: Reservations,
+    /// The admin bearer token.
+    pub admin_token: String,
+    /// Set once recovery has finished.
+    ready: AtomicBool,
+    /// Set when shutdown begins; WebSocket connections watch it.
+    shutdown: watch::Sender<bool>,
+    /// Serialises requests that share an `Idempotency-Key`.
+    pub idempotency_locks: Vec<Mutex<()>>,
+    next_connection: AtomicU64,
+}
+
+impl App {
+    /// Opens storage and assembles the server (not ready until [`App::recover`] ran).
+    pub fn open(config: Config) -> Result<Arc<Self>, StorageError> {
+        std::fs::create_dir_all(&config.data_dir)
+            .map_err(|e| StorageError(format!("cannot create {}: {e}", config.data_dir.display())))?;
+        let storage = Storage::open(&config.data_dir)?;
+        let admin_token = match &config.admin_token {
+            Some(token) if !token.is_empty() => token.clone(),
+            _ => match storage.meta("admin_token")? {
+                Some(token) => token,
+                None => {
+                    let token = format!("adm_{}", random_token());
+                    storage.set_meta("admin_token", &token)?;
+                    storage.flush()?;
+                    tracing::info!(admin_token = %token, "generated the admin token (stored in the data dir; shown once)");
+                    token
+                }
+            },
+        };
+        let config = Arc::new(config);
+        let shared = Arc::new(Shared {
+            config: Arc::clone(&config),
+            committer: Committer::start(storage.db().clone()),
+            storage,
+            hub: Arc::new(Hub::new(config.ws.replay_buffer)),
+            read_model: Arc::new(ReadModel::default()),
+        });
+        let products = Arc::new(ProductRegistry::new(Arc::clone(&shared)));
+        Ok(Arc::new(Self {
+            catalog: Catalog::new(Arc::clone(&shared)),
+            reservations: Reservations::new(Arc::clone(&shared), Arc::clone(&products)),
+            config,
+            shared,
+            products,
+            admin_token,
+            ready: AtomicBool::new(false),
+            shutdown: watch::channel(false).0,
+            idempotency_locks: (0..IDEMPOTENCY_STRIPES).map(|_| Mutex::new(())).collect(),
+            next_connection: AtomicU64::new(1),
+        }))
+    }
+
+    /// Whether recovery has finished and storage is writable.
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
+            && !self.shared.committer.has_failed()
+            && !*self.shutdown.borrow()
+    }
+
+    /// A receiver that turns true when shutdown begins.
+    pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
+        self.shutdown.subscribe()
+    }
+
+    /// Starts shutdown: readiness goes away and WebSocket connections close.
+    pub fn begin_shutdown(&self) {
+        self.shutdown.send_replace(true);
+    }
+
+    /// A process-unique id for a WebSocket connection.
+    pub fn next_connection_id(&self) -> u64 {
+        self.next_connection.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Rebuilds the read models, finishes interrupted commits and releases holds that lapsed
+    /// while the server was down; then the server is ready.
+    pub async fn recover(self: &Arc<Self>) -> Result<(), StorageError> {
+        let started = std::time::Instant::now();
+        let shared = Arc::clone(&self.shared);
+        let lapsed = tokio::task::spawn_blocking(move || rebuild_read_models(&shared))
+            .await
+            .map_err(|e| StorageError(format!("recovery task failed: {e}")))??;
+        let interrupted = self
+            .reservations
+            .recover()
+            .await
+            .map_err(|e| StorageError(e.to_string()))?;
+        for id in &lapsed {
+            if let Err(error) = self
+                .products
+                .call(id, |reply| ProductMsg::ExpireDue { reply: Some(reply) })
+                .await
+            {
+                return Err(StorageError(format!("expiring holds of {id}: {error}")));
+            }
+        }
+        self.ready.store(true, Ordering::Release);
+        tracing::info!(
+            stores = self.shared.read_model.stores.len(),
+            products = self.shared.read_model.products.len(),
+            finished_commits = interrupted,
+            released_lapsed = lapsed.len(),
+            millis = started.elapsed().as_millis() as u64,
+            "recovery finished; ready"
+        );
+        Ok(())
+    }
+}
+
+/// Loads every store and product into the read models; returns the products with holds that
+/// have lapsed.
+fn rebuild_read_models(shared: &Shared) -> Result<Vec<crate::domain::ids::ProductId>, StorageError> {
+    for store in shared.storage.stores()? {
+        shared.read_model.stores.insert(store.id.clone(), store);
+    }
+    let now = now_ms();
+    let mut lapsed = Vec::new();
+    for id in shared.storage.product_ids() {
+        let id = id?;
+        let Some((product, _, _)) = shared.storage.load_product(&id)? else {
+            continue;
+        };
+        let catalog = Arc::clone(&product.catalog);
+        shared
+            .read_model
+            .claim_sku(&catalog.store_id, &catalog.sku, &catalog.id);
+        if product.ledger.next_expiry().is_some_and(|at| at <= now) {
+            lapsed.push(id);
+        }
+        shared.read_model.put_product(ProductView {
+            catalog,
+            stock: product.ledger.levels(),
+            movements: product.ledger.movements,
+        });
+    }
+    Ok(lapsed)
+}
+
+/// 30 random lowercase alphanumerics (~155 bits).
+fn random_token() -> String {
+    use rand::Rng;
+    const CHARS: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    let mut rng = rand::rng();
+    (0..30)
+        .map(|_| CHARS[rng.random_range(0..CHARS.len())] as char)
+        .collect()
+}

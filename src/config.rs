@@ -1,0 +1,227 @@
+//! Configuration: defaults < TOML file (`--config`) < `EMPORIUM_*` environment < flags.
+
+use figment::{
+    Figment,
+    providers::{Env, Format, Serialized, Toml},
+};
+use serde::{Deserialize, Serialize};
+use std::{net::SocketAddr, path::PathBuf};
+
+/// Every setting of the server (see docs/API.md §1 for the meaning of each key).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Listen address.
+    pub addr: SocketAddr,
+    /// sled database directory.
+    pub data_dir: PathBuf,
+    /// Bearer token with the `admin` role; generated and stored on first start when unset.
+    pub admin_token: Option<String>,
+    /// Load the demo catalog into an empty data dir.
+    #[serde(default)]
+    pub demo: bool,
+    /// Accounts and tokens.
+    pub auth: AuthConfig,
+    /// Stock holds.
+    pub reservations: ReservationsConfig,
+    /// Carts.
+    pub carts: CartsConfig,
+    /// Orders.
+    pub orders: OrdersConfig,
+    /// The payment provider.
+    pub payments: PaymentsConfig,
+    /// WebSocket limits.
+    pub ws: WsConfig,
+    /// HTTP limits.
+    pub http: HttpConfig,
+    /// Actor housekeeping.
+    pub actors: ActorsConfig,
+}
+
+/// `auth.*`
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    /// HMAC key for access tokens; generated and stored on first start when unset.
+    pub jwt_secret: Option<String>,
+    /// Access token lifetime.
+    pub access_ttl_seconds: u64,
+    /// Refresh token lifetime.
+    pub refresh_ttl_days: u64,
+    /// Failed logins per email per window before 429.
+    pub login_max_failures: u32,
+    /// That window.
+    pub login_window_seconds: u64,
+}
+
+/// `reservations.*`
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReservationsConfig {
+    /// Hold time when a request names none.
+    pub default_ttl_seconds: u64,
+    /// Largest allowed hold.
+    pub max_ttl_seconds: u64,
+}
+
+/// `carts.*`
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CartsConfig {
+    /// How long a cart's hold lives after its last change.
+    pub hold_seconds: u64,
+    /// Untouched carts are deleted after this.
+    pub ttl_days: u64,
+    /// Per cart line.
+    pub max_quantity_per_product: u64,
+}
+
+/// `orders.*`
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrdersConfig {
+    /// How long `POST /orders` waits for payment before answering 202.
+    pub sync_wait_ms: u64,
+}
+
+/// `payments.*`
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PaymentsConfig {
+    /// Attempts per charge on transient errors.
+    pub max_attempts: u32,
+    /// First retry delay, doubled each retry.
+    pub backoff_ms: u64,
+    /// Delay of the simulated `tok_slow` card.
+    pub slow_ms: u64,
+}
+
+/// `ws.*`
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WsConfig {
+    /// Topics one connection may hold.
+    pub max_topics_per_connection: usize,
+    /// Messages buffered per connection before it is closed as lagged.
+    pub outbound_queue: usize,
+    /// Events kept per topic for resume.
+    pub replay_buffer: u64,
+    /// Shortest gap between two deliveries of one product's stock in `latest` mode.
+    pub latest_interval_ms: u64,
+}
+
+/// `http.*`
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Larger bodies get 413.
+    pub max_body_bytes: usize,
+}
+
+/// `actors.*` (an Emporium extension).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActorsConfig {
+    /// A product actor without holds that saw no message for this long is stopped; its
+    /// state stays on disk and the next message re-activates it.
+    pub idle_seconds: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("./data"),
+            admin_token: None,
+            demo: false,
+            auth: AuthConfig {
+                jwt_secret: None,
+                access_ttl_seconds: 900,
+                refresh_ttl_days: 30,
+                login_max_failures: 5,
+                login_window_seconds: 900,
+            },
+            reservations: ReservationsConfig {
+                default_ttl_seconds: 900,
+                max_ttl_seconds: 86_400,
+            },
+            carts: CartsConfig {
+                hold_seconds: 600,
+                ttl_days: 7,
+                max_quantity_per_product: 10,
+            },
+            orders: OrdersConfig { sync_wait_ms: 5000 },
+            payments: PaymentsConfig {
+                max_attempts: 3,
+                backoff_ms: 1000,
+                slow_ms: 10_000,
+            },
+            ws: WsConfig {
+                max_topics_per_connection: 1000,
+                outbound_queue: 4096,
+                replay_buffer: 1024,
+                latest_interval_ms: 100,
+            },
+            http: HttpConfig {
+                max_body_bytes: 1_048_576,
+            },
+            actors: ActorsConfig { idle_seconds: 300 },
+        }
+    }
+}
+
+/// Values given on the command line; they win over file and environment.
+#[derive(Debug, Default, Serialize)]
+pub struct Overrides {
+    /// `--addr`
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub addr: Option<SocketAddr>,
+    /// `--data-dir`
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+    /// `--demo`
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub demo: bool,
+}
+
+impl Config {
+    /// Layers defaults, the optional TOML file, the environment and the flags.
+    pub fn load(file: Option<&std::path::Path>, overrides: Overrides) -> Result<Self, String> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(file) = file {
+            if !file.exists() {
+                return Err(format!("config file {} does not exist", file.display()));
+            }
+            figment = figment.merge(Toml::file(file));
+        }
+        figment
+            .merge(Env::prefixed("EMPORIUM_").split("__").filter(|key| {
+                // Variables read elsewhere (log settings) are not configuration keys.
+                !matches!(key.as_str(), "log" | "log_format")
+            }))
+            .merge(Serialized::defaults(overrides))
+            .extract()
+            .map_err(|e| e.to_string())
+            .and_then(Config::validate)
+    }
+
+    fn validate(self) -> Result<Self, String> {
+        let checks = [
+            (self.ws.outbound_queue == 0, "ws.outbound_queue must be at least 1"),
+            (
+                self.reservations.max_ttl_seconds == 0,
+                "reservations.max_ttl_seconds must be at least 1",
+            ),
+            (
+                self.reservations.default_ttl_seconds > self.reservations.max_ttl_seconds
+                    || self.reservations.default_ttl_seconds == 0,
+                "reservations.default_ttl_seconds must be between 1 and max_ttl_seconds",
+            ),
+            (self.http.max_body_bytes == 0, "http.max_body_bytes must be at least 1"),
+        ];
+        match checks.iter().find(|(bad, _)| *bad) {
+            Some((_, message)) => Err((*message).to_owned()),
+            None => Ok(self),
+        }
+    }
+}

@@ -1,0 +1,58 @@
+//! Business refusals. These are ordinary replies from actors and services, never actor
+//! failures; the HTTP layer maps each one to its problem+json answer.
+
+use super::ids::ProductId;
+
+/// One product that could not supply what was asked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Shortage {
+    /// The product that is short.
+    pub product_id: ProductId,
+    /// Units asked for.
+    pub requested: i64,
+    /// Units that were available when the request was decided.
+    pub available: i64,
+}
+
+/// Why a domain command was refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum DomainError {
+    /// Not enough available units (for holds) or on-hand units above the held ones
+    /// (for negative adjustments).
+    #[error("insufficient stock")]
+    InsufficientStock(Vec<Shortage>),
+    /// The product is archived and cannot be held.
+    #[error("product is archived")]
+    ProductUnavailable(ProductId),
+    /// The hold is no longer there: it was released, expired or committed.
+    #[error("no active hold for this reservation")]
+    HoldNotFound,
+    /// `expected_version` did not match.
+    #[error("stale expected_version")]
+    VersionMismatch {
+        /// The product's version now.
+        current: u64,
+    },
+    /// The change would overflow a counter: a client-supplied number was absurd.
+    #[error("{0}")]
+    OutOfRange(&'static str),
+}
+
+/// One invalid field of a request, as listed in a 422 `validation_failed` answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FieldError {
+    /// Dotted path of the field (`items[2].quantity`).
+    pub field: String,
+    /// What is wrong, for a human.
+    pub message: String,
+}
+
+impl FieldError {
+    /// A field error.
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}

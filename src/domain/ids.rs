@@ -1,0 +1,96 @@
+//! Opaque, prefixed identifiers with 120 random bits (`prod_…`, `str_…`, `res_…`).
+//!
+//! Clients must not parse them; the server only checks the prefix and alphabet so that a
+//! malformed id is a clean 404 and never reaches storage as an odd key.
+
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Crockford-style lowercase base32 without ambiguous letters.
+const ALPHABET: &[u8; 32] = b"0123456789abcdefghjkmnpqrstvwxyz";
+/// 24 characters × 5 bits = 120 random bits (the contract asks for at least 96).
+const RANDOM_LEN: usize = 24;
+
+fn random_suffix() -> String {
+    let mut rng = rand::rng();
+    (0..RANDOM_LEN)
+        .map(|_| ALPHABET[rng.random_range(0..32)] as char)
+        .collect()
+}
+
+fn is_valid(prefix: &str, s: &str) -> bool {
+    s.strip_prefix(prefix).is_some_and(|rest| {
+        rest.len() == RANDOM_LEN && rest.bytes().all(|b| ALPHABET.contains(&b))
+    })
+}
+
+macro_rules! id_type {
+    ($(#[$doc:meta])* $name:ident, $prefix:literal) => {
+        $(#[$doc])*
+        #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            /// The type prefix every id of this kind starts with.
+            pub const PREFIX: &'static str = $prefix;
+
+            /// A fresh random id.
+            pub fn generate() -> Self {
+                Self(format!("{}{}", $prefix, random_suffix()))
+            }
+
+            /// Accepts only well-formed ids of this kind.
+            pub fn parse(s: &str) -> Option<Self> {
+                is_valid($prefix, s).then(|| Self(s.to_owned()))
+            }
+
+            /// The id as text.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
+id_type!(
+    /// A store (`str_…`).
+    StoreId,
+    "str_"
+);
+id_type!(
+    /// A product (`prod_…`).
+    ProductId,
+    "prod_"
+);
+id_type!(
+    /// A stock reservation (`res_…`).
+    ReservationId,
+    "res_"
+);
+id_type!(
+    /// An inventory movement (`mov_…`).
+    MovementId,
+    "mov_"
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_ids_parse_back_and_foreign_ids_do_not() {
+        let id = ProductId::generate();
+        assert_eq!(ProductId::parse(id.as_str()), Some(id.clone()));
+        assert!(StoreId::parse(id.as_str()).is_none());
+        assert!(ProductId::parse("prod_").is_none());
+        assert!(ProductId::parse("prod_../../etc/passwd000000").is_none());
+    }
+}

@@ -1,0 +1,14 @@
+//! Pure business rules: no async, no I/O. Everything here is unit- and property-tested
+//! without actors, so the actors stay thin shells that decide with these types, persist, and
+//! publish.
+
+pub mod error;
+pub mod ids;
+pub mod money;
+pub mod product;
+pub mod reservation;
+pub mod stock;
+pub mod store;
+pub mod time;
+
+pub use error::DomainError;

@@ -1,0 +1,570 @@
+//! The stock ledger of one product: on-hand units, timed holds, and the rules that keep
+//! `available = on_hand − reserved ≥ 0` whatever happens.
+//!
+//! Commands (`hold`, `commit`, …) only *decide*: they return the [`StockChange`]s to record,
+//! or a refusal, and never mutate. [`Ledger::apply`] is the only mutation, so replaying a
+//! journal of changes rebuilds exactly the state that produced it.
+
+use super::{
+    error::{DomainError, Shortage},
+    ids::{ProductId, ReservationId},
+    time::Millis,
+};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Largest quantity one hold or adjustment may move; keeps every sum far from overflow.
+pub const MAX_UNITS: i64 = 1_000_000_000;
+
+/// Units held for one reservation until `expires_at`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hold {
+    /// Units held.
+    pub quantity: i64,
+    /// When the hold lapses by itself (wall clock, persisted and shown to clients).
+    pub expires_at: Millis,
+}
+
+/// Why held units went back to `available`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ReleaseCause {
+    /// The holder gave them back.
+    Release,
+    /// The hold lapsed.
+    Expiry,
+}
+
+/// Why `on_hand` was adjusted by hand.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AdjustmentReason {
+    /// Stock the product was created with.
+    Initial,
+    /// New units arrived.
+    Restock,
+    /// A customer brought units back.
+    Return,
+    /// A count corrected the books.
+    Correction,
+    /// Units were damaged.
+    Damage,
+    /// Units went missing.
+    Shrinkage,
+}
+
+impl AdjustmentReason {
+    /// The reason as the API spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Initial => "initial",
+            Self::Restock => "restock",
+            Self::Return => "return",
+            Self::Correction => "correction",
+            Self::Damage => "damage",
+            Self::Shrinkage => "shrinkage",
+        }
+    }
+}
+
+/// One recorded change of a ledger. Journaled as is; replay applies them in order.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum StockChange {
+    /// Units moved from available to reserved.
+    Held {
+        /// The holder.
+        reservation: ReservationId,
+        /// Units held.
+        quantity: i64,
+        /// When the hold lapses.
+        expires_at: Millis,
+    },
+    /// A hold's expiry moved; no units move and nothing is published.
+    Extended {
+        /// The holder.
+        reservation: ReservationId,
+        /// New expiry.
+        expires_at: Millis,
+    },
+    /// Held units went back to available.
+    Released {
+        /// The former holder.
+        reservation: ReservationId,
+        /// Units returned.
+        quantity: i64,
+        /// Released by hand or lapsed.
+        cause: ReleaseCause,
+    },
+    /// Held units were sold: they leave both `reserved` and `on_hand`.
+    Committed {
+        /// The former holder.
+        reservation: ReservationId,
+        /// Units sold.
+        quantity: i64,
+    },
+    /// `on_hand` changed by hand.
+    Adjusted {
+        /// Signed change of `on_hand`.
+        delta: i64,
+        /// Why.
+        reason: AdjustmentReason,
+        /// Free text from the person adjusting.
+        note: Option<String>,
+        /// Who adjusted (`admin` or a user id).
+        by: String,
+    },
+}
+
+/// What a change published, in order; each entry takes the next version.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StockSignal {
+    /// `stock.changed` with its cause.
+    Changed(StockCause),
+    /// `stock.low`: available fell below the threshold.
+    Low,
+}
+
+/// The `cause` of a `stock.changed` event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StockCause {
+    /// A hold was taken.
+    Reservation,
+    /// A hold was given back.
+    Release,
+    /// A hold lapsed.
+    Expiry,
+    /// Held units were sold.
+    Sale,
+    /// Stock was adjusted by hand.
+    Adjustment,
+    /// A sale was cancelled and its units came back.
+    Cancellation,
+}
+
+impl StockCause {
+    /// The cause as the API spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Reservation => "reservation",
+            Self::Release => "release",
+            Self::Expiry => "expiry",
+            Self::Sale => "sale",
+            Self::Adjustment => "adjustment",
+            Self::Cancellation => "cancellation",
+        }
+    }
+}
+
+/// The public numbers of a ledger.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StockLevels {
+    /// Units in the building.
+    pub on_hand: i64,
+    /// Units promised to active holds.
+    pub reserved: i64,
+    /// `on_hand − reserved`.
+    pub available: i64,
+    /// The product's event sequence.
+    pub version: u64,
+}
+
+/// The stock of one product.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ledger {
+    /// Units in the building.
+    pub on_hand: i64,
+    /// Sum of all active holds (kept, not recomputed, so reads are O(1)).
+    pub reserved: i64,
+    /// Active holds by holder.
+    pub holds: BTreeMap<ReservationId, Hold>,
+    /// The product's event sequence: +1 per published event.
+    pub version: u64,
+    /// Whether `stock.low` was already sent for the current dip below the threshold.
+    pub low_alerted: bool,
+    /// Number of `on_hand` movements so far (numbers the movement log).
+    pub movements: u64,
+}
+
+impl Ledger {
+    /// Units free to hold.
+    pub fn available(&self) -> i64 {
+        self.on_hand - self.reserved
+    }
+
+    /// The public numbers.
+    pub fn levels(&self) -> StockLevels {
+        StockLevels {
+            on_hand: self.on_hand,
+            reserved: self.reserved,
+            available: self.available(),
+            version: self.version,
+        }
+    }
+
+    /// The earliest hold expiry, for the actor's single timer.
+    pub fn next_expiry(&self) -> Option<Millis> {
+        self.holds.values().map(|h| h.expires_at).min()
+    }
+
+    /// Decide a hold of `quantity` units for `reservation` until `expires_at`.
+    /// Holding again for a reservation that already holds is a no-op, so a retried saga
+    /// step cannot hold twice.
+    pub fn hold(
+        &self,
+        product: &ProductId,
+        reservation: &ReservationId,
+        quantity: i64,
+        expires_at: Millis,
+    ) -> Result<Vec<StockChange>, DomainError> {
+        if !(1..=MAX_UNITS).contains(&quantity) {
+            return Err(DomainError::OutOfRange("quantity"));
+        }
+        if self.holds.contains_key(reservation) {
+            return Ok(Vec::new());
+        }
+        if quantity > self.available() {
+            return Err(DomainError::InsufficientStock(vec![Shortage {
+                product_id: product.clone(),
+                requested: quantity,
+                available: self.available(),
+            }]));
+        }
+        Ok(vec![StockChange::Held {
+            reservation: reservation.clone(),
+            quantity,
+            expires_at,
+        }])
+    }
+
+    /// Decide to sell what `reservation` holds.
+    pub fn commit(&self, reservation: &ReservationId) -> Result<Vec<StockChange>, DomainError> {
+        let hold = self.holds.get(reservation).ok_or(DomainError::HoldNotFound)?;
+        Ok(vec![StockChange::Committed {
+            reservation: reservation.clone(),
+            quantity: hold.quantity,
+        }])
+    }
+
+    /// Decide to give back what `reservation` holds; nothing to give back is not an error.
+    pub fn release(&self, reservation: &ReservationId, cause: ReleaseCause) -> Vec<StockChange> {
+        self.holds
+            .get(reservation)
+            .map(|hold| StockChange::Released {
+                reservation: reservation.clone(),
+                quantity: hold.quantity,
+                cause,
+            })
+            .into_iter()
+            .collect()
+    }
+
+    /// Decide a new expiry for an active hold.
+    pub fn extend(
+        &self,
+        reservation: &ReservationId,
+        expires_at: Millis,
+    ) -> Result<Vec<StockChange>, DomainError> {
+        if !self.holds.contains_key(reservation) {
+            return Err(DomainError::HoldNotFound);
+        }
+        Ok(vec![StockChange::Extended {
+            reservation: reservation.clone(),
+            expires_at,
+        }])
+    }
+
+    /// Decide the release of every hold whose expiry is at or before `now`.
+    pub fn expire_due(&self, now: Millis) -> Vec<StockChange> {
+        self.holds
+            .iter()
+            .filter(|(_, hold)| hold.expires_at <= now)
+            .map(|(reservation, hold)| StockChange::Released {
+                reservation: reservation.clone(),
+                quantity: hold.quantity,
+                cause: ReleaseCause::Expiry,
+            })
+            .collect()
+    }
+
+    /// Decide a manual change of `on_hand`. Held units cannot be removed.
+    pub fn adjust(
+        &self,
+        product: &ProductId,
+        delta: i64,
+        reason: AdjustmentReason,
+        note: Option<String>,
+        by: String,
+        expected_version: Option<u64>,
+    ) -> Result<Vec<StockChange>, DomainError> {
+        if delta == 0 || delta.abs() > MAX_UNITS {
+            return Err(DomainError::OutOfRange("delta"));
+        }
+        if let Some(expected) = expected_version
+            && expected != self.version
+        {
+            return Err(DomainError::VersionMismatch {
+                current: self.version,
+            });
+        }
+        let after = self.on_hand + delta;
+        if after > MAX_UNITS * 1000 {
+            return Err(DomainError::OutOfRange("delta"));
+        }
+        if after < self.reserved {
+            return Err(DomainError::InsufficientStock(vec![Shortage {
+                product_id: product.clone(),
+                requested: -delta,
+                available: self.available(),
+            }]));
+        }
+        Ok(vec![StockChange::Adjusted {
+            delta,
+            reason,
+            note,
+            by,
+        }])
+    }
+
+    /// Apply one decided change. Returns the events it publishes, each of which has already
+    /// taken its version (the last one's version is `self.version`). `threshold` is the
+    /// product's low-stock threshold, which lives with the catalog fields.
+    pub fn apply(&mut self, change: &StockChange, threshold: i64) -> Vec<StockSignal> {
+        let cause = match change {
+            StockChange::Held {
+                reservation,
+                quantity,
+                expires_at,
+            } => {
+                self.reserved += quantity;
+                self.holds.insert(
+                    reservation.clone(),
+                    Hold {
+                        quantity: *quantity,
+                        expires_at: *expires_at,
+                    },
+                );
+                StockCause::Reservation
+            }
+            StockChange::Extended {
+                reservation,
+                expires_at,
+            } => {
+                if let Some(hold) = self.holds.get_mut(reservation) {
+                    hold.expires_at = *expires_at;
+                }
+                return Vec::new();
+            }
+            StockChange::Released {
+                reservation, cause, ..
+            } => {
+                if let Some(hold) = self.holds.remove(reservation) {
+                    self.reserved -= hold.quantity;
+                }
+                match cause {
+                    ReleaseCause::Release => StockCause::Release,
+                    ReleaseCause::Expiry => StockCause::Expiry,
+                }
+            }
+            StockChange::Committed { reservation, .. } => {
+                if let Some(hold) = self.holds.remove(reservation) {
+                    self.reserved -= hold.quantity;
+                    self.on_hand -= hold.quantity;
+                }
+                self.movements += 1;
+                StockCause::Sale
+            }
+            StockChange::Adjusted { delta, .. } => {
+                self.on_hand += delta;
+                self.movements += 1;
+                StockCause::Adjustment
+            }
+        };
+        self.version += 1;
+        let mut signals = vec![StockSignal::Changed(cause)];
+        signals.extend(self.check_low(threshold));
+        signals
+    }
+
+    /// Re-evaluates the low-stock alert after a change of stock or threshold: `stock.low` is
+    /// sent once per dip below the threshold and re-armed when stock recovers.
+    pub fn check_low(&mut self, threshold: i64) -> Option<StockSignal> {
+        let below = self.available() < threshold;
+        if below && !self.low_alerted {
+            self.low_alerted = true;
+            self.version += 1;
+            return Some(StockSignal::Low);
+        }
+        if !below {
+            self.low_alerted = false;
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn pid() -> ProductId {
+        ProductId::parse("prod_000000000000000000000000").expect("valid id")
+    }
+
+    fn res(n: u8) -> ReservationId {
+        ReservationId::parse(&format!("res_{:0>24}", n)).expect("valid id")
+    }
+
+    fn run(ledger: &mut Ledger, changes: Vec<StockChange>) {
+        for change in &changes {
+            ledger.apply(change, 3);
+        }
+    }
+
+    #[test]
+    fn a_hold_beyond_available_is_refused_with_the_shortage() {
+        let mut ledger = Ledger::default();
+        run(
+            &mut ledger,
+            vec![StockChange::Adjusted {
+                delta: 2,
+                reason: AdjustmentReason::Initial,
+                note: None,
+                by: "admin".into(),
+            }],
+        );
+        let refusal = ledger.hold(&pid(), &res(1), 3, 10).unwrap_err();
+        assert_eq!(
+            refusal,
+            DomainError::InsufficientStock(vec![Shortage {
+                product_id: pid(),
+                requested: 3,
+                available: 2
+            }])
+        );
+    }
+
+    #[test]
+    fn low_stock_is_signalled_once_per_dip() {
+        let mut ledger = Ledger::default();
+        let signals = ledger.apply(
+            &StockChange::Adjusted {
+                delta: 4,
+                reason: AdjustmentReason::Initial,
+                note: None,
+                by: "admin".into(),
+            },
+            3,
+        );
+        assert_eq!(signals, vec![StockSignal::Changed(StockCause::Adjustment)]);
+        let hold = ledger.hold(&pid(), &res(1), 2, 10).expect("enough stock");
+        let signals = ledger.apply(&hold[0], 3);
+        assert_eq!(
+            signals,
+            vec![
+                StockSignal::Changed(StockCause::Reservation),
+                StockSignal::Low
+            ]
+        );
+        assert_eq!(ledger.version, 3);
+        let hold = ledger.hold(&pid(), &res(2), 1, 10).expect("enough stock");
+        assert_eq!(ledger.apply(&hold[0], 3).len(), 1);
+    }
+
+    #[test]
+    fn expiry_releases_only_due_holds() {
+        let mut ledger = Ledger::default();
+        run(
+            &mut ledger,
+            vec![
+                StockChange::Adjusted {
+                    delta: 10,
+                    reason: AdjustmentReason::Initial,
+                    note: None,
+                    by: "admin".into(),
+                },
+                StockChange::Held {
+                    reservation: res(1),
+                    quantity: 2,
+                    expires_at: 100,
+                },
+                StockChange::Held {
+                    reservation: res(2),
+                    quantity: 3,
+                    expires_at: 200,
+                },
+            ],
+        );
+        let due = ledger.expire_due(150);
+        assert_eq!(due.len(), 1);
+        run(&mut ledger, due);
+        assert_eq!(ledger.reserved, 3);
+        assert_eq!(ledger.next_expiry(), Some(200));
+    }
+
+    /// One step of a random workload over a small set of reservations.
+    #[derive(Clone, Debug)]
+    enum Op {
+        Hold(u8, i64, Millis),
+        Commit(u8),
+        Release(u8),
+        Extend(u8, Millis),
+        Expire(Millis),
+        Adjust(i64),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            (0u8..8, 1i64..20, 0i64..1000).prop_map(|(r, q, e)| Op::Hold(r, q, e)),
+            (0u8..8).prop_map(Op::Commit),
+            (0u8..8).prop_map(Op::Release),
+            (0u8..8, 0i64..1000).prop_map(|(r, e)| Op::Extend(r, e)),
+            (0i64..1000).prop_map(Op::Expire),
+            (-30i64..30).prop_map(Op::Adjust),
+        ]
+    }
+
+    proptest! {
+        /// Whatever clients do, the books balance: nothing oversold, `reserved` is exactly the
+        /// active holds, the movement log sums to `on_hand`, and replay rebuilds the state.
+        #[test]
+        fn any_sequence_keeps_the_books_balanced(ops in proptest::collection::vec(op(), 0..200)) {
+            let mut ledger = Ledger::default();
+            let mut journal: Vec<StockChange> = Vec::new();
+            let mut movement_sum = 0i64;
+            for op in ops {
+                let decided = match op {
+                    Op::Hold(r, q, e) => ledger.hold(&pid(), &res(r), q, e),
+                    Op::Commit(r) => ledger.commit(&res(r)),
+                    Op::Release(r) => Ok(ledger.release(&res(r), ReleaseCause::Release)),
+                    Op::Extend(r, e) => ledger.extend(&res(r), e),
+                    Op::Expire(now) => Ok(ledger.expire_due(now)),
+                    Op::Adjust(d) => ledger.adjust(&pid(), d, AdjustmentReason::Correction, None, "admin".into(), None),
+                };
+                let before = ledger.clone();
+                match decided {
+                    Ok(changes) => {
+                        for change in &changes {
+                            match change {
+                                StockChange::Committed { quantity, .. } => movement_sum -= quantity,
+                                StockChange::Adjusted { delta, .. } => movement_sum += delta,
+                                _ => {}
+                            }
+                            ledger.apply(change, 5);
+                        }
+                        journal.extend(changes);
+                    }
+                    Err(_) => prop_assert_eq!(&ledger, &before),
+                }
+                prop_assert!(ledger.available() >= 0);
+                prop_assert!(ledger.on_hand >= 0);
+                prop_assert_eq!(ledger.reserved, ledger.holds.values().map(|h| h.quantity).sum::<i64>());
+                prop_assert_eq!(movement_sum, ledger.on_hand);
+            }
+            let mut replayed = Ledger::default();
+            for change in &journal {
+                replayed.apply(change, 5);
+            }
+            prop_assert_eq!(replayed, ledger);
+        }
+    }
+}

@@ -1,0 +1,112 @@
+//! The one error type of the request paths. Each variant is one row of the error table in
+//! docs/API.md §2; `http::error` renders it as problem+json.
+
+use crate::{
+    actors::ActorError,
+    domain::{
+        DomainError,
+        error::{FieldError, Shortage},
+    },
+    persistence::StorageError,
+};
+
+/// Everything a request can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// 400: the body is not JSON of the expected shape.
+    #[error("{0}")]
+    InvalidJson(String),
+    /// 401: missing, malformed, tampered or expired token.
+    #[error("authentication required")]
+    Unauthorized,
+    /// 403: visible resource, action not allowed.
+    #[error("not allowed")]
+    Forbidden,
+    /// 404: no such resource (or not visible).
+    #[error("not found")]
+    NotFound,
+    /// 405.
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    /// 409 `insufficient_stock`.
+    #[error("insufficient stock")]
+    InsufficientStock(Vec<Shortage>),
+    /// 409 `invalid_transition`.
+    #[error("cannot go from {from} to {to}")]
+    InvalidTransition {
+        /// Current state.
+        from: String,
+        /// Requested state.
+        to: String,
+        /// States reachable from `from`.
+        allowed: Vec<String>,
+    },
+    /// 409 `reservation_inactive`.
+    #[error("reservation is {0}")]
+    ReservationInactive(String),
+    /// 409 `product_unavailable`.
+    #[error("product is archived")]
+    ProductUnavailable,
+    /// 409 `sku_taken`.
+    #[error("sku is already used in this store")]
+    SkuTaken,
+    /// 409 `version_mismatch`.
+    #[error("expected_version is stale")]
+    VersionMismatch {
+        /// The version now.
+        current: u64,
+    },
+    /// 413.
+    #[error("body larger than {0} bytes")]
+    PayloadTooLarge(usize),
+    /// 415.
+    #[error("expected Content-Type: application/json")]
+    UnsupportedMediaType,
+    /// 422 `validation_failed`.
+    #[error("validation failed")]
+    Validation(Vec<FieldError>),
+    /// 422 `idempotency_key_reused`.
+    #[error("Idempotency-Key was used with another request")]
+    IdempotencyKeyReused,
+    /// 503: storage failing, recovering or shutting down.
+    #[error("service unavailable: {0}")]
+    Unavailable(String),
+    /// 500: a bug (details go to the log only).
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl AppError {
+    /// A single-field 422.
+    pub fn field(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::Validation(vec![FieldError::new(field, message)])
+    }
+}
+
+impl From<DomainError> for AppError {
+    fn from(e: DomainError) -> Self {
+        match e {
+            DomainError::InsufficientStock(shortages) => Self::InsufficientStock(shortages),
+            DomainError::ProductUnavailable(_) => Self::ProductUnavailable,
+            DomainError::HoldNotFound => Self::ReservationInactive("expired".into()),
+            DomainError::VersionMismatch { current } => Self::VersionMismatch { current },
+            DomainError::OutOfRange(field) => Self::field(field, "out of range"),
+        }
+    }
+}
+
+impl From<ActorError> for AppError {
+    fn from(e: ActorError) -> Self {
+        match e {
+            ActorError::Refused(refusal) => refusal.into(),
+            ActorError::NotFound => Self::NotFound,
+            ActorError::Unavailable(reason) => Self::Unavailable(reason),
+        }
+    }
+}
+
+impl From<StorageError> for AppError {
+    fn from(e: StorageError) -> Self {
+        Self::Unavailable(e.0)
+    }
+}

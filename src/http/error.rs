@@ -1,0 +1,160 @@
+//! Renders [`AppError`] as `application/problem+json` (RFC 9457) with the contract's `code`
+//! and extension members. Internal details go to the log, never to the client.
+
+use crate::error::AppError;
+use axum::{
+    http::{HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use problem_details::ProblemDetails;
+use serde_json::{Map, Value, json};
+
+/// Seconds a client should wait before retrying a 503.
+const RETRY_AFTER_SECONDS: &str = "1";
+/// Media type of every error body.
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+impl AppError {
+    /// Status, code, title, detail and extension members of this error.
+    pub fn problem(&self) -> (StatusCode, &'static str, &'static str, String, Map<String, Value>) {
+        let mut ext = Map::new();
+        let (status, code, title) = match self {
+            Self::InvalidJson(_) => (StatusCode::BAD_REQUEST, "invalid_json", "Invalid JSON"),
+            Self::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized", "Unauthorized"),
+            Self::Forbidden => (StatusCode::FORBIDDEN, "forbidden", "Forbidden"),
+            Self::NotFound => (StatusCode::NOT_FOUND, "not_found", "Not found"),
+            Self::MethodNotAllowed => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "Method not allowed",
+            ),
+            Self::InsufficientStock(shortages) => {
+                ext.insert(
+                    "shortages".into(),
+                    shortages
+                        .iter()
+                        .map(|s| {
+                            json!({"product_id": s.product_id, "requested": s.requested, "available": s.available})
+                        })
+                        .collect(),
+                );
+                (StatusCode::CONFLICT, "insufficient_stock", "Insufficient stock")
+            }
+            Self::InvalidTransition { from, to, allowed } => {
+                ext.insert("from".into(), json!(from));
+                ext.insert("to".into(), json!(to));
+                ext.insert("allowed".into(), json!(allowed));
+                (StatusCode::CONFLICT, "invalid_transition", "Invalid transition")
+            }
+            Self::ReservationInactive(status) => {
+                ext.insert("reservation_status".into(), json!(status));
+                (
+                    StatusCode::CONFLICT,
+                    "reservation_inactive",
+                    "Reservation inactive",
+                )
+            }
+            Self::ProductUnavailable => (
+                StatusCode::CONFLICT,
+                "product_unavailable",
+                "Product unavailable",
+            ),
+            Self::SkuTaken => (StatusCode::CONFLICT, "sku_taken", "SKU taken"),
+            Self::VersionMismatch { current } => {
+                ext.insert("current_version".into(), json!(current));
+                (StatusCode::CONFLICT, "version_mismatch", "Version mismatch")
+            }
+            Self::PayloadTooLarge(_) => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                "Payload too large",
+            ),
+            Self::UnsupportedMediaType => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "Unsupported media type",
+            ),
+            Self::Validation(errors) => {
+                ext.insert(
+                    "errors".into(),
+                    errors
+                        .iter()
+                        .map(|e| json!({"field": e.field, "message": e.message}))
+                        .collect(),
+                );
+                (
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "validation_failed",
+                    "Validation failed",
+                )
+            }
+            Self::IdempotencyKeyReused => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency_key_reused",
+                "Idempotency key reused",
+            ),
+            Self::Unavailable(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "Service unavailable",
+            ),
+            Self::Internal(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "Internal error",
+            ),
+        };
+        let detail = match self {
+            Self::Unavailable(_) => {
+                "The service is temporarily unavailable; retry shortly.".to_owned()
+            }
+            Self::Internal(_) => "An internal error occurred.".to_owned(),
+            Self::Validation(errors) => errors
+                .iter()
+                .map(|e| format!("{}: {}", e.field, e.message))
+                .collect::<Vec<_>>()
+                .join("; "),
+            other => other.to_string(),
+        };
+        (status, code, title, detail, ext)
+    }
+
+    /// The problem document as JSON (also stored for idempotent replays).
+    pub fn problem_json(&self) -> (StatusCode, Value) {
+        let (status, code, title, detail, mut ext) = self.problem();
+        ext.insert("code".into(), json!(code));
+        let problem = ProblemDetails::new()
+            .with_status(status)
+            .with_title(title)
+            .with_detail(detail)
+            .with_extensions(ext);
+        (
+            status,
+            serde_json::to_value(problem).unwrap_or_else(|_| json!({"status": status.as_u16()})),
+        )
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        match &self {
+            Self::Unavailable(reason) => tracing::warn!(%reason, "answering 503"),
+            Self::Internal(reason) => tracing::error!(%reason, "answering 500"),
+            _ => {}
+        }
+        let (status, body) = self.problem_json();
+        let mut response = (
+            status,
+            [(header::CONTENT_TYPE, PROBLEM_JSON)],
+            body.to_string(),
+        )
+            .into_response();
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from_static(RETRY_AFTER_SECONDS),
+            );
+        }
+        response
+    }
+}

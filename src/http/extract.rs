@@ -1,0 +1,183 @@
+//! Extractors that turn every malformed request into the contract's problem+json answers:
+//! JSON bodies (400/413/415/422 with field paths), query strings (422) and the caller's
+//! identity (401).
+
+use crate::{app::App, domain::error::FieldError, error::AppError};
+use axum::{
+    body::Bytes,
+    extract::{FromRequest, FromRequestParts, Query, Request},
+    http::{HeaderMap, header, request::Parts},
+};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use std::sync::Arc;
+
+/// A JSON body of type `T`, plus the parsed JSON (for idempotency fingerprints).
+pub struct ApiJson<T>(pub T, pub Value);
+
+impl<T: DeserializeOwned> FromRequest<Arc<App>> for ApiJson<T> {
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, state: &Arc<App>) -> Result<Self, AppError> {
+        let is_json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.split(';').next().unwrap_or_default().trim().to_ascii_lowercase())
+            .is_some_and(|mime| mime == "application/json" || mime.ends_with("+json"));
+        if !is_json {
+            return Err(AppError::UnsupportedMediaType);
+        }
+        let limit = state.config.http.max_body_bytes;
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                AppError::PayloadTooLarge(limit)
+            } else {
+                AppError::InvalidJson(format!("could not read the body: {rejection}"))
+            }
+        })?;
+        let (value, raw) = decode(&bytes)?;
+        Ok(Self(value, raw))
+    }
+}
+
+/// Parses a JSON object body into `T`: 400 when it is not a JSON object, 422 with the field
+/// path when a field is missing, unknown, mistyped or out of range.
+pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<(T, Value), AppError> {
+    let raw: Value = serde_json::from_slice(bytes)
+        .map_err(|e| AppError::InvalidJson(format!("the body is not valid JSON: {e}")))?;
+    if !raw.is_object() {
+        return Err(AppError::InvalidJson("the body must be a JSON object".into()));
+    }
+    let value = serde_path_to_error::deserialize(raw.clone()).map_err(|e| {
+        let path = e.path().to_string();
+        let message = e.inner().to_string();
+        AppError::Validation(vec![FieldError::new(field_of(&path, &message), message)])
+    })?;
+    Ok((value, raw))
+}
+
+/// The most precise field name for a serde error: the path, extended with the field named in
+/// "unknown field `x`" / "missing field `x`" messages.
+fn field_of(path: &str, message: &str) -> String {
+    let named = ["unknown field `", "missing field `"]
+        .iter()
+        .find_map(|prefix| message.strip_prefix(prefix))
+        .and_then(|rest| rest.split('`').next());
+    match (path, named) {
+        (".", Some(name)) => name.to_owned(),
+        (path, Some(name)) => format!("{path}.{name}"),
+        (path, None) => path.to_owned(),
+    }
+}
+
+/// A query string of type `T`; anything malformed is a 422.
+pub struct ApiQuery<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AppError> {
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(value)| Self(value))
+            .map_err(|rejection| {
+                let text = rejection.body_text();
+                let message = text
+                    .strip_prefix("Failed to deserialize query string: ")
+                    .unwrap_or(&text)
+                    .to_owned();
+                let field = ["unknown field `", "missing field `"]
+                    .iter()
+                    .find_map(|p| message.strip_prefix(p))
+                    .and_then(|rest| rest.split('`').next())
+                    .unwrap_or("query")
+                    .to_owned();
+                AppError::Validation(vec![FieldError::new(field, message)])
+            })
+    }
+}
+
+/// Who is calling.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Caller {
+    /// No token.
+    Anonymous,
+    /// The configured admin token.
+    Admin,
+}
+
+impl Caller {
+    /// The caller's name in audit fields (`by`) and idempotency scopes.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Anonymous => "anonymous",
+            Self::Admin => "admin",
+        }
+    }
+
+    /// Refuses anyone but an admin: 401 for anonymous callers.
+    pub fn require_admin(&self) -> Result<(), AppError> {
+        match self {
+            Self::Admin => Ok(()),
+            Self::Anonymous => Err(AppError::Unauthorized),
+        }
+    }
+}
+
+/// Resolves a bearer token to a caller; an unknown token is a 401, never anonymous.
+pub fn caller_from_token(app: &App, token: &str) -> Result<Caller, AppError> {
+    if constant_time_eq(token.as_bytes(), app.admin_token.as_bytes()) {
+        Ok(Caller::Admin)
+    } else {
+        Err(AppError::Unauthorized)
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The token of an `Authorization: Bearer …` header, if any; a malformed header is a 401.
+pub fn bearer(headers: &HeaderMap) -> Result<Option<&str>, AppError> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    value
+        .to_str()
+        .ok()
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(Some)
+        .ok_or(AppError::Unauthorized)
+}
+
+impl FromRequestParts<Arc<App>> for Caller {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, AppError> {
+        match bearer(&parts.headers)? {
+            None => Ok(Caller::Anonymous),
+            Some(token) => caller_from_token(app, token),
+        }
+    }
+}
+
+/// `page` and `per_page` of a list request, checked against the contract's limits.
+pub fn pagination(page: Option<usize>, per_page: Option<usize>) -> Result<(usize, usize), AppError> {
+    let page = page.unwrap_or(1);
+    let per_page = per_page.unwrap_or(20);
+    let mut errors = Vec::new();
+    if page < 1 {
+        errors.push(FieldError::new("page", "must be at least 1"));
+    }
+    if !(1..=100).contains(&per_page) {
+        errors.push(FieldError::new("per_page", "must be between 1 and 100"));
+    }
+    if errors.is_empty() {
+        Ok((page, per_page))
+    } else {
+        Err(AppError::Validation(errors))
+    }
+}

@@ -1,0 +1,71 @@
+//! REST routes (docs/API.md §3–§6) and the WebSocket upgrade, on one axum router.
+
+pub mod error;
+pub mod extract;
+mod health;
+mod idempotency;
+mod products;
+mod reservations;
+mod stores;
+
+use crate::{app::App, error::AppError};
+use axum::{
+    Router,
+    extract::{DefaultBodyLimit, Request, State},
+    middleware::{self, Next},
+    response::{IntoResponse, Response},
+    routing::{get, post, put},
+};
+use std::sync::Arc;
+
+/// The whole HTTP surface of the server.
+pub fn router(app: Arc<App>) -> Router {
+    let api = Router::new()
+        .route("/stores", get(stores::list).post(stores::create))
+        .route("/stores/{id}", get(stores::get))
+        .route("/stores/{id}/status", put(stores::set_status))
+        .route("/products", get(products::list).post(products::create))
+        .route(
+            "/products/{id}",
+            get(products::get)
+                .patch(products::update)
+                .delete(products::archive),
+        )
+        .route("/products/{id}/inventory", get(products::inventory))
+        .route(
+            "/products/{id}/inventory/adjustments",
+            post(products::adjust),
+        )
+        .route(
+            "/products/{id}/inventory/movements",
+            get(products::movements),
+        )
+        .route("/reservations", post(reservations::create))
+        .route("/reservations/{id}", get(reservations::get))
+        .route("/reservations/{id}/commit", post(reservations::commit))
+        .route("/reservations/{id}/release", post(reservations::release))
+        .route("/reservations/{id}/extend", post(reservations::extend))
+        .route("/ws", get(crate::ws::socket::upgrade))
+        .layer(middleware::from_fn_with_state(
+            Arc::clone(&app),
+            refuse_until_ready,
+        ));
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .nest("/api/v1", api)
+        .fallback(|| async { AppError::NotFound })
+        .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed })
+        .layer(DefaultBodyLimit::max(app.config.http.max_body_bytes))
+        .with_state(app)
+}
+
+/// Answers 503 while recovery runs or after storage failed, so no request sees a half-built
+/// read model or writes into a database that cannot flush.
+async fn refuse_until_ready(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
+    if app.is_ready() {
+        next.run(request).await
+    } else {
+        AppError::Unavailable("not ready".into()).into_response()
+    }
+}

@@ -1,0 +1,86 @@
+//! Emporium: a real-time commerce engine.
+//!
+//! Every product's stock is owned by its own actor ([`actors`]); changes are decided by pure
+//! rules ([`domain`]), made durable with a group commit ([`persistence`]) before anyone hears
+//! of them, and then pushed to WebSocket subscribers ([`ws`]). REST lives in [`http`].
+//!
+//! [`run`] serves on an already bound listener until a shutdown future resolves, so tests can
+//! bind port 0 and drive a real server.
+
+pub mod actors;
+pub mod app;
+pub mod config;
+pub mod demo;
+pub mod domain;
+pub mod error;
+pub mod http;
+pub mod persistence;
+pub mod read_model;
+pub mod services;
+pub mod views;
+pub mod ws;
+
+use std::{future::Future, sync::Arc, time::Duration};
+use tokio::net::TcpListener;
+
+/// How long in-flight requests may take to finish after a shutdown signal.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// Serves until `shutdown` resolves, then drains requests (up to [`SHUTDOWN_GRACE`]) and
+/// flushes storage.
+pub async fn run(
+    config: config::Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), String> {
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    tracing::info!("listening on http://{addr}");
+    let demo = config.demo;
+    let app = {
+        let config = config.clone();
+        tokio::task::spawn_blocking(move || app::App::open(config))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?
+    };
+    {
+        let app = Arc::clone(&app);
+        tokio::spawn(async move {
+            if let Err(error) = app.recover().await {
+                tracing::error!(%error, "recovery failed; the server stays not ready");
+                return;
+            }
+            if demo && let Err(error) = demo::seed(&app).await {
+                tracing::error!(%error, "loading the demo catalog failed");
+            }
+        });
+    }
+    let router = http::router(Arc::clone(&app));
+    let (drained_tx, drained_rx) = tokio::sync::oneshot::channel::<()>();
+    let app_for_shutdown = Arc::clone(&app);
+    let server = axum::serve(listener, router).with_graceful_shutdown(async move {
+        shutdown.await;
+        tracing::info!("shutting down: draining requests");
+        app_for_shutdown.begin_shutdown();
+        let _ = drained_tx.send(());
+    });
+    let serve = async { server.await.map_err(|e| e.to_string()) };
+    let grace = async {
+        if drained_rx.await.is_ok() {
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+        } else {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        result = serve => result?,
+        () = grace => tracing::warn!("in-flight requests did not finish within the grace period"),
+    }
+    let storage = app.shared.storage.clone();
+    tokio::task::spawn_blocking(move || storage.flush())
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
+    tracing::info!("storage flushed; bye");
+    Ok(())
+}

@@ -1,0 +1,60 @@
+//! The one place that knows the storage encoding: a format-version byte, then bincode 2 (serde
+//! mode). Swapping the codec later means changing this file and bumping [`FORMAT`].
+
+use serde::{Serialize, de::DeserializeOwned};
+
+/// Version of the on-disk encoding.
+pub const FORMAT: u8 = 1;
+
+/// A value could not be encoded or decoded.
+#[derive(Debug, thiserror::Error)]
+pub enum CodecError {
+    /// Encoding failed (a bug: our types always encode).
+    #[error("encode: {0}")]
+    Encode(#[from] bincode::error::EncodeError),
+    /// Stored bytes are not a value of the expected type.
+    #[error("decode: {0}")]
+    Decode(#[from] bincode::error::DecodeError),
+    /// Stored bytes were written by another format version.
+    #[error("unknown storage format {0:?}")]
+    Format(Option<u8>),
+}
+
+fn config() -> impl bincode::config::Config {
+    bincode::config::standard()
+}
+
+/// Encodes `value` with the format byte in front.
+pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, CodecError> {
+    let mut out = vec![FORMAT];
+    out.extend(bincode::serde::encode_to_vec(value, config())?);
+    Ok(out)
+}
+
+/// Decodes bytes written by [`encode`].
+pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
+    match bytes.split_first() {
+        Some((&FORMAT, rest)) => Ok(bincode::serde::decode_from_slice(rest, config())?.0),
+        other => Err(CodecError::Format(other.map(|(v, _)| *v))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_and_rejects_foreign_bytes() {
+        let value = (7u64, String::from("x"), Some(-3i64));
+        let bytes = encode(&value).expect("encodes");
+        assert_eq!(
+            decode::<(u64, String, Option<i64>)>(&bytes).expect("decodes"),
+            value
+        );
+        assert!(matches!(
+            decode::<u64>(&[9, 1]),
+            Err(CodecError::Format(Some(9)))
+        ));
+        assert!(decode::<String>(&[FORMAT, 200]).is_err());
+    }
+}

@@ -1,0 +1,68 @@
+//! Key layout. Ids are followed by a `0` byte so that one id's prefix never matches another's,
+//! and sequence numbers are big-endian so that byte order is numeric order.
+
+use crate::domain::ids::{ProductId, StoreId};
+
+pub const SNAPSHOT_PREFIX: &[u8] = b"s";
+pub const STORE_PREFIX: &[u8] = b"store\0";
+
+fn entity_key(tag: u8, id: &str, seq: Option<u64>) -> Vec<u8> {
+    let mut key = Vec::with_capacity(1 + id.len() + 9);
+    key.push(tag);
+    key.extend_from_slice(id.as_bytes());
+    key.push(0);
+    if let Some(seq) = seq {
+        key.extend_from_slice(&seq.to_be_bytes());
+    }
+    key
+}
+
+/// The exclusive end of every key `tag + id + 0 + …`.
+fn entity_end(tag: u8, id: &str) -> Vec<u8> {
+    let mut key = entity_key(tag, id, None);
+    if let Some(last) = key.last_mut() {
+        *last = 1;
+    }
+    key
+}
+
+pub fn snapshot(id: &ProductId) -> Vec<u8> {
+    entity_key(b's', id.as_str(), None)
+}
+
+pub fn product_of_snapshot(key: &[u8]) -> Option<ProductId> {
+    let id = key.strip_prefix(SNAPSHOT_PREFIX)?.strip_suffix(&[0])?;
+    ProductId::parse(std::str::from_utf8(id).ok()?)
+}
+
+pub fn journal(id: &ProductId, idx: u64) -> Vec<u8> {
+    entity_key(b'j', id.as_str(), Some(idx))
+}
+
+pub fn journal_end(id: &ProductId) -> Vec<u8> {
+    entity_end(b'j', id.as_str())
+}
+
+pub fn event(id: &ProductId, seq: u64) -> Vec<u8> {
+    entity_key(b'e', id.as_str(), Some(seq))
+}
+
+pub fn movement(id: &ProductId, n: u64) -> Vec<u8> {
+    entity_key(b'm', id.as_str(), Some(n))
+}
+
+pub fn movement_end(id: &ProductId) -> Vec<u8> {
+    entity_end(b'm', id.as_str())
+}
+
+pub fn store(id: &StoreId) -> Vec<u8> {
+    let mut key = STORE_PREFIX.to_vec();
+    key.extend_from_slice(id.as_str().as_bytes());
+    key
+}
+
+pub fn commit_marker(id: &ProductId, reservation: &str) -> Vec<u8> {
+    let mut key = entity_key(b'c', id.as_str(), None);
+    key.extend_from_slice(reservation.as_bytes());
+    key
+}

@@ -1,0 +1,60 @@
+//! In-memory read models rebuilt at start: stores, products with their durable stock, and the
+//! SKU index. Actors update them after each durable change; HTTP reads never touch an actor.
+
+use crate::{
+    domain::{
+        ids::{ProductId, StoreId},
+        store::Store,
+    },
+    views::ProductView,
+};
+use dashmap::{DashMap, mapref::entry::Entry};
+
+/// The read side of the catalog.
+#[derive(Default)]
+pub struct ReadModel {
+    /// Every store.
+    pub stores: DashMap<StoreId, Store>,
+    /// Every product, with stock as of its last durable change.
+    pub products: DashMap<ProductId, ProductView>,
+    /// `(store, lower-cased sku)` → product, for uniqueness.
+    skus: DashMap<(StoreId, String), ProductId>,
+}
+
+impl ReadModel {
+    /// The product's current view.
+    pub fn product(&self, id: &ProductId) -> Option<ProductView> {
+        self.products.get(id).map(|p| p.value().clone())
+    }
+
+    /// Records a durable product state. Stock versions only move forward, so a late update
+    /// can never roll a product back.
+    pub fn put_product(&self, view: ProductView) {
+        match self.products.entry(view.catalog.id.clone()) {
+            Entry::Occupied(mut entry) => {
+                if entry.get().stock.version <= view.stock.version {
+                    entry.insert(view);
+                }
+            }
+            Entry::Vacant(entry) => {
+                entry.insert(view);
+            }
+        }
+    }
+
+    /// Claims `sku` in `store` for `product`; false when another product has it.
+    pub fn claim_sku(&self, store: &StoreId, sku: &str, product: &ProductId) -> bool {
+        match self.skus.entry((store.clone(), sku.to_ascii_lowercase())) {
+            Entry::Occupied(entry) => entry.get() == product,
+            Entry::Vacant(entry) => {
+                entry.insert(product.clone());
+                true
+            }
+        }
+    }
+
+    /// Gives a claimed SKU back (a creation that failed to persist).
+    pub fn release_sku(&self, store: &StoreId, sku: &str) {
+        self.skus.remove(&(store.clone(), sku.to_ascii_lowercase()));
+    }
+}

@@ -1,0 +1,210 @@
+//! Stores and product creation. Everything after creation goes through the product's actor.
+
+use crate::{
+    actors::Shared,
+    domain::{
+        error::FieldError,
+        ids::{ProductId, StoreId},
+        money::is_known_currency,
+        product::{NewProduct, Product},
+        stock::{AdjustmentReason, Ledger, StockChange, StockSignal},
+        store::{Store, StoreKind},
+        time::now_ms,
+    },
+    error::AppError,
+    persistence::{Movement, MovementKind, ProductWrite, Snapshot, StoredEvent},
+    views::{self, ProductView},
+};
+use std::sync::Arc;
+use tokio::sync::Mutex;
+
+/// Store and product creation.
+pub struct Catalog {
+    shared: Arc<Shared>,
+    /// Serialises store status changes so each is persisted and published in one order.
+    store_writes: Mutex<()>,
+}
+
+impl Catalog {
+    /// The catalog service.
+    pub fn new(shared: Arc<Shared>) -> Self {
+        Self {
+            shared,
+            store_writes: Mutex::new(()),
+        }
+    }
+
+    /// Creates a store.
+    pub async fn create_store(
+        &self,
+        name: String,
+        kind: StoreKind,
+        currency: String,
+    ) -> Result<Store, AppError> {
+        let mut errors = Vec::new();
+        if name.trim().is_empty() || name.chars().count() > 200 {
+            errors.push(FieldError::new("name", "must be 1-200 characters"));
+        }
+        if !is_known_currency(&currency) {
+            errors.push(FieldError::new(
+                "currency",
+                "must be an ISO 4217 code such as USD, EUR or JPY",
+            ));
+        }
+        if !errors.is_empty() {
+            return Err(AppError::Validation(errors));
+        }
+        let store = Store {
+            id: StoreId::generate(),
+            name,
+            kind,
+            currency,
+            open: true,
+            created_at: now_ms(),
+        };
+        self.shared.storage.put_store(&store)?;
+        self.shared.committer.durable().await?;
+        self.shared
+            .read_model
+            .stores
+            .insert(store.id.clone(), store.clone());
+        Ok(store)
+    }
+
+    /// Opens or closes a store and publishes `store.status_changed`.
+    pub async fn set_store_open(&self, id: &StoreId, open: bool) -> Result<Store, AppError> {
+        let _guard = self.store_writes.lock().await;
+        let mut store = self
+            .shared
+            .read_model
+            .stores
+            .get(id)
+            .map(|s| s.clone())
+            .ok_or(AppError::NotFound)?;
+        if store.open == open {
+            return Ok(store);
+        }
+        store.open = open;
+        self.shared.storage.put_store(&store)?;
+        self.shared.committer.durable().await?;
+        let data = views::store(&store);
+        let read_model = Arc::clone(&self.shared.read_model);
+        let stored = store.clone();
+        self.shared.hub.publish_volatile(
+            &format!("store:{id}"),
+            "store.status_changed",
+            &data,
+            now_ms(),
+            move || {
+                read_model.stores.insert(stored.id.clone(), stored);
+            },
+        );
+        Ok(store)
+    }
+
+    /// Creates a product, with its initial stock as its first movement, in one atomic write.
+    pub async fn create_product(&self, new: NewProduct, by: &str) -> Result<ProductView, AppError> {
+        let currency = self
+            .shared
+            .read_model
+            .stores
+            .get(&new.store_id)
+            .map(|s| s.currency.clone())
+            .ok_or(AppError::NotFound)?;
+        let errors = new.validate(&currency);
+        if !errors.is_empty() {
+            return Err(AppError::Validation(errors));
+        }
+        let id = ProductId::generate();
+        let (store_id, sku) = (new.store_id.clone(), new.sku.clone());
+        if !self.shared.read_model.claim_sku(&store_id, &sku, &id) {
+            return Err(AppError::SkuTaken);
+        }
+        let result = self.persist_new_product(new, id, by).await;
+        if result.is_err() {
+            self.shared.read_model.release_sku(&store_id, &sku);
+        }
+        result
+    }
+
+    async fn persist_new_product(
+        &self,
+        new: NewProduct,
+        id: ProductId,
+        by: &str,
+    ) -> Result<ProductView, AppError> {
+        let now = now_ms();
+        let initial_stock = new.initial_stock;
+        let mut product = Product {
+            catalog: Arc::new(new.into_catalog(id.clone(), now)),
+            ledger: Ledger::default(),
+        };
+        let mut write = ProductWrite::default();
+        let mut idx = 0;
+        if initial_stock > 0 {
+            let change = StockChange::Adjusted {
+                delta: initial_stock,
+                reason: AdjustmentReason::Initial,
+                note: None,
+                by: by.to_owned(),
+            };
+            let signals = product
+                .ledger
+                .apply(&change, product.catalog.low_stock_threshold);
+            idx = 1;
+            write
+                .movement(
+                    &id,
+                    1,
+                    &Movement {
+                        id: crate::domain::ids::MovementId::generate().to_string(),
+                        at: now,
+                        kind: MovementKind::Adjustment,
+                        delta: initial_stock,
+                        on_hand_after: initial_stock,
+                        reason: Some(AdjustmentReason::Initial.as_str().into()),
+                        note: None,
+                        reference: None,
+                        by: by.to_owned(),
+                    },
+                )
+                .map_err(AppError::from)?;
+            let levels = product.ledger.levels();
+            for (seq, signal) in (1u64..).zip(&signals) {
+                let (name, data) = match signal {
+                    StockSignal::Changed(cause) => (
+                        "stock.changed",
+                        views::stock_changed(&product.catalog, &levels, seq, *cause),
+                    ),
+                    StockSignal::Low => ("stock.low", views::stock_low(&product.catalog, &levels)),
+                };
+                write
+                    .event(
+                        &id,
+                        &StoredEvent {
+                            seq,
+                            at: now,
+                            name: name.into(),
+                            data: data.to_string(),
+                        },
+                    )
+                    .map_err(AppError::from)?;
+            }
+        }
+        write
+            .snapshot(&Snapshot {
+                idx,
+                product: product.clone(),
+            })
+            .map_err(AppError::from)?;
+        self.shared.storage.apply_product_write(write)?;
+        self.shared.committer.durable().await?;
+        let view = ProductView {
+            catalog: Arc::clone(&product.catalog),
+            stock: product.ledger.levels(),
+            movements: product.ledger.movements,
+        };
+        self.shared.read_model.put_product(view.clone());
+        Ok(view)
+    }
+}

@@ -1,0 +1,5 @@
+//! Request-level operations that span more than one actor or record: the catalog (stores and
+//! product creation) and reservations (the multi-product hold saga).
+
+pub mod catalog;
+pub mod reservations;

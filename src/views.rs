@@ -1,0 +1,131 @@
+//! JSON shapes of domain objects as clients see them (docs/API.md §4–§6), shared by the REST
+//! answers, WebSocket snapshots and event payloads so that each shape is written once.
+
+use crate::{
+    domain::{
+        product::Catalog,
+        reservation::Reservation,
+        stock::{StockCause, StockLevels},
+        store::Store,
+        time::{Millis, rfc3339},
+    },
+    persistence::Movement,
+};
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+/// What the read model keeps per product: catalog fields (shared) and durable stock numbers.
+#[derive(Clone, Debug)]
+pub struct ProductView {
+    /// Descriptive fields.
+    pub catalog: Arc<Catalog>,
+    /// Stock as of the last durable change.
+    pub stock: StockLevels,
+    /// Number of inventory movements (the movement log's length).
+    pub movements: u64,
+}
+
+/// A store.
+pub fn store(s: &Store) -> Value {
+    json!({
+        "id": s.id,
+        "name": s.name,
+        "kind": s.kind,
+        "currency": s.currency,
+        "open": s.open,
+        "created_at": rfc3339(s.created_at),
+    })
+}
+
+/// A product with its stock.
+pub fn product(p: &ProductView) -> Value {
+    let c = &p.catalog;
+    json!({
+        "id": c.id,
+        "store_id": c.store_id,
+        "sku": c.sku,
+        "name": c.name,
+        "description": c.description,
+        "category": c.category,
+        "brand": c.brand,
+        "price": c.price,
+        "attributes": c.attributes,
+        "image_urls": c.image_urls,
+        "status": c.status.as_str(),
+        "low_stock_threshold": c.low_stock_threshold,
+        "stock": {
+            "on_hand": p.stock.on_hand,
+            "reserved": p.stock.reserved,
+            "available": p.stock.available,
+            "version": p.stock.version,
+        },
+        "created_at": rfc3339(c.created_at),
+        "updated_at": rfc3339(c.updated_at),
+    })
+}
+
+/// `GET /products/{id}/inventory` and the `product:{id}` snapshot.
+pub fn inventory(p: &ProductView) -> Value {
+    json!({
+        "product_id": p.catalog.id,
+        "on_hand": p.stock.on_hand,
+        "reserved": p.stock.reserved,
+        "available": p.stock.available,
+        "version": p.stock.version,
+        "low_stock_threshold": p.catalog.low_stock_threshold,
+    })
+}
+
+/// `stock.changed` data; `version` is the event's own sequence number.
+pub fn stock_changed(c: &Catalog, levels: &StockLevels, version: u64, cause: StockCause) -> Value {
+    json!({
+        "product_id": c.id,
+        "store_id": c.store_id,
+        "on_hand": levels.on_hand,
+        "reserved": levels.reserved,
+        "available": levels.available,
+        "version": version,
+        "cause": cause.as_str(),
+    })
+}
+
+/// `stock.low` data.
+pub fn stock_low(c: &Catalog, levels: &StockLevels) -> Value {
+    json!({
+        "product_id": c.id,
+        "available": levels.available,
+        "threshold": c.low_stock_threshold,
+    })
+}
+
+/// A reservation as of `now`.
+pub fn reservation(r: &Reservation, now: Millis) -> Value {
+    json!({
+        "id": r.id,
+        "status": r.public_status(now),
+        "items": r.items.iter().map(|i| json!({"product_id": i.product_id, "quantity": i.quantity})).collect::<Vec<_>>(),
+        "expires_at": rfc3339(r.expires_at),
+        "created_at": rfc3339(r.created_at),
+        "ref": r.client_ref,
+    })
+}
+
+/// An inventory movement.
+pub fn movement(m: &Movement) -> Value {
+    json!({
+        "id": m.id,
+        "at": rfc3339(m.at),
+        "kind": m.kind.as_str(),
+        "delta": m.delta,
+        "on_hand_after": m.on_hand_after,
+        "reason": m.reason,
+        "note": m.note,
+        "ref": m.reference,
+        "by": m.by,
+    })
+}
+
+/// A page of a list: `{"items","page","per_page","total"}`.
+pub fn page(items: Vec<Value>, page: usize, per_page: usize, total: usize) -> Value {
+    json!({"items": items, "page": page, "per_page": per_page, "total": total})
+}

@@ -1,0 +1,181 @@
+//! The WebSocket protocol (docs/API.md §9): client operations in, server frames out.
+//! Pure functions, so the wire format is tested without sockets.
+
+use crate::domain::time::{Millis, rfc3339};
+use axum::extract::ws::Utf8Bytes;
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+/// Where a resuming client left off.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Since {
+    /// The topic epoch the client saw.
+    pub epoch: String,
+    /// The last `seq` it processed.
+    pub seq: u64,
+}
+
+/// One client operation.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum ClientOp {
+    /// Start receiving a topic.
+    Subscribe {
+        /// `product:{id}` or `store:{id}`.
+        topic: String,
+        /// Resume point.
+        since: Option<Since>,
+        /// `latest` asks for conflation; this server currently always delivers every event,
+        /// which the contract allows ("the server may skip").
+        mode: Option<String>,
+        /// Echoed in the reply.
+        #[serde(rename = "ref")]
+        reference: Option<Value>,
+    },
+    /// Stop receiving a topic.
+    Unsubscribe {
+        /// The topic.
+        topic: String,
+        /// Echoed in the reply.
+        #[serde(rename = "ref")]
+        reference: Option<Value>,
+    },
+    /// Authenticate the connection.
+    Auth {
+        /// Bearer token.
+        token: String,
+        /// Echoed in the reply.
+        #[serde(rename = "ref")]
+        reference: Option<Value>,
+    },
+    /// Liveness check.
+    Ping {
+        /// Echoed in the reply.
+        #[serde(rename = "ref")]
+        reference: Option<Value>,
+    },
+}
+
+/// Parses a text frame; the error text is safe to show the client.
+pub fn parse(text: &str) -> Result<ClientOp, String> {
+    serde_json::from_str(text).map_err(|e| {
+        let message = e.to_string();
+        if message.contains("unknown variant") {
+            "unknown op".to_owned()
+        } else {
+            format!("invalid message: {message}")
+        }
+    })
+}
+
+fn with_ref(mut object: Map<String, Value>, reference: Option<&Value>) -> Utf8Bytes {
+    if let Some(r) = reference {
+        object.insert("ref".into(), r.clone());
+    }
+    Value::Object(object).to_string().into()
+}
+
+fn object(value: Value) -> Map<String, Value> {
+    match value {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    }
+}
+
+/// `{"type":"subscribed", …, "snapshot": …}`; `reset` marks a resume that could not replay.
+pub fn subscribed_snapshot(
+    topic: &str,
+    epoch: &str,
+    seq: u64,
+    snapshot: Value,
+    reset: bool,
+    reference: Option<&Value>,
+) -> Utf8Bytes {
+    let mut o = object(json!({
+        "type": "subscribed", "topic": topic, "epoch": epoch, "seq": seq, "snapshot": snapshot,
+    }));
+    if reset {
+        o.insert("reset".into(), Value::Bool(true));
+    }
+    with_ref(o, reference)
+}
+
+/// `{"type":"subscribed", …, "replayed": n}`; the n missed events follow.
+pub fn subscribed_replay(
+    topic: &str,
+    epoch: &str,
+    seq: u64,
+    replayed: usize,
+    reference: Option<&Value>,
+) -> Utf8Bytes {
+    with_ref(
+        object(json!({
+            "type": "subscribed", "topic": topic, "epoch": epoch, "seq": seq, "replayed": replayed,
+        })),
+        reference,
+    )
+}
+
+/// `{"type":"event", …}`.
+pub fn event(topic: &str, seq: u64, event: &str, data: &Value, at: Millis) -> Utf8Bytes {
+    json!({"type": "event", "topic": topic, "seq": seq, "event": event, "data": data, "at": rfc3339(at)})
+        .to_string()
+        .into()
+}
+
+/// `{"type":"unsubscribed","topic":…}`.
+pub fn unsubscribed(topic: &str, reference: Option<&Value>) -> Utf8Bytes {
+    with_ref(
+        object(json!({"type": "unsubscribed", "topic": topic})),
+        reference,
+    )
+}
+
+/// `{"type":"pong"}`.
+pub fn pong(reference: Option<&Value>) -> Utf8Bytes {
+    with_ref(object(json!({"type": "pong"})), reference)
+}
+
+/// `{"type":"authenticated","role":…}` (an Emporium extension: confirms an `auth` op).
+pub fn authenticated(role: &str, reference: Option<&Value>) -> Utf8Bytes {
+    with_ref(
+        object(json!({"type": "authenticated", "role": role})),
+        reference,
+    )
+}
+
+/// `{"type":"error","code":…,"detail":…}` with the topic when there is one.
+pub fn error(
+    code: &str,
+    detail: &str,
+    topic: Option<&str>,
+    reference: Option<&Value>,
+) -> Utf8Bytes {
+    let mut o = object(json!({"type": "error", "code": code, "detail": detail}));
+    if let Some(topic) = topic {
+        o.insert("topic".into(), Value::String(topic.to_owned()));
+    }
+    with_ref(o, reference)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_subscribe_with_since_and_rejects_unknown_ops() {
+        let op = parse(r#"{"op":"subscribe","topic":"product:p","since":{"epoch":"d1","seq":4},"ref":"a"}"#)
+            .expect("valid");
+        assert!(matches!(op, ClientOp::Subscribe { since: Some(Since { seq: 4, .. }), .. }));
+        assert_eq!(parse(r#"{"op":"dance"}"#).unwrap_err(), "unknown op");
+        assert!(parse("not json").is_err());
+    }
+
+    #[test]
+    fn replies_echo_the_ref() {
+        let frame = pong(Some(&json!("r1")));
+        let value: Value = serde_json::from_str(frame.as_str()).expect("json");
+        assert_eq!(value, json!({"type": "pong", "ref": "r1"}));
+    }
+}
