@@ -44,6 +44,7 @@ fn main() -> ExitCode {
         None => cli.serve,
     };
     tracing_subscriber::fmt()
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
         .with_env_filter(
             EnvFilter::try_from_env("EMPORIUM_LOG")
                 .unwrap_or_else(|_| EnvFilter::new("info,sled=warn")),

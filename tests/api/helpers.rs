@@ -1,0 +1,383 @@
+//! `spawn_app()` starts a real server on port 0 with a temp data dir; the helpers below speak
+//! to it over HTTP and WebSocket like any client would.
+#![allow(dead_code)]
+
+use emporium::config::Config;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use std::{
+    future::Future,
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::Duration,
+};
+use tempfile::TempDir;
+use tokio::net::TcpStream;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, tungstenite::Message};
+
+pub const ADMIN_TOKEN: &str = "test-admin-token";
+
+/// A running in-process server.
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub client: reqwest::Client,
+    dir: Option<TempDir>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<Result<(), String>>>,
+}
+
+/// The configuration tests use: short TTLs, a known admin token, a temp data dir.
+pub fn test_config(data_dir: &Path) -> Config {
+    let mut config = Config::default();
+    config.data_dir = data_dir.to_path_buf();
+    config.admin_token = Some(ADMIN_TOKEN.to_owned());
+    config.addr = "127.0.0.1:0".parse().expect("addr");
+    config
+}
+
+/// Starts a server with the default test configuration.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// Starts a server after `tweak` adjusted its configuration.
+pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
+    spawn_app_in(tempfile::tempdir().expect("temp dir"), tweak).await
+}
+
+/// Starts a server on an existing data dir (e.g. one a stopped server left behind).
+pub async fn spawn_app_in(dir: TempDir, tweak: impl FnOnce(&mut Config)) -> TestApp {
+    let mut config = test_config(dir.path());
+    tweak(&mut config);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(emporium::run(config, listener, async {
+        let _ = rx.await;
+    }));
+    let app = TestApp {
+        addr,
+        client: reqwest::Client::new(),
+        dir: Some(dir),
+        shutdown: Some(tx),
+        server: Some(server),
+    };
+    app.wait_ready().await;
+    app
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub fn ws_url(&self) -> String {
+        format!("ws://{}/api/v1/ws", self.addr)
+    }
+
+    pub async fn wait_ready(&self) {
+        wait_ready(&self.client, self.addr).await;
+    }
+
+    /// The server's data directory.
+    pub fn data_dir(&self) -> &Path {
+        self.dir.as_ref().expect("data dir").path()
+    }
+
+    /// Stops the server gracefully, waits for it, and hands back its data dir.
+    pub async fn stop(mut self) -> TempDir {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(server) = self.server.take() {
+            let result = server.await.expect("server task");
+            assert!(result.is_ok(), "server stopped with {result:?}");
+        }
+        self.dir.take().expect("data dir")
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        send(self.client.get(self.url(path))).await
+    }
+
+    pub async fn admin_get(&self, path: &str) -> (u16, Value) {
+        send(self.client.get(self.url(path)).bearer_auth(ADMIN_TOKEN)).await
+    }
+
+    pub async fn admin_post(&self, path: &str, body: Value) -> (u16, Value) {
+        send(
+            self.client
+                .post(self.url(path))
+                .bearer_auth(ADMIN_TOKEN)
+                .json(&body),
+        )
+        .await
+    }
+
+    pub async fn admin_post_empty(&self, path: &str) -> (u16, Value) {
+        send(self.client.post(self.url(path)).bearer_auth(ADMIN_TOKEN)).await
+    }
+
+    pub async fn admin_patch(&self, path: &str, body: Value) -> (u16, Value) {
+        send(
+            self.client
+                .patch(self.url(path))
+                .bearer_auth(ADMIN_TOKEN)
+                .json(&body),
+        )
+        .await
+    }
+
+    pub async fn admin_put(&self, path: &str, body: Value) -> (u16, Value) {
+        send(
+            self.client
+                .put(self.url(path))
+                .bearer_auth(ADMIN_TOKEN)
+                .json(&body),
+        )
+        .await
+    }
+
+    pub async fn admin_delete(&self, path: &str) -> (u16, Value) {
+        send(self.client.delete(self.url(path)).bearer_auth(ADMIN_TOKEN)).await
+    }
+
+    /// Creates a USD retail store; returns its id.
+    pub async fn create_store(&self) -> String {
+        create_store(&self.client, self.addr).await
+    }
+
+    /// Creates a product with `stock` units; returns its id.
+    pub async fn create_product(&self, store_id: &str, stock: i64) -> String {
+        create_product(&self.client, self.addr, store_id, stock).await
+    }
+
+    pub async fn inventory(&self, product_id: &str) -> Value {
+        let (status, body) = self
+            .get(&format!("/api/v1/products/{product_id}/inventory"))
+            .await;
+        assert_eq!(status, 200, "{body}");
+        body
+    }
+
+    pub async fn ws(&self) -> Ws {
+        Ws::connect(&self.ws_url()).await
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+pub async fn send(request: reqwest::RequestBuilder) -> (u16, Value) {
+    let response = request.send().await.expect("request sent");
+    let status = response.status().as_u16();
+    let text = response.text().await.expect("body");
+    let body = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or(Value::String(text))
+    };
+    (status, body)
+}
+
+pub async fn wait_ready(client: &reqwest::Client, addr: SocketAddr) {
+    let url = format!("http://{addr}/readyz");
+    eventually(Duration::from_secs(30), || async {
+        matches!(client.get(&url).send().await, Ok(r) if r.status() == 200)
+    })
+    .await;
+}
+
+pub async fn create_store(client: &reqwest::Client, addr: SocketAddr) -> String {
+    let (status, body) = send(
+        client
+            .post(format!("http://{addr}/api/v1/stores"))
+            .bearer_auth(ADMIN_TOKEN)
+            .json(&json!({"name": "Test Shop", "kind": "retail", "currency": "USD"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    body["id"].as_str().expect("id").to_owned()
+}
+
+pub async fn create_product(
+    client: &reqwest::Client,
+    addr: SocketAddr,
+    store_id: &str,
+    stock: i64,
+) -> String {
+    let sku = format!("SKU-{}", rand_suffix());
+    let (status, body) = send(
+        client
+            .post(format!("http://{addr}/api/v1/products"))
+            .bearer_auth(ADMIN_TOKEN)
+            .json(&json!({
+                "store_id": store_id, "sku": sku, "name": "Test Product",
+                "price": {"amount": 1999, "currency": "USD"}, "initial_stock": stock
+            })),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    body["id"].as_str().expect("id").to_owned()
+}
+
+pub fn rand_suffix() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    format!(
+        "{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Polls `check` until it returns true or `timeout` passes (then panics).
+pub async fn eventually<F, Fut>(timeout: Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if check().await {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "condition not met within {timeout:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A WebSocket client speaking the JSON protocol.
+pub struct Ws {
+    pub stream: WebSocketStream<MaybeTlsStream<TcpStream>>,
+}
+
+impl Ws {
+    pub async fn connect(url: &str) -> Self {
+        let (stream, _) = tokio_tungstenite::connect_async(url)
+            .await
+            .expect("websocket connects");
+        Self { stream }
+    }
+
+    pub async fn send_json(&mut self, value: Value) {
+        self.stream
+            .send(Message::Text(value.to_string().into()))
+            .await
+            .expect("send");
+    }
+
+    pub async fn send_text(&mut self, text: &str) {
+        self.stream
+            .send(Message::Text(text.to_owned().into()))
+            .await
+            .expect("send");
+    }
+
+    /// The next JSON text frame (panics after 5 s or on close).
+    pub async fn next_json(&mut self) -> Value {
+        loop {
+            let frame = tokio::time::timeout(Duration::from_secs(5), self.stream.next())
+                .await
+                .expect("a frame within 5 s")
+                .expect("stream open")
+                .expect("frame ok");
+            match frame {
+                Message::Text(text) => return serde_json::from_str(&text).expect("json frame"),
+                Message::Close(close) => panic!("connection closed: {close:?}"),
+                _ => continue,
+            }
+        }
+    }
+
+    /// Subscribes and returns the `subscribed` reply.
+    pub async fn subscribe(&mut self, topic: &str) -> Value {
+        self.send_json(json!({"op": "subscribe", "topic": topic}))
+            .await;
+        let reply = self.next_json().await;
+        assert_eq!(reply["type"], "subscribed", "{reply}");
+        reply
+    }
+
+    /// Reads frames until the server closes; returns the close code.
+    pub async fn close_code(&mut self, within: Duration) -> Option<u16> {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match tokio::time::timeout(left, self.stream.next()).await {
+                Ok(Some(Ok(Message::Close(Some(frame))))) => return Some(frame.code.into()),
+                Ok(Some(Ok(Message::Close(None)))) | Ok(None) | Ok(Some(Err(_))) => return None,
+                Ok(Some(Ok(_))) => continue,
+                Err(_) => panic!("no close within {within:?}"),
+            }
+        }
+    }
+}
+
+/// The real `emporium` binary as a child process (for kill -9 tests).
+pub struct ServerProcess {
+    pub child: Child,
+    pub addr: SocketAddr,
+    pub data_dir: PathBuf,
+}
+
+impl ServerProcess {
+    /// Starts the binary on port 0 with `data_dir` and waits for its `listening on` line.
+    pub fn start(data_dir: &Path, extra_env: &[(&str, &str)]) -> Self {
+        use std::io::{BufRead, BufReader};
+        let mut command = Command::new(env!("CARGO_BIN_EXE_emporium"));
+        command
+            .args(["--addr", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir)
+            .env("EMPORIUM_ADMIN_TOKEN", ADMIN_TOKEN)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        for (key, value) in extra_env {
+            command.env(key, value);
+        }
+        let mut child = command.spawn().expect("start emporium");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let addr = loop {
+            let line = lines
+                .next()
+                .expect("server printed a line")
+                .expect("readable line");
+            if let Some(rest) = line.split("listening on http://").nth(1) {
+                let addr = rest.split_whitespace().next().expect("address");
+                break addr.parse().expect("socket address");
+            }
+        };
+        // Keep draining the log so the child never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Self {
+            child,
+            addr,
+            data_dir: data_dir.to_path_buf(),
+        }
+    }
+
+    /// SIGKILL: no shutdown, no flush.
+    pub fn kill_9(mut self) {
+        self.child.kill().expect("kill -9");
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

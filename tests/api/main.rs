@@ -1,0 +1,3 @@
+//! One integration-test binary: every test drives a real server over real sockets.
+
+mod helpers;
