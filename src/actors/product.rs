@@ -199,8 +199,13 @@ impl Actor for ProductActor {
         message: ProductMsg,
         state: &mut ProductState,
     ) -> Result<(), ActorProcessingErr> {
-        if !matches!(message, ProductMsg::IdleCheck) {
-            state.last_message = Instant::now();
+        match message {
+            ProductMsg::IdleCheck => {}
+            ProductMsg::ExpireDue { .. } => {
+                // The timer that sent this has fired; forget it so the next one is armed.
+                state.timer = None;
+            }
+            _ => state.last_message = Instant::now(),
         }
         let product = &state.product;
         let ledger = &product.ledger;
@@ -297,6 +302,9 @@ impl Actor for ProductActor {
             }
         };
         state.execute(&myself, decided, context, reply).await;
+        // Always re-arm: a timer that woke with nothing due (say, the wall clock stepped back)
+        // must not leave the remaining holds without a timer.
+        state.arm_timer(&myself);
         Ok(())
     }
 }
@@ -363,7 +371,6 @@ impl ProductState {
         if let Err(error) = self.shared.storage.apply_product_write(write) {
             return self.fail(myself, error.to_string(), reply);
         }
-        self.arm_timer(myself);
         let view = self.view();
         let shared = Arc::clone(&self.shared);
         let failed_actor = myself.clone();

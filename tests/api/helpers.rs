@@ -335,11 +335,17 @@ pub struct ServerProcess {
 impl ServerProcess {
     /// Starts the binary on port 0 with `data_dir` and waits for its `listening on` line.
     pub fn start(data_dir: &Path, extra_env: &[(&str, &str)]) -> Self {
+        Self::start_with_args(data_dir, &[], extra_env)
+    }
+
+    /// Like [`ServerProcess::start`] with extra command-line arguments.
+    pub fn start_with_args(data_dir: &Path, args: &[&str], extra_env: &[(&str, &str)]) -> Self {
         use std::io::{BufRead, BufReader};
         let mut command = Command::new(env!("CARGO_BIN_EXE_emporium"));
         command
             .args(["--addr", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
+            .args(args)
             .env("EMPORIUM_ADMIN_TOKEN", ADMIN_TOKEN)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
@@ -379,5 +385,207 @@ impl Drop for ServerProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+// ---- Problem answers, reservations and JSON bodies (stores/products/reservations/errors) ----
+
+/// Sends a request; returns the status, the media type of `Content-Type` (without parameters)
+/// and the body as JSON (or as a JSON string when it is not JSON).
+pub async fn send_typed(request: reqwest::RequestBuilder) -> (u16, String, Value) {
+    let response = request.send().await.expect("request sent");
+    let status = response.status().as_u16();
+    let content_type = response
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.split(';').next().unwrap_or_default().trim().to_owned())
+        .unwrap_or_default();
+    let text = response.text().await.expect("body");
+    let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    (status, content_type, body)
+}
+
+/// Sends a request and asserts an `application/problem+json` answer with `status` and `code`
+/// (and the RFC 9457 members `status`, `title`, `detail`); returns the problem document.
+pub async fn expect_problem(request: reqwest::RequestBuilder, status: u16, code: &str) -> Value {
+    let (got, content_type, body) = send_typed(request).await;
+    assert_eq!(got, status, "unexpected status; body: {body}");
+    assert_eq!(
+        content_type, "application/problem+json",
+        "problem answers must be problem+json; body: {body}"
+    );
+    assert_eq!(body["code"], code, "{body}");
+    assert_eq!(body["status"], status, "{body}");
+    assert!(body["title"].is_string(), "{body}");
+    assert!(body["detail"].is_string(), "{body}");
+    body
+}
+
+/// The `field` of every entry of a 422 problem's `errors`.
+pub fn error_fields(problem: &Value) -> Vec<String> {
+    problem["errors"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no errors array in {problem}"))
+        .iter()
+        .map(|e| e["field"].as_str().expect("field").to_owned())
+        .collect()
+}
+
+impl TestApp {
+    /// A request with the admin token.
+    pub fn admin_request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.client
+            .request(method, self.url(path))
+            .bearer_auth(ADMIN_TOKEN)
+    }
+
+    /// `POST /reservations` for `items` (product id, quantity) with an optional TTL.
+    pub async fn reserve(&self, items: &[(&str, i64)], ttl_seconds: Option<u64>) -> (u16, Value) {
+        let items: Vec<Value> = items
+            .iter()
+            .map(|(product_id, quantity)| json!({"product_id": product_id, "quantity": quantity}))
+            .collect();
+        let mut body = json!({ "items": items });
+        if let Some(ttl) = ttl_seconds {
+            body["ttl_seconds"] = json!(ttl);
+        }
+        self.admin_post("/api/v1/reservations", body).await
+    }
+
+    /// Reserves `items` and asserts 201; returns the reservation id.
+    pub async fn reserve_ok(&self, items: &[(&str, i64)], ttl_seconds: Option<u64>) -> String {
+        let (status, body) = self.reserve(items, ttl_seconds).await;
+        assert_eq!(status, 201, "{body}");
+        body["id"].as_str().expect("reservation id").to_owned()
+    }
+}
+
+/// Asserts an RFC 3339 UTC timestamp with milliseconds (`2026-11-21T23:04:19.123Z`).
+pub fn assert_rfc3339_millis(value: &Value) {
+    let text = value.as_str().unwrap_or_else(|| panic!("{value} is no string"));
+    assert_eq!(text.len(), 24, "{text}");
+    assert!(text.ends_with('Z'), "{text}");
+    assert_eq!(&text[19..20], ".", "{text}");
+    assert!(chrono::DateTime::parse_from_rfc3339(text).is_ok(), "{text}");
+}
+
+// ---- Helpers for the WebSocket and durability tests (they take an address, so they work
+// ---- with both `TestApp` and `ServerProcess`).
+
+/// `POST /products/{id}/inventory/adjustments`; asserts 200 and returns the inventory.
+pub async fn adjust_stock(
+    client: &reqwest::Client,
+    addr: SocketAddr,
+    product_id: &str,
+    delta: i64,
+) -> Value {
+    let reason = if delta > 0 { "restock" } else { "correction" };
+    let (status, body) = send(
+        client
+            .post(format!(
+                "http://{addr}/api/v1/products/{product_id}/inventory/adjustments"
+            ))
+            .bearer_auth(ADMIN_TOKEN)
+            .json(&json!({"delta": delta, "reason": reason})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+/// `POST /reservations` holding `quantity` of one product; asserts 201 and returns it.
+pub async fn reserve_stock(
+    client: &reqwest::Client,
+    addr: SocketAddr,
+    product_id: &str,
+    quantity: i64,
+    ttl_seconds: Option<u64>,
+) -> Value {
+    let mut body = json!({"items": [{"product_id": product_id, "quantity": quantity}]});
+    if let Some(ttl) = ttl_seconds {
+        body["ttl_seconds"] = json!(ttl);
+    }
+    let (status, body) = send(
+        client
+            .post(format!("http://{addr}/api/v1/reservations"))
+            .bearer_auth(ADMIN_TOKEN)
+            .json(&body),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    body
+}
+
+/// `POST /reservations/{id}/{action}` (commit, release); asserts 200 and returns it.
+pub async fn reservation_action(
+    client: &reqwest::Client,
+    addr: SocketAddr,
+    reservation_id: &str,
+    action: &str,
+) -> Value {
+    let (status, body) = send(
+        client
+            .post(format!(
+                "http://{addr}/api/v1/reservations/{reservation_id}/{action}"
+            ))
+            .bearer_auth(ADMIN_TOKEN),
+    )
+    .await;
+    assert_eq!(status, 200, "{action}: {body}");
+    body
+}
+
+/// `GET /products/{id}/inventory`; asserts 200.
+pub async fn inventory_at(client: &reqwest::Client, addr: SocketAddr, product_id: &str) -> Value {
+    let (status, body) = send(client.get(format!(
+        "http://{addr}/api/v1/products/{product_id}/inventory"
+    )))
+    .await;
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+impl Ws {
+    /// The next frame, which must be an `event`.
+    pub async fn next_event(&mut self) -> Value {
+        let frame = self.next_json().await;
+        assert_eq!(frame["type"], "event", "expected an event, got {frame}");
+        frame
+    }
+
+    /// Subscribes with a resume point; returns the `subscribed` reply.
+    pub async fn subscribe_since(&mut self, topic: &str, epoch: &str, seq: u64) -> Value {
+        self.send_json(json!({
+            "op": "subscribe", "topic": topic, "since": {"epoch": epoch, "seq": seq}
+        }))
+        .await;
+        let reply = self.next_json().await;
+        assert_eq!(reply["type"], "subscribed", "{reply}");
+        reply
+    }
+
+    /// Asserts that nothing is queued for this client: a ping's pong is the very next frame.
+    pub async fn assert_nothing_pending(&mut self) {
+        self.send_json(json!({"op": "ping", "ref": "drain-check"}))
+            .await;
+        let frame = self.next_json().await;
+        assert_eq!(
+            frame,
+            json!({"type": "pong", "ref": "drain-check"}),
+            "expected nothing before the pong"
+        );
+    }
+
+    /// Connects through a socket with a tiny receive buffer, so a client that stops reading
+    /// backs up the server after a few frames.
+    pub async fn connect_small_buffer(url: &str, addr: SocketAddr) -> Self {
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket.set_recv_buffer_size(2048).expect("small receive buffer");
+        let tcp = socket.connect(addr).await.expect("tcp connects");
+        let (stream, _) = tokio_tungstenite::client_async(url, MaybeTlsStream::Plain(tcp))
+            .await
+            .expect("websocket connects");
+        Self { stream }
     }
 }
