@@ -347,6 +347,12 @@ impl Storage {
         Ok(())
     }
 
+    /// Removes a reservation record (one whose holds were refused).
+    pub fn delete_reservation(&self, id: &ReservationId) -> StorageResult<()> {
+        self.reservations.remove(id.as_str().as_bytes())?;
+        Ok(())
+    }
+
     /// Reads a reservation.
     pub fn reservation(&self, id: &ReservationId) -> StorageResult<Option<Reservation>> {
         self.reservations

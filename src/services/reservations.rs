@@ -138,11 +138,22 @@ impl Reservations {
         let ttl = request
             .ttl_seconds
             .unwrap_or(self.shared.config.reservations.default_ttl_seconds);
-        let id = ReservationId::generate();
         let now = now_ms();
-        let expires_at = now + i64::try_from(ttl).unwrap_or(i64::MAX / 2) * 1000;
-        let outcomes = join_all(request.items.iter().map(|item| {
-            let id = id.clone();
+        let reservation = Reservation {
+            id: ReservationId::generate(),
+            status: ReservationStatus::Active,
+            items: request.items,
+            expires_at: now + i64::try_from(ttl).unwrap_or(i64::MAX / 2) * 1000,
+            created_at: now,
+            client_ref: request.client_ref,
+            created_by: by.to_owned(),
+        };
+        // The record goes in first, so the holds' own group commit makes it durable too: one
+        // fsync wait per reservation instead of two. If a hold is refused the record is
+        // removed; a crash in between leaves a record nobody was told about, with no holds.
+        self.shared.storage.put_reservation(&reservation)?;
+        let (id, expires_at) = (&reservation.id, reservation.expires_at);
+        let outcomes = join_all(reservation.items.iter().map(|item| {
             self.products.call(&item.product_id, move |reply| ProductMsg::Hold {
                 reservation: id.clone(),
                 quantity: item.quantity,
@@ -152,26 +163,19 @@ impl Reservations {
         }))
         .await;
         if outcomes.iter().any(Result::is_err) {
-            let held: Vec<&ProductId> = request
+            let held: Vec<&ProductId> = reservation
                 .items
                 .iter()
                 .zip(&outcomes)
                 .filter(|(_, outcome)| outcome.is_ok())
                 .map(|(item, _)| &item.product_id)
                 .collect();
-            self.release_all(&id, held).await;
+            self.release_all(id, held).await;
+            if let Err(error) = self.shared.storage.delete_reservation(id) {
+                tracing::warn!(reservation = %id, %error, "could not remove a refused reservation");
+            }
             return Err(combine_refusals(outcomes.into_iter().filter_map(Result::err)));
         }
-        let reservation = Reservation {
-            id,
-            status: ReservationStatus::Active,
-            items: request.items,
-            expires_at,
-            created_at: now,
-            client_ref: request.client_ref,
-            created_by: by.to_owned(),
-        };
-        self.save(&reservation).await?;
         Ok(reservation)
     }
 
