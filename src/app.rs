@@ -46,8 +46,9 @@ pub struct App {
 impl App {
     /// Opens storage and assembles the server (not ready until [`App::recover`] ran).
     pub fn open(config: Config) -> Result<Arc<Self>, StorageError> {
-        std::fs::create_dir_all(&config.data_dir)
-            .map_err(|e| StorageError(format!("cannot create {}: {e}", config.data_dir.display())))?;
+        std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+            StorageError(format!("cannot create {}: {e}", config.data_dir.display()))
+        })?;
         let storage = Storage::open(&config.data_dir)?;
         let admin_token = match &config.admin_token {
             Some(token) if !token.is_empty() => token.clone(),
@@ -144,7 +145,9 @@ impl App {
 
 /// Loads every store and product into the read models; returns the products with holds that
 /// have lapsed.
-fn rebuild_read_models(shared: &Shared) -> Result<Vec<crate::domain::ids::ProductId>, StorageError> {
+fn rebuild_read_models(
+    shared: &Shared,
+) -> Result<Vec<crate::domain::ids::ProductId>, StorageError> {
     for store in shared.storage.stores()? {
         shared.read_model.stores.insert(store.id.clone(), store);
     }

@@ -207,7 +207,10 @@ impl Config {
 
     fn validate(self) -> Result<Self, String> {
         let checks = [
-            (self.ws.outbound_queue == 0, "ws.outbound_queue must be at least 1"),
+            (
+                self.ws.outbound_queue == 0,
+                "ws.outbound_queue must be at least 1",
+            ),
             (
                 self.reservations.max_ttl_seconds == 0,
                 "reservations.max_ttl_seconds must be at least 1",
@@ -217,7 +220,10 @@ impl Config {
                     || self.reservations.default_ttl_seconds == 0,
                 "reservations.default_ttl_seconds must be between 1 and max_ttl_seconds",
             ),
-            (self.http.max_body_bytes == 0, "http.max_body_bytes must be at least 1"),
+            (
+                self.http.max_body_bytes == 0,
+                "http.max_body_bytes must be at least 1",
+            ),
         ];
         match checks.iter().find(|(bad, _)| *bad) {
             Some((_, message)) => Err((*message).to_owned()),

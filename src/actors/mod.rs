@@ -4,8 +4,8 @@ pub mod product;
 pub mod registry;
 
 use crate::{
-    config::Config, persistence::Storage, persistence::committer::Committer,
-    read_model::ReadModel, ws::Hub,
+    config::Config, persistence::Storage, persistence::committer::Committer, read_model::ReadModel,
+    ws::Hub,
 };
 use std::sync::Arc;
 

@@ -520,11 +520,7 @@ impl ProductState {
     }
 
     /// Answers through the committer, behind every write queued before.
-    async fn answer_in_order(
-        &self,
-        answer: Result<ProductView, ActorError>,
-        reply: Option<Reply>,
-    ) {
+    async fn answer_in_order(&self, answer: Result<ProductView, ActorError>, reply: Option<Reply>) {
         let Some(reply) = reply else { return };
         self.shared
             .committer

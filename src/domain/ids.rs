@@ -20,9 +20,8 @@ fn random_suffix() -> String {
 }
 
 fn is_valid(prefix: &str, s: &str) -> bool {
-    s.strip_prefix(prefix).is_some_and(|rest| {
-        rest.len() == RANDOM_LEN && rest.bytes().all(|b| ALPHABET.contains(&b))
-    })
+    s.strip_prefix(prefix)
+        .is_some_and(|rest| rest.len() == RANDOM_LEN && rest.bytes().all(|b| ALPHABET.contains(&b)))
 }
 
 macro_rules! id_type {

@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 /// `{"amount": 1999, "currency": "USD"}`: an integer count of minor units.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Money {
     /// Minor units (cents for USD, yen for JPY, fils for BHD).
     pub amount: i64,

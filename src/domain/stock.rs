@@ -238,7 +238,10 @@ impl Ledger {
 
     /// Decide to sell what `reservation` holds.
     pub fn commit(&self, reservation: &ReservationId) -> Result<Vec<StockChange>, DomainError> {
-        let hold = self.holds.get(reservation).ok_or(DomainError::HoldNotFound)?;
+        let hold = self
+            .holds
+            .get(reservation)
+            .ok_or(DomainError::HoldNotFound)?;
         Ok(vec![StockChange::Committed {
             reservation: reservation.clone(),
             quantity: hold.quantity,

@@ -16,7 +16,15 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
 
 impl AppError {
     /// Status, code, title, detail and extension members of this error.
-    pub fn problem(&self) -> (StatusCode, &'static str, &'static str, String, Map<String, Value>) {
+    pub fn problem(
+        &self,
+    ) -> (
+        StatusCode,
+        &'static str,
+        &'static str,
+        String,
+        Map<String, Value>,
+    ) {
         let mut ext = Map::new();
         let (status, code, title) = match self {
             Self::InvalidJson(_) => (StatusCode::BAD_REQUEST, "invalid_json", "Invalid JSON"),
@@ -38,13 +46,21 @@ impl AppError {
                         })
                         .collect(),
                 );
-                (StatusCode::CONFLICT, "insufficient_stock", "Insufficient stock")
+                (
+                    StatusCode::CONFLICT,
+                    "insufficient_stock",
+                    "Insufficient stock",
+                )
             }
             Self::InvalidTransition { from, to, allowed } => {
                 ext.insert("from".into(), json!(from));
                 ext.insert("to".into(), json!(to));
                 ext.insert("allowed".into(), json!(allowed));
-                (StatusCode::CONFLICT, "invalid_transition", "Invalid transition")
+                (
+                    StatusCode::CONFLICT,
+                    "invalid_transition",
+                    "Invalid transition",
+                )
             }
             Self::ReservationInactive(status) => {
                 ext.insert("reservation_status".into(), json!(status));

@@ -23,7 +23,13 @@ impl<T: DeserializeOwned> FromRequest<Arc<App>> for ApiJson<T> {
             .headers()
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
-            .map(|v| v.split(';').next().unwrap_or_default().trim().to_ascii_lowercase())
+            .map(|v| {
+                v.split(';')
+                    .next()
+                    .unwrap_or_default()
+                    .trim()
+                    .to_ascii_lowercase()
+            })
             .is_some_and(|mime| mime == "application/json" || mime.ends_with("+json"));
         if !is_json {
             return Err(AppError::UnsupportedMediaType);
@@ -47,7 +53,9 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<(T, Value), AppError>
     let raw: Value = serde_json::from_slice(bytes)
         .map_err(|e| AppError::InvalidJson(format!("the body is not valid JSON: {e}")))?;
     if !raw.is_object() {
-        return Err(AppError::InvalidJson("the body must be a JSON object".into()));
+        return Err(AppError::InvalidJson(
+            "the body must be a JSON object".into(),
+        ));
     }
     let value = serde_path_to_error::deserialize(raw.clone()).map_err(|e| {
         let path = e.path().to_string();
@@ -58,11 +66,11 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<(T, Value), AppError>
 }
 
 /// The most precise field name for a serde error: the path, extended with the field named in
-/// "unknown field `x`" / "missing field `x`" messages.
+/// a "missing field `x`" message.
 fn field_of(path: &str, message: &str) -> String {
-    let named = ["unknown field `", "missing field `"]
-        .iter()
-        .find_map(|prefix| message.strip_prefix(prefix))
+    // An unknown field is already the last segment of the path; a missing one is not.
+    let named = message
+        .strip_prefix("missing field `")
         .and_then(|rest| rest.split('`').next());
     match (path, named) {
         (".", Some(name)) => name.to_owned(),
@@ -87,10 +95,16 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiQuer
                     .strip_prefix("Failed to deserialize query string: ")
                     .unwrap_or(&text)
                     .to_owned();
-                let field = ["unknown field `", "missing field `"]
-                    .iter()
-                    .find_map(|p| message.strip_prefix(p))
+                // serde_urlencoded reports "<param>: <problem>" or "missing field `<param>`".
+                let field = message
+                    .strip_prefix("missing field `")
                     .and_then(|rest| rest.split('`').next())
+                    .or_else(|| {
+                        message
+                            .split_once(": ")
+                            .map(|(param, _)| param)
+                            .filter(|p| !p.contains(' '))
+                    })
                     .unwrap_or("query")
                     .to_owned();
                 AppError::Validation(vec![FieldError::new(field, message)])
@@ -146,7 +160,10 @@ pub fn bearer(headers: &HeaderMap) -> Result<Option<&str>, AppError> {
     value
         .to_str()
         .ok()
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
         .map(str::trim)
         .filter(|t| !t.is_empty())
         .map(Some)
@@ -165,7 +182,10 @@ impl FromRequestParts<Arc<App>> for Caller {
 }
 
 /// `page` and `per_page` of a list request, checked against the contract's limits.
-pub fn pagination(page: Option<usize>, per_page: Option<usize>) -> Result<(usize, usize), AppError> {
+pub fn pagination(
+    page: Option<usize>,
+    per_page: Option<usize>,
+) -> Result<(usize, usize), AppError> {
     let page = page.unwrap_or(1);
     let per_page = per_page.unwrap_or(20);
     let mut errors = Vec::new();

@@ -46,10 +46,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/reservations/{id}/release", post(reservations::release))
         .route("/reservations/{id}/extend", post(reservations::extend))
         .route("/ws", get(crate::ws::socket::upgrade))
-        .layer(middleware::from_fn_with_state(
-            Arc::clone(&app),
-            refuse_until_ready,
-        ));
+        .layer(middleware::from_fn_with_state(Arc::clone(&app), guard));
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
@@ -61,11 +58,21 @@ pub fn router(app: Arc<App>) -> Router {
 }
 
 /// Answers 503 while recovery runs or after storage failed, so no request sees a half-built
-/// read model or writes into a database that cannot flush.
-async fn refuse_until_ready(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
-    if app.is_ready() {
-        next.run(request).await
-    } else {
-        AppError::Unavailable("not ready".into()).into_response()
+/// read model or writes into a database that cannot flush; and 401 for a present but invalid
+/// `Authorization` header on every route, public reads included, so a client with a broken
+/// token learns it at once instead of silently reading as anonymous.
+async fn guard(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
+    if !app.is_ready() {
+        return AppError::Unavailable("not ready".into()).into_response();
     }
+    match extract::bearer(request.headers()) {
+        Ok(None) => {}
+        Ok(Some(token)) => {
+            if let Err(error) = extract::caller_from_token(&app, token) {
+                return error.into_response();
+            }
+        }
+        Err(error) => return error.into_response(),
+    }
+    next.run(request).await
 }

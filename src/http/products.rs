@@ -280,7 +280,10 @@ pub async fn list(
             ));
         }
     };
-    for (field, value) in [("min_price", query.min_price), ("max_price", query.max_price)] {
+    for (field, value) in [
+        ("min_price", query.min_price),
+        ("max_price", query.max_price),
+    ] {
         if value.is_some_and(|v| v < 0) {
             return Err(AppError::field(field, "must be at least 0"));
         }
@@ -318,7 +321,10 @@ pub async fn list(
                     .category
                     .as_ref()
                     .is_none_or(|x| c.category.as_ref() == Some(x))
-                && query.brand.as_ref().is_none_or(|x| c.brand.as_ref() == Some(x))
+                && query
+                    .brand
+                    .as_ref()
+                    .is_none_or(|x| c.brand.as_ref() == Some(x))
                 && query.min_price.is_none_or(|min| c.price.amount >= min)
                 && query.max_price.is_none_or(|max| c.price.amount <= max)
                 && (query.in_stock != Some(true) || p.stock.available > 0);
@@ -377,7 +383,10 @@ fn relevance(p: &ProductView, words: &[String]) -> Option<usize> {
         (c.name.to_lowercase(), 4),
         (c.category.as_deref().unwrap_or_default().to_lowercase(), 2),
         (c.brand.as_deref().unwrap_or_default().to_lowercase(), 2),
-        (c.description.as_deref().unwrap_or_default().to_lowercase(), 1),
+        (
+            c.description.as_deref().unwrap_or_default().to_lowercase(),
+            1,
+        ),
     ];
     let mut score = 0;
     for word in words {

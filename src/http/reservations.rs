@@ -74,16 +74,21 @@ pub async fn create(
         ttl_seconds: body.ttl_seconds,
         client_ref: body.client_ref,
     };
-    Ok(
-        idempotency::run(&app, caller.name(), &headers, "POST /reservations", &raw, || async {
+    Ok(idempotency::run(
+        &app,
+        caller.name(),
+        &headers,
+        "POST /reservations",
+        &raw,
+        || async {
             let reservation = app.reservations.create(request, caller.name()).await?;
             Ok((
                 StatusCode::CREATED,
                 views::reservation(&reservation, now_ms()),
             ))
-        })
-        .await,
+        },
     )
+    .await)
 }
 
 /// `GET /reservations/{id}` (admin).

@@ -131,10 +131,8 @@ pub struct ProductWrite {
 impl ProductWrite {
     /// Appends a journal record.
     pub fn journal(&mut self, product: &ProductId, record: &JournalRecord) -> StorageResult<()> {
-        self.batch.insert(
-            keys::journal(product, record.idx),
-            codec::encode(record)?,
-        );
+        self.batch
+            .insert(keys::journal(product, record.idx), codec::encode(record)?);
         Ok(())
     }
 
@@ -147,7 +145,8 @@ impl ProductWrite {
 
     /// Records an inventory movement, numbered `n` (1-based).
     pub fn movement(&mut self, product: &ProductId, n: u64, m: &Movement) -> StorageResult<()> {
-        self.batch.insert(keys::movement(product, n), codec::encode(m)?);
+        self.batch
+            .insert(keys::movement(product, n), codec::encode(m)?);
         Ok(())
     }
 
@@ -379,7 +378,11 @@ impl Storage {
     }
 
     /// Stores an answer for `key` (durable after the next flush).
-    pub fn put_idempotent_answer(&self, key: &[u8], answer: &IdempotentAnswer) -> StorageResult<()> {
+    pub fn put_idempotent_answer(
+        &self,
+        key: &[u8],
+        answer: &IdempotentAnswer,
+    ) -> StorageResult<()> {
         self.idempotency.insert(key, codec::encode(answer)?)?;
         Ok(())
     }

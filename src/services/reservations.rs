@@ -119,11 +119,7 @@ impl Reservations {
     }
 
     /// Holds every item or nothing.
-    pub async fn create(
-        &self,
-        request: NewReservation,
-        by: &str,
-    ) -> Result<Reservation, AppError> {
+    pub async fn create(&self, request: NewReservation, by: &str) -> Result<Reservation, AppError> {
         self.validate(&request)?;
         for item in &request.items {
             if !self
@@ -154,12 +150,13 @@ impl Reservations {
         self.shared.storage.put_reservation(&reservation)?;
         let (id, expires_at) = (&reservation.id, reservation.expires_at);
         let outcomes = join_all(reservation.items.iter().map(|item| {
-            self.products.call(&item.product_id, move |reply| ProductMsg::Hold {
-                reservation: id.clone(),
-                quantity: item.quantity,
-                expires_at,
-                reply,
-            })
+            self.products
+                .call(&item.product_id, move |reply| ProductMsg::Hold {
+                    reservation: id.clone(),
+                    quantity: item.quantity,
+                    expires_at,
+                    reply,
+                })
         }))
         .await;
         if outcomes.iter().any(Result::is_err) {
@@ -174,7 +171,9 @@ impl Reservations {
             if let Err(error) = self.shared.storage.delete_reservation(id) {
                 tracing::warn!(reservation = %id, %error, "could not remove a refused reservation");
             }
-            return Err(combine_refusals(outcomes.into_iter().filter_map(Result::err)));
+            return Err(combine_refusals(
+                outcomes.into_iter().filter_map(Result::err),
+            ));
         }
         Ok(reservation)
     }
@@ -223,12 +222,13 @@ impl Reservations {
     ) -> Result<(), AppError> {
         let outcomes = join_all(reservation.items.iter().map(|item| {
             let id = reservation.id.clone();
-            self.products.call(&item.product_id, move |reply| ProductMsg::Commit {
-                reservation: id.clone(),
-                reference: id.to_string(),
-                by: by.to_owned(),
-                reply,
-            })
+            self.products
+                .call(&item.product_id, move |reply| ProductMsg::Commit {
+                    reservation: id.clone(),
+                    reference: id.to_string(),
+                    by: by.to_owned(),
+                    reply,
+                })
         }))
         .await;
         let mut lapsed = 0;
@@ -281,7 +281,11 @@ impl Reservations {
     }
 
     /// Moves the expiry of an active reservation to `ttl_seconds` from now.
-    pub async fn extend(&self, id: &ReservationId, ttl_seconds: u64) -> Result<Reservation, AppError> {
+    pub async fn extend(
+        &self,
+        id: &ReservationId,
+        ttl_seconds: u64,
+    ) -> Result<Reservation, AppError> {
         let max = self.shared.config.reservations.max_ttl_seconds;
         if !(1..=max).contains(&ttl_seconds) {
             return Err(AppError::field(
@@ -332,11 +336,12 @@ impl Reservations {
     async fn extend_holds(&self, reservation: &Reservation, until: i64) -> Result<bool, AppError> {
         let outcomes = join_all(reservation.items.iter().map(|item| {
             let id = reservation.id.clone();
-            self.products.call(&item.product_id, move |reply| ProductMsg::Extend {
-                reservation: id.clone(),
-                expires_at: until,
-                reply,
-            })
+            self.products
+                .call(&item.product_id, move |reply| ProductMsg::Extend {
+                    reservation: id.clone(),
+                    expires_at: until,
+                    reply,
+                })
         }))
         .await;
         let mut all_held = true;
@@ -353,10 +358,11 @@ impl Reservations {
     async fn release_all(&self, id: &ReservationId, products: Vec<&ProductId>) {
         let outcomes = join_all(products.into_iter().map(|product| {
             let id = id.clone();
-            self.products.call(product, move |reply| ProductMsg::Release {
-                reservation: id.clone(),
-                reply,
-            })
+            self.products
+                .call(product, move |reply| ProductMsg::Release {
+                    reservation: id.clone(),
+                    reply,
+                })
         }))
         .await;
         for error in outcomes.into_iter().filter_map(Result::err) {

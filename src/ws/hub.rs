@@ -88,8 +88,8 @@ impl Hub {
                 } else {
                     replay(s.seq + 1, version)?
                 };
-                let complete = frames.len() as u64 == version - s.seq
-                    && frames.len() <= self.replay_buffer;
+                let complete =
+                    frames.len() as u64 == version - s.seq && frames.len() <= self.replay_buffer;
                 complete.then_some((s.seq, frames))
             });
         Self::attach(
@@ -124,7 +124,10 @@ impl Hub {
         let replayed = since
             .filter(|s| s.epoch == self.epoch && s.seq <= seq)
             .and_then(|s| {
-                let oldest = topic_state.ring.front().map_or(seq + 1, |(first, _)| *first);
+                let oldest = topic_state
+                    .ring
+                    .front()
+                    .map_or(seq + 1, |(first, _)| *first);
                 (s.seq + 1 >= oldest).then(|| {
                     let frames = topic_state
                         .ring

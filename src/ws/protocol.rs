@@ -165,9 +165,17 @@ mod tests {
 
     #[test]
     fn parses_subscribe_with_since_and_rejects_unknown_ops() {
-        let op = parse(r#"{"op":"subscribe","topic":"product:p","since":{"epoch":"d1","seq":4},"ref":"a"}"#)
-            .expect("valid");
-        assert!(matches!(op, ClientOp::Subscribe { since: Some(Since { seq: 4, .. }), .. }));
+        let op = parse(
+            r#"{"op":"subscribe","topic":"product:p","since":{"epoch":"d1","seq":4},"ref":"a"}"#,
+        )
+        .expect("valid");
+        assert!(matches!(
+            op,
+            ClientOp::Subscribe {
+                since: Some(Since { seq: 4, .. }),
+                ..
+            }
+        ));
         assert_eq!(parse(r#"{"op":"dance"}"#).unwrap_err(), "unknown op");
         assert!(parse("not json").is_err());
     }

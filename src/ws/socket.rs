@@ -162,8 +162,10 @@ impl Session {
             ClientOp::Auth { token, reference } => match caller_from_token(&self.app, &token) {
                 Ok(caller) => {
                     self.caller = caller;
-                    self.conn
-                        .push(protocol::authenticated(self.caller.name(), reference.as_ref()));
+                    self.conn.push(protocol::authenticated(
+                        self.caller.name(),
+                        reference.as_ref(),
+                    ));
                 }
                 Err(_) => self.error("unauthorized", "invalid token", None, reference.as_ref()),
             },

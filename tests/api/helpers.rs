@@ -29,11 +29,12 @@ pub struct TestApp {
 
 /// The configuration tests use: short TTLs, a known admin token, a temp data dir.
 pub fn test_config(data_dir: &Path) -> Config {
-    let mut config = Config::default();
-    config.data_dir = data_dir.to_path_buf();
-    config.admin_token = Some(ADMIN_TOKEN.to_owned());
-    config.addr = "127.0.0.1:0".parse().expect("addr");
-    config
+    Config {
+        data_dir: data_dir.to_path_buf(),
+        admin_token: Some(ADMIN_TOKEN.to_owned()),
+        addr: "127.0.0.1:0".parse().expect("addr"),
+        ..Config::default()
+    }
 }
 
 /// Starts a server with the default test configuration.
@@ -463,7 +464,9 @@ impl TestApp {
 
 /// Asserts an RFC 3339 UTC timestamp with milliseconds (`2026-11-21T23:04:19.123Z`).
 pub fn assert_rfc3339_millis(value: &Value) {
-    let text = value.as_str().unwrap_or_else(|| panic!("{value} is no string"));
+    let text = value
+        .as_str()
+        .unwrap_or_else(|| panic!("{value} is no string"));
     assert_eq!(text.len(), 24, "{text}");
     assert!(text.ends_with('Z'), "{text}");
     assert_eq!(&text[19..20], ".", "{text}");
