@@ -75,6 +75,21 @@ id_type!(
     "res_"
 );
 id_type!(
+    /// A user account (`usr_…`).
+    UserId,
+    "usr_"
+);
+id_type!(
+    /// A cart (`cart_…`).
+    CartId,
+    "cart_"
+);
+id_type!(
+    /// An order (`ord_…`).
+    OrderId,
+    "ord_"
+);
+id_type!(
     /// An inventory movement (`mov_…`).
     MovementId,
     "mov_"

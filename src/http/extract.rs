@@ -2,7 +2,14 @@
 //! JSON bodies (400/413/415/422 with field paths), query strings (422) and the caller's
 //! identity (401).
 
-use crate::{app::App, domain::error::FieldError, error::AppError};
+use crate::{
+    app::App,
+    domain::{
+        error::FieldError,
+        ids::{StoreId, UserId},
+    },
+    error::AppError,
+};
 use axum::{
     body::Bytes,
     extract::{FromRequest, FromRequestParts, Query, Request},
@@ -117,24 +124,89 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiQuer
 pub enum Caller {
     /// No token.
     Anonymous,
-    /// The configured admin token.
-    Admin,
+    /// The configured admin token (`user_id: None`) or a user with role `admin`.
+    Admin {
+        /// The admin user, when the caller logged in as one.
+        user_id: Option<UserId>,
+    },
+    /// A shopper.
+    Customer {
+        /// The customer.
+        user_id: UserId,
+    },
+    /// A store's staff member.
+    Staff {
+        /// The staff user.
+        user_id: UserId,
+        /// The one store they work for.
+        store_id: StoreId,
+    },
 }
 
 impl Caller {
-    /// The caller's name in audit fields (`by`) and idempotency scopes.
-    pub fn name(&self) -> &'static str {
+    /// The caller's name in audit fields (`by`) and idempotency scopes: a user id, `admin`
+    /// for the admin token, or `anonymous`.
+    pub fn name(&self) -> String {
         match self {
-            Self::Anonymous => "anonymous",
-            Self::Admin => "admin",
+            Self::Anonymous => "anonymous".to_owned(),
+            Self::Admin { user_id: None } => "admin".to_owned(),
+            Self::Admin {
+                user_id: Some(user_id),
+            }
+            | Self::Customer { user_id }
+            | Self::Staff { user_id, .. } => user_id.to_string(),
         }
     }
 
-    /// Refuses anyone but an admin: 401 for anonymous callers.
+    /// The caller's role as the API spells it.
+    pub fn role(&self) -> &'static str {
+        match self {
+            Self::Anonymous => "anonymous",
+            Self::Admin { .. } => "admin",
+            Self::Customer { .. } => "customer",
+            Self::Staff { .. } => "staff",
+        }
+    }
+
+    /// Refuses anyone but an admin: 401 for anonymous callers, 403 for other users.
     pub fn require_admin(&self) -> Result<(), AppError> {
         match self {
-            Self::Admin => Ok(()),
+            Self::Admin { .. } => Ok(()),
             Self::Anonymous => Err(AppError::Unauthorized),
+            Self::Customer { .. } | Self::Staff { .. } => Err(AppError::Forbidden),
+        }
+    }
+
+    /// Admits admins and the staff of `store`: 401 for anonymous callers, 403 for others
+    /// (the store's resources are visible to everyone, so refusing is not a leak).
+    pub fn require_store_staff(&self, store: &StoreId) -> Result<(), AppError> {
+        match self {
+            Self::Admin { .. } => Ok(()),
+            Self::Staff { store_id, .. } if store_id == store => Ok(()),
+            Self::Anonymous => Err(AppError::Unauthorized),
+            Self::Customer { .. } | Self::Staff { .. } => Err(AppError::Forbidden),
+        }
+    }
+
+    /// Whether the caller may see the store's private resources (orders, reservations,
+    /// movements); callers that may not get 404.
+    pub fn sees_store(&self, store: &StoreId) -> bool {
+        match self {
+            Self::Admin { .. } => true,
+            Self::Staff { store_id, .. } => store_id == store,
+            Self::Anonymous | Self::Customer { .. } => false,
+        }
+    }
+
+    /// The logged-in user, if any.
+    pub fn user_id(&self) -> Option<&UserId> {
+        match self {
+            Self::Anonymous | Self::Admin { user_id: None } => None,
+            Self::Admin {
+                user_id: Some(user_id),
+            }
+            | Self::Customer { user_id }
+            | Self::Staff { user_id, .. } => Some(user_id),
         }
     }
 }
@@ -142,7 +214,7 @@ impl Caller {
 /// Resolves a bearer token to a caller; an unknown token is a 401, never anonymous.
 pub fn caller_from_token(app: &App, token: &str) -> Result<Caller, AppError> {
     if constant_time_eq(token.as_bytes(), app.admin_token.as_bytes()) {
-        Ok(Caller::Admin)
+        Ok(Caller::Admin { user_id: None })
     } else {
         Err(AppError::Unauthorized)
     }

@@ -127,7 +127,7 @@ pub async fn create(
         initial_stock: body.initial_stock,
         low_stock_threshold: body.low_stock_threshold,
     };
-    let view = app.catalog.create_product(new, caller.name()).await?;
+    let view = app.catalog.create_product(new, &caller.name()).await?;
     Ok((StatusCode::CREATED, Json(views::product(&view))))
 }
 
@@ -235,7 +235,7 @@ pub async fn adjust(
             delta: body.delta,
             reason: body.reason,
             note: body.note.clone(),
-            by: caller.name().to_owned(),
+            by: caller.name(),
             expected_version: body.expected_version,
             reply,
         })

@@ -76,12 +76,12 @@ pub async fn create(
     };
     Ok(idempotency::run(
         &app,
-        caller.name(),
+        &caller.name(),
         &headers,
         "POST /reservations",
         &raw,
         || async {
-            let reservation = app.reservations.create(request, caller.name()).await?;
+            let reservation = app.reservations.create(request, &caller.name()).await?;
             Ok((
                 StatusCode::CREATED,
                 views::reservation(&reservation, now_ms()),
@@ -111,7 +111,7 @@ pub async fn commit(
     caller.require_admin()?;
     let reservation = app
         .reservations
-        .commit(&reservation_id(&id)?, caller.name())
+        .commit(&reservation_id(&id)?, &caller.name())
         .await?;
     Ok(Json(views::reservation(&reservation, now_ms())))
 }

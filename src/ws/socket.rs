@@ -163,7 +163,7 @@ impl Session {
                 Ok(caller) => {
                     self.caller = caller;
                     self.conn.push(protocol::authenticated(
-                        self.caller.name(),
+                        self.caller.role(),
                         reference.as_ref(),
                     ));
                 }
