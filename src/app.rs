@@ -32,8 +32,12 @@ pub struct App {
     pub catalog: Catalog,
     /// The reservation saga.
     pub reservations: Reservations,
+    /// Carts, orders and payments.
+    pub commerce: Arc<crate::actors::commerce::Commerce>,
     /// The admin bearer token.
     pub admin_token: String,
+    /// Accounts and tokens.
+    pub auth: crate::auth::Auth,
     /// Set once recovery has finished.
     ready: AtomicBool,
     /// Set when shutdown begins; WebSocket connections watch it.
@@ -72,13 +76,22 @@ impl App {
             read_model: Arc::new(ReadModel::default()),
         });
         let products = Arc::new(ProductRegistry::new(Arc::clone(&shared)));
+        let auth = crate::auth::Auth::open(Arc::clone(&shared))?;
         Ok(Arc::new(Self {
             catalog: Catalog::new(Arc::clone(&shared)),
             reservations: Reservations::new(Arc::clone(&shared), Arc::clone(&products)),
+            commerce: Arc::new(crate::actors::commerce::Commerce {
+                shared: Arc::clone(&shared),
+                products: Arc::clone(&products),
+                provider: Arc::new(crate::payments::SimulatedProvider::new(Arc::clone(&shared))),
+                orders: Default::default(),
+                carts: Default::default(),
+            }),
             config,
             shared,
             products,
             admin_token,
+            auth,
             ready: AtomicBool::new(false),
             shutdown: watch::channel(false).0,
             idempotency_locks: (0..IDEMPOTENCY_STRIPES).map(|_| Mutex::new(())).collect(),
@@ -131,7 +144,31 @@ impl App {
             }
         }
         self.ready.store(true, Ordering::Release);
+        let pending: Vec<_> = self
+            .shared
+            .read_model
+            .orders
+            .iter()
+            .filter(|o| o.status == crate::domain::order::OrderStatus::Pending)
+            .map(|o| o.id.clone())
+            .collect();
+        for id in &pending {
+            // Activating a pending order resumes its payment with the same idempotency key.
+            let commerce = Arc::clone(&self.commerce);
+            let id = id.clone();
+            tokio::spawn(async move {
+                let resumed = commerce
+                    .call_order(&id, |reply| crate::actors::order::OrderMsg::WaitSettled {
+                        reply,
+                    })
+                    .await;
+                if let Err(error) = resumed {
+                    tracing::warn!(order = %id, %error, "resuming a pending order failed");
+                }
+            });
+        }
         tracing::info!(
+            resumed_orders = pending.len(),
             stores = self.shared.read_model.stores.len(),
             products = self.shared.read_model.products.len(),
             finished_commits = interrupted,
@@ -150,6 +187,13 @@ fn rebuild_read_models(
 ) -> Result<Vec<crate::domain::ids::ProductId>, StorageError> {
     for store in shared.storage.stores()? {
         shared.read_model.stores.insert(store.id.clone(), store);
+    }
+    for order in shared.storage.orders() {
+        let order = order?;
+        shared
+            .read_model
+            .orders
+            .insert(order.id.clone(), Arc::new(order));
     }
     let now = now_ms();
     let mut lapsed = Vec::new();

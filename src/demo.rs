@@ -3,7 +3,8 @@
 
 use crate::{
     app::App,
-    domain::{money::Money, product::NewProduct, store::StoreKind},
+    auth::{NewUser, users::Role},
+    domain::{ids::StoreId, money::Money, product::NewProduct, store::StoreKind},
     error::AppError,
 };
 use std::collections::BTreeMap;
@@ -353,10 +354,20 @@ pub async fn seed(app: &App) -> Result<(), AppError> {
         return Ok(());
     }
     let shops = [
-        ("Northfold Outfitters", StoreKind::Retail, RETAIL),
-        ("Trattoria Emporio", StoreKind::Restaurant, RESTAURANT),
+        (
+            "Northfold Outfitters",
+            StoreKind::Retail,
+            RETAIL,
+            "staff-retail@demo.emporium",
+        ),
+        (
+            "Trattoria Emporio",
+            StoreKind::Restaurant,
+            RESTAURANT,
+            "staff-restaurant@demo.emporium",
+        ),
     ];
-    for (name, kind, items) in shops {
+    for (name, kind, items, staff_email) in shops {
         let store = app
             .catalog
             .create_store(name.into(), kind, "USD".into())
@@ -384,7 +395,54 @@ pub async fn seed(app: &App) -> Result<(), AppError> {
             app.catalog.create_product(new, "admin").await?;
         }
         tracing::info!(store = %store.id, name, products = items.len(), "demo store loaded");
+        let staff_name = format!("{name} Staff");
+        demo_login(app, staff_email, &staff_name, Role::Staff, Some(&store.id)).await?;
     }
+    demo_login(
+        app,
+        "shopper@demo.emporium",
+        "Demo Shopper",
+        Role::Customer,
+        None,
+    )
+    .await?;
     tracing::info!(admin_token = %app.admin_token, "demo ready: use this admin token for writes");
+    Ok(())
+}
+
+/// The password of every demo login. Public on purpose: the demo is for trying things out.
+pub const DEMO_PASSWORD: &str = "demo-password";
+
+/// Creates a demo account (an existing one is kept) and logs its credentials, so a newcomer
+/// can log in as a shopper or as a store's staff at once.
+async fn demo_login(
+    app: &App,
+    email: &str,
+    name: &str,
+    role: Role,
+    store: Option<&StoreId>,
+) -> Result<(), AppError> {
+    let created = app
+        .auth
+        .create_user(NewUser {
+            email: email.to_owned(),
+            password: DEMO_PASSWORD.to_owned(),
+            name: name.to_owned(),
+            role,
+            store_id: store.map(ToString::to_string),
+        })
+        .await;
+    match created {
+        Ok(_) | Err(AppError::EmailTaken) => {}
+        Err(error) => return Err(error),
+    }
+    let store = store.map(ToString::to_string).unwrap_or_default();
+    tracing::info!(
+        email,
+        password = DEMO_PASSWORD,
+        role = role.as_str(),
+        store,
+        "demo login (POST /api/v1/auth/login)"
+    );
     Ok(())
 }

@@ -44,12 +44,40 @@ pub enum AppError {
     /// 409 `reservation_inactive`.
     #[error("reservation is {0}")]
     ReservationInactive(String),
+    /// 409 `store_closed`.
+    #[error("the store is closed")]
+    StoreClosed,
+    /// 409 `store_mismatch`.
+    #[error("the cart already holds another store's products")]
+    StoreMismatch,
+    /// 402 `payment_failed`.
+    #[error("payment failed: {decline_code}")]
+    PaymentFailed {
+        /// The order, which exists in `payment_failed`.
+        order_id: String,
+        /// Why.
+        decline_code: String,
+        /// The order object.
+        order: serde_json::Value,
+    },
     /// 409 `product_unavailable`.
     #[error("product is archived")]
     ProductUnavailable,
     /// 409 `sku_taken`.
     #[error("sku is already used in this store")]
     SkuTaken,
+    /// 409 `email_taken`: another account has this email (compared case-insensitively).
+    #[error("an account with this email already exists")]
+    EmailTaken,
+    /// 401 `invalid_credentials`: wrong email or password (never says which).
+    #[error("wrong email or password")]
+    InvalidCredentials,
+    /// 429 `rate_limited`, with `Retry-After`.
+    #[error("too many attempts; retry in {retry_after_secs} s")]
+    RateLimited {
+        /// Seconds until an attempt can succeed again.
+        retry_after_secs: u64,
+    },
     /// 409 `version_mismatch`.
     #[error("expected_version is stale")]
     VersionMismatch {

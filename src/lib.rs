@@ -9,11 +9,13 @@
 
 pub mod actors;
 pub mod app;
+pub mod auth;
 pub mod config;
 pub mod demo;
 pub mod domain;
 pub mod error;
 pub mod http;
+pub mod payments;
 pub mod persistence;
 pub mod read_model;
 pub mod services;

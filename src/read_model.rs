@@ -3,12 +3,14 @@
 
 use crate::{
     domain::{
-        ids::{ProductId, StoreId},
+        ids::{OrderId, ProductId, StoreId},
+        order::Order,
         store::Store,
     },
     views::ProductView,
 };
 use dashmap::{DashMap, mapref::entry::Entry};
+use std::sync::Arc;
 
 /// The read side of the catalog.
 #[derive(Default)]
@@ -17,6 +19,8 @@ pub struct ReadModel {
     pub stores: DashMap<StoreId, Store>,
     /// Every product, with stock as of its last durable change.
     pub products: DashMap<ProductId, ProductView>,
+    /// Every order (orders are small and dashboards list the open ones).
+    pub orders: DashMap<OrderId, Arc<Order>>,
     /// `(store, lower-cased sku)` → product, for uniqueness.
     skus: DashMap<(StoreId, String), ProductId>,
 }

@@ -129,3 +129,81 @@ pub fn movement(m: &Movement) -> Value {
 pub fn page(items: Vec<Value>, page: usize, per_page: usize, total: usize) -> Value {
     json!({"items": items, "page": page, "per_page": per_page, "total": total})
 }
+
+/// Money of `amount` in `currency`.
+fn money(amount: i64, currency: &str) -> Value {
+    json!({"amount": amount, "currency": currency})
+}
+
+/// An order.
+pub fn order(o: &crate::domain::order::Order) -> Value {
+    let total = o.total();
+    json!({
+        "id": o.id,
+        "number": o.number_text(),
+        "store_id": o.store_id,
+        "customer_id": o.customer_id,
+        "status": o.status.as_str(),
+        "items": o.items.iter().map(|l| json!({
+            "product_id": l.product_id,
+            "sku": l.sku,
+            "name": l.name,
+            "quantity": l.quantity,
+            "unit_price": l.unit_price,
+            "line_total": l.total(),
+        })).collect::<Vec<_>>(),
+        "subtotal": total,
+        "total": total,
+        "payment": {
+            "status": o.payment.status.as_str(),
+            "method": o.payment.method,
+            "transaction_id": o.payment.transaction_id,
+            "attempts": o.payment.attempts,
+            "decline_code": o.payment.decline_code,
+        },
+        "shipping_address": o.shipping_address,
+        "note": o.note,
+        "history": o.history.iter().map(|h| json!({
+            "status": h.status.as_str(), "at": rfc3339(h.at), "by": h.by,
+        })).collect::<Vec<_>>(),
+        "created_at": rfc3339(o.created_at),
+        "updated_at": rfc3339(o.updated_at),
+    })
+}
+
+/// A cart as of `now` (a lapsed hold reads as `null` even before the cart processed it).
+pub fn cart(c: &crate::domain::cart::Cart, now: Millis) -> Value {
+    let hold =
+        c.hold.as_ref().filter(|h| h.expires_at > now).map(
+            |h| json!({"reservation_id": h.reservation_id, "expires_at": rfc3339(h.expires_at)}),
+        );
+    json!({
+        "id": c.id,
+        "store_id": c.store_id,
+        "customer_id": c.customer_id,
+        "items": c.lines.iter().map(|l| json!({
+            "product_id": l.product_id,
+            "sku": l.sku,
+            "name": l.name,
+            "quantity": l.quantity,
+            "unit_price": l.unit_price,
+            "line_total": money(l.unit_price.amount.saturating_mul(l.quantity), &l.unit_price.currency),
+        })).collect::<Vec<_>>(),
+        "subtotal": c.subtotal(),
+        "item_count": c.item_count(),
+        "hold": hold,
+        "expires_at": rfc3339(c.expires_at),
+        "updated_at": rfc3339(c.updated_at),
+    })
+}
+
+/// A ledger entry of the payment provider.
+pub fn ledger_entry(e: &crate::persistence::LedgerEntry) -> Value {
+    json!({
+        "transaction_id": e.transaction_id,
+        "order_id": e.order_id,
+        "kind": e.kind,
+        "amount": e.amount,
+        "at": rfc3339(e.at),
+    })
+}

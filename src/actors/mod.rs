@@ -1,5 +1,8 @@
 //! Actors: one per product (stock and catalog), found or activated through the registry.
 
+pub mod cart;
+pub mod commerce;
+pub mod order;
 pub mod product;
 pub mod registry;
 

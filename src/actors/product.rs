@@ -6,7 +6,10 @@
 //! not wait for the fsync: a hot product pipelines many writes into one group commit, while
 //! nothing is answered or published before it is durable.
 
-use super::{ActorError, Shared, registry::Slot};
+use super::{
+    ActorError, Shared,
+    registry::{Registry, Slot},
+};
 use crate::{
     domain::{
         DomainError,
@@ -18,7 +21,6 @@ use crate::{
     persistence::{JournalRecord, Movement, MovementKind, ProductWrite, Snapshot, StoredEvent},
     views::{self, ProductView},
 };
-use dashmap::DashMap;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use serde_json::Value;
 use std::{
@@ -43,6 +45,28 @@ pub enum ProductMsg {
         quantity: i64,
         /// Expiry (wall clock).
         expires_at: Millis,
+        /// Answer.
+        reply: Reply,
+    },
+    /// Make a reservation hold exactly `quantity` units (carts); 0 releases.
+    Resize {
+        /// The holder.
+        reservation: ReservationId,
+        /// Units it should hold.
+        quantity: i64,
+        /// Expiry (wall clock).
+        expires_at: Millis,
+        /// Answer.
+        reply: Reply,
+    },
+    /// Put sold units back on hand (a cancelled order).
+    GiveBack {
+        /// Units.
+        quantity: i64,
+        /// The order, for the movement log.
+        reference: String,
+        /// Who cancelled.
+        by: String,
         /// Answer.
         reply: Reply,
     },
@@ -110,10 +134,10 @@ pub struct ProductArgs {
     pub id: ProductId,
     /// Server services.
     pub shared: Arc<Shared>,
-    /// The registry map, to remove ourselves when passivating.
-    pub actors: Arc<DashMap<ProductId, Slot>>,
+    /// The registry, to remove ourselves when passivating.
+    pub registry: Registry<ProductId, ProductMsg>,
     /// Our own registry cell (passivation removes exactly this one).
-    pub slot: Slot,
+    pub slot: Slot<ProductMsg>,
 }
 
 /// The actor (stateless; all state lives in [`ProductState`]).
@@ -127,8 +151,8 @@ pub struct ProductState {
     /// Journal position of the last snapshot.
     snapshot_idx: u64,
     shared: Arc<Shared>,
-    actors: Arc<DashMap<ProductId, Slot>>,
-    slot: Slot,
+    registry: Registry<ProductId, ProductMsg>,
+    slot: Slot<ProductMsg>,
     /// The expiry timer: the deadline it is armed for and its task.
     timer: Option<(Millis, JoinHandle<()>)>,
     last_message: Instant,
@@ -169,7 +193,7 @@ impl Actor for ProductActor {
             idx,
             snapshot_idx,
             shared: args.shared,
-            actors: args.actors,
+            registry: args.registry,
             slot: args.slot,
             timer: None,
             last_message: Instant::now(),
@@ -227,6 +251,44 @@ impl Actor for ProductActor {
                 };
                 (decided, MovementContext::system(), Some(reply))
             }
+            ProductMsg::Resize {
+                reservation,
+                quantity,
+                expires_at,
+                reply,
+            } => {
+                let held = ledger.holds.get(&reservation).map_or(0, |h| h.quantity);
+                let decided =
+                    if product.catalog.status == ProductStatus::Archived && quantity > held {
+                        Err(DomainError::ProductUnavailable(id.clone()))
+                    } else {
+                        stock(ledger.resize(id, &reservation, quantity, expires_at))
+                    };
+                (decided, MovementContext::system(), Some(reply))
+            }
+            ProductMsg::GiveBack {
+                quantity,
+                reference,
+                by,
+                reply,
+            } => (
+                // A cancellation retried after a crash must not return the units twice.
+                if state
+                    .shared
+                    .storage
+                    .was_committed(id, &format!("return:{reference}"))
+                    .unwrap_or(false)
+                {
+                    Ok(Vec::new())
+                } else {
+                    stock(ledger.give_back(quantity))
+                },
+                MovementContext {
+                    reference: Some(reference),
+                    by,
+                },
+                Some(reply),
+            ),
             ProductMsg::Commit {
                 reservation,
                 reference,
@@ -417,9 +479,14 @@ impl ProductState {
             };
             write.journal(&id, &record).map_err(|e| e.to_string())?;
             let signals = self.product.apply(&record.change);
-            if let ProductChange::Stock(StockChange::Committed { reservation, .. }) = &record.change
-            {
-                write.commit_marker(&id, reservation.as_str());
+            match (&record.change, &context.reference) {
+                (ProductChange::Stock(StockChange::Committed { reservation, .. }), _) => {
+                    write.commit_marker(&id, reservation.as_str());
+                }
+                (ProductChange::Stock(StockChange::Returned { .. }), Some(reference)) => {
+                    write.commit_marker(&id, &format!("return:{reference}"));
+                }
+                _ => {}
             }
             if let Some(movement) = self.movement_for(&record.change, &context, at) {
                 write
@@ -473,6 +540,9 @@ impl ProductState {
         let (kind, delta, reason, note) = match change {
             ProductChange::Stock(StockChange::Committed { quantity, .. }) => {
                 (MovementKind::Sale, -quantity, None, None)
+            }
+            ProductChange::Stock(StockChange::Returned { quantity }) => {
+                (MovementKind::Cancellation, *quantity, None, None)
             }
             ProductChange::Stock(StockChange::Adjusted {
                 delta,
@@ -539,8 +609,7 @@ impl ProductState {
 
     fn fail(&mut self, myself: &ActorRef<ProductMsg>, error: String, reply: Option<Reply>) {
         tracing::error!(product = %self.product.catalog.id, %error, "product write failed; stopping actor");
-        self.actors
-            .remove_if(&self.product.catalog.id, |_, s| Arc::ptr_eq(s, &self.slot));
+        self.registry.forget(&self.product.catalog.id, &self.slot);
         myself.stop(Some("write failed".into()));
         if let Some(reply) = reply {
             let _ = reply.send(Err(ActorError::Unavailable(error)));
@@ -575,8 +644,7 @@ impl ProductState {
         if !self.product.ledger.holds.is_empty() || self.last_message.elapsed() < idle {
             return;
         }
-        self.actors
-            .remove_if(&self.product.catalog.id, |_, s| Arc::ptr_eq(s, &self.slot));
+        self.registry.forget(&self.product.catalog.id, &self.slot);
         tracing::debug!(product = %self.product.catalog.id, "passivating idle product actor");
         myself.stop(Some("idle".into()));
     }

@@ -1,7 +1,7 @@
-//! Finds the actor of a product, activating it from disk on first use.
+//! Finds the actor of an entity, activating it from disk on first use.
 //!
-//! Two first requests for one product must not spawn two actors: the map holds a shared
-//! `OnceCell` per product (inserted with the entry API), so the second request awaits the
+//! Two first requests for one entity must not spawn two actors: the map holds a shared
+//! `OnceCell` per entity (inserted with the entry API), so the second request awaits the
 //! first one's activation. An actor that passivates removes its own cell before stopping; a
 //! message that still reaches it fails to send, and the caller comes back here once.
 
@@ -11,72 +11,87 @@ use super::{
 };
 use crate::domain::ids::ProductId;
 use dashmap::DashMap;
-use ractor::{Actor, ActorRef, RpcReplyPort, rpc::CallResult};
-use std::sync::Arc;
+use ractor::{Actor, ActorRef, Message, RpcReplyPort, rpc::CallResult};
+use std::{fmt::Display, future::Future, hash::Hash, sync::Arc};
 use tokio::sync::OnceCell;
 
-/// The cell holding one product's actor once it is running.
-pub type Slot = Arc<OnceCell<ActorRef<ProductMsg>>>;
+/// The cell holding one entity's actor once it is running.
+pub type Slot<M> = Arc<OnceCell<ActorRef<M>>>;
 
-/// Product actors by id.
-pub struct ProductRegistry {
-    shared: Arc<Shared>,
-    actors: Arc<DashMap<ProductId, Slot>>,
+/// Actors of one kind by entity id.
+pub struct Registry<K, M> {
+    actors: Arc<DashMap<K, Slot<M>>>,
 }
 
-impl ProductRegistry {
-    /// An empty registry.
-    pub fn new(shared: Arc<Shared>) -> Self {
+impl<K, M> Default for Registry<K, M>
+where
+    K: Eq + Hash,
+{
+    fn default() -> Self {
         Self {
-            shared,
             actors: Arc::new(DashMap::new()),
         }
     }
+}
 
-    /// Number of running product actors.
+impl<K, M> Clone for Registry<K, M> {
+    fn clone(&self) -> Self {
+        Self {
+            actors: Arc::clone(&self.actors),
+        }
+    }
+}
+
+impl<K, M> Registry<K, M>
+where
+    K: Clone + Eq + Hash + Display,
+    M: Message,
+{
+    /// Number of running actors.
     pub fn active(&self) -> usize {
         self.actors.len()
     }
 
-    async fn actor(&self, id: &ProductId) -> Result<ActorRef<ProductMsg>, ActorError> {
-        if !self.shared.read_model.products.contains_key(id) {
-            return Err(ActorError::NotFound);
-        }
-        let slot = Arc::clone(self.actors.entry(id.clone()).or_default().value());
-        let result = slot
-            .get_or_try_init(|| async {
-                let args = ProductArgs {
-                    id: id.clone(),
-                    shared: Arc::clone(&self.shared),
-                    actors: Arc::clone(&self.actors),
-                    slot: Arc::clone(&slot),
-                };
-                match ProductActor::spawn(None, ProductActor, args).await {
-                    Ok((actor, _)) => Ok(actor),
-                    Err(error) => Err(error.to_string()),
-                }
-            })
-            .await
-            .cloned();
-        match result {
-            Ok(actor) => Ok(actor),
-            Err(error) => {
-                self.actors.remove_if(id, |_, s| Arc::ptr_eq(s, &slot));
-                tracing::error!(product = %id, %error, "product actor failed to start");
-                Err(ActorError::Unavailable(error))
-            }
-        }
+    /// Forgets `slot` for `id` (passivation or failure): the next call activates anew.
+    pub fn forget(&self, id: &K, slot: &Slot<M>) {
+        self.actors.remove_if(id, |_, s| Arc::ptr_eq(s, slot));
     }
 
-    /// Sends a request to the product's actor and waits for its (durable) answer. `build`
-    /// may run twice: once more if the first actor was passivating.
-    pub async fn call<R: Send + 'static>(
+    /// The running actor of `id`, spawning it with `spawn` when there is none.
+    pub async fn actor<F, Fut>(&self, id: &K, spawn: F) -> Result<ActorRef<M>, ActorError>
+    where
+        F: FnOnce(Slot<M>) -> Fut,
+        Fut: Future<Output = Result<ActorRef<M>, ActorError>>,
+    {
+        let slot = Arc::clone(self.actors.entry(id.clone()).or_default().value());
+        let result = slot
+            .get_or_try_init(|| spawn(Arc::clone(&slot)))
+            .await
+            .cloned();
+        result.map_err(|error| {
+            self.forget(id, &slot);
+            if !matches!(error, ActorError::NotFound) {
+                tracing::error!(entity = %id, %error, "actor failed to start");
+            }
+            error
+        })
+    }
+
+    /// Sends a request to the entity's actor and waits for its answer. `build` may run twice:
+    /// once more if the first actor was stopping.
+    pub async fn call<R, F, Fut>(
         &self,
-        id: &ProductId,
-        build: impl Fn(RpcReplyPort<Result<R, ActorError>>) -> ProductMsg,
-    ) -> Result<R, ActorError> {
+        id: &K,
+        spawn: F,
+        build: impl Fn(RpcReplyPort<Result<R, ActorError>>) -> M,
+    ) -> Result<R, ActorError>
+    where
+        R: Send + 'static,
+        F: Fn(Slot<M>) -> Fut,
+        Fut: Future<Output = Result<ActorRef<M>, ActorError>>,
+    {
         for _ in 0..2 {
-            let actor = self.actor(id).await?;
+            let actor = self.actor(id, &spawn).await?;
             match actor.call(&build, None).await {
                 Ok(CallResult::Success(result)) => return result,
                 Ok(CallResult::Timeout) => {
@@ -91,6 +106,55 @@ impl ProductRegistry {
                 }
             }
         }
-        Err(ActorError::Unavailable("product actor unavailable".into()))
+        Err(ActorError::Unavailable(format!(
+            "actor of {id} unavailable"
+        )))
+    }
+}
+
+/// Product actors by id.
+pub struct ProductRegistry {
+    shared: Arc<Shared>,
+    registry: Registry<ProductId, ProductMsg>,
+}
+
+impl ProductRegistry {
+    /// An empty registry.
+    pub fn new(shared: Arc<Shared>) -> Self {
+        Self {
+            shared,
+            registry: Registry::default(),
+        }
+    }
+
+    /// Number of running product actors.
+    pub fn active(&self) -> usize {
+        self.registry.active()
+    }
+
+    /// Sends a request to the product's actor and waits for its (durable) answer.
+    pub async fn call<R: Send + 'static>(
+        &self,
+        id: &ProductId,
+        build: impl Fn(RpcReplyPort<Result<R, ActorError>>) -> ProductMsg,
+    ) -> Result<R, ActorError> {
+        if !self.shared.read_model.products.contains_key(id) {
+            return Err(ActorError::NotFound);
+        }
+        let spawn = |slot: Slot<ProductMsg>| {
+            let args = ProductArgs {
+                id: id.clone(),
+                shared: Arc::clone(&self.shared),
+                registry: self.registry.clone(),
+                slot,
+            };
+            async move {
+                ProductActor::spawn(None, ProductActor, args)
+                    .await
+                    .map(|(actor, _)| actor)
+                    .map_err(|e| ActorError::Unavailable(e.to_string()))
+            }
+        };
+        self.registry.call(id, spawn, build).await
     }
 }

@@ -2,9 +2,11 @@
 //! without actors, so the actors stay thin shells that decide with these types, persist, and
 //! publish.
 
+pub mod cart;
 pub mod error;
 pub mod ids;
 pub mod money;
+pub mod order;
 pub mod product;
 pub mod reservation;
 pub mod stock;

@@ -101,6 +101,11 @@ pub enum StockChange {
         /// Units sold.
         quantity: i64,
     },
+    /// Sold units came back because their order was cancelled.
+    Returned {
+        /// Units back on hand.
+        quantity: i64,
+    },
     /// `on_hand` changed by hand.
     Adjusted {
         /// Signed change of `on_hand`.
@@ -236,6 +241,45 @@ impl Ledger {
         }])
     }
 
+    /// Decide to make `reservation` hold exactly `quantity` units (a cart line changing):
+    /// raising holds only the difference, lowering gives the rest back, 0 releases.
+    pub fn resize(
+        &self,
+        product: &ProductId,
+        reservation: &ReservationId,
+        quantity: i64,
+        expires_at: Millis,
+    ) -> Result<Vec<StockChange>, DomainError> {
+        if !(0..=MAX_UNITS).contains(&quantity) {
+            return Err(DomainError::OutOfRange("quantity"));
+        }
+        if quantity == 0 {
+            return Ok(self.release(reservation, ReleaseCause::Release));
+        }
+        let held = self.holds.get(reservation).map_or(0, |h| h.quantity);
+        let more = quantity - held;
+        if more > self.available() {
+            return Err(DomainError::InsufficientStock(vec![Shortage {
+                product_id: product.clone(),
+                requested: more,
+                available: self.available(),
+            }]));
+        }
+        Ok(vec![StockChange::Held {
+            reservation: reservation.clone(),
+            quantity,
+            expires_at,
+        }])
+    }
+
+    /// Decide the return of `quantity` sold units to `on_hand` (a cancelled order).
+    pub fn give_back(&self, quantity: i64) -> Result<Vec<StockChange>, DomainError> {
+        if !(1..=MAX_UNITS).contains(&quantity) {
+            return Err(DomainError::OutOfRange("quantity"));
+        }
+        Ok(vec![StockChange::Returned { quantity }])
+    }
+
     /// Decide to sell what `reservation` holds.
     pub fn commit(&self, reservation: &ReservationId) -> Result<Vec<StockChange>, DomainError> {
         let hold = self
@@ -338,15 +382,22 @@ impl Ledger {
                 quantity,
                 expires_at,
             } => {
-                self.reserved += quantity;
-                self.holds.insert(
-                    reservation.clone(),
-                    Hold {
-                        quantity: *quantity,
-                        expires_at: *expires_at,
-                    },
-                );
-                StockCause::Reservation
+                let previous = self
+                    .holds
+                    .insert(
+                        reservation.clone(),
+                        Hold {
+                            quantity: *quantity,
+                            expires_at: *expires_at,
+                        },
+                    )
+                    .map_or(0, |hold| hold.quantity);
+                self.reserved += quantity - previous;
+                if *quantity >= previous {
+                    StockCause::Reservation
+                } else {
+                    StockCause::Release
+                }
             }
             StockChange::Extended {
                 reservation,
@@ -375,6 +426,11 @@ impl Ledger {
                 }
                 self.movements += 1;
                 StockCause::Sale
+            }
+            StockChange::Returned { quantity } => {
+                self.on_hand += quantity;
+                self.movements += 1;
+                StockCause::Cancellation
             }
             StockChange::Adjusted { delta, .. } => {
                 self.on_hand += delta;
@@ -513,6 +569,8 @@ mod tests {
         Extend(u8, Millis),
         Expire(Millis),
         Adjust(i64),
+        Resize(u8, i64, Millis),
+        GiveBack(i64),
     }
 
     fn op() -> impl Strategy<Value = Op> {
@@ -523,6 +581,8 @@ mod tests {
             (0u8..8, 0i64..1000).prop_map(|(r, e)| Op::Extend(r, e)),
             (0i64..1000).prop_map(Op::Expire),
             (-30i64..30).prop_map(Op::Adjust),
+            (0u8..8, 0i64..20, 0i64..1000).prop_map(|(r, q, e)| Op::Resize(r, q, e)),
+            (1i64..5).prop_map(Op::GiveBack),
         ]
     }
 
@@ -542,6 +602,8 @@ mod tests {
                     Op::Extend(r, e) => ledger.extend(&res(r), e),
                     Op::Expire(now) => Ok(ledger.expire_due(now)),
                     Op::Adjust(d) => ledger.adjust(&pid(), d, AdjustmentReason::Correction, None, "admin".into(), None),
+                    Op::Resize(r, q, e) => ledger.resize(&pid(), &res(r), q, e),
+                    Op::GiveBack(q) => ledger.give_back(q),
                 };
                 let before = ledger.clone();
                 match decided {
@@ -550,6 +612,7 @@ mod tests {
                             match change {
                                 StockChange::Committed { quantity, .. } => movement_sum -= quantity,
                                 StockChange::Adjusted { delta, .. } => movement_sum += delta,
+                                StockChange::Returned { quantity } => movement_sum += quantity,
                                 _ => {}
                             }
                             ledger.apply(change, 5);

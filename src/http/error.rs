@@ -75,7 +75,34 @@ impl AppError {
                 "product_unavailable",
                 "Product unavailable",
             ),
+            Self::StoreClosed => (StatusCode::CONFLICT, "store_closed", "Store closed"),
+            Self::StoreMismatch => (StatusCode::CONFLICT, "store_mismatch", "Store mismatch"),
+            Self::PaymentFailed {
+                order_id,
+                decline_code,
+                order,
+            } => {
+                ext.insert("order_id".into(), json!(order_id));
+                ext.insert("decline_code".into(), json!(decline_code));
+                ext.insert("order".into(), order.clone());
+                (
+                    StatusCode::PAYMENT_REQUIRED,
+                    "payment_failed",
+                    "Payment failed",
+                )
+            }
             Self::SkuTaken => (StatusCode::CONFLICT, "sku_taken", "SKU taken"),
+            Self::EmailTaken => (StatusCode::CONFLICT, "email_taken", "Email taken"),
+            Self::InvalidCredentials => (
+                StatusCode::UNAUTHORIZED,
+                "invalid_credentials",
+                "Invalid credentials",
+            ),
+            Self::RateLimited { .. } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                "Too many requests",
+            ),
             Self::VersionMismatch { current } => {
                 ext.insert("current_version".into(), json!(current));
                 (StatusCode::CONFLICT, "version_mismatch", "Version mismatch")
@@ -158,6 +185,10 @@ impl IntoResponse for AppError {
             Self::Internal(reason) => tracing::error!(%reason, "answering 500"),
             _ => {}
         }
+        let retry_after = match &self {
+            Self::RateLimited { retry_after_secs } => Some(retry_after_secs.to_string()),
+            _ => None,
+        };
         let (status, body) = self.problem_json();
         let mut response = (
             status,
@@ -170,6 +201,9 @@ impl IntoResponse for AppError {
                 header::RETRY_AFTER,
                 HeaderValue::from_static(RETRY_AFTER_SECONDS),
             );
+        }
+        if let Some(value) = retry_after.and_then(|v| HeaderValue::from_str(&v).ok()) {
+            response.headers_mut().insert(header::RETRY_AFTER, value);
         }
         response
     }

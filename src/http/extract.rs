@@ -198,6 +198,16 @@ impl Caller {
         }
     }
 
+    /// [`Caller::sees_store`] as a check: 401 for anonymous callers (they should log in), 404
+    /// for the others (they are not told whether such a resource exists).
+    pub fn require_sees_store(&self, store: &StoreId) -> Result<(), AppError> {
+        match self {
+            Self::Anonymous => Err(AppError::Unauthorized),
+            _ if self.sees_store(store) => Ok(()),
+            _ => Err(AppError::NotFound),
+        }
+    }
+
     /// The logged-in user, if any.
     pub fn user_id(&self) -> Option<&UserId> {
         match self {
@@ -211,12 +221,13 @@ impl Caller {
     }
 }
 
-/// Resolves a bearer token to a caller; an unknown token is a 401, never anonymous.
+/// Resolves a bearer token (the admin token or an access token from `/auth/login`) to a
+/// caller; an unknown, tampered or expired token is a 401, never anonymous.
 pub fn caller_from_token(app: &App, token: &str) -> Result<Caller, AppError> {
     if constant_time_eq(token.as_bytes(), app.admin_token.as_bytes()) {
         Ok(Caller::Admin { user_id: None })
     } else {
-        Err(AppError::Unauthorized)
+        app.auth.caller(token)
     }
 }
 

@@ -1,9 +1,12 @@
 //! REST routes (docs/API.md §3–§6) and the WebSocket upgrade, on one axum router.
 
+mod auth;
+mod carts;
 pub mod error;
 pub mod extract;
 mod health;
 mod idempotency;
+mod orders;
 mod products;
 mod reservations;
 mod stores;
@@ -45,7 +48,24 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/reservations/{id}/commit", post(reservations::commit))
         .route("/reservations/{id}/release", post(reservations::release))
         .route("/reservations/{id}/extend", post(reservations::extend))
+        .route("/carts", post(carts::create))
+        .route("/carts/{id}", get(carts::get).delete(carts::delete))
+        .route(
+            "/carts/{id}/items/{product_id}",
+            put(carts::set_item).delete(carts::remove_item),
+        )
+        .route("/orders", get(orders::list).post(orders::create))
+        .route("/orders/{id}", get(orders::get))
+        .route("/orders/{id}/status", put(orders::set_status))
+        .route("/orders/{id}/cancel", post(orders::cancel))
+        .route("/admin/payments", get(orders::ledger))
         .route("/ws", get(crate::ws::socket::upgrade))
+        .route("/auth/register", post(auth::register))
+        .route("/auth/login", post(auth::login))
+        .route("/auth/refresh", post(auth::refresh))
+        .route("/auth/logout", post(auth::logout))
+        .route("/me", get(auth::me))
+        .route("/users", post(auth::create_user))
         .layer(middleware::from_fn_with_state(Arc::clone(&app), guard));
     Router::new()
         .route("/healthz", get(health::healthz))
@@ -60,10 +80,14 @@ pub fn router(app: Arc<App>) -> Router {
 /// Answers 503 while recovery runs or after storage failed, so no request sees a half-built
 /// read model or writes into a database that cannot flush; and 401 for a present but invalid
 /// `Authorization` header on every route, public reads included, so a client with a broken
-/// token learns it at once instead of silently reading as anonymous.
+/// token learns it at once instead of silently reading as anonymous (the credential
+/// endpoints excepted, see [`auth::ignores_bearer`]).
 async fn guard(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
     if !app.is_ready() {
         return AppError::Unavailable("not ready".into()).into_response();
+    }
+    if auth::ignores_bearer(request.uri().path()) {
+        return next.run(request).await;
     }
     match extract::bearer(request.headers()) {
         Ok(None) => {}

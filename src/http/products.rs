@@ -106,14 +106,17 @@ fn view_of(app: &App, id: &ProductId) -> Result<ProductView, AppError> {
     app.shared.read_model.product(id).ok_or(AppError::NotFound)
 }
 
-/// `POST /products` (admin).
+/// `POST /products` (admin, staff of `store_id`).
 pub async fn create(
     State(app): State<Arc<App>>,
     caller: Caller,
     ApiJson(body, _): ApiJson<CreateProduct>,
 ) -> Result<(StatusCode, Json<Value>), AppError> {
-    caller.require_admin()?;
+    if caller == Caller::Anonymous {
+        return Err(AppError::Unauthorized);
+    }
     let store_id = StoreId::parse(&body.store_id).ok_or(AppError::NotFound)?;
+    caller.require_store_staff(&store_id)?;
     let new = NewProduct {
         store_id,
         sku: body.sku,
@@ -147,16 +150,16 @@ pub async fn inventory(
     Ok(Json(views::inventory(&view_of(&app, &product_id(&id)?)?)))
 }
 
-/// `PATCH /products/{id}` (admin).
+/// `PATCH /products/{id}` (admin, staff of the product's store).
 pub async fn update(
     State(app): State<Arc<App>>,
     caller: Caller,
     Path(id): Path<String>,
     ApiJson(body, _): ApiJson<UpdateProduct>,
 ) -> Result<Json<Value>, AppError> {
-    caller.require_admin()?;
     let id = product_id(&id)?;
     let current = view_of(&app, &id)?;
+    caller.require_store_staff(&current.catalog.store_id)?;
     let patch = CatalogPatch {
         name: body.name,
         description: body.description,
@@ -182,15 +185,15 @@ pub async fn update(
     Ok(Json(views::product(&view)))
 }
 
-/// `DELETE /products/{id}` (admin): archives.
+/// `DELETE /products/{id}` (admin, staff of the product's store): archives.
 pub async fn archive(
     State(app): State<Arc<App>>,
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, AppError> {
-    caller.require_admin()?;
     let id = product_id(&id)?;
     let current = view_of(&app, &id)?;
+    caller.require_store_staff(&current.catalog.store_id)?;
     if current.catalog.status == ProductStatus::Archived {
         return Ok(Json(views::product(&current)));
     }
@@ -207,16 +210,16 @@ pub async fn archive(
     Ok(Json(views::product(&view)))
 }
 
-/// `POST /products/{id}/inventory/adjustments` (admin).
+/// `POST /products/{id}/inventory/adjustments` (admin, staff of the product's store).
 pub async fn adjust(
     State(app): State<Arc<App>>,
     caller: Caller,
     Path(id): Path<String>,
     ApiJson(body, _): ApiJson<Adjust>,
 ) -> Result<Json<Value>, AppError> {
-    caller.require_admin()?;
     let id = product_id(&id)?;
-    view_of(&app, &id)?;
+    let current = view_of(&app, &id)?;
+    caller.require_store_staff(&current.catalog.store_id)?;
     if body.delta == 0 {
         return Err(AppError::field("delta", "must not be 0"));
     }
@@ -243,17 +246,21 @@ pub async fn adjust(
     Ok(Json(views::inventory(&view)))
 }
 
-/// `GET /products/{id}/inventory/movements` (admin), newest first.
+/// `GET /products/{id}/inventory/movements` (admin, staff of the product's store), newest
+/// first. The movements are the store's private books: other users get 404.
 pub async fn movements(
     State(app): State<Arc<App>>,
     caller: Caller,
     Path(id): Path<String>,
     ApiQuery(query): ApiQuery<Page>,
 ) -> Result<Json<Value>, AppError> {
-    caller.require_admin()?;
+    if caller == Caller::Anonymous {
+        return Err(AppError::Unauthorized);
+    }
     let (page, per_page) = pagination(query.page, query.per_page)?;
     let id = product_id(&id)?;
     let view = view_of(&app, &id)?;
+    caller.require_sees_store(&view.catalog.store_id)?;
     let offset = (page - 1).saturating_mul(per_page);
     let storage = app.shared.storage.clone();
     let found = tokio::task::spawn_blocking(move || storage.movements(&id, offset, per_page))

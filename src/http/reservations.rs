@@ -8,7 +8,7 @@ use crate::{
     app::App,
     domain::{
         ids::{ProductId, ReservationId},
-        reservation::ReservationItem,
+        reservation::{Reservation, ReservationItem},
         time::now_ms,
     },
     error::AppError,
@@ -51,14 +51,43 @@ fn reservation_id(raw: &str) -> Result<ReservationId, AppError> {
     ReservationId::parse(raw).ok_or(AppError::NotFound)
 }
 
-/// `POST /reservations` (admin); honours `Idempotency-Key`.
+/// The reservation `raw` names, if the caller may see it: admins, and the staff of the store
+/// of its first item (401 for anonymous callers, 404 for everyone else, who are not told it
+/// exists). Every action on a reservation is open to whoever sees it.
+fn visible(app: &App, caller: &Caller, raw: &str) -> Result<Reservation, AppError> {
+    if *caller == Caller::Anonymous {
+        return Err(AppError::Unauthorized);
+    }
+    let reservation = app.reservations.get(&reservation_id(raw)?)?;
+    if matches!(caller, Caller::Admin { .. }) {
+        return Ok(reservation);
+    }
+    let store = reservation.items.first().and_then(|item| {
+        app.shared
+            .read_model
+            .products
+            .get(&item.product_id)
+            .map(|p| p.catalog.store_id.clone())
+    });
+    match store {
+        Some(store) if caller.sees_store(&store) => Ok(reservation),
+        _ => Err(AppError::NotFound),
+    }
+}
+
+/// `POST /reservations` (admin, staff of the store of every item); honours
+/// `Idempotency-Key`.
 pub async fn create(
     State(app): State<Arc<App>>,
     caller: Caller,
     headers: HeaderMap,
     ApiJson(body, raw): ApiJson<CreateReservation>,
 ) -> Result<Response, AppError> {
-    caller.require_admin()?;
+    match caller {
+        Caller::Anonymous => return Err(AppError::Unauthorized),
+        Caller::Customer { .. } => return Err(AppError::Forbidden),
+        Caller::Admin { .. } | Caller::Staff { .. } => {}
+    }
     let items = body
         .items
         .into_iter()
@@ -69,6 +98,16 @@ pub async fn create(
             })
         })
         .collect::<Result<Vec<_>, AppError>>()?;
+    for item in &items {
+        let store = app
+            .shared
+            .read_model
+            .products
+            .get(&item.product_id)
+            .map(|p| p.catalog.store_id.clone())
+            .ok_or(AppError::NotFound)?;
+        caller.require_store_staff(&store)?;
+    }
     let request = NewReservation {
         items,
         ttl_seconds: body.ttl_seconds,
@@ -91,53 +130,46 @@ pub async fn create(
     .await)
 }
 
-/// `GET /reservations/{id}` (admin).
+/// `GET /reservations/{id}` (admin, staff of its first item's store).
 pub async fn get(
     State(app): State<Arc<App>>,
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, AppError> {
-    caller.require_admin()?;
-    let reservation = app.reservations.get(&reservation_id(&id)?)?;
+    let reservation = visible(&app, &caller, &id)?;
     Ok(Json(views::reservation(&reservation, now_ms())))
 }
 
-/// `POST /reservations/{id}/commit` (admin).
+/// `POST /reservations/{id}/commit` (whoever sees it).
 pub async fn commit(
     State(app): State<Arc<App>>,
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, AppError> {
-    caller.require_admin()?;
-    let reservation = app
-        .reservations
-        .commit(&reservation_id(&id)?, &caller.name())
-        .await?;
+    let id = visible(&app, &caller, &id)?.id;
+    let reservation = app.reservations.commit(&id, &caller.name()).await?;
     Ok(Json(views::reservation(&reservation, now_ms())))
 }
 
-/// `POST /reservations/{id}/release` (admin).
+/// `POST /reservations/{id}/release` (whoever sees it).
 pub async fn release(
     State(app): State<Arc<App>>,
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, AppError> {
-    caller.require_admin()?;
-    let reservation = app.reservations.release(&reservation_id(&id)?).await?;
+    let id = visible(&app, &caller, &id)?.id;
+    let reservation = app.reservations.release(&id).await?;
     Ok(Json(views::reservation(&reservation, now_ms())))
 }
 
-/// `POST /reservations/{id}/extend` (admin).
+/// `POST /reservations/{id}/extend` (whoever sees it).
 pub async fn extend(
     State(app): State<Arc<App>>,
     caller: Caller,
     Path(id): Path<String>,
     ApiJson(body, _): ApiJson<Extend>,
 ) -> Result<Json<Value>, AppError> {
-    caller.require_admin()?;
-    let reservation = app
-        .reservations
-        .extend(&reservation_id(&id)?, body.ttl_seconds)
-        .await?;
+    let id = visible(&app, &caller, &id)?.id;
+    let reservation = app.reservations.extend(&id, body.ttl_seconds).await?;
     Ok(Json(views::reservation(&reservation, now_ms())))
 }

@@ -91,15 +91,17 @@ pub async fn get(
     Ok(Json(store))
 }
 
-/// `PUT /stores/{id}/status` (admin).
+/// `PUT /stores/{id}/status` (admin, staff of the store).
 pub async fn set_status(
     State(app): State<Arc<App>>,
     caller: Caller,
     Path(id): Path<String>,
     ApiJson(body, _): ApiJson<SetStatus>,
 ) -> Result<Json<Value>, AppError> {
-    caller.require_admin()?;
-    let id = StoreId::parse(&id).ok_or(AppError::NotFound)?;
+    let id = StoreId::parse(&id)
+        .filter(|id| app.shared.read_model.stores.contains_key(id))
+        .ok_or(AppError::NotFound)?;
+    caller.require_store_staff(&id)?;
     let store = app.catalog.set_store_open(&id, body.open).await?;
     Ok(Json(views::store(&store)))
 }

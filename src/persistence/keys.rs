@@ -43,8 +43,18 @@ pub fn journal_end(id: &ProductId) -> Vec<u8> {
     entity_end(b'j', id.as_str())
 }
 
-pub fn event(id: &ProductId, seq: u64) -> Vec<u8> {
-    entity_key(b'e', id.as_str(), Some(seq))
+pub fn event(entity: &str, seq: u64) -> Vec<u8> {
+    entity_key(b'e', entity, Some(seq))
+}
+
+pub const ORDER_PREFIX: &[u8] = b"o";
+
+pub fn order(id: &str) -> Vec<u8> {
+    entity_key(b'o', id, None)
+}
+
+pub fn cart(id: &str) -> Vec<u8> {
+    entity_key(b'k', id, None)
 }
 
 pub fn movement(id: &ProductId, n: u64) -> Vec<u8> {

@@ -5,16 +5,21 @@
 //!   atomic [`sled::Batch`], so a crash never leaves a journal record without its event or
 //!   movement.
 //! - `catalog`: stores. `reservations`: reservation records. `idempotency`: stored answers for
-//!   `Idempotency-Key`. `meta`: generated secrets.
+//!   `Idempotency-Key`. `meta`: generated secrets. `users`: accounts and refresh tokens
+//!   (layout in `users.rs`).
 //!
 //! Nothing written here is acknowledged until the [`committer::Committer`] has flushed it.
 
 pub mod codec;
 pub mod committer;
 mod keys;
+mod users;
 
 use crate::domain::{
-    ids::{ProductId, ReservationId, StoreId},
+    cart::Cart,
+    ids::{CartId, ProductId, ReservationId, StoreId},
+    money::Money,
+    order::Order,
     product::{Product, ProductChange},
     reservation::Reservation,
     store::Store,
@@ -138,9 +143,33 @@ impl ProductWrite {
 
     /// Records a published event for later replay.
     pub fn event(&mut self, product: &ProductId, event: &StoredEvent) -> StorageResult<()> {
+        self.event_of(product.as_str(), event)
+    }
+
+    /// Records a published event of any durable topic's entity (product, order, cart).
+    pub fn event_of(&mut self, entity: &str, event: &StoredEvent) -> StorageResult<()> {
         self.batch
-            .insert(keys::event(product, event.seq), codec::encode(event)?);
+            .insert(keys::event(entity, event.seq), codec::encode(event)?);
         Ok(())
+    }
+
+    /// Writes an order record.
+    pub fn order(&mut self, order: &Order) -> StorageResult<()> {
+        self.batch
+            .insert(keys::order(order.id.as_str()), codec::encode(order)?);
+        Ok(())
+    }
+
+    /// Writes a cart record.
+    pub fn cart(&mut self, cart: &Cart) -> StorageResult<()> {
+        self.batch
+            .insert(keys::cart(cart.id.as_str()), codec::encode(cart)?);
+        Ok(())
+    }
+
+    /// Deletes a cart record.
+    pub fn delete_cart(&mut self, id: &CartId) {
+        self.batch.remove(keys::cart(id.as_str()));
     }
 
     /// Records an inventory movement, numbered `n` (1-based).
@@ -180,6 +209,8 @@ pub struct Storage {
     reservations: sled::Tree,
     idempotency: sled::Tree,
     meta: sled::Tree,
+    users: sled::Tree,
+    payments: sled::Tree,
 }
 
 impl Storage {
@@ -195,6 +226,8 @@ impl Storage {
             reservations: db.open_tree("reservations")?,
             idempotency: db.open_tree("idempotency")?,
             meta: db.open_tree("meta")?,
+            users: db.open_tree("users")?,
+            payments: db.open_tree("payments")?,
             db,
         })
     }
@@ -289,17 +322,17 @@ impl Storage {
         }
         for entry in self
             .entities
-            .range(keys::event(id, 0)..keys::event(id, keep_from_seq))
+            .range(keys::event(id.as_str(), 0)..keys::event(id.as_str(), keep_from_seq))
         {
             write.remove(entry?.0);
         }
         Ok(())
     }
 
-    /// Published events of a product with `from ≤ seq ≤ to`, in order.
-    pub fn events(&self, id: &ProductId, from: u64, to: u64) -> StorageResult<Vec<StoredEvent>> {
+    /// Published events of an entity (product, order, cart) with `from ≤ seq ≤ to`, in order.
+    pub fn events(&self, entity: &str, from: u64, to: u64) -> StorageResult<Vec<StoredEvent>> {
         self.entities
-            .range(keys::event(id, from)..=keys::event(id, to))
+            .range(keys::event(entity, from)..=keys::event(entity, to))
             .map(|entry| Ok(codec::decode(&entry?.1)?))
             .collect()
     }
@@ -318,6 +351,53 @@ impl Storage {
             .take(limit)
             .map(|entry| Ok(codec::decode(&entry?.1)?))
             .collect()
+    }
+
+    /// Applies an order or cart write atomically (durable after the next flush).
+    pub fn apply(&self, write: ProductWrite) -> StorageResult<()> {
+        self.apply_product_write(write)
+    }
+
+    /// Every order.
+    pub fn orders(&self) -> impl Iterator<Item = StorageResult<Order>> + '_ {
+        self.entities
+            .scan_prefix(keys::ORDER_PREFIX)
+            .map(|entry| Ok(codec::decode(&entry?.1)?))
+    }
+
+    /// One cart.
+    pub fn cart(&self, id: &CartId) -> StorageResult<Option<Cart>> {
+        self.entities
+            .get(keys::cart(id.as_str()))?
+            .map(|raw| Ok(codec::decode(&raw)?))
+            .transpose()
+    }
+
+    /// A fresh order number (monotonic across restarts; may skip after a crash).
+    pub fn next_order_number(&self) -> StorageResult<u64> {
+        Ok(self.db.generate_id()? + 1)
+    }
+
+    /// The payment provider's ledger entry stored under `key`.
+    pub fn ledger_entry(&self, key: &str) -> StorageResult<Option<LedgerEntry>> {
+        self.payments
+            .get(key.as_bytes())?
+            .map(|raw| Ok(codec::decode(&raw)?))
+            .transpose()
+    }
+
+    /// Stores a ledger entry under `key` (durable after the next flush).
+    pub fn put_ledger_entry(&self, key: &str, entry: &LedgerEntry) -> StorageResult<()> {
+        self.payments
+            .insert(key.as_bytes(), codec::encode(entry)?)?;
+        Ok(())
+    }
+
+    /// Every ledger entry, oldest key first.
+    pub fn ledger(&self) -> impl Iterator<Item = StorageResult<LedgerEntry>> + '_ {
+        self.payments
+            .iter()
+            .map(|entry| Ok(codec::decode(&entry?.1)?))
     }
 
     // ---- stores ---------------------------------------------------------------------------
@@ -405,5 +485,20 @@ pub struct IdempotentAnswer {
     /// Content type of the first answer.
     pub content_type: String,
     /// When it was first answered; answers older than 24 h are forgotten.
+    pub at: Millis,
+}
+
+/// One entry of the simulated payment provider's ledger.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct LedgerEntry {
+    /// `txn_…` or `rfd_…`
+    pub transaction_id: String,
+    /// The order charged or refunded.
+    pub order_id: String,
+    /// `charge` or `refund`.
+    pub kind: String,
+    /// How much.
+    pub amount: Money,
+    /// When.
     pub at: Millis,
 }

@@ -2,4 +2,5 @@
 //! product creation) and reservations (the multi-product hold saga).
 
 pub mod catalog;
+pub mod orders;
 pub mod reservations;

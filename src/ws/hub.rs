@@ -250,5 +250,7 @@ fn fan_out(subscribers: &mut Vec<Subscriber>, seq: u64, frame: &Utf8Bytes) {
 
 /// Whether `topic` numbers its events by a durable entity version.
 pub fn is_durable(topic: &str) -> bool {
-    topic.starts_with("product:")
+    ["product:", "order:", "cart:"]
+        .iter()
+        .any(|prefix| topic.starts_with(prefix))
 }

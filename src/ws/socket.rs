@@ -8,9 +8,13 @@ use super::{
 };
 use crate::{
     app::App,
-    domain::ids::{ProductId, StoreId},
+    domain::{
+        ids::{CartId, OrderId, ProductId, StoreId},
+        time::now_ms,
+    },
     error::AppError,
     http::extract::{Caller, caller_from_token},
+    services::orders::{may_read_cart, may_see_order},
     views,
 };
 use axum::{
@@ -211,11 +215,68 @@ impl Session {
                                 .product(&id)
                                 .map(|p| (p.stock.version, views::inventory(&p)))
                         },
-                        |from, to| replay_product(&storage, &topic, &id, from, to),
+                        |from, to| replay(&storage, &topic, id.as_str(), from, to),
                     )
                 }
                 _ => false,
             },
+            Some(("order", raw)) => match OrderId::parse(raw)
+                .and_then(|id| read_model.orders.get(&id).map(|o| Arc::clone(o.value())))
+            {
+                Some(order) if may_see_order(&self.caller, &order) => {
+                    let storage = self.app.shared.storage.clone();
+                    hub.subscribe_durable(
+                        &topic,
+                        &self.conn,
+                        since.as_ref(),
+                        reference.as_ref(),
+                        || {
+                            read_model
+                                .orders
+                                .get(&order.id)
+                                .map(|o| (o.version, views::order(&o)))
+                        },
+                        |from, to| replay(&storage, &topic, order.id.as_str(), from, to),
+                    )
+                }
+                _ => false,
+            },
+            Some(("cart", raw)) => {
+                let storage = self.app.shared.storage.clone();
+                match CartId::parse(raw).and_then(|id| storage.cart(&id).ok().flatten()) {
+                    Some(cart) if may_read_cart(&self.caller, &cart) => hub.subscribe_durable(
+                        &topic,
+                        &self.conn,
+                        since.as_ref(),
+                        reference.as_ref(),
+                        || {
+                            storage
+                                .cart(&cart.id)
+                                .ok()
+                                .flatten()
+                                .map(|c| (c.version, views::cart(&c, now_ms())))
+                        },
+                        |from, to| replay(&storage, &topic, cart.id.as_str(), from, to),
+                    ),
+                    _ => false,
+                }
+            }
+            Some(("store", raw)) if raw.ends_with(":orders") => {
+                match StoreId::parse(raw.trim_end_matches(":orders")) {
+                    Some(id)
+                        if read_model.stores.contains_key(&id) && self.caller.sees_store(&id) =>
+                    {
+                        hub.subscribe_volatile(
+                            &topic,
+                            &self.conn,
+                            since.as_ref(),
+                            reference.as_ref(),
+                            || Some(open_orders(read_model, &id)),
+                        )
+                    }
+                    _ => false,
+                }
+            }
             Some(("store", raw)) if !raw.contains(':') => match StoreId::parse(raw) {
                 Some(id) if read_model.stores.contains_key(&id) => hub.subscribe_volatile(
                     &topic,
@@ -260,11 +321,27 @@ impl Session {
     }
 }
 
-/// Stored events of a product as `event` frames, or `None` when some are gone.
-fn replay_product(
+/// The `store:{id}:orders` snapshot: the store's orders not in a terminal state, oldest first.
+fn open_orders(read_model: &crate::read_model::ReadModel, store: &StoreId) -> Value {
+    let mut open: Vec<Arc<crate::domain::order::Order>> = read_model
+        .orders
+        .iter()
+        .filter(|o| &o.store_id == store && !o.status.is_terminal())
+        .map(|o| Arc::clone(o.value()))
+        .collect();
+    open.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+    serde_json::json!({
+        "store_id": store,
+        "open_orders": open.iter().map(|o| views::order(o)).collect::<Vec<_>>(),
+    })
+}
+
+/// Stored events of an entity (product, order, cart) as `event` frames, or `None` when some
+/// are gone.
+fn replay(
     storage: &crate::persistence::Storage,
     topic: &str,
-    id: &ProductId,
+    id: &str,
     from: u64,
     to: u64,
 ) -> Option<Vec<Replayed>> {

@@ -1,0 +1,407 @@
+//! The order actor: runs the checkout saga (charge with retries, then commit the hold, or
+//! release it) and the lifecycle afterwards (staff transitions, cancellation with refund and
+//! stock return). Every change is durable before it is answered or published.
+//!
+//! The charge runs in a task of its own so that a slow card never blocks the actor; its
+//! outcome comes back as a message. Every attempt uses the key `charge:{order_id}`, so a
+//! retry or a resumed saga after a restart can never charge twice.
+
+use super::{ActorError, commerce::Commerce, product::ProductMsg, registry::Slot};
+use crate::{
+    domain::{
+        DomainError,
+        order::{Actor as Who, Order, OrderStatus, PaymentStatus},
+        time::now_ms,
+    },
+    error::AppError,
+    payments::{Charge, ChargeOutcome},
+};
+use futures_util::future::join_all;
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use std::{sync::Arc, time::Duration};
+
+/// Reply carrying the order after a (durable) change.
+pub type OrderReply = RpcReplyPort<Result<Arc<Order>, ActorError>>;
+
+/// Messages an order actor understands.
+pub enum OrderMsg {
+    /// Starts (or resumes after a restart) the payment of a pending order.
+    Resume,
+    /// The charge task finished.
+    PaymentSettled {
+        /// What the provider said last.
+        outcome: ChargeOutcome,
+        /// Attempts made.
+        attempts: u32,
+    },
+    /// Answers once the order has left `pending`.
+    WaitSettled {
+        /// Answer.
+        reply: OrderReply,
+    },
+    /// A staff transition.
+    SetStatus {
+        /// Target.
+        to: OrderStatus,
+        /// Who.
+        by: String,
+        /// Answer (`Err` carries an invalid transition as a refusal).
+        reply: RpcReplyPort<Result<Result<Arc<Order>, AppError>, ActorError>>,
+    },
+    /// Cancellation by the customer or staff.
+    Cancel {
+        /// Customer or staff rules.
+        who: Who,
+        /// Who.
+        by: String,
+        /// Answer.
+        reply: RpcReplyPort<Result<Result<Arc<Order>, AppError>, ActorError>>,
+    },
+}
+
+/// Start-up arguments.
+pub struct OrderArgs {
+    /// The order as last persisted.
+    pub order: Box<Order>,
+    /// Shared services.
+    pub commerce: Arc<Commerce>,
+    /// Our registry cell.
+    pub slot: Slot<OrderMsg>,
+}
+
+/// The actor.
+pub struct OrderActor;
+
+/// A running order actor's state.
+pub struct OrderState {
+    order: Order,
+    commerce: Arc<Commerce>,
+    waiters: Vec<OrderReply>,
+    charging: bool,
+}
+
+impl Actor for OrderActor {
+    type Msg = OrderMsg;
+    type State = OrderState;
+    type Arguments = OrderArgs;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<OrderMsg>,
+        args: OrderArgs,
+    ) -> Result<OrderState, ActorProcessingErr> {
+        if args.order.status == OrderStatus::Pending {
+            myself.send_message(OrderMsg::Resume)?;
+        }
+        let _ = args.slot;
+        Ok(OrderState {
+            order: *args.order,
+            commerce: args.commerce,
+            waiters: Vec::new(),
+            charging: false,
+        })
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<OrderMsg>,
+        message: OrderMsg,
+        state: &mut OrderState,
+    ) -> Result<(), ActorProcessingErr> {
+        match message {
+            OrderMsg::Resume => state.start_charge(&myself),
+            OrderMsg::PaymentSettled { outcome, attempts } => {
+                state.charging = false;
+                state.settle(&myself, outcome, attempts).await;
+            }
+            OrderMsg::WaitSettled { reply } => {
+                if state.order.status == OrderStatus::Pending {
+                    state.waiters.push(reply);
+                } else {
+                    let _ = reply.send(Ok(Arc::new(state.order.clone())));
+                }
+            }
+            OrderMsg::SetStatus { to, by, reply } => {
+                let result = state.set_status(to, &by).await;
+                let _ = reply.send(result);
+            }
+            OrderMsg::Cancel { who, by, reply } => {
+                let result = state.cancel(who, &by).await;
+                let _ = reply.send(result);
+            }
+        }
+        Ok(())
+    }
+}
+
+impl OrderState {
+    fn start_charge(&mut self, myself: &ActorRef<OrderMsg>) {
+        if self.order.status != OrderStatus::Pending || self.charging {
+            return;
+        }
+        self.charging = true;
+        let commerce = Arc::clone(&self.commerce);
+        let charge = Charge {
+            idempotency_key: format!("charge:{}", self.order.id),
+            order_id: self.order.id.to_string(),
+            amount: self.order.total(),
+            token: self.order.payment.token.clone(),
+        };
+        let myself = myself.clone();
+        tokio::spawn(async move {
+            let config = &commerce.shared.config.payments;
+            let max_attempts = config.max_attempts.max(1);
+            let mut attempts = 0;
+            let outcome = loop {
+                attempts += 1;
+                match commerce.provider.charge(charge.clone()).await {
+                    ChargeOutcome::Transient if attempts < max_attempts => {
+                        let backoff = config
+                            .backoff_ms
+                            .saturating_mul(1 << (attempts - 1).min(16));
+                        tokio::time::sleep(Duration::from_millis(backoff)).await;
+                    }
+                    outcome => break outcome,
+                }
+            };
+            let _ = myself.send_message(OrderMsg::PaymentSettled { outcome, attempts });
+        });
+    }
+
+    /// The charge finished: commit and confirm, or release and fail. A charge that lands on an
+    /// order cancelled meanwhile is refunded.
+    async fn settle(&mut self, myself: &ActorRef<OrderMsg>, outcome: ChargeOutcome, attempts: u32) {
+        let now = now_ms();
+        self.order.payment.attempts = attempts;
+        if self.order.status != OrderStatus::Pending {
+            if let ChargeOutcome::Captured { transaction_id } = outcome {
+                self.order.payment.transaction_id = Some(transaction_id);
+                self.refund().await;
+                if let Err(error) = self.commerce.save_order(&mut self.order, None, false).await {
+                    tracing::error!(order = %self.order.id, %error, "saving a late refund failed");
+                }
+            }
+            return;
+        }
+        let result = match outcome {
+            ChargeOutcome::Captured { transaction_id } => {
+                self.order.payment.transaction_id = Some(transaction_id);
+                match self.commit_stock().await {
+                    Ok(()) => {
+                        self.order.payment.status = PaymentStatus::Captured;
+                        self.order.stock_committed = true;
+                        self.finish(OrderStatus::Confirmed, now).await
+                    }
+                    Err(ActorError::Refused(_)) => {
+                        // The hold lapsed despite the pin (e.g. a very long outage): do not
+                        // keep money for goods we cannot give.
+                        self.order.payment.status = PaymentStatus::Captured;
+                        self.refund().await;
+                        self.release_stock().await;
+                        self.order.payment.decline_code = Some("stock_unavailable".into());
+                        self.finish(OrderStatus::PaymentFailed, now).await
+                    }
+                    Err(error) => Err(error),
+                }
+            }
+            ChargeOutcome::Declined { code } => {
+                self.release_stock().await;
+                self.order.payment.status = PaymentStatus::Failed;
+                self.order.payment.decline_code = Some(code);
+                self.finish(OrderStatus::PaymentFailed, now).await
+            }
+            ChargeOutcome::Transient => {
+                self.release_stock().await;
+                self.order.payment.status = PaymentStatus::Failed;
+                self.order.payment.decline_code = Some("provider_unavailable".into());
+                self.finish(OrderStatus::PaymentFailed, now).await
+            }
+        };
+        match result {
+            Ok(()) => {
+                if self.order.status == OrderStatus::Confirmed
+                    && let Some(cart) = self.order.cart_id.clone()
+                {
+                    let deleted = self
+                        .commerce
+                        .call_cart(&cart, |reply| super::cart::CartMsg::Delete {
+                            release: false,
+                            reply,
+                        })
+                        .await;
+                    if let Err(error) = deleted
+                        && !matches!(error, ActorError::NotFound)
+                    {
+                        tracing::warn!(%cart, %error, "could not delete the cart of a confirmed order");
+                    }
+                }
+                let order = Arc::new(self.order.clone());
+                for waiter in self.waiters.drain(..) {
+                    let _ = waiter.send(Ok(Arc::clone(&order)));
+                }
+            }
+            Err(error) => {
+                // Storage trouble: stay pending and try again; the provider answers the same key
+                // with the same capture, and commits are idempotent.
+                tracing::warn!(order = %self.order.id, %error, "settling failed; retrying in 1 s");
+                self.order.payment.status = PaymentStatus::Pending;
+                ractor::time::send_after(Duration::from_secs(1), myself.get_cell(), || {
+                    OrderMsg::Resume
+                });
+            }
+        }
+    }
+
+    async fn finish(&mut self, to: OrderStatus, at: i64) -> Result<(), ActorError> {
+        let from = self
+            .order
+            .transition(to, Who::System, "system", at)
+            .map_err(|_| ActorError::Unavailable("invalid saga transition".into()))?;
+        self.commerce
+            .save_order(&mut self.order, Some(from), false)
+            .await
+    }
+
+    /// Sells the held units (idempotent per product).
+    async fn commit_stock(&self) -> Result<(), ActorError> {
+        let reservation = &self.order.reservation_id;
+        let reference = self.order.id.to_string();
+        let by = self
+            .order
+            .customer_id
+            .as_ref()
+            .map_or_else(|| "system".to_owned(), ToString::to_string);
+        let outcomes = join_all(self.order.items.iter().map(|line| {
+            self.commerce
+                .products
+                .call(&line.product_id, |reply| ProductMsg::Commit {
+                    reservation: reservation.clone(),
+                    reference: reference.clone(),
+                    by: by.clone(),
+                    reply,
+                })
+        }))
+        .await;
+        outcomes.into_iter().try_for_each(|o| o.map(|_| ()))
+    }
+
+    /// Gives the held units back (nothing held is fine).
+    async fn release_stock(&self) {
+        let reservation = &self.order.reservation_id;
+        let outcomes = join_all(self.order.items.iter().map(|line| {
+            self.commerce
+                .products
+                .call(&line.product_id, |reply| ProductMsg::Release {
+                    reservation: reservation.clone(),
+                    reply,
+                })
+        }))
+        .await;
+        for error in outcomes.into_iter().filter_map(Result::err) {
+            tracing::warn!(order = %self.order.id, %error, "release failed; the hold will lapse");
+        }
+    }
+
+    /// Puts sold units back on hand (idempotent per product and order).
+    async fn return_stock(&self, by: &str) -> Result<(), ActorError> {
+        let reference = self.order.id.to_string();
+        let outcomes = join_all(self.order.items.iter().map(|line| {
+            self.commerce
+                .products
+                .call(&line.product_id, |reply| ProductMsg::GiveBack {
+                    quantity: line.quantity,
+                    reference: reference.clone(),
+                    by: by.to_owned(),
+                    reply,
+                })
+        }))
+        .await;
+        outcomes.into_iter().try_for_each(|o| o.map(|_| ()))
+    }
+
+    /// Refunds a captured payment (idempotent by key).
+    async fn refund(&mut self) {
+        if self.order.payment.status == PaymentStatus::Refunded
+            || self.order.payment.transaction_id.is_none()
+        {
+            return;
+        }
+        let refunded = self
+            .commerce
+            .provider
+            .refund(
+                format!("refund:{}", self.order.id),
+                self.order.id.to_string(),
+                self.order.total(),
+            )
+            .await;
+        match refunded {
+            Ok(_) => self.order.payment.status = PaymentStatus::Refunded,
+            Err(error) => tracing::error!(order = %self.order.id, %error, "refund failed"),
+        }
+    }
+
+    async fn set_status(
+        &mut self,
+        to: OrderStatus,
+        by: &str,
+    ) -> Result<Result<Arc<Order>, AppError>, ActorError> {
+        if to == OrderStatus::Cancelled {
+            return self.cancel(Who::Staff, by).await;
+        }
+        let from = match self.order.transition(to, Who::Staff, by, now_ms()) {
+            Ok(from) => from,
+            Err(allowed) => return Ok(Err(self.invalid(to, allowed))),
+        };
+        self.commerce
+            .save_order(&mut self.order, Some(from), false)
+            .await?;
+        Ok(Ok(Arc::new(self.order.clone())))
+    }
+
+    async fn cancel(
+        &mut self,
+        who: Who,
+        by: &str,
+    ) -> Result<Result<Arc<Order>, AppError>, ActorError> {
+        let allowed = self.order.status.allowed(who);
+        if !allowed.contains(&OrderStatus::Cancelled) {
+            return Ok(Err(self.invalid(OrderStatus::Cancelled, allowed)));
+        }
+        // Effects first, each idempotent, then the durable status: a crash in between leaves
+        // the order as it was, and cancelling again finishes the job without doing anything
+        // twice.
+        if self.order.stock_committed {
+            self.return_stock(by).await?;
+        } else {
+            self.release_stock().await;
+        }
+        if self.order.payment.status == PaymentStatus::Captured {
+            self.refund().await;
+        }
+        let from = self
+            .order
+            .transition(OrderStatus::Cancelled, who, by, now_ms())
+            .map_err(|_| ActorError::Unavailable("cancel raced".into()))?;
+        self.commerce
+            .save_order(&mut self.order, Some(from), false)
+            .await?;
+        for waiter in self.waiters.drain(..) {
+            let _ = waiter.send(Ok(Arc::new(self.order.clone())));
+        }
+        Ok(Ok(Arc::new(self.order.clone())))
+    }
+
+    fn invalid(&self, to: OrderStatus, allowed: Vec<OrderStatus>) -> AppError {
+        AppError::InvalidTransition {
+            from: self.order.status.as_str().into(),
+            to: to.as_str().into(),
+            allowed: allowed.iter().map(|s| s.as_str().to_owned()).collect(),
+        }
+    }
+}
+
+/// Holds not found at commit mean the reservation lapsed.
+pub fn is_lapsed(error: &ActorError) -> bool {
+    matches!(error, ActorError::Refused(DomainError::HoldNotFound))
+}

@@ -1,0 +1,396 @@
+//! Accounts (docs/API.md §7): registration, login with throttling, rotating refresh tokens,
+//! and the access tokens that turn a bearer header into a [`Caller`].
+//!
+//! Access tokens are stateless HS256 JWTs checked on every request without touching storage;
+//! they are short-lived because they cannot be revoked. Refresh tokens are stored (as digests)
+//! and single use: each refresh marks the presented token used and issues a new one, and
+//! presenting a used token again (a sign it leaked) revokes every refresh token of the user by
+//! moving the user to a new refresh generation.
+
+pub mod passwords;
+pub mod rate_limit;
+pub mod tokens;
+pub mod users;
+
+use crate::{
+    actors::Shared,
+    domain::{
+        error::FieldError,
+        ids::{StoreId, UserId},
+        time::now_ms,
+    },
+    error::AppError,
+    http::extract::Caller,
+    persistence::StorageError,
+};
+use dashmap::{DashMap, mapref::entry::Entry};
+use passwords::Passwords;
+use rate_limit::LoginLimiter;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use tokens::{AccessTokens, RefreshRecord, RefreshState};
+use users::{MAX_EMAIL_CHARS, MAX_PASSWORD_CHARS, Role, User};
+
+/// Key of the generated JWT secret in storage's `meta` tree.
+const JWT_SECRET_META: &str = "jwt_secret";
+/// Secrets shorter than this (in bytes) are accepted with a warning: HS256 wants ≥ 256 bits.
+const MIN_SECRET_BYTES: usize = 32;
+
+/// A logged-in user's tokens, as login, registration and refresh answer them.
+pub struct Session {
+    /// The user.
+    pub user: User,
+    /// A signed JWT for `Authorization: Bearer`.
+    pub access_token: String,
+    /// A single-use token for `POST /auth/refresh`.
+    pub refresh_token: String,
+    /// Lifetime of `access_token` in seconds.
+    pub expires_in: u64,
+}
+
+impl Session {
+    /// The answer body of docs/API.md §7.
+    pub fn view(&self) -> Value {
+        json!({
+            "user": self.user.view(),
+            "access_token": self.access_token,
+            "refresh_token": self.refresh_token,
+            "expires_in": self.expires_in,
+        })
+    }
+}
+
+/// An account to create.
+pub struct NewUser {
+    /// Email address (unique, case-insensitively).
+    pub email: String,
+    /// Plain password; hashed before anything is stored.
+    pub password: String,
+    /// Display name.
+    pub name: String,
+    /// Role of the account.
+    pub role: Role,
+    /// The store of a staff member, as the client sent it.
+    pub store_id: Option<String>,
+}
+
+/// The account service.
+pub struct Auth {
+    shared: Arc<Shared>,
+    access: AccessTokens,
+    passwords: Passwords,
+    limiter: LoginLimiter,
+    /// Normalised emails whose registration is in flight: with the durable index this makes
+    /// uniqueness hold under concurrent registrations.
+    registering: DashMap<String, ()>,
+}
+
+/// Releases an in-flight email claim however the registration ends (error, success, or the
+/// request being dropped).
+struct EmailClaim<'a> {
+    claims: &'a DashMap<String, ()>,
+    email: String,
+}
+
+impl Drop for EmailClaim<'_> {
+    fn drop(&mut self) {
+        self.claims.remove(&self.email);
+    }
+}
+
+impl Auth {
+    /// Sets up the account service: the JWT secret comes from `auth.jwt_secret`, else from the
+    /// data dir, else it is generated and stored there. Also drops refresh tokens that can no
+    /// longer be used. Blocking (runs inside `App::open`).
+    pub fn open(shared: Arc<Shared>) -> Result<Self, StorageError> {
+        let config = &shared.config.auth;
+        let secret = match &config.jwt_secret {
+            Some(secret) if !secret.is_empty() => secret.clone(),
+            _ => match shared.storage.meta(JWT_SECRET_META)? {
+                Some(secret) => secret,
+                None => {
+                    let secret = random_secret();
+                    shared.storage.set_meta(JWT_SECRET_META, &secret)?;
+                    shared.storage.flush()?;
+                    tracing::info!("generated the JWT secret (stored in the data dir)");
+                    secret
+                }
+            },
+        };
+        if secret.len() < MIN_SECRET_BYTES {
+            tracing::warn!(
+                "auth.jwt_secret is shorter than {MIN_SECRET_BYTES} bytes; access tokens are easier to forge"
+            );
+        }
+        let pruned = shared.storage.prune_refresh_tokens(now_ms())?;
+        if pruned > 0 {
+            tracing::debug!(pruned, "removed spent refresh tokens");
+        }
+        Ok(Self {
+            access: AccessTokens::new(secret.as_bytes(), config.access_ttl_seconds),
+            passwords: Passwords::default(),
+            limiter: LoginLimiter::new(config.login_max_failures, config.login_window_seconds),
+            registering: DashMap::new(),
+            shared,
+        })
+    }
+
+    /// The caller an access token stands for (401 when it is not a valid, unexpired token).
+    pub fn caller(&self, token: &str) -> Result<Caller, AppError> {
+        self.access.caller(token)
+    }
+
+    /// Reads a user.
+    pub fn user(&self, id: &UserId) -> Result<Option<User>, AppError> {
+        Ok(self.shared.storage.user(id)?)
+    }
+
+    /// `POST /auth/register`: a new customer, logged in.
+    pub async fn register(
+        &self,
+        email: String,
+        password: String,
+        name: String,
+    ) -> Result<Session, AppError> {
+        let new = NewUser {
+            email,
+            password,
+            name,
+            role: Role::Customer,
+            store_id: None,
+        };
+        let (user, claim) = self.insert_user(new).await?;
+        let session = self.start_session(user).await;
+        drop(claim);
+        session
+    }
+
+    /// `POST /users`: an account of any role, created by an admin (no session).
+    pub async fn create_user(&self, new: NewUser) -> Result<User, AppError> {
+        let (user, claim) = self.insert_user(new).await?;
+        self.shared.committer.durable().await?;
+        drop(claim);
+        Ok(user)
+    }
+
+    /// `POST /auth/login`: checks the throttle, then the password.
+    pub async fn login(&self, email: &str, password: String) -> Result<Session, AppError> {
+        if email.chars().count() > MAX_EMAIL_CHARS {
+            // No account can have this address; not worth a throttle entry.
+            return Err(AppError::InvalidCredentials);
+        }
+        let key = users::normalize_email(email);
+        self.limiter
+            .begin(&key, now_ms())
+            .map_err(|retry_after_secs| AppError::RateLimited { retry_after_secs })?;
+        if password.chars().count() > MAX_PASSWORD_CHARS {
+            return Err(AppError::InvalidCredentials);
+        }
+        let user = match self.shared.storage.user_id_by_email(&key)? {
+            Some(id) => self.shared.storage.user(&id)?,
+            None => None,
+        };
+        let Some(user) = user else {
+            // Same work as a wrong password, so timing does not tell which emails exist.
+            self.passwords.verify(password, None).await?;
+            return Err(AppError::InvalidCredentials);
+        };
+        if !self
+            .passwords
+            .verify(password, Some(user.password_hash.clone()))
+            .await?
+        {
+            return Err(AppError::InvalidCredentials);
+        }
+        self.limiter.succeeded(&key);
+        self.start_session(user).await
+    }
+
+    /// `POST /auth/refresh`: exchanges a refresh token for a new pair. A used token revokes
+    /// every refresh token of its user.
+    pub async fn refresh(&self, token: &str) -> Result<Session, AppError> {
+        let storage = &self.shared.storage;
+        let digest = tokens::refresh_digest(token);
+        let Some(record) = storage.refresh_token(&digest)? else {
+            return Err(AppError::Unauthorized);
+        };
+        if record.expires_at <= now_ms()
+            || record.generation != storage.refresh_generation(&record.user_id)?
+        {
+            return Err(AppError::Unauthorized);
+        }
+        match record.state {
+            RefreshState::Revoked => Err(AppError::Unauthorized),
+            RefreshState::Used => self.revoke_all(&record.user_id).await,
+            RefreshState::Active => {
+                let used = RefreshRecord {
+                    state: RefreshState::Used,
+                    ..record.clone()
+                };
+                if !storage.swap_refresh_token(&digest, &record, &used)? {
+                    // Another request exchanged it first: the same token was presented twice.
+                    return self.revoke_all(&record.user_id).await;
+                }
+                let user = storage
+                    .user(&record.user_id)?
+                    .ok_or(AppError::Unauthorized)?;
+                self.start_session(user).await
+            }
+        }
+    }
+
+    /// `POST /auth/logout`: retires a refresh token. Unknown or already retired tokens are
+    /// fine (logging out twice is not an error).
+    pub async fn logout(&self, token: &str) -> Result<(), AppError> {
+        let storage = &self.shared.storage;
+        let digest = tokens::refresh_digest(token);
+        let Some(record) = storage.refresh_token(&digest)? else {
+            return Ok(());
+        };
+        if record.state != RefreshState::Active {
+            return Ok(());
+        }
+        let revoked = RefreshRecord {
+            state: RefreshState::Revoked,
+            ..record.clone()
+        };
+        if storage.swap_refresh_token(&digest, &record, &revoked)? {
+            self.shared.committer.durable().await?;
+        }
+        Ok(())
+    }
+
+    /// Validates, hashes and stores a new user (not yet durable). The returned claim keeps
+    /// the email reserved until the caller has made the write durable.
+    async fn insert_user(&self, new: NewUser) -> Result<(User, EmailClaim<'_>), AppError> {
+        let mut errors = users::validate_credentials(&new.email, &new.password, &new.name);
+        let store_id = self.check_store(new.role, new.store_id.as_deref(), &mut errors);
+        if !errors.is_empty() {
+            return Err(AppError::Validation(errors));
+        }
+        let email_lower = users::normalize_email(&new.email);
+        // Answer a plain duplicate before spending a hash on it.
+        if self
+            .shared
+            .storage
+            .user_id_by_email(&email_lower)?
+            .is_some()
+        {
+            return Err(AppError::EmailTaken);
+        }
+        let password_hash = self.passwords.hash(new.password).await?;
+        let claim = self.claim_email(&email_lower)?;
+        let user = User {
+            id: UserId::generate(),
+            email: new.email,
+            email_lower,
+            name: new.name,
+            role: new.role,
+            store_id,
+            password_hash,
+            created_at: now_ms(),
+        };
+        self.shared.storage.put_new_user(&user)?;
+        tracing::info!(user = %user.id, role = user.role.as_str(), "account created");
+        Ok((user, claim))
+    }
+
+    /// Staff need an existing store; other roles must not name one.
+    fn check_store(
+        &self,
+        role: Role,
+        raw: Option<&str>,
+        errors: &mut Vec<FieldError>,
+    ) -> Option<StoreId> {
+        match (role, raw) {
+            (Role::Staff, None) => {
+                errors.push(FieldError::new("store_id", "is required for staff"));
+                None
+            }
+            (Role::Staff, Some(raw)) => {
+                let id =
+                    StoreId::parse(raw).filter(|id| self.shared.read_model.stores.contains_key(id));
+                if id.is_none() {
+                    errors.push(FieldError::new("store_id", "must be an existing store"));
+                }
+                id
+            }
+            (Role::Customer | Role::Admin, Some(_)) => {
+                errors.push(FieldError::new(
+                    "store_id",
+                    "only staff accounts belong to a store",
+                ));
+                None
+            }
+            (Role::Customer | Role::Admin, None) => None,
+        }
+    }
+
+    /// Reserves a normalised email for one registration: refused when another registration
+    /// holds it or an account already has it.
+    fn claim_email(&self, email_lower: &str) -> Result<EmailClaim<'_>, AppError> {
+        match self.registering.entry(email_lower.to_owned()) {
+            Entry::Occupied(_) => return Err(AppError::EmailTaken),
+            Entry::Vacant(entry) => {
+                entry.insert(());
+            }
+        }
+        let claim = EmailClaim {
+            claims: &self.registering,
+            email: email_lower.to_owned(),
+        };
+        // Checked after claiming: a registration that finished in between is seen here.
+        if self.shared.storage.user_id_by_email(email_lower)?.is_some() {
+            return Err(AppError::EmailTaken);
+        }
+        Ok(claim)
+    }
+
+    /// Issues an access token and a stored refresh token, answering once the refresh token
+    /// (and whatever the caller wrote before) is durable.
+    async fn start_session(&self, user: User) -> Result<Session, AppError> {
+        let storage = &self.shared.storage;
+        let refresh_token = tokens::new_refresh_token();
+        let now = now_ms();
+        let ttl_ms = self
+            .shared
+            .config
+            .auth
+            .refresh_ttl_days
+            .saturating_mul(86_400_000);
+        let record = RefreshRecord {
+            user_id: user.id.clone(),
+            generation: storage.refresh_generation(&user.id)?,
+            state: RefreshState::Active,
+            created_at: now,
+            expires_at: now.saturating_add(i64::try_from(ttl_ms).unwrap_or(i64::MAX)),
+        };
+        storage.put_refresh_token(&tokens::refresh_digest(&refresh_token), &record)?;
+        let access_token = self.access.issue(&user)?;
+        self.shared.committer.durable().await?;
+        Ok(Session {
+            user,
+            access_token,
+            refresh_token,
+            expires_in: self.access.ttl_seconds(),
+        })
+    }
+
+    /// Revokes every refresh token of `user` (a used token came back) and answers 401.
+    async fn revoke_all(&self, user: &UserId) -> Result<Session, AppError> {
+        self.shared.storage.bump_refresh_generation(user)?;
+        self.shared.committer.durable().await?;
+        tracing::warn!(%user, "a used refresh token was presented again; revoked all of the user's refresh tokens");
+        Err(AppError::Unauthorized)
+    }
+}
+
+/// 64 random alphanumerics (~380 bits) for the HMAC key.
+fn random_secret() -> String {
+    use rand::Rng;
+    const CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut rng = rand::rng();
+    (0..64)
+        .map(|_| CHARS[rng.random_range(0..CHARS.len())] as char)
+        .collect()
+}

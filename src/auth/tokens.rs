@@ -1,0 +1,197 @@
+//! Access tokens (HS256 JWTs, stateless and short-lived) and refresh tokens (random, stored
+//! only as SHA-256 digests, single use).
+
+use super::users::{Role, User};
+use crate::{
+    domain::{
+        ids::{StoreId, UserId},
+        time::Millis,
+    },
+    error::AppError,
+    http::extract::Caller,
+};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// Prefix of refresh tokens, so a leaked one is recognisable in logs and secret scanners.
+const REFRESH_PREFIX: &str = "rt_";
+/// Random characters after the prefix: 43 of 62 symbols ≈ 256 bits.
+const REFRESH_RANDOM_LEN: usize = 43;
+
+/// The claims of an access token.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct AccessClaims {
+    /// The user id.
+    pub sub: String,
+    /// The user's role when the token was issued.
+    pub role: Role,
+    /// The staff member's store; `null` for other roles.
+    #[serde(default)]
+    pub store_id: Option<String>,
+    /// Issued at (Unix seconds).
+    pub iat: u64,
+    /// Expires at (Unix seconds).
+    pub exp: u64,
+}
+
+/// Signs and checks access tokens with the server's HMAC secret.
+pub struct AccessTokens {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+    ttl_seconds: u64,
+}
+
+impl AccessTokens {
+    /// Keys for `secret`; tokens live `ttl_seconds`.
+    pub fn new(secret: &[u8], ttl_seconds: u64) -> Self {
+        let mut validation = Validation::new(Algorithm::HS256);
+        // An expired token is refused at once: the client has a refresh token for that.
+        validation.leeway = 0;
+        validation.set_required_spec_claims(&["exp", "sub"]);
+        Self {
+            encoding: EncodingKey::from_secret(secret),
+            decoding: DecodingKey::from_secret(secret),
+            validation,
+            ttl_seconds,
+        }
+    }
+
+    /// How long a fresh token lives (the `expires_in` of a session).
+    pub fn ttl_seconds(&self) -> u64 {
+        self.ttl_seconds
+    }
+
+    /// A signed access token for `user`.
+    pub fn issue(&self, user: &User) -> Result<String, AppError> {
+        let iat = jsonwebtoken::get_current_timestamp();
+        let claims = AccessClaims {
+            sub: user.id.to_string(),
+            role: user.role,
+            store_id: user.store_id.as_ref().map(ToString::to_string),
+            iat,
+            exp: iat.saturating_add(self.ttl_seconds),
+        };
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .map_err(|e| AppError::Internal(format!("signing an access token: {e}")))
+    }
+
+    /// The caller an access token stands for; a malformed, tampered, expired or otherwise
+    /// odd token is a 401.
+    pub fn caller(&self, token: &str) -> Result<Caller, AppError> {
+        let claims = jsonwebtoken::decode::<AccessClaims>(token, &self.decoding, &self.validation)
+            .map_err(|_| AppError::Unauthorized)?
+            .claims;
+        let user_id = UserId::parse(&claims.sub).ok_or(AppError::Unauthorized)?;
+        let store_id = claims.store_id.as_deref().map(StoreId::parse);
+        match (claims.role, store_id) {
+            (Role::Customer, None) => Ok(Caller::Customer { user_id }),
+            (Role::Admin, None) => Ok(Caller::Admin {
+                user_id: Some(user_id),
+            }),
+            (Role::Staff, Some(Some(store_id))) => Ok(Caller::Staff { user_id, store_id }),
+            _ => Err(AppError::Unauthorized),
+        }
+    }
+}
+
+/// A refresh token as stored (under the digest of the token, never the token itself).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefreshRecord {
+    /// Whose token it is.
+    pub user_id: UserId,
+    /// The user's refresh generation when it was issued; bumping the generation revokes every
+    /// older token of the user at once.
+    pub generation: u64,
+    /// Where the token is in its single-use life.
+    pub state: RefreshState,
+    /// Issue time.
+    pub created_at: Millis,
+    /// After this the token is refused.
+    pub expires_at: Millis,
+}
+
+/// The life of a refresh token. Stored by variant position, so new states go at the end.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RefreshState {
+    /// May be exchanged once.
+    Active,
+    /// Exchanged; presenting it again means it leaked.
+    Used,
+    /// Logged out.
+    Revoked,
+}
+
+/// A fresh refresh token: `rt_` and ~256 random bits.
+pub fn new_refresh_token() -> String {
+    use rand::Rng;
+    const CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut rng = rand::rng();
+    let random: String = (0..REFRESH_RANDOM_LEN)
+        .map(|_| CHARS[rng.random_range(0..CHARS.len())] as char)
+        .collect();
+    format!("{REFRESH_PREFIX}{random}")
+}
+
+/// The storage key of a refresh token: its SHA-256, so a copy of the database holds no
+/// usable token.
+pub fn refresh_digest(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::time::now_ms;
+
+    fn user(role: Role, store_id: Option<StoreId>) -> User {
+        User {
+            id: UserId::generate(),
+            email: "a@b.co".into(),
+            email_lower: "a@b.co".into(),
+            name: "A".into(),
+            role,
+            store_id,
+            password_hash: String::new(),
+            created_at: now_ms(),
+        }
+    }
+
+    #[test]
+    fn issued_tokens_name_their_caller_and_foreign_ones_do_not() {
+        let tokens = AccessTokens::new(b"secret-one", 60);
+        let store = StoreId::generate();
+        let staff = user(Role::Staff, Some(store.clone()));
+        let caller = tokens
+            .caller(&tokens.issue(&staff).expect("issue"))
+            .expect("valid");
+        assert_eq!(
+            caller,
+            Caller::Staff {
+                user_id: staff.id.clone(),
+                store_id: store
+            }
+        );
+        let customer = user(Role::Customer, None);
+        let token = tokens.issue(&customer).expect("issue");
+        assert_eq!(
+            tokens.caller(&token).expect("valid"),
+            Caller::Customer {
+                user_id: customer.id
+            }
+        );
+        let other = AccessTokens::new(b"secret-two", 60);
+        assert!(other.caller(&token).is_err());
+        assert!(tokens.caller("not.a.jwt").is_err());
+        assert!(tokens.caller(&format!("{token}x")).is_err());
+    }
+
+    #[test]
+    fn refresh_tokens_are_random_and_digests_stable() {
+        let a = new_refresh_token();
+        assert!(a.starts_with("rt_") && a.len() == 46, "{a}");
+        assert_ne!(a, new_refresh_token());
+        assert_eq!(refresh_digest(&a), refresh_digest(&a));
+    }
+}

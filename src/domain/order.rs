@@ -1,0 +1,304 @@
+//! Orders: the lifecycle state machine and the order record.
+
+use super::{
+    ids::{CartId, OrderId, ProductId, ReservationId, StoreId, UserId},
+    money::Money,
+    time::Millis,
+};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Where an order is in its life (docs/API.md §8).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OrderStatus {
+    /// Durable, payment running.
+    Pending,
+    /// Paid; stock sold.
+    Confirmed,
+    /// Being picked/packed or cooked.
+    Preparing,
+    /// Ready for pickup or dispatch.
+    Ready,
+    /// Shipped or out for delivery.
+    InTransit,
+    /// Handed over (terminal).
+    Delivered,
+    /// Cancelled, refunded, stock returned (terminal).
+    Cancelled,
+    /// The charge was declined or the provider stayed down (terminal).
+    PaymentFailed,
+}
+
+/// Who asks for a transition; decides which edges are open.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Actor {
+    /// The checkout saga.
+    System,
+    /// Staff of the order's store or an admin.
+    Staff,
+    /// The order's customer.
+    Customer,
+}
+
+impl OrderStatus {
+    /// Every status, for parsing.
+    pub const ALL: [OrderStatus; 8] = [
+        Self::Pending,
+        Self::Confirmed,
+        Self::Preparing,
+        Self::Ready,
+        Self::InTransit,
+        Self::Delivered,
+        Self::Cancelled,
+        Self::PaymentFailed,
+    ];
+
+    /// The status as the API spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Confirmed => "confirmed",
+            Self::Preparing => "preparing",
+            Self::Ready => "ready",
+            Self::InTransit => "in_transit",
+            Self::Delivered => "delivered",
+            Self::Cancelled => "cancelled",
+            Self::PaymentFailed => "payment_failed",
+        }
+    }
+
+    /// Parses the API spelling.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|status| status.as_str() == s)
+    }
+
+    /// No transition leaves a terminal status.
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            Self::Delivered | Self::Cancelled | Self::PaymentFailed
+        )
+    }
+
+    /// The statuses `actor` may move an order to from `self`.
+    pub fn allowed(self, actor: Actor) -> Vec<OrderStatus> {
+        use OrderStatus::*;
+        let edges: &[OrderStatus] = match (self, actor) {
+            (Pending, Actor::System) => &[Confirmed, PaymentFailed, Cancelled],
+            (Pending, Actor::Staff | Actor::Customer) => &[Cancelled],
+            (Confirmed, Actor::Staff) => &[Preparing, Cancelled],
+            (Confirmed, Actor::Customer) => &[Cancelled],
+            (Preparing, Actor::Staff) => &[Ready, Cancelled],
+            (Ready, Actor::Staff) => &[InTransit, Delivered],
+            (InTransit, Actor::Staff) => &[Delivered],
+            _ => &[],
+        };
+        edges.to_vec()
+    }
+}
+
+/// One line of an order, priced when the order was placed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderLine {
+    /// The product.
+    pub product_id: ProductId,
+    /// Its SKU then.
+    pub sku: String,
+    /// Its name then.
+    pub name: String,
+    /// Units.
+    pub quantity: i64,
+    /// Unit price then.
+    pub unit_price: Money,
+}
+
+impl OrderLine {
+    /// `quantity × unit_price`.
+    pub fn total(&self) -> Money {
+        Money {
+            amount: self.unit_price.amount.saturating_mul(self.quantity),
+            currency: self.unit_price.currency.clone(),
+        }
+    }
+}
+
+/// The payment's state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PaymentStatus {
+    /// Not settled yet.
+    Pending,
+    /// Money taken.
+    Captured,
+    /// Declined or provider down.
+    Failed,
+    /// Money given back.
+    Refunded,
+}
+
+impl PaymentStatus {
+    /// The status as the API spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Captured => "captured",
+            Self::Failed => "failed",
+            Self::Refunded => "refunded",
+        }
+    }
+}
+
+/// The order's payment.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Payment {
+    /// Settled or not.
+    pub status: PaymentStatus,
+    /// Always `card` for now.
+    pub method: String,
+    /// The card token (never shown back).
+    pub token: String,
+    /// The provider's transaction.
+    pub transaction_id: Option<String>,
+    /// Attempts made.
+    pub attempts: u32,
+    /// Why it failed.
+    pub decline_code: Option<String>,
+}
+
+/// One status change.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    /// The status entered.
+    pub status: OrderStatus,
+    /// When.
+    pub at: Millis,
+    /// A user id, `admin` or `system`.
+    pub by: String,
+}
+
+/// An order record.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Order {
+    /// `ord_…`
+    pub id: OrderId,
+    /// Human-readable number (`EM-000123`).
+    pub number: u64,
+    /// The store.
+    pub store_id: StoreId,
+    /// The customer (admins may order without one).
+    pub customer_id: Option<UserId>,
+    /// Lifecycle status.
+    pub status: OrderStatus,
+    /// What was bought.
+    pub items: Vec<OrderLine>,
+    /// Payment state.
+    pub payment: Payment,
+    /// Free-form address fields.
+    pub shipping_address: Option<BTreeMap<String, String>>,
+    /// Customer note.
+    pub note: Option<String>,
+    /// Every status entered.
+    pub history: Vec<HistoryEntry>,
+    /// Creation.
+    pub created_at: Millis,
+    /// Last change.
+    pub updated_at: Millis,
+    /// The hold the order sells from.
+    pub reservation_id: ReservationId,
+    /// The cart it came from (deleted once confirmed).
+    pub cart_id: Option<CartId>,
+    /// Whether the hold was committed (so a cancellation returns units to `on_hand`).
+    pub stock_committed: bool,
+    /// Topic sequence of `order:{id}`: +1 per published event.
+    pub version: u64,
+}
+
+impl Order {
+    /// The store currency's total.
+    pub fn total(&self) -> Money {
+        let currency = self
+            .items
+            .first()
+            .map(|l| l.unit_price.currency.clone())
+            .unwrap_or_default();
+        Money {
+            amount: self
+                .items
+                .iter()
+                .fold(0i64, |sum, line| sum.saturating_add(line.total().amount)),
+            currency,
+        }
+    }
+
+    /// `EM-000123`.
+    pub fn number_text(&self) -> String {
+        format!("EM-{:06}", self.number)
+    }
+
+    /// Moves to `to` if `actor` may; returns the allowed targets otherwise.
+    pub fn transition(
+        &mut self,
+        to: OrderStatus,
+        actor: Actor,
+        by: &str,
+        at: Millis,
+    ) -> Result<OrderStatus, Vec<OrderStatus>> {
+        let allowed = self.status.allowed(actor);
+        if !allowed.contains(&to) {
+            return Err(allowed);
+        }
+        let from = self.status;
+        self.status = to;
+        self.updated_at = at;
+        self.history.push(HistoryEntry {
+            status: to,
+            at,
+            by: by.to_owned(),
+        });
+        Ok(from)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn terminal_statuses_have_no_way_out() {
+        for status in OrderStatus::ALL.into_iter().filter(|s| s.is_terminal()) {
+            for actor in [Actor::System, Actor::Staff, Actor::Customer] {
+                assert!(status.allowed(actor).is_empty(), "{status:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn customers_cancel_only_before_preparation_and_staff_until_ready() {
+        assert!(
+            OrderStatus::Confirmed
+                .allowed(Actor::Customer)
+                .contains(&OrderStatus::Cancelled)
+        );
+        assert!(
+            !OrderStatus::Preparing
+                .allowed(Actor::Customer)
+                .contains(&OrderStatus::Cancelled)
+        );
+        assert!(
+            OrderStatus::Preparing
+                .allowed(Actor::Staff)
+                .contains(&OrderStatus::Cancelled)
+        );
+        assert!(
+            !OrderStatus::Ready
+                .allowed(Actor::Staff)
+                .contains(&OrderStatus::Cancelled)
+        );
+        assert!(
+            OrderStatus::Ready
+                .allowed(Actor::Staff)
+                .contains(&OrderStatus::Delivered)
+        );
+    }
+}

@@ -1,0 +1,348 @@
+//! Placing an order: validate, take the cart's hold over (or hold every item), record the
+//! order `pending` durably, start its actor's payment saga, and wait up to
+//! `orders.sync_wait_ms` for the outcome.
+
+use crate::{
+    actors::{
+        ActorError,
+        cart::CartMsg,
+        commerce::Commerce,
+        order::{OrderMsg, is_lapsed},
+        product::ProductMsg,
+    },
+    domain::{
+        DomainError,
+        cart::Cart,
+        error::FieldError,
+        ids::{CartId, ProductId, ReservationId, StoreId},
+        order::{HistoryEntry, Order, OrderLine, OrderStatus, Payment, PaymentStatus},
+        time::now_ms,
+    },
+    error::AppError,
+    http::extract::Caller,
+    services::reservations::{MAX_ITEMS, MAX_QUANTITY, PIN_GRACE_MS},
+    views,
+};
+use axum::http::StatusCode;
+use futures_util::future::join_all;
+use serde_json::Value;
+use std::{collections::BTreeMap, sync::Arc, time::Duration};
+
+/// Where the order's lines come from.
+pub enum Source {
+    /// A cart's lines (and its hold, if still active).
+    Cart(CartId),
+    /// Explicit items of one store.
+    Items {
+        /// The store.
+        store_id: StoreId,
+        /// `(product, quantity)` pairs.
+        items: Vec<(ProductId, i64)>,
+    },
+}
+
+/// A checkout request.
+pub struct PlaceOrder {
+    /// Lines.
+    pub source: Source,
+    /// Card token.
+    pub token: String,
+    /// Free-form address.
+    pub shipping_address: Option<BTreeMap<String, String>>,
+    /// Customer note (≤ 500).
+    pub note: Option<String>,
+}
+
+/// Whether `caller` may read `cart`: its customer and admins; anyone for an anonymous cart.
+pub fn may_read_cart(caller: &Caller, cart: &Cart) -> bool {
+    match (&cart.customer_id, caller) {
+        (None, _) | (Some(_), Caller::Admin { .. }) => true,
+        (Some(owner), Caller::Customer { user_id }) => owner == user_id,
+        _ => false,
+    }
+}
+
+/// Whether `caller` may see `order`: its customer, staff of its store, admins.
+pub fn may_see_order(caller: &Caller, order: &Order) -> bool {
+    match caller {
+        Caller::Customer { user_id } => order.customer_id.as_ref() == Some(user_id),
+        other => other.sees_store(&order.store_id),
+    }
+}
+
+fn validate(request: &PlaceOrder) -> Result<(), AppError> {
+    let mut errors = Vec::new();
+    if request.token.is_empty() || request.token.len() > 100 {
+        errors.push(FieldError::new("payment.token", "must be 1-100 characters"));
+    }
+    if request
+        .note
+        .as_ref()
+        .is_some_and(|n| n.chars().count() > 500)
+    {
+        errors.push(FieldError::new("note", "must be at most 500 characters"));
+    }
+    if let Some(address) = &request.shipping_address
+        && (address.len() > 20
+            || address
+                .iter()
+                .any(|(k, v)| k.is_empty() || k.len() > 100 || v.chars().count() > 500))
+    {
+        errors.push(FieldError::new(
+            "shipping_address",
+            "at most 20 fields, keys 1-100 and values up to 500 characters",
+        ));
+    }
+    if let Source::Items { items, .. } = &request.source {
+        if items.is_empty() || items.len() > MAX_ITEMS {
+            errors.push(FieldError::new(
+                "items",
+                format!("must hold 1-{MAX_ITEMS} products"),
+            ));
+        }
+        let mut seen = std::collections::HashSet::new();
+        for (i, (product, quantity)) in items.iter().enumerate() {
+            if !(1..=MAX_QUANTITY).contains(quantity) {
+                errors.push(FieldError::new(
+                    format!("items[{i}].quantity"),
+                    format!("must be between 1 and {MAX_QUANTITY}"),
+                ));
+            }
+            if !seen.insert(product) {
+                errors.push(FieldError::new(
+                    format!("items[{i}].product_id"),
+                    "each product may appear once",
+                ));
+            }
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(AppError::Validation(errors))
+    }
+}
+
+/// Places an order; answers 201 (confirmed), 202 (pending) or a problem (402, 409, …).
+pub async fn place(
+    commerce: &Arc<Commerce>,
+    caller: &Caller,
+    request: PlaceOrder,
+) -> Result<(StatusCode, Value), AppError> {
+    validate(&request)?;
+    let shared = &commerce.shared;
+    let (store_id, lines, cart) = match &request.source {
+        Source::Cart(cart_id) => {
+            let cart = commerce
+                .call_cart(cart_id, |reply| CartMsg::Get { reply })
+                .await?;
+            if !may_read_cart(caller, &cart) {
+                return Err(AppError::NotFound);
+            }
+            let Some(store_id) = cart.store_id.clone().filter(|_| !cart.lines.is_empty()) else {
+                return Err(AppError::field("cart_id", "the cart is empty"));
+            };
+            let lines = cart
+                .lines
+                .iter()
+                .map(|l| OrderLine {
+                    product_id: l.product_id.clone(),
+                    sku: l.sku.clone(),
+                    name: l.name.clone(),
+                    quantity: l.quantity,
+                    unit_price: l.unit_price.clone(),
+                })
+                .collect::<Vec<_>>();
+            (store_id, lines, Some(cart))
+        }
+        Source::Items { store_id, items } => {
+            if !shared.read_model.stores.contains_key(store_id) {
+                return Err(AppError::NotFound);
+            }
+            let mut lines = Vec::with_capacity(items.len());
+            for (product_id, quantity) in items {
+                let product = shared
+                    .read_model
+                    .product(product_id)
+                    .ok_or(AppError::NotFound)?;
+                if &product.catalog.store_id != store_id {
+                    return Err(AppError::StoreMismatch);
+                }
+                lines.push(OrderLine {
+                    product_id: product_id.clone(),
+                    sku: product.catalog.sku.clone(),
+                    name: product.catalog.name.clone(),
+                    quantity: *quantity,
+                    unit_price: product.catalog.price.clone(),
+                });
+            }
+            (store_id.clone(), lines, None)
+        }
+    };
+    let open = shared
+        .read_model
+        .stores
+        .get(&store_id)
+        .is_some_and(|s| s.open);
+    if !open {
+        return Err(AppError::StoreClosed);
+    }
+    let reservation = take_hold(commerce, cart.as_deref(), &lines).await?;
+
+    let now = now_ms();
+    let by = caller.name();
+    let customer_id = match caller {
+        Caller::Customer { user_id } => Some(user_id.clone()),
+        _ => cart.as_ref().and_then(|c| c.customer_id.clone()),
+    };
+    let mut order = Order {
+        id: crate::domain::ids::OrderId::generate(),
+        number: shared.storage.next_order_number()?,
+        store_id,
+        customer_id,
+        status: OrderStatus::Pending,
+        items: lines,
+        payment: Payment {
+            status: PaymentStatus::Pending,
+            method: "card".into(),
+            token: request.token,
+            transaction_id: None,
+            attempts: 0,
+            decline_code: None,
+        },
+        shipping_address: request.shipping_address,
+        note: request.note,
+        history: vec![HistoryEntry {
+            status: OrderStatus::Pending,
+            at: now,
+            by,
+        }],
+        created_at: now,
+        updated_at: now,
+        reservation_id: reservation,
+        cart_id: cart.as_ref().map(|c| c.id.clone()),
+        stock_committed: false,
+        version: 0,
+    };
+    commerce.save_order(&mut order, None, true).await?;
+    tracing::info!(order = %order.id, number = %order.number_text(), "order placed; charging");
+
+    let wait = Duration::from_millis(shared.config.orders.sync_wait_ms);
+    let settled = tokio::time::timeout(
+        wait,
+        commerce.call_order(&order.id, |reply| OrderMsg::WaitSettled { reply }),
+    )
+    .await;
+    match settled {
+        Ok(Ok(order)) => answer(&order),
+        Ok(Err(error)) => Err(error.into()),
+        Err(_) => {
+            let current = shared
+                .read_model
+                .orders
+                .get(&order.id)
+                .map(|o| Arc::clone(o.value()))
+                .unwrap_or_else(|| Arc::new(order));
+            if current.status == OrderStatus::Pending {
+                Ok((StatusCode::ACCEPTED, views::order(&current)))
+            } else {
+                answer(&current)
+            }
+        }
+    }
+}
+
+fn answer(order: &Order) -> Result<(StatusCode, Value), AppError> {
+    match order.status {
+        OrderStatus::PaymentFailed => Err(AppError::PaymentFailed {
+            order_id: order.id.to_string(),
+            decline_code: order
+                .payment
+                .decline_code
+                .clone()
+                .unwrap_or_else(|| "card_declined".into()),
+            order: views::order(order),
+        }),
+        OrderStatus::Pending => Ok((StatusCode::ACCEPTED, views::order(order))),
+        _ => Ok((StatusCode::CREATED, views::order(order))),
+    }
+}
+
+/// The order's hold: the cart's (pinned so it outlives the payment) when still active,
+/// otherwise a fresh all-or-nothing hold of every line.
+async fn take_hold(
+    commerce: &Arc<Commerce>,
+    cart: Option<&Cart>,
+    lines: &[OrderLine],
+) -> Result<ReservationId, AppError> {
+    let pinned_until = now_ms() + PIN_GRACE_MS;
+    if let Some(cart) = cart
+        && cart.hold.as_ref().is_some_and(|h| h.expires_at > now_ms())
+    {
+        let detached = commerce
+            .call_cart(&cart.id, |reply| CartMsg::DetachHold { reply })
+            .await?;
+        if let Some(hold) = detached.hold.clone() {
+            let outcomes = join_all(lines.iter().map(|line| {
+                commerce
+                    .products
+                    .call(&line.product_id, |reply| ProductMsg::Extend {
+                        reservation: hold.reservation_id.clone(),
+                        expires_at: pinned_until,
+                        reply,
+                    })
+            }))
+            .await;
+            if outcomes.iter().all(Result::is_ok) {
+                return Ok(hold.reservation_id);
+            }
+            if let Some(error) = outcomes
+                .into_iter()
+                .filter_map(Result::err)
+                .find(|e| !is_lapsed(e))
+            {
+                return Err(error.into());
+            }
+            release(commerce, &hold.reservation_id, lines).await;
+        }
+    }
+    let reservation = ReservationId::generate();
+    let outcomes = join_all(lines.iter().map(|line| {
+        commerce
+            .products
+            .call(&line.product_id, |reply| ProductMsg::Hold {
+                reservation: reservation.clone(),
+                quantity: line.quantity,
+                expires_at: pinned_until,
+                reply,
+            })
+    }))
+    .await;
+    if outcomes.iter().all(Result::is_ok) {
+        return Ok(reservation);
+    }
+    release(commerce, &reservation, lines).await;
+    let mut shortages = Vec::new();
+    for error in outcomes.into_iter().filter_map(Result::err) {
+        match error {
+            ActorError::Refused(DomainError::InsufficientStock(mut s)) => shortages.append(&mut s),
+            other => return Err(other.into()),
+        }
+    }
+    Err(AppError::InsufficientStock(shortages))
+}
+
+async fn release(commerce: &Arc<Commerce>, reservation: &ReservationId, lines: &[OrderLine]) {
+    let outcomes = join_all(lines.iter().map(|line| {
+        commerce
+            .products
+            .call(&line.product_id, |reply| ProductMsg::Release {
+                reservation: reservation.clone(),
+                reply,
+            })
+    }))
+    .await;
+    for error in outcomes.into_iter().filter_map(Result::err) {
+        tracing::warn!(%reservation, %error, "release failed; the hold will lapse");
+    }
+}
