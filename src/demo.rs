@@ -436,13 +436,21 @@ async fn demo_login(
         Ok(_) | Err(AppError::EmailTaken) => {}
         Err(error) => return Err(error),
     }
-    let store = store.map(ToString::to_string).unwrap_or_default();
-    tracing::info!(
-        email,
-        password = DEMO_PASSWORD,
-        role = role.as_str(),
-        store,
-        "demo login (POST /api/v1/auth/login)"
-    );
+    let role = role.as_str();
+    match store {
+        Some(store) => tracing::info!(
+            email,
+            password = DEMO_PASSWORD,
+            role,
+            %store,
+            "demo login (POST /api/v1/auth/login)"
+        ),
+        None => tracing::info!(
+            email,
+            password = DEMO_PASSWORD,
+            role,
+            "demo login (POST /api/v1/auth/login)"
+        ),
+    }
     Ok(())
 }

@@ -222,10 +222,13 @@ impl OrderState {
                 if self.order.status == OrderStatus::Confirmed
                     && let Some(cart) = self.order.cart_id.clone()
                 {
+                    // The order detached the cart's hold at checkout, so a hold the cart has
+                    // now was taken afterwards (a line changed meanwhile): give it back rather
+                    // than leave it to lapse.
                     let deleted = self
                         .commerce
                         .call_cart(&cart, |reply| super::cart::CartMsg::Delete {
-                            release: false,
+                            release: true,
                             reply,
                         })
                         .await;

@@ -98,16 +98,6 @@ pub async fn create(
             })
         })
         .collect::<Result<Vec<_>, AppError>>()?;
-    for item in &items {
-        let store = app
-            .shared
-            .read_model
-            .products
-            .get(&item.product_id)
-            .map(|p| p.catalog.store_id.clone())
-            .ok_or(AppError::NotFound)?;
-        caller.require_store_staff(&store)?;
-    }
     let request = NewReservation {
         items,
         ttl_seconds: body.ttl_seconds,
@@ -120,6 +110,19 @@ pub async fn create(
         "POST /reservations",
         &raw,
         || async {
+            // Shape first, then the store of every item (refusals are answers like any other,
+            // replayed for a repeated key).
+            app.reservations.validate(&request)?;
+            for item in &request.items {
+                let store = app
+                    .shared
+                    .read_model
+                    .products
+                    .get(&item.product_id)
+                    .map(|p| p.catalog.store_id.clone())
+                    .ok_or(AppError::NotFound)?;
+                caller.require_store_staff(&store)?;
+            }
             let reservation = app.reservations.create(request, &caller.name()).await?;
             Ok((
                 StatusCode::CREATED,

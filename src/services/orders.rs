@@ -24,9 +24,45 @@ use crate::{
     views,
 };
 use axum::http::StatusCode;
+use dashmap::DashMap;
 use futures_util::future::join_all;
 use serde_json::Value;
-use std::{collections::BTreeMap, sync::Arc, time::Duration};
+use std::{
+    collections::BTreeMap,
+    sync::{Arc, LazyLock},
+    time::Duration,
+};
+use tokio::sync::{Mutex, OwnedMutexGuard};
+
+/// One lock per cart being checked out: checkouts of one cart run one at a time, so a
+/// double-clicked "buy" cannot make two orders (and two charges) from one cart. The second
+/// request sees the first one's outcome: a confirmed order deleted the cart (404), a failed
+/// one left it to try again.
+static CART_CHECKOUTS: LazyLock<DashMap<CartId, Arc<Mutex<()>>>> = LazyLock::new(DashMap::new);
+
+/// Holds a cart's checkout lock; dropping it (also when the request is abandoned) frees the
+/// lock and forgets it once nobody else waits for it.
+struct CartCheckout {
+    cart: CartId,
+    guard: Option<OwnedMutexGuard<()>>,
+}
+
+impl CartCheckout {
+    async fn lock(cart: &CartId) -> Self {
+        let lock = Arc::clone(&CART_CHECKOUTS.entry(cart.clone()).or_default());
+        Self {
+            cart: cart.clone(),
+            guard: Some(lock.lock_owned().await),
+        }
+    }
+}
+
+impl Drop for CartCheckout {
+    fn drop(&mut self) {
+        self.guard.take();
+        CART_CHECKOUTS.remove_if(&self.cart, |_, lock| Arc::strong_count(lock) == 1);
+    }
+}
 
 /// Where the order's lines come from.
 pub enum Source {
@@ -130,6 +166,10 @@ pub async fn place(
     request: PlaceOrder,
 ) -> Result<(StatusCode, Value), AppError> {
     validate(&request)?;
+    let _checkout = match &request.source {
+        Source::Cart(cart_id) => Some(CartCheckout::lock(cart_id).await),
+        Source::Items { .. } => None,
+    };
     let shared = &commerce.shared;
     let (store_id, lines, cart) = match &request.source {
         Source::Cart(cart_id) => {
@@ -282,7 +322,17 @@ async fn take_hold(
         let detached = commerce
             .call_cart(&cart.id, |reply| CartMsg::DetachHold { reply })
             .await?;
-        if let Some(hold) = detached.hold.clone() {
+        // A line changed between reading the cart and detaching its hold: the hold no longer
+        // matches the order's lines, so give it back and hold the order's lines afresh
+        // (committing it would sell units nobody pays for).
+        if let Some(hold) = detached
+            .hold
+            .as_ref()
+            .filter(|_| detached.lines != cart.lines)
+        {
+            let products: Vec<_> = detached.lines.iter().map(|l| &l.product_id).collect();
+            release(commerce, &hold.reservation_id, products).await;
+        } else if let Some(hold) = detached.hold.clone() {
             let outcomes = join_all(lines.iter().map(|line| {
                 commerce
                     .products
@@ -303,7 +353,7 @@ async fn take_hold(
             {
                 return Err(error.into());
             }
-            release(commerce, &hold.reservation_id, lines).await;
+            release(commerce, &hold.reservation_id, products_of(lines)).await;
         }
     }
     let reservation = ReservationId::generate();
@@ -321,7 +371,7 @@ async fn take_hold(
     if outcomes.iter().all(Result::is_ok) {
         return Ok(reservation);
     }
-    release(commerce, &reservation, lines).await;
+    release(commerce, &reservation, products_of(lines)).await;
     let mut shortages = Vec::new();
     for error in outcomes.into_iter().filter_map(Result::err) {
         match error {
@@ -332,11 +382,15 @@ async fn take_hold(
     Err(AppError::InsufficientStock(shortages))
 }
 
-async fn release(commerce: &Arc<Commerce>, reservation: &ReservationId, lines: &[OrderLine]) {
-    let outcomes = join_all(lines.iter().map(|line| {
+fn products_of(lines: &[OrderLine]) -> Vec<&ProductId> {
+    lines.iter().map(|l| &l.product_id).collect()
+}
+
+async fn release(commerce: &Arc<Commerce>, reservation: &ReservationId, products: Vec<&ProductId>) {
+    let outcomes = join_all(products.into_iter().map(|product| {
         commerce
             .products
-            .call(&line.product_id, |reply| ProductMsg::Release {
+            .call(product, |reply| ProductMsg::Release {
                 reservation: reservation.clone(),
                 reply,
             })
