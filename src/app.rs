@@ -121,12 +121,47 @@ impl App {
         self.next_connection.fetch_add(1, Ordering::Relaxed)
     }
 
+    /// Wakes the actor of every cart with a hold or past its lifetime, so `cart.hold_expired`
+    /// and idle deletion happen without anyone touching the cart. Returns how many.
+    pub async fn wake_carts(&self) -> Result<usize, StorageError> {
+        let storage = self.shared.storage.clone();
+        let carts = tokio::task::spawn_blocking(move || storage.carts_needing_timers(now_ms()))
+            .await
+            .map_err(|e| StorageError(format!("cart sweep failed: {e}")))??;
+        for id in &carts {
+            if let Err(error) = self
+                .commerce
+                .call_cart(id, |reply| crate::actors::cart::CartMsg::Get { reply })
+                .await
+            {
+                tracing::warn!(cart = %id, %error, "could not wake a cart");
+            }
+        }
+        Ok(carts.len())
+    }
+
+    /// Sweeps carts every ten minutes (untouched carts expire even while the server runs).
+    pub fn spawn_housekeeping(self: &Arc<Self>) {
+        let app = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(600));
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                let Some(app) = app.upgrade() else { break };
+                if let Err(error) = app.wake_carts().await {
+                    tracing::warn!(%error, "cart sweep failed");
+                }
+            }
+        });
+    }
+
     /// Rebuilds the read models, finishes interrupted commits and releases holds that lapsed
     /// while the server was down; then the server is ready.
     pub async fn recover(self: &Arc<Self>) -> Result<(), StorageError> {
         let started = std::time::Instant::now();
         let shared = Arc::clone(&self.shared);
-        let lapsed = tokio::task::spawn_blocking(move || rebuild_read_models(&shared))
+        let holders = tokio::task::spawn_blocking(move || rebuild_read_models(&shared))
             .await
             .map_err(|e| StorageError(format!("recovery task failed: {e}")))??;
         let interrupted = self
@@ -134,7 +169,10 @@ impl App {
             .recover()
             .await
             .map_err(|e| StorageError(e.to_string()))?;
-        for id in &lapsed {
+        // Wake every product that holds stock: lapsed holds are released now, before ready,
+        // and the others get their expiry timer armed (an actor that is never woken would
+        // keep its holds forever).
+        for id in &holders {
             if let Err(error) = self
                 .products
                 .call(id, |reply| ProductMsg::ExpireDue { reply: Some(reply) })
@@ -143,6 +181,7 @@ impl App {
                 return Err(StorageError(format!("expiring holds of {id}: {error}")));
             }
         }
+        let carts = self.wake_carts().await?;
         self.ready.store(true, Ordering::Release);
         let pending: Vec<_> = self
             .shared
@@ -172,7 +211,8 @@ impl App {
             stores = self.shared.read_model.stores.len(),
             products = self.shared.read_model.products.len(),
             finished_commits = interrupted,
-            released_lapsed = lapsed.len(),
+            woken_products = holders.len(),
+            woken_carts = carts,
             millis = started.elapsed().as_millis() as u64,
             "recovery finished; ready"
         );
@@ -180,8 +220,8 @@ impl App {
     }
 }
 
-/// Loads every store and product into the read models; returns the products with holds that
-/// have lapsed.
+/// Loads every store, product and order into the read models; returns the products that hold
+/// stock.
 fn rebuild_read_models(
     shared: &Shared,
 ) -> Result<Vec<crate::domain::ids::ProductId>, StorageError> {
@@ -195,8 +235,7 @@ fn rebuild_read_models(
             .orders
             .insert(order.id.clone(), Arc::new(order));
     }
-    let now = now_ms();
-    let mut lapsed = Vec::new();
+    let mut holders = Vec::new();
     for id in shared.storage.product_ids() {
         let id = id?;
         let Some((product, _, _)) = shared.storage.load_product(&id)? else {
@@ -206,8 +245,8 @@ fn rebuild_read_models(
         shared
             .read_model
             .claim_sku(&catalog.store_id, &catalog.sku, &catalog.id);
-        if product.ledger.next_expiry().is_some_and(|at| at <= now) {
-            lapsed.push(id);
+        if !product.ledger.holds.is_empty() {
+            holders.push(id);
         }
         shared.read_model.put_product(ProductView {
             catalog,
@@ -215,7 +254,7 @@ fn rebuild_read_models(
             movements: product.ledger.movements,
         });
     }
-    Ok(lapsed)
+    Ok(holders)
 }
 
 /// 30 random lowercase alphanumerics (~155 bits).

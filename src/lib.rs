@@ -52,6 +52,7 @@ pub async fn run(
                 tracing::error!(%error, "recovery failed; the server stays not ready");
                 return;
             }
+            app.spawn_housekeeping();
             if demo && let Err(error) = demo::seed(&app).await {
                 tracing::error!(%error, "loading the demo catalog failed");
             }

@@ -48,6 +48,7 @@ pub fn event(entity: &str, seq: u64) -> Vec<u8> {
 }
 
 pub const ORDER_PREFIX: &[u8] = b"o";
+pub const CART_PREFIX: &[u8] = b"k";
 
 pub fn order(id: &str) -> Vec<u8> {
     entity_key(b'o', id, None)

@@ -373,6 +373,18 @@ impl Storage {
             .transpose()
     }
 
+    /// Carts whose actor must run: those with a hold, and those past their lifetime.
+    pub fn carts_needing_timers(&self, now: Millis) -> StorageResult<Vec<CartId>> {
+        let mut ids = Vec::new();
+        for entry in self.entities.scan_prefix(keys::CART_PREFIX) {
+            let cart: Cart = codec::decode(&entry?.1)?;
+            if cart.hold.is_some() || cart.expires_at <= now {
+                ids.push(cart.id);
+            }
+        }
+        Ok(ids)
+    }
+
     /// A fresh order number (monotonic across restarts; may skip after a crash).
     pub fn next_order_number(&self) -> StorageResult<u64> {
         Ok(self.db.generate_id()? + 1)

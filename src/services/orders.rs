@@ -179,6 +179,17 @@ pub async fn place(
             if !may_read_cart(caller, &cart) {
                 return Err(AppError::NotFound);
             }
+            // A second checkout while the first one's payment still runs (it answered 202) is
+            // the same checkout: answer with that order instead of charging again.
+            let in_flight = shared
+                .read_model
+                .orders
+                .iter()
+                .find(|o| o.cart_id.as_ref() == Some(cart_id) && o.status == OrderStatus::Pending)
+                .map(|o| Arc::clone(o.value()));
+            if let Some(order) = in_flight {
+                return answer(&order);
+            }
             let Some(store_id) = cart.store_id.clone().filter(|_| !cart.lines.is_empty()) else {
                 return Err(AppError::field("cart_id", "the cart is empty"));
             };

@@ -584,11 +584,312 @@ impl Ws {
     /// backs up the server after a few frames.
     pub async fn connect_small_buffer(url: &str, addr: SocketAddr) -> Self {
         let socket = tokio::net::TcpSocket::new_v4().expect("socket");
-        socket.set_recv_buffer_size(2048).expect("small receive buffer");
+        socket
+            .set_recv_buffer_size(2048)
+            .expect("small receive buffer");
         let tcp = socket.connect(addr).await.expect("tcp connects");
         let (stream, _) = tokio_tungstenite::client_async(url, MaybeTlsStream::Plain(tcp))
             .await
             .expect("websocket connects");
         Self { stream }
+    }
+}
+
+// ---- Accounts (auth tests): registering, logging in and acting with a user's token.
+
+/// The password the account helpers give every user they create.
+pub const USER_PASSWORD: &str = "correct horse battery";
+
+impl TestApp {
+    /// A request with `token` as bearer (none: anonymous).
+    pub fn request_as(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+    ) -> reqwest::RequestBuilder {
+        let request = self.client.request(method, self.url(path));
+        match token {
+            Some(token) => request.bearer_auth(token),
+            None => request,
+        }
+    }
+
+    /// `POST /auth/register`; answers status and body.
+    pub async fn register(&self, email: &str, password: &str, name: &str) -> (u16, Value) {
+        send(
+            self.client
+                .post(self.url("/api/v1/auth/register"))
+                .json(&json!({"email": email, "password": password, "name": name})),
+        )
+        .await
+    }
+
+    /// `POST /auth/login`; answers status and body.
+    pub async fn login(&self, email: &str, password: &str) -> (u16, Value) {
+        send(
+            self.client
+                .post(self.url("/api/v1/auth/login"))
+                .json(&json!({"email": email, "password": password})),
+        )
+        .await
+    }
+
+    /// Registers a fresh customer; returns the 201 session body.
+    pub async fn new_customer(&self) -> Value {
+        let email = format!("customer-{}@example.com", rand_suffix());
+        let (status, body) = self.register(&email, USER_PASSWORD, "Cus Tomer").await;
+        assert_eq!(status, 201, "{body}");
+        body
+    }
+
+    /// Creates (with the admin token) a user of `role`, logs in, and returns the session body.
+    pub async fn new_user(&self, role: &str, store_id: Option<&str>) -> Value {
+        let email = format!("{role}-{}@example.com", rand_suffix());
+        let mut body = json!({
+            "email": email, "password": USER_PASSWORD, "name": format!("A {role}"), "role": role
+        });
+        if let Some(store_id) = store_id {
+            body["store_id"] = json!(store_id);
+        }
+        let (status, created) = self.admin_post("/api/v1/users", body).await;
+        assert_eq!(status, 201, "{created}");
+        let (status, session) = self.login(&email, USER_PASSWORD).await;
+        assert_eq!(status, 200, "{session}");
+        session
+    }
+}
+
+/// The access token of a session body.
+pub fn access_token(session: &Value) -> String {
+    session["access_token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no access_token in {session}"))
+        .to_owned()
+}
+
+/// The refresh token of a session body.
+pub fn refresh_token(session: &Value) -> String {
+    session["refresh_token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no refresh_token in {session}"))
+        .to_owned()
+}
+
+// ---- Carts and orders (carts/orders tests): calls with a user's token, checkout, ledger.
+
+/// The `id` of a JSON object.
+pub fn id_of(value: &Value) -> String {
+    value["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no id in {value}"))
+        .to_owned()
+}
+
+/// A logged-in user: id and access token.
+#[derive(Clone, Debug)]
+pub struct Shopper {
+    pub id: String,
+    pub token: String,
+}
+
+impl Shopper {
+    fn from_session(session: &Value) -> Self {
+        Self {
+            id: session["user"]["id"]
+                .as_str()
+                .unwrap_or_else(|| panic!("no user id in {session}"))
+                .to_owned(),
+            token: access_token(session),
+        }
+    }
+}
+
+impl TestApp {
+    /// Registers a fresh customer.
+    pub async fn customer(&self) -> Shopper {
+        Shopper::from_session(&self.new_customer().await)
+    }
+
+    /// Creates a staff member of `store_id` (admin `POST /users`) and logs them in.
+    pub async fn staff(&self, store_id: &str) -> Shopper {
+        Shopper::from_session(&self.new_user("staff", Some(store_id)).await)
+    }
+
+    /// A JSON request with `token` (none: anonymous); answers status and body.
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let request = self.request_as(method, path, token);
+        send(match body {
+            Some(body) => request.json(&body),
+            None => request,
+        })
+        .await
+    }
+
+    /// `POST /carts`; asserts 201 and returns the cart.
+    pub async fn create_cart(&self, token: Option<&str>) -> Value {
+        let (status, cart) = self
+            .call(reqwest::Method::POST, "/api/v1/carts", token, None)
+            .await;
+        assert_eq!(status, 201, "{cart}");
+        cart
+    }
+
+    /// `PUT /carts/{id}/items/{product}`; answers status and body.
+    pub async fn set_cart_item(
+        &self,
+        cart_id: &str,
+        product_id: &str,
+        quantity: i64,
+        token: Option<&str>,
+    ) -> (u16, Value) {
+        self.call(
+            reqwest::Method::PUT,
+            &format!("/api/v1/carts/{cart_id}/items/{product_id}"),
+            token,
+            Some(json!({ "quantity": quantity })),
+        )
+        .await
+    }
+
+    /// A cart of `token`'s user holding `quantity` of `product_id`; returns the cart id.
+    pub async fn cart_with(&self, token: &str, product_id: &str, quantity: i64) -> String {
+        let cart = id_of(&self.create_cart(Some(token)).await);
+        let (status, body) = self
+            .set_cart_item(&cart, product_id, quantity, Some(token))
+            .await;
+        assert_eq!(status, 200, "{body}");
+        cart
+    }
+
+    /// `GET /carts/{id}`; answers status and body.
+    pub async fn get_cart(&self, cart_id: &str, token: Option<&str>) -> (u16, Value) {
+        self.call(
+            reqwest::Method::GET,
+            &format!("/api/v1/carts/{cart_id}"),
+            token,
+            None,
+        )
+        .await
+    }
+
+    /// `POST /orders` checking out `cart_id` with the card `card`; answers status and body.
+    pub async fn checkout(&self, token: &str, cart_id: &str, card: &str) -> (u16, Value) {
+        self.call(
+            reqwest::Method::POST,
+            "/api/v1/orders",
+            Some(token),
+            Some(json!({"cart_id": cart_id, "payment": {"method": "card", "token": card}})),
+        )
+        .await
+    }
+
+    /// `GET /orders/{id}` with `token`; answers status and body.
+    pub async fn get_order(&self, order_id: &str, token: Option<&str>) -> (u16, Value) {
+        self.call(
+            reqwest::Method::GET,
+            &format!("/api/v1/orders/{order_id}"),
+            token,
+            None,
+        )
+        .await
+    }
+
+    /// `PUT /orders/{id}/status` with `token`; answers status and body.
+    pub async fn set_order_status(&self, order_id: &str, to: &str, token: &str) -> (u16, Value) {
+        self.call(
+            reqwest::Method::PUT,
+            &format!("/api/v1/orders/{order_id}/status"),
+            Some(token),
+            Some(json!({ "status": to })),
+        )
+        .await
+    }
+
+    /// `POST /orders/{id}/cancel` with `token`; answers status and body.
+    pub async fn cancel_order(&self, order_id: &str, token: &str) -> (u16, Value) {
+        self.call(
+            reqwest::Method::POST,
+            &format!("/api/v1/orders/{order_id}/cancel"),
+            Some(token),
+            Some(json!({"reason": "changed my mind"})),
+        )
+        .await
+    }
+
+    /// The provider's ledger entries of `order_id` (admin).
+    pub async fn ledger(&self, order_id: &str) -> Vec<Value> {
+        payments_ledger(&self.client, self.addr, order_id).await
+    }
+
+    /// The product's stock movements, newest first (admin, up to 100).
+    pub async fn movements(&self, product_id: &str) -> Vec<Value> {
+        movements_at(&self.client, self.addr, product_id).await
+    }
+
+    /// Opens a WebSocket authenticated with `token`.
+    pub async fn ws_as(&self, token: &str) -> Ws {
+        Ws::connect(&format!("{}?token={token}", self.ws_url())).await
+    }
+}
+
+/// `GET /admin/payments?order_id=…`; asserts 200 and returns the entries.
+pub async fn payments_ledger(
+    client: &reqwest::Client,
+    addr: SocketAddr,
+    order_id: &str,
+) -> Vec<Value> {
+    let (status, body) = send(
+        client
+            .get(format!("http://{addr}/api/v1/admin/payments"))
+            .query(&[("order_id", order_id)])
+            .bearer_auth(ADMIN_TOKEN),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    body["items"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no items in {body}"))
+        .clone()
+}
+
+/// `GET /products/{id}/inventory/movements?per_page=100` (admin); the items, newest first.
+pub async fn movements_at(
+    client: &reqwest::Client,
+    addr: SocketAddr,
+    product_id: &str,
+) -> Vec<Value> {
+    let (status, body) = send(
+        client
+            .get(format!(
+                "http://{addr}/api/v1/products/{product_id}/inventory/movements?per_page=100"
+            ))
+            .bearer_auth(ADMIN_TOKEN),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    body["items"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no items in {body}"))
+        .clone()
+}
+
+/// The entries of `kind` (`charge`, `refund`) in a ledger listing.
+pub fn ledger_kinds(entries: &[Value], kind: &str) -> usize {
+    entries.iter().filter(|e| e["kind"] == kind).count()
+}
+
+impl Ws {
+    /// Subscribes to `topic` and returns the reply, whatever it is (`subscribed` or `error`).
+    pub async fn try_subscribe(&mut self, topic: &str) -> Value {
+        self.send_json(json!({"op": "subscribe", "topic": topic}))
+            .await;
+        self.next_json().await
     }
 }

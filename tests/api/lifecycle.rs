@@ -30,7 +30,10 @@ async fn environment_overrides_the_config_file_and_both_are_applied() {
             .json(&json!({"items": [{"product_id": product, "quantity": 1}], "ttl_seconds": ttl}))
     };
     let (status, body) = send(reserve(7)).await;
-    assert_eq!(status, 201, "the environment's 7 s must win over the file's 5 s: {body}");
+    assert_eq!(
+        status, 201,
+        "the environment's 7 s must win over the file's 5 s: {body}"
+    );
     let (status, body) = send(reserve(8)).await;
     assert_eq!(status, 422, "{body}");
     assert_eq!(body["errors"][0]["field"], "ttl_seconds");
@@ -69,7 +72,10 @@ async fn sigterm_drains_flushes_and_exits_zero_keeping_acknowledged_writes() {
         if let Some(exit) = server.child.try_wait().expect("wait") {
             break exit;
         }
-        assert!(std::time::Instant::now() < deadline, "no exit within 12 s of SIGTERM");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no exit within 12 s of SIGTERM"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     assert_eq!(exit.code(), Some(0));
@@ -84,4 +90,34 @@ async fn sigterm_drains_flushes_and_exits_zero_keeping_acknowledged_writes() {
     .await;
     assert_eq!(status, 200);
     assert_eq!(inventory["on_hand"], 12);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hold_still_running_at_a_crash_lapses_after_the_restart_without_being_touched() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = ServerProcess::start(dir.path(), &[]);
+    let client = reqwest::Client::new();
+    wait_ready(&client, server.addr).await;
+    let store = create_store(&client, server.addr).await;
+    let product = create_product(&client, server.addr, &store, 5).await;
+    let (status, body) = send(
+        client
+            .post(format!("http://{}/api/v1/reservations", server.addr))
+            .bearer_auth(ADMIN_TOKEN)
+            .json(&json!({"items": [{"product_id": product, "quantity": 2}], "ttl_seconds": 2})),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    server.kill_9();
+
+    let server = ServerProcess::start(dir.path(), &[]);
+    wait_ready(&client, server.addr).await;
+    let url = format!("http://{}/api/v1/products/{product}/inventory", server.addr);
+    let (_, inventory) = send(client.get(&url)).await;
+    assert_eq!(inventory["reserved"], 2, "the hold has not lapsed yet: {inventory}");
+    crate::helpers::eventually(Duration::from_secs(5), || async {
+        let (_, inventory) = send(client.get(&url)).await;
+        inventory["reserved"] == 0 && inventory["available"] == 5
+    })
+    .await;
 }
