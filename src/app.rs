@@ -86,6 +86,7 @@ impl App {
                 provider: Arc::new(crate::payments::SimulatedProvider::new(Arc::clone(&shared))),
                 orders: Default::default(),
                 carts: Default::default(),
+                checkouts: Default::default(),
             }),
             config,
             shared,

@@ -34,6 +34,9 @@ pub struct Commerce {
     pub orders: Registry<OrderId, OrderMsg>,
     /// Cart actors.
     pub carts: Registry<CartId, CartMsg>,
+    /// One lock per cart being checked out: checkouts of one cart run one at a time, so a
+    /// double-clicked "buy" cannot make two orders (and two charges) from one cart.
+    pub checkouts: dashmap::DashMap<CartId, Arc<tokio::sync::Mutex<()>>>,
 }
 
 impl Commerce {

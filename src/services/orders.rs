@@ -27,40 +27,33 @@ use axum::http::StatusCode;
 use dashmap::DashMap;
 use futures_util::future::join_all;
 use serde_json::Value;
-use std::{
-    collections::BTreeMap,
-    sync::{Arc, LazyLock},
-    time::Duration,
-};
+use std::{collections::BTreeMap, sync::Arc, time::Duration};
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
-/// One lock per cart being checked out: checkouts of one cart run one at a time, so a
-/// double-clicked "buy" cannot make two orders (and two charges) from one cart. The second
-/// request sees the first one's outcome: a confirmed order deleted the cart (404), a failed
-/// one left it to try again.
-static CART_CHECKOUTS: LazyLock<DashMap<CartId, Arc<Mutex<()>>>> = LazyLock::new(DashMap::new);
-
-/// Holds a cart's checkout lock; dropping it (also when the request is abandoned) frees the
-/// lock and forgets it once nobody else waits for it.
-struct CartCheckout {
+/// Holds a cart's checkout lock ([`Commerce::checkouts`]); dropping it (also when the request
+/// is abandoned) frees the lock and forgets it once nobody else waits for it.
+struct CartCheckout<'a> {
+    locks: &'a DashMap<CartId, Arc<Mutex<()>>>,
     cart: CartId,
     guard: Option<OwnedMutexGuard<()>>,
 }
 
-impl CartCheckout {
-    async fn lock(cart: &CartId) -> Self {
-        let lock = Arc::clone(&CART_CHECKOUTS.entry(cart.clone()).or_default());
+impl<'a> CartCheckout<'a> {
+    async fn lock(locks: &'a DashMap<CartId, Arc<Mutex<()>>>, cart: &CartId) -> Self {
+        let lock = Arc::clone(&locks.entry(cart.clone()).or_default());
         Self {
+            locks,
             cart: cart.clone(),
             guard: Some(lock.lock_owned().await),
         }
     }
 }
 
-impl Drop for CartCheckout {
+impl Drop for CartCheckout<'_> {
     fn drop(&mut self) {
         self.guard.take();
-        CART_CHECKOUTS.remove_if(&self.cart, |_, lock| Arc::strong_count(lock) == 1);
+        self.locks
+            .remove_if(&self.cart, |_, lock| Arc::strong_count(lock) == 1);
     }
 }
 
@@ -167,7 +160,7 @@ pub async fn place(
 ) -> Result<(StatusCode, Value), AppError> {
     validate(&request)?;
     let _checkout = match &request.source {
-        Source::Cart(cart_id) => Some(CartCheckout::lock(cart_id).await),
+        Source::Cart(cart_id) => Some(CartCheckout::lock(&commerce.checkouts, cart_id).await),
         Source::Items { .. } => None,
     };
     let shared = &commerce.shared;
