@@ -196,8 +196,13 @@ impl Config {
         }
         figment
             .merge(Env::prefixed("EMPORIUM_").split("__").filter(|key| {
-                // Variables read elsewhere (log settings) are not configuration keys.
-                !matches!(key.as_str(), "log" | "log_format")
+                // Variables read elsewhere (log settings; the browser tests' switch) are not
+                // configuration keys.
+                // Keys keep the variable's case (`LOG_FORMAT`), so compare without it.
+                !matches!(
+                    key.as_str().to_ascii_lowercase().as_str(),
+                    "log" | "log_format" | "require_browser"
+                )
             }))
             .merge(Serialized::defaults(overrides))
             .extract()

@@ -90,6 +90,9 @@ pub enum AppError {
     /// 415.
     #[error("expected Content-Type: application/json")]
     UnsupportedMediaType,
+    /// 426 `upgrade_required`: a plain request to the WebSocket endpoint.
+    #[error("this endpoint speaks WebSocket only: {0}")]
+    UpgradeRequired(String),
     /// 422 `validation_failed`.
     #[error("validation failed")]
     Validation(Vec<FieldError>),

@@ -15,11 +15,13 @@ pub mod demo;
 pub mod domain;
 pub mod error;
 pub mod http;
+pub mod observability;
 pub mod payments;
 pub mod persistence;
 pub mod read_model;
 pub mod services;
 pub mod views;
+pub mod web;
 pub mod ws;
 
 use std::{future::Future, sync::Arc, time::Duration};
@@ -36,6 +38,8 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), String> {
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    observability::install();
+    let upkeep = observability::spawn_upkeep();
     tracing::info!("listening on http://{addr}");
     let demo = config.demo;
     let app = {
@@ -79,6 +83,7 @@ pub async fn run(
         result = serve => result?,
         () = grace => tracing::warn!("in-flight requests did not finish within the grace period"),
     }
+    upkeep.abort();
     let storage = app.shared.storage.clone();
     tokio::task::spawn_blocking(move || storage.flush())
         .await

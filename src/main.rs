@@ -43,13 +43,31 @@ fn main() -> ExitCode {
         Some(Command::Serve(args)) => args,
         None => cli.serve,
     };
-    tracing_subscriber::fmt()
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
-        .with_env_filter(
-            EnvFilter::try_from_env("EMPORIUM_LOG")
-                .unwrap_or_else(|_| EnvFilter::new("info,sled=warn")),
-        )
-        .init();
+    let filter = EnvFilter::try_from_env("EMPORIUM_LOG")
+        .unwrap_or_else(|_| EnvFilter::new("info,sled=warn"));
+    match std::env::var("EMPORIUM_LOG_FORMAT")
+        .unwrap_or_default()
+        .to_ascii_lowercase()
+        .as_str()
+    {
+        "" | "text" => tracing_subscriber::fmt()
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
+            .with_env_filter(filter)
+            .init(),
+        // One JSON object per line: `timestamp`, `level`, `target`, the event's fields
+        // flattened, and `span` with the request's `request_id`, `method` and `route`.
+        "json" => tracing_subscriber::fmt()
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .with_env_filter(filter)
+            .init(),
+        other => {
+            eprintln!("emporium: EMPORIUM_LOG_FORMAT must be text or json, not {other:?}");
+            return ExitCode::from(2);
+        }
+    }
     let overrides = Overrides {
         addr: args.addr,
         data_dir: args.data_dir,

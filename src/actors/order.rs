@@ -154,7 +154,13 @@ impl OrderState {
             let mut attempts = 0;
             let outcome = loop {
                 attempts += 1;
-                match commerce.provider.charge(charge.clone()).await {
+                let outcome = commerce.provider.charge(charge.clone()).await;
+                crate::observability::payment_attempt(match &outcome {
+                    ChargeOutcome::Captured { .. } => "captured",
+                    ChargeOutcome::Declined { .. } => "declined",
+                    ChargeOutcome::Transient => "transient",
+                });
+                match outcome {
                     ChargeOutcome::Transient if attempts < max_attempts => {
                         let backoff = config
                             .backoff_ms

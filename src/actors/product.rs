@@ -157,6 +157,8 @@ pub struct ProductState {
     timer: Option<(Millis, JoinHandle<()>)>,
     last_message: Instant,
     idle_check: Option<JoinHandle<()>>,
+    /// This actor's share of the `emporium_holds_active` gauge.
+    holds_counted: usize,
 }
 
 impl Actor for ProductActor {
@@ -198,7 +200,9 @@ impl Actor for ProductActor {
             timer: None,
             last_message: Instant::now(),
             idle_check: Some(idle_check),
+            holds_counted: 0,
         };
+        state.count_holds();
         state.arm_timer(&myself);
         Ok(state)
     }
@@ -208,6 +212,10 @@ impl Actor for ProductActor {
         _myself: ActorRef<ProductMsg>,
         state: &mut ProductState,
     ) -> Result<(), ActorProcessingErr> {
+        crate::observability::HOT
+            .holds_active
+            .decrement(state.holds_counted as f64);
+        state.holds_counted = 0;
         if let Some((_, timer)) = state.timer.take() {
             timer.abort();
         }
@@ -364,6 +372,7 @@ impl Actor for ProductActor {
             }
         };
         state.execute(&myself, decided, context, reply).await;
+        state.count_holds();
         // Always re-arm: a timer that woke with nothing due (say, the wall clock stepped back)
         // must not leave the remaining holds without a timer.
         state.arm_timer(&myself);
@@ -395,6 +404,17 @@ struct Outgoing {
 }
 
 impl ProductState {
+    /// Brings this actor's share of the active-holds gauge up to date.
+    fn count_holds(&mut self) {
+        let holds = self.product.ledger.holds.len();
+        if holds != self.holds_counted {
+            crate::observability::HOT
+                .holds_active
+                .increment(holds as f64 - self.holds_counted as f64);
+            self.holds_counted = holds;
+        }
+    }
+
     fn view(&self) -> ProductView {
         ProductView {
             catalog: Arc::clone(&self.product.catalog),
@@ -471,6 +491,13 @@ impl ProductState {
         let mut write = ProductWrite::default();
         let mut outgoing = Vec::new();
         for change in changes {
+            if let ProductChange::Stock(StockChange::Released {
+                cause: ReleaseCause::Expiry,
+                ..
+            }) = &change
+            {
+                crate::observability::HOT.holds_expired.increment(1);
+            }
             self.idx += 1;
             let record = JournalRecord {
                 idx: self.idx,

@@ -18,7 +18,7 @@ pub const MAX_PASSWORD_CHARS: usize = 1024;
 pub const MAX_NAME_CHARS: usize = 200;
 
 /// What a user may do. Stored by variant position, so new roles go at the end.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// A shopper: carts and their own orders.

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 /// `{"amount": 1999, "currency": "USD"}`: an integer count of minor units.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Money {
     /// Minor units (cents for USD, yen for JPY, fils for BHD).

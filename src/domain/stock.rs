@@ -35,7 +35,7 @@ pub enum ReleaseCause {
 }
 
 /// Why `on_hand` was adjusted by hand.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AdjustmentReason {
     /// Stock the product was created with.

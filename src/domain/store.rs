@@ -4,7 +4,7 @@ use super::{ids::StoreId, time::Millis};
 use serde::{Deserialize, Serialize};
 
 /// What a store sells; restaurants use the order lanes of a kitchen.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum StoreKind {
     /// A shop that picks, packs and ships.

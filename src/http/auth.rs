@@ -3,7 +3,10 @@
 //! Token answers carry `Cache-Control: no-store` (as OAuth 2.0 asks of token endpoints) so no
 //! proxy or browser cache keeps a copy of the tokens. Bodies with passwords are never logged.
 
-use super::extract::{ApiJson, Caller};
+use super::{
+    extract::{ApiJson, Caller},
+    schema as s,
+};
 use crate::{
     app::App,
     auth::{NewUser, Session, users::Role},
@@ -18,35 +21,55 @@ use axum::{
 use serde::Deserialize;
 use serde_json::Value;
 use std::sync::Arc;
+use utoipa::ToSchema;
 
-#[derive(Deserialize)]
+/// A new customer account.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Register {
+    /// Unique case-insensitively, ≤ 254 characters.
+    #[schema(example = "ada@example.com")]
     email: String,
+    /// 8–1024 characters.
+    #[schema(format = Password)]
     password: String,
+    /// 1–200 characters.
     name: String,
 }
 
-#[derive(Deserialize)]
+/// Credentials.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Login {
+    /// Compared case-insensitively.
     email: String,
+    /// The password.
+    #[schema(format = Password)]
     password: String,
 }
 
-#[derive(Deserialize)]
+/// A refresh token from a session.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RefreshToken {
+    /// `rt_…`, single use.
     refresh_token: String,
 }
 
-#[derive(Deserialize)]
+/// An account of any role.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUser {
+    /// Unique case-insensitively.
     email: String,
+    /// 8–1024 characters.
+    #[schema(format = Password)]
     password: String,
+    /// 1–200 characters.
     name: String,
+    /// What the user may do.
     role: Role,
+    /// Required for staff (an existing store), refused otherwise.
     store_id: Option<String>,
 }
 
@@ -60,6 +83,17 @@ fn session_response(status: StatusCode, session: &Session) -> Response {
 }
 
 /// `POST /auth/register` (anyone): a customer account, logged in.
+#[utoipa::path(post, path = "/api/v1/auth/register", operation_id = "register", tag = "Accounts",
+    request_body = Register,
+    responses(
+        (status = 201, description = "The account, logged in (`Cache-Control: no-store`).", body = s::Session),
+        (status = 400, response = s::BadRequest),
+        (status = 409, response = s::Conflict),
+        (status = 413, response = s::PayloadTooLarge),
+        (status = 415, response = s::UnsupportedMediaType),
+        (status = 422, response = s::Unprocessable),
+        (status = 503, response = s::Unavailable),
+    ))]
 pub async fn register(
     State(app): State<Arc<App>>,
     ApiJson(body, _): ApiJson<Register>,
@@ -72,6 +106,18 @@ pub async fn register(
 }
 
 /// `POST /auth/login` (anyone).
+#[utoipa::path(post, path = "/api/v1/auth/login", operation_id = "login", tag = "Accounts",
+    request_body = Login,
+    responses(
+        (status = 200, description = "A session (`Cache-Control: no-store`).", body = s::Session),
+        (status = 400, response = s::BadRequest),
+        (status = 401, response = s::Unauthorized),
+        (status = 413, response = s::PayloadTooLarge),
+        (status = 415, response = s::UnsupportedMediaType),
+        (status = 422, response = s::Unprocessable),
+        (status = 429, response = s::RateLimited),
+        (status = 503, response = s::Unavailable),
+    ))]
 pub async fn login(
     State(app): State<Arc<App>>,
     ApiJson(body, _): ApiJson<Login>,
@@ -81,6 +127,17 @@ pub async fn login(
 }
 
 /// `POST /auth/refresh` (holder of a refresh token): a new pair; the old token is spent.
+#[utoipa::path(post, path = "/api/v1/auth/refresh", operation_id = "refresh", tag = "Accounts",
+    request_body = RefreshToken,
+    responses(
+        (status = 200, description = "A new token pair (`Cache-Control: no-store`).", body = s::Session),
+        (status = 400, response = s::BadRequest),
+        (status = 401, response = s::Unauthorized),
+        (status = 413, response = s::PayloadTooLarge),
+        (status = 415, response = s::UnsupportedMediaType),
+        (status = 422, response = s::Unprocessable),
+        (status = 503, response = s::Unavailable),
+    ))]
 pub async fn refresh(
     State(app): State<Arc<App>>,
     ApiJson(body, _): ApiJson<RefreshToken>,
@@ -90,6 +147,16 @@ pub async fn refresh(
 }
 
 /// `POST /auth/logout` (holder of a refresh token) → 204.
+#[utoipa::path(post, path = "/api/v1/auth/logout", operation_id = "logout", tag = "Accounts",
+    request_body = RefreshToken,
+    responses(
+        (status = 204, description = "The refresh token is retired (also for an unknown one)."),
+        (status = 400, response = s::BadRequest),
+        (status = 413, response = s::PayloadTooLarge),
+        (status = 415, response = s::UnsupportedMediaType),
+        (status = 422, response = s::Unprocessable),
+        (status = 503, response = s::Unavailable),
+    ))]
 pub async fn logout(
     State(app): State<Arc<App>>,
     ApiJson(body, _): ApiJson<RefreshToken>,
@@ -99,6 +166,13 @@ pub async fn logout(
 }
 
 /// `GET /me` (any logged-in user). The admin token belongs to no account: 404.
+#[utoipa::path(get, path = "/api/v1/me", operation_id = "me", tag = "Accounts", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The caller's account.", body = s::User),
+        (status = 401, response = s::Unauthorized),
+        (status = 404, response = s::NotFound),
+        (status = 503, response = s::Unavailable),
+    ))]
 pub async fn me(State(app): State<Arc<App>>, caller: Caller) -> Result<Json<Value>, AppError> {
     let user_id = match &caller {
         Caller::Anonymous => return Err(AppError::Unauthorized),
@@ -109,6 +183,19 @@ pub async fn me(State(app): State<Arc<App>>, caller: Caller) -> Result<Json<Valu
 }
 
 /// `POST /users` (admin): an account of any role; staff belong to an existing store.
+#[utoipa::path(post, path = "/api/v1/users", operation_id = "create_user", tag = "Accounts", security(("bearer" = [])),
+    request_body = CreateUser,
+    responses(
+        (status = 201, description = "The account (no tokens).", body = s::User),
+        (status = 400, response = s::BadRequest),
+        (status = 401, response = s::Unauthorized),
+        (status = 403, response = s::Forbidden),
+        (status = 409, response = s::Conflict),
+        (status = 413, response = s::PayloadTooLarge),
+        (status = 415, response = s::UnsupportedMediaType),
+        (status = 422, response = s::Unprocessable),
+        (status = 503, response = s::Unavailable),
+    ))]
 pub async fn create_user(
     State(app): State<Arc<App>>,
     caller: Caller,

@@ -1,6 +1,9 @@
 //! `/api/v1/carts` (docs/API.md §8).
 
-use super::extract::{ApiJson, Caller};
+use super::{
+    extract::{ApiJson, ApiPath, Caller},
+    schema as s,
+};
 use crate::{
     actors::cart::CartMsg,
     app::App,
@@ -13,18 +16,17 @@ use crate::{
     services::orders::may_read_cart,
     views,
 };
-use axum::{
-    Json,
-    extract::{Path, State},
-    http::StatusCode,
-};
+use axum::{Json, extract::State, http::StatusCode};
 use serde::Deserialize;
 use serde_json::Value;
 use std::sync::Arc;
+use utoipa::ToSchema;
 
-#[derive(Deserialize)]
+/// A cart line's new quantity.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SetQuantity {
+    /// 0 (removes the line) to `carts.max_quantity_per_product`.
     quantity: i64,
 }
 
@@ -43,6 +45,12 @@ async fn visible_cart(app: &Arc<App>, caller: &Caller, raw: &str) -> Result<Arc<
 }
 
 /// `POST /carts` (anyone): a customer's cart belongs to them; others are reachable by id.
+#[utoipa::path(post, path = "/api/v1/carts", operation_id = "create_cart", tag = "Carts", security((), ("bearer" = [])),
+    responses(
+        (status = 201, description = "An empty cart.", body = s::Cart),
+        (status = 401, response = s::Unauthorized),
+        (status = 503, response = s::Unavailable),
+    ))]
 pub async fn create(
     State(app): State<Arc<App>>,
     caller: Caller,
@@ -68,20 +76,42 @@ pub async fn create(
 }
 
 /// `GET /carts/{id}`.
+#[utoipa::path(get, path = "/api/v1/carts/{id}", operation_id = "get_cart", tag = "Carts", security((), ("bearer" = [])),
+    params(("id" = String, Path, description = "`cart_…`")),
+    responses(
+        (status = 200, description = "The cart.", body = s::Cart),
+        (status = 401, response = s::Unauthorized),
+        (status = 404, response = s::NotFound),
+        (status = 503, response = s::Unavailable),
+    ))]
 pub async fn get(
     State(app): State<Arc<App>>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Value>, AppError> {
     let cart = visible_cart(&app, &caller, &id).await?;
     Ok(Json(views::cart(&cart, now_ms())))
 }
 
 /// `PUT /carts/{id}/items/{product_id}`: sets the line's quantity (0 removes it).
+#[utoipa::path(put, path = "/api/v1/carts/{id}/items/{product_id}", operation_id = "set_cart_item", tag = "Carts", security((), ("bearer" = [])),
+    params(("id" = String, Path, description = "`cart_…`"), ("product_id" = String, Path, description = "`prod_…`")),
+    request_body = SetQuantity,
+    responses(
+        (status = 200, description = "The cart; its hold covers the new quantity.", body = s::Cart),
+        (status = 400, response = s::BadRequest),
+        (status = 401, response = s::Unauthorized),
+        (status = 404, response = s::NotFound),
+        (status = 409, response = s::Conflict),
+        (status = 413, response = s::PayloadTooLarge),
+        (status = 415, response = s::UnsupportedMediaType),
+        (status = 422, response = s::Unprocessable),
+        (status = 503, response = s::Unavailable),
+    ))]
 pub async fn set_item(
     State(app): State<Arc<App>>,
     caller: Caller,
-    Path((id, product)): Path<(String, String)>,
+    ApiPath((id, product)): ApiPath<(String, String)>,
     ApiJson(body, _): ApiJson<SetQuantity>,
 ) -> Result<Json<Value>, AppError> {
     let max = app.config.carts.max_quantity_per_product;
@@ -95,10 +125,19 @@ pub async fn set_item(
 }
 
 /// `DELETE /carts/{id}/items/{product_id}`.
+#[utoipa::path(delete, path = "/api/v1/carts/{id}/items/{product_id}", operation_id = "remove_cart_item", tag = "Carts", security((), ("bearer" = [])),
+    params(("id" = String, Path, description = "`cart_…`"), ("product_id" = String, Path, description = "`prod_…`")),
+    responses(
+        (status = 200, description = "The cart without the line; its units go back at once.", body = s::Cart),
+        (status = 401, response = s::Unauthorized),
+        (status = 404, response = s::NotFound),
+        (status = 409, response = s::Conflict),
+        (status = 503, response = s::Unavailable),
+    ))]
 pub async fn remove_item(
     State(app): State<Arc<App>>,
     caller: Caller,
-    Path((id, product)): Path<(String, String)>,
+    ApiPath((id, product)): ApiPath<(String, String)>,
 ) -> Result<Json<Value>, AppError> {
     change(&app, &caller, &id, &product, 0).await
 }
@@ -124,10 +163,18 @@ async fn change(
 }
 
 /// `DELETE /carts/{id}` → 204; held units go back at once.
+#[utoipa::path(delete, path = "/api/v1/carts/{id}", operation_id = "delete_cart", tag = "Carts", security((), ("bearer" = [])),
+    params(("id" = String, Path, description = "`cart_…`")),
+    responses(
+        (status = 204, description = "Deleted; held units went back."),
+        (status = 401, response = s::Unauthorized),
+        (status = 404, response = s::NotFound),
+        (status = 503, response = s::Unavailable),
+    ))]
 pub async fn delete(
     State(app): State<Arc<App>>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, AppError> {
     let cart = visible_cart(&app, &caller, &id).await?;
     app.commerce

@@ -112,6 +112,11 @@ impl AppError {
                 "payload_too_large",
                 "Payload too large",
             ),
+            Self::UpgradeRequired(_) => (
+                StatusCode::UPGRADE_REQUIRED,
+                "upgrade_required",
+                "Upgrade required",
+            ),
             Self::UnsupportedMediaType => (
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "unsupported_media_type",

@@ -86,6 +86,21 @@ fn field_of(path: &str, message: &str) -> String {
     }
 }
 
+/// Path parameters of type `T`. Every parameter is an id, so one that cannot even be decoded
+/// (say, percent-encoded invalid UTF-8) names no resource: 404 like any other malformed id.
+pub struct ApiPath<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AppError> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(value)| Self(value))
+            .map_err(|_| AppError::NotFound)
+    }
+}
+
 /// A query string of type `T`; anything malformed is a 422.
 pub struct ApiQuery<T>(pub T);
 

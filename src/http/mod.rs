@@ -6,9 +6,11 @@ pub mod error;
 pub mod extract;
 mod health;
 mod idempotency;
+pub mod openapi;
 mod orders;
 mod products;
 mod reservations;
+pub mod schema;
 mod stores;
 
 use crate::{app::App, error::AppError};
@@ -70,11 +72,19 @@ pub fn router(app: Arc<App>) -> Router {
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/metrics", get(crate::observability::render))
+        .route("/api/v1/openapi.json", get(openapi::document))
+        .route("/api/docs", get(openapi::docs_page))
+        .route("/", get(crate::web::storefront))
+        .route("/dashboard", get(crate::web::dashboard))
+        .route("/assets/{file}", get(crate::web::asset))
         .nest("/api/v1", api)
         .fallback(|| async { AppError::NotFound })
         .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(app.config.http.max_body_bytes))
         .with_state(app)
+        // Outermost: request id, span, access log and request metrics for every answer.
+        .layer(middleware::from_fn(crate::observability::track))
 }
 
 /// Answers 503 while recovery runs or after storage failed, so no request sees a half-built

@@ -1,8 +1,8 @@
 //! `/api/v1/orders` and the payment ledger (docs/API.md §8).
 
 use super::{
-    extract::{ApiJson, ApiQuery, Caller, decode, pagination},
-    idempotency,
+    extract::{ApiJson, ApiPath, ApiQuery, Caller, decode, pagination},
+    idempotency, schema as s,
 };
 use crate::{
     actors::order::OrderMsg,
@@ -18,64 +18,99 @@ use crate::{
 use axum::{
     Json,
     body::Bytes,
-    extract::{Path, State},
+    extract::{State, rejection::BytesRejection},
     http::HeaderMap,
     response::Response,
 };
 use serde::Deserialize;
 use serde_json::Value;
 use std::{collections::BTreeMap, sync::Arc};
+use utoipa::{IntoParams, ToSchema};
 
-#[derive(Deserialize)]
+/// How to pay.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = PaymentRequest)]
 pub struct PaymentBody {
+    /// Always `card`.
+    #[schema(example = "card")]
     method: String,
+    /// A card token of the payment provider (`tok_visa`, `tok_flaky`, …).
+    #[schema(example = "tok_visa")]
     token: String,
 }
 
-#[derive(Deserialize)]
+/// Units of one product to order.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = OrderItemRequest)]
 pub struct ItemBody {
+    /// `prod_…`
     product_id: String,
+    /// Units.
     quantity: i64,
 }
 
-#[derive(Deserialize)]
+/// A checkout: `cart_id`, or `store_id` and `items`; plus `payment`.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateOrder {
+    /// A cart the caller may read.
     cart_id: Option<String>,
+    /// With `items`: the store ordered from.
     store_id: Option<String>,
+    /// With `store_id`: what to order.
     items: Option<Vec<ItemBody>>,
+    /// How to pay.
     payment: PaymentBody,
+    /// Free-form address fields.
     shipping_address: Option<BTreeMap<String, String>>,
+    /// ≤ 500 characters.
     note: Option<String>,
 }
 
-#[derive(Deserialize)]
+/// A staff transition of an order.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = SetOrderStatus)]
 pub struct SetStatus {
+    /// `preparing`, `ready`, `in_transit`, `delivered` or `cancelled`.
+    #[schema(value_type = OrderStatus)]
     status: String,
 }
 
-#[derive(Deserialize)]
+/// Why the order is cancelled (the body is optional).
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CancelBody {
+    /// Free text.
     #[allow(dead_code)]
     reason: Option<String>,
 }
 
-#[derive(Deserialize)]
+/// Filters and pagination of `GET /orders`.
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListOrders {
+    /// Only this store's orders.
     store_id: Option<String>,
+    /// Comma-separated statuses (`pending,confirmed`).
     status: Option<String>,
+    /// From 1 (default 1).
+    #[param(minimum = 1)]
     page: Option<usize>,
+    /// 1–100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     per_page: Option<usize>,
 }
 
-#[derive(Deserialize)]
+/// Filter of the payment ledger.
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct LedgerQuery {
+    /// Only this order's entries.
     order_id: Option<String>,
 }
 
@@ -93,6 +128,23 @@ fn visible(app: &App, caller: &Caller, raw: &str) -> Result<(OrderId, Arc<Order>
 }
 
 /// `POST /orders` (customer, admin); honours `Idempotency-Key`.
+#[utoipa::path(post, path = "/api/v1/orders", operation_id = "create_order", tag = "Orders", security(("bearer" = [])),
+    params(("Idempotency-Key" = Option<String>, Header, description = "1–255 visible ASCII characters: the same key and body within 24 h replay the first answer.")),
+    request_body = CreateOrder,
+    responses(
+        (status = 201, description = "The order, `confirmed`: the charge succeeded within `orders.sync_wait_ms`.", body = s::Order),
+        (status = 202, description = "The order, `pending`: the charge is still running (`order:{id}` tells the end).", body = s::Order),
+        (status = 400, response = s::BadRequest),
+        (status = 401, response = s::Unauthorized),
+        (status = 402, response = s::PaymentFailed),
+        (status = 403, response = s::Forbidden),
+        (status = 404, response = s::NotFound),
+        (status = 409, response = s::Conflict),
+        (status = 413, response = s::PayloadTooLarge),
+        (status = 415, response = s::UnsupportedMediaType),
+        (status = 422, response = s::Unprocessable),
+        (status = 503, response = s::Unavailable),
+    ))]
 pub async fn create(
     State(app): State<Arc<App>>,
     caller: Caller,
@@ -143,16 +195,32 @@ pub async fn create(
 }
 
 /// `GET /orders/{id}`.
+#[utoipa::path(get, path = "/api/v1/orders/{id}", operation_id = "get_order", tag = "Orders", security(("bearer" = [])),
+    params(("id" = String, Path, description = "`ord_…`")),
+    responses(
+        (status = 200, description = "The order.", body = s::Order),
+        (status = 401, response = s::Unauthorized),
+        (status = 404, response = s::NotFound),
+        (status = 503, response = s::Unavailable),
+    ))]
 pub async fn get(
     State(app): State<Arc<App>>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Value>, AppError> {
     let (_, order) = visible(&app, &caller, &id)?;
     Ok(Json(views::order(&order)))
 }
 
 /// `GET /orders`: customers see theirs, staff their store's, admins all; newest first.
+#[utoipa::path(get, path = "/api/v1/orders", operation_id = "list_orders", tag = "Orders", security(("bearer" = [])),
+    params(ListOrders),
+    responses(
+        (status = 200, description = "A page of orders, newest first.", body = s::OrderPage),
+        (status = 401, response = s::Unauthorized),
+        (status = 422, response = s::Unprocessable),
+        (status = 503, response = s::Unavailable),
+    ))]
 pub async fn list(
     State(app): State<Arc<App>>,
     caller: Caller,
@@ -200,10 +268,25 @@ pub async fn list(
 }
 
 /// `PUT /orders/{id}/status` (staff of the store, admin).
+#[utoipa::path(put, path = "/api/v1/orders/{id}/status", operation_id = "set_order_status", tag = "Orders", security(("bearer" = [])),
+    params(("id" = String, Path, description = "`ord_…`")),
+    request_body = SetStatus,
+    responses(
+        (status = 200, description = "The order; `order.status_changed` is published.", body = s::Order),
+        (status = 400, response = s::BadRequest),
+        (status = 401, response = s::Unauthorized),
+        (status = 403, response = s::Forbidden),
+        (status = 404, response = s::NotFound),
+        (status = 409, response = s::Conflict),
+        (status = 413, response = s::PayloadTooLarge),
+        (status = 415, response = s::UnsupportedMediaType),
+        (status = 422, response = s::Unprocessable),
+        (status = 503, response = s::Unavailable),
+    ))]
 pub async fn set_status(
     State(app): State<Arc<App>>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body, _): ApiJson<SetStatus>,
 ) -> Result<Json<Value>, AppError> {
     let (id, order) = visible(&app, &caller, &id)?;
@@ -223,12 +306,33 @@ pub async fn set_status(
 }
 
 /// `POST /orders/{id}/cancel` with an optional `{"reason"}` body.
+#[utoipa::path(post, path = "/api/v1/orders/{id}/cancel", operation_id = "cancel_order", tag = "Orders", security(("bearer" = [])),
+    params(("id" = String, Path, description = "`ord_…`")),
+    request_body(content = Option<CancelBody>, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The order, `cancelled`; a captured payment is refunded.", body = s::Order),
+        (status = 400, response = s::BadRequest),
+        (status = 401, response = s::Unauthorized),
+        (status = 403, response = s::Forbidden),
+        (status = 404, response = s::NotFound),
+        (status = 409, response = s::Conflict),
+        (status = 413, response = s::PayloadTooLarge),
+        (status = 422, response = s::Unprocessable),
+        (status = 503, response = s::Unavailable),
+    ))]
 pub async fn cancel(
     State(app): State<Arc<App>>,
     caller: Caller,
-    Path(id): Path<String>,
-    body: Bytes,
+    ApiPath(id): ApiPath<String>,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, AppError> {
+    let body = body.map_err(|rejection| {
+        if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+            AppError::PayloadTooLarge(app.config.http.max_body_bytes)
+        } else {
+            AppError::InvalidJson(format!("could not read the body: {rejection}"))
+        }
+    })?;
     if !body.is_empty() {
         decode::<CancelBody>(&body)?;
     }
@@ -253,6 +357,15 @@ pub async fn cancel(
 }
 
 /// `GET /admin/payments?order_id=…` (admin): the provider's ledger.
+#[utoipa::path(get, path = "/api/v1/admin/payments", operation_id = "list_payments", tag = "Orders", security(("bearer" = [])),
+    params(LedgerQuery),
+    responses(
+        (status = 200, description = "Every ledger entry, oldest first, in one page.", body = s::LedgerPage),
+        (status = 401, response = s::Unauthorized),
+        (status = 403, response = s::Forbidden),
+        (status = 422, response = s::Unprocessable),
+        (status = 503, response = s::Unavailable),
+    ))]
 pub async fn ledger(
     State(app): State<Arc<App>>,
     caller: Caller,

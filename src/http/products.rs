@@ -1,6 +1,9 @@
 //! `/api/v1/products` and inventory (docs/API.md §5).
 
-use super::extract::{ApiJson, ApiQuery, Caller, pagination};
+use super::{
+    extract::{ApiJson, ApiPath, ApiQuery, Caller, pagination},
+    schema as s,
+};
 use crate::{
     actors::product::ProductMsg,
     app::App,
@@ -13,31 +16,41 @@ use crate::{
     error::AppError,
     views::{self, ProductView},
 };
-use axum::{
-    Json,
-    extract::{Path, State},
-    http::StatusCode,
-};
+use axum::{Json, extract::State, http::StatusCode};
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 use std::{collections::BTreeMap, sync::Arc};
+use utoipa::{IntoParams, ToSchema};
 
-#[derive(Deserialize)]
+/// A new product.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateProduct {
+    /// `str_…`
     store_id: String,
+    /// 1–64 of `[A-Za-z0-9._-]`, unique per store case-insensitively.
+    #[schema(example = "TEE-BLUE-M")]
     sku: String,
+    /// 1–200 characters.
     name: String,
+    /// In the store's currency.
     price: Money,
+    /// ≤ 10000 characters.
     description: Option<String>,
+    /// ≤ 100 characters.
     category: Option<String>,
+    /// ≤ 100 characters.
     brand: Option<String>,
+    /// String → string, ≤ 50 pairs.
     #[serde(default)]
     attributes: BTreeMap<String, String>,
+    /// ≤ 20 http(s) URLs.
     #[serde(default)]
     image_urls: Vec<String>,
+    /// ≥ 0 (default 0).
     #[serde(default)]
     initial_stock: i64,
+    /// ≥ 0 (default 0).
     #[serde(default)]
     low_stock_threshold: i64,
 }
@@ -49,52 +62,95 @@ fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
     Option::<T>::deserialize(d).map(Some)
 }
 
-#[derive(Deserialize)]
+/// Any of the catalog fields; `null` clears `description`, `category` and `brand`.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateProduct {
+    /// 1–200 characters.
     name: Option<String>,
+    /// ≤ 10000 characters; `null` clears.
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
     description: Option<Option<String>>,
+    /// ≤ 100 characters; `null` clears.
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
     category: Option<Option<String>>,
+    /// ≤ 100 characters; `null` clears.
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
     brand: Option<Option<String>>,
+    /// In the store's currency; existing cart lines keep their price.
     price: Option<Money>,
+    /// Replaces every attribute.
     attributes: Option<BTreeMap<String, String>>,
+    /// Replaces every image.
     image_urls: Option<Vec<String>>,
+    /// ≥ 0.
     low_stock_threshold: Option<i64>,
+    /// `archived` withdraws the product.
     status: Option<ProductStatus>,
 }
 
-#[derive(Deserialize)]
+/// A manual change of `on_hand`.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Adjust {
+    /// Signed change, not 0; `on_hand + delta` may not drop below `reserved`.
     delta: i64,
+    /// Why (`initial` is refused: it is reserved for the creation movement).
     reason: AdjustmentReason,
+    /// ≤ 1000 characters.
     note: Option<String>,
+    /// Refuse with 409 `version_mismatch` unless the stock version is this.
     expected_version: Option<u64>,
 }
 
-#[derive(Deserialize)]
+/// Filters, sort and pagination of `GET /products`.
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListProducts {
+    /// Only this store's products (a malformed id answers an empty page).
     store_id: Option<String>,
+    /// Exact category.
     category: Option<String>,
+    /// Exact brand.
     brand: Option<String>,
+    /// Lowest price in minor units.
+    #[param(minimum = 0)]
     min_price: Option<i64>,
+    /// Highest price in minor units.
+    #[param(minimum = 0)]
     max_price: Option<i64>,
+    /// `true`: only products with `available > 0`.
     in_stock: Option<bool>,
+    /// Words matched against name, description, category and brand (≤ 200 characters).
+    #[param(max_length = 200)]
     q: Option<String>,
+    /// Default `active`.
     status: Option<ProductStatus>,
+    /// Default `-created_at` (with `q`: relevance).
+    #[param(value_type = Option<s::ProductSort>)]
     sort: Option<String>,
+    /// From 1 (default 1).
+    #[param(minimum = 1)]
     page: Option<usize>,
+    /// 1–100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     per_page: Option<usize>,
 }
 
-#[derive(Deserialize)]
+/// Pagination of a list.
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct Page {
+    /// From 1 (default 1).
+    #[param(minimum = 1)]
     page: Option<usize>,
+    /// 1–100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     per_page: Option<usize>,
 }
 
@@ -107,6 +163,20 @@ fn view_of(app: &App, id: &ProductId) -> Result<ProductView, AppError> {
 }
 
 /// `POST /products` (admin, staff of `store_id`).
+#[utoipa::path(post, path = "/api/v1/products", operation_id = "create_product", tag = "Products", security(("bearer" = [])),
+    request_body = CreateProduct,
+    responses(
+        (status = 201, description = "The new product.", body = s::Product),
+        (status = 400, response = s::BadRequest),
+        (status = 401, response = s::Unauthorized),
+        (status = 403, response = s::Forbidden),
+        (status = 404, response = s::NotFound),
+        (status = 409, response = s::Conflict),
+        (status = 413, response = s::PayloadTooLarge),
+        (status = 415, response = s::UnsupportedMediaType),
+        (status = 422, response = s::Unprocessable),
+        (status = 503, response = s::Unavailable),
+    ))]
 pub async fn create(
     State(app): State<Arc<App>>,
     caller: Caller,
@@ -135,26 +205,56 @@ pub async fn create(
 }
 
 /// `GET /products/{id}` (anyone).
+#[utoipa::path(get, path = "/api/v1/products/{id}", operation_id = "get_product", tag = "Products", security((), ("bearer" = [])),
+    params(("id" = String, Path, description = "`prod_…`")),
+    responses(
+        (status = 200, description = "The product.", body = s::Product),
+        (status = 401, response = s::Unauthorized),
+        (status = 404, response = s::NotFound),
+        (status = 503, response = s::Unavailable),
+    ))]
 pub async fn get(
     State(app): State<Arc<App>>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Value>, AppError> {
     Ok(Json(views::product(&view_of(&app, &product_id(&id)?)?)))
 }
 
 /// `GET /products/{id}/inventory` (anyone).
+#[utoipa::path(get, path = "/api/v1/products/{id}/inventory", operation_id = "get_inventory", tag = "Products", security((), ("bearer" = [])),
+    params(("id" = String, Path, description = "`prod_…`")),
+    responses(
+        (status = 200, description = "The product's stock.", body = s::Inventory),
+        (status = 401, response = s::Unauthorized),
+        (status = 404, response = s::NotFound),
+        (status = 503, response = s::Unavailable),
+    ))]
 pub async fn inventory(
     State(app): State<Arc<App>>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Value>, AppError> {
     Ok(Json(views::inventory(&view_of(&app, &product_id(&id)?)?)))
 }
 
 /// `PATCH /products/{id}` (admin, staff of the product's store).
+#[utoipa::path(patch, path = "/api/v1/products/{id}", operation_id = "update_product", tag = "Products", security(("bearer" = [])),
+    params(("id" = String, Path, description = "`prod_…`")),
+    request_body = UpdateProduct,
+    responses(
+        (status = 200, description = "The product; `product.updated` is published.", body = s::Product),
+        (status = 400, response = s::BadRequest),
+        (status = 401, response = s::Unauthorized),
+        (status = 403, response = s::Forbidden),
+        (status = 404, response = s::NotFound),
+        (status = 413, response = s::PayloadTooLarge),
+        (status = 415, response = s::UnsupportedMediaType),
+        (status = 422, response = s::Unprocessable),
+        (status = 503, response = s::Unavailable),
+    ))]
 pub async fn update(
     State(app): State<Arc<App>>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body, _): ApiJson<UpdateProduct>,
 ) -> Result<Json<Value>, AppError> {
     let id = product_id(&id)?;
@@ -186,10 +286,19 @@ pub async fn update(
 }
 
 /// `DELETE /products/{id}` (admin, staff of the product's store): archives.
+#[utoipa::path(delete, path = "/api/v1/products/{id}", operation_id = "archive_product", tag = "Products", security(("bearer" = [])),
+    params(("id" = String, Path, description = "`prod_…`")),
+    responses(
+        (status = 200, description = "The product, `archived`.", body = s::Product),
+        (status = 401, response = s::Unauthorized),
+        (status = 403, response = s::Forbidden),
+        (status = 404, response = s::NotFound),
+        (status = 503, response = s::Unavailable),
+    ))]
 pub async fn archive(
     State(app): State<Arc<App>>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Value>, AppError> {
     let id = product_id(&id)?;
     let current = view_of(&app, &id)?;
@@ -211,10 +320,25 @@ pub async fn archive(
 }
 
 /// `POST /products/{id}/inventory/adjustments` (admin, staff of the product's store).
+#[utoipa::path(post, path = "/api/v1/products/{id}/inventory/adjustments", operation_id = "adjust_inventory", tag = "Products", security(("bearer" = [])),
+    params(("id" = String, Path, description = "`prod_…`")),
+    request_body = Adjust,
+    responses(
+        (status = 200, description = "The stock after the adjustment.", body = s::Inventory),
+        (status = 400, response = s::BadRequest),
+        (status = 401, response = s::Unauthorized),
+        (status = 403, response = s::Forbidden),
+        (status = 404, response = s::NotFound),
+        (status = 409, response = s::Conflict),
+        (status = 413, response = s::PayloadTooLarge),
+        (status = 415, response = s::UnsupportedMediaType),
+        (status = 422, response = s::Unprocessable),
+        (status = 503, response = s::Unavailable),
+    ))]
 pub async fn adjust(
     State(app): State<Arc<App>>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body, _): ApiJson<Adjust>,
 ) -> Result<Json<Value>, AppError> {
     let id = product_id(&id)?;
@@ -248,10 +372,19 @@ pub async fn adjust(
 
 /// `GET /products/{id}/inventory/movements` (admin, staff of the product's store), newest
 /// first. The movements are the store's private books: other users get 404.
+#[utoipa::path(get, path = "/api/v1/products/{id}/inventory/movements", operation_id = "list_movements", tag = "Products", security(("bearer" = [])),
+    params(("id" = String, Path, description = "`prod_…`"), Page),
+    responses(
+        (status = 200, description = "A page of movements, newest first.", body = s::MovementPage),
+        (status = 401, response = s::Unauthorized),
+        (status = 404, response = s::NotFound),
+        (status = 422, response = s::Unprocessable),
+        (status = 503, response = s::Unavailable),
+    ))]
 pub async fn movements(
     State(app): State<Arc<App>>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiQuery(query): ApiQuery<Page>,
 ) -> Result<Json<Value>, AppError> {
     if caller == Caller::Anonymous {
@@ -272,6 +405,14 @@ pub async fn movements(
 }
 
 /// `GET /products` (anyone): filters, sort, pagination.
+#[utoipa::path(get, path = "/api/v1/products", operation_id = "list_products", tag = "Products", security((), ("bearer" = [])),
+    params(ListProducts),
+    responses(
+        (status = 200, description = "A page of products.", body = s::ProductPage),
+        (status = 401, response = s::Unauthorized),
+        (status = 422, response = s::Unprocessable),
+        (status = 503, response = s::Unavailable),
+    ))]
 pub async fn list(
     State(app): State<Arc<App>>,
     ApiQuery(query): ApiQuery<ListProducts>,

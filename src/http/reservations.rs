@@ -1,8 +1,8 @@
 //! `/api/v1/reservations` (docs/API.md §6).
 
 use super::{
-    extract::{ApiJson, Caller},
-    idempotency,
+    extract::{ApiJson, ApiPath, Caller},
+    idempotency, schema as s,
 };
 use crate::{
     app::App,
@@ -17,33 +17,44 @@ use crate::{
 };
 use axum::{
     Json,
-    extract::{Path, State},
+    extract::State,
     http::{HeaderMap, StatusCode},
     response::Response,
 };
 use serde::Deserialize;
 use serde_json::Value;
 use std::sync::Arc;
+use utoipa::ToSchema;
 
-#[derive(Deserialize)]
+/// Units of one product to hold.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = ReservationItemRequest)]
 pub struct Item {
+    /// `prod_…`
     product_id: String,
+    /// 1–1000000.
     quantity: i64,
 }
 
-#[derive(Deserialize)]
+/// A hold on several products, all or nothing.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateReservation {
+    /// 1–100 distinct products.
     items: Vec<Item>,
+    /// 1…`reservations.max_ttl_seconds` (default `reservations.default_ttl_seconds`).
     ttl_seconds: Option<u64>,
+    /// Client text, ≤ 200 characters.
     #[serde(rename = "ref")]
     client_ref: Option<String>,
 }
 
-#[derive(Deserialize)]
+/// A new lifetime for an active reservation.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Extend {
+    /// Seconds from now, 1…`reservations.max_ttl_seconds`.
     ttl_seconds: u64,
 }
 
@@ -77,6 +88,21 @@ fn visible(app: &App, caller: &Caller, raw: &str) -> Result<Reservation, AppErro
 
 /// `POST /reservations` (admin, staff of the store of every item); honours
 /// `Idempotency-Key`.
+#[utoipa::path(post, path = "/api/v1/reservations", operation_id = "create_reservation", tag = "Reservations", security(("bearer" = [])),
+    params(("Idempotency-Key" = Option<String>, Header, description = "1–255 visible ASCII characters: the same key and body within 24 h replay the first answer.")),
+    request_body = CreateReservation,
+    responses(
+        (status = 201, description = "The reservation, `active`.", body = s::Reservation),
+        (status = 400, response = s::BadRequest),
+        (status = 401, response = s::Unauthorized),
+        (status = 403, response = s::Forbidden),
+        (status = 404, response = s::NotFound),
+        (status = 409, response = s::Conflict),
+        (status = 413, response = s::PayloadTooLarge),
+        (status = 415, response = s::UnsupportedMediaType),
+        (status = 422, response = s::Unprocessable),
+        (status = 503, response = s::Unavailable),
+    ))]
 pub async fn create(
     State(app): State<Arc<App>>,
     caller: Caller,
@@ -134,20 +160,37 @@ pub async fn create(
 }
 
 /// `GET /reservations/{id}` (admin, staff of its first item's store).
+#[utoipa::path(get, path = "/api/v1/reservations/{id}", operation_id = "get_reservation", tag = "Reservations", security(("bearer" = [])),
+    params(("id" = String, Path, description = "`res_…`")),
+    responses(
+        (status = 200, description = "The reservation.", body = s::Reservation),
+        (status = 401, response = s::Unauthorized),
+        (status = 404, response = s::NotFound),
+        (status = 503, response = s::Unavailable),
+    ))]
 pub async fn get(
     State(app): State<Arc<App>>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Value>, AppError> {
     let reservation = visible(&app, &caller, &id)?;
     Ok(Json(views::reservation(&reservation, now_ms())))
 }
 
 /// `POST /reservations/{id}/commit` (whoever sees it).
+#[utoipa::path(post, path = "/api/v1/reservations/{id}/commit", operation_id = "commit_reservation", tag = "Reservations", security(("bearer" = [])),
+    params(("id" = String, Path, description = "`res_…`")),
+    responses(
+        (status = 200, description = "The reservation, `committed` (repeats answer 200 again).", body = s::Reservation),
+        (status = 401, response = s::Unauthorized),
+        (status = 404, response = s::NotFound),
+        (status = 409, response = s::Conflict),
+        (status = 503, response = s::Unavailable),
+    ))]
 pub async fn commit(
     State(app): State<Arc<App>>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Value>, AppError> {
     let id = visible(&app, &caller, &id)?.id;
     let reservation = app.reservations.commit(&id, &caller.name()).await?;
@@ -155,10 +198,19 @@ pub async fn commit(
 }
 
 /// `POST /reservations/{id}/release` (whoever sees it).
+#[utoipa::path(post, path = "/api/v1/reservations/{id}/release", operation_id = "release_reservation", tag = "Reservations", security(("bearer" = [])),
+    params(("id" = String, Path, description = "`res_…`")),
+    responses(
+        (status = 200, description = "The reservation, `released` (or `expired`).", body = s::Reservation),
+        (status = 401, response = s::Unauthorized),
+        (status = 404, response = s::NotFound),
+        (status = 409, response = s::Conflict),
+        (status = 503, response = s::Unavailable),
+    ))]
 pub async fn release(
     State(app): State<Arc<App>>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Value>, AppError> {
     let id = visible(&app, &caller, &id)?.id;
     let reservation = app.reservations.release(&id).await?;
@@ -166,10 +218,24 @@ pub async fn release(
 }
 
 /// `POST /reservations/{id}/extend` (whoever sees it).
+#[utoipa::path(post, path = "/api/v1/reservations/{id}/extend", operation_id = "extend_reservation", tag = "Reservations", security(("bearer" = [])),
+    params(("id" = String, Path, description = "`res_…`")),
+    request_body = Extend,
+    responses(
+        (status = 200, description = "The reservation with its new `expires_at`.", body = s::Reservation),
+        (status = 400, response = s::BadRequest),
+        (status = 401, response = s::Unauthorized),
+        (status = 404, response = s::NotFound),
+        (status = 409, response = s::Conflict),
+        (status = 413, response = s::PayloadTooLarge),
+        (status = 415, response = s::UnsupportedMediaType),
+        (status = 422, response = s::Unprocessable),
+        (status = 503, response = s::Unavailable),
+    ))]
 pub async fn extend(
     State(app): State<Arc<App>>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body, _): ApiJson<Extend>,
 ) -> Result<Json<Value>, AppError> {
     let id = visible(&app, &caller, &id)?.id;

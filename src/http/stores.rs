@@ -1,43 +1,69 @@
 //! `/api/v1/stores` (docs/API.md §4).
 
-use super::extract::{ApiJson, ApiQuery, Caller, pagination};
+use super::{
+    extract::{ApiJson, ApiPath, ApiQuery, Caller, pagination},
+    schema as s,
+};
 use crate::{
     app::App,
     domain::{ids::StoreId, store::StoreKind},
     error::AppError,
     views,
 };
-use axum::{
-    Json,
-    extract::{Path, State},
-    http::StatusCode,
-};
+use axum::{Json, extract::State, http::StatusCode};
 use serde::Deserialize;
 use serde_json::Value;
 use std::sync::Arc;
+use utoipa::{IntoParams, ToSchema};
 
-#[derive(Deserialize)]
+/// A new store.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateStore {
+    /// Display name.
     name: String,
+    /// Retail or restaurant.
     kind: StoreKind,
+    /// ISO 4217 code (`USD`, `EUR`, `JPY`, …).
+    #[schema(example = "USD")]
     currency: String,
 }
 
-#[derive(Deserialize)]
+/// Opens or closes a store.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = SetStoreStatus)]
 pub struct SetStatus {
+    /// Whether the store takes orders.
     open: bool,
 }
 
-#[derive(Deserialize)]
+/// Pagination of a list.
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListStores {
+    /// From 1 (default 1).
+    #[param(minimum = 1)]
     page: Option<usize>,
+    /// 1–100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     per_page: Option<usize>,
 }
 
 /// `POST /stores` (admin).
+#[utoipa::path(post, path = "/api/v1/stores", operation_id = "create_store", tag = "Stores", security(("bearer" = [])),
+    request_body = CreateStore,
+    responses(
+        (status = 201, description = "The new store.", body = s::Store),
+        (status = 400, response = s::BadRequest),
+        (status = 401, response = s::Unauthorized),
+        (status = 403, response = s::Forbidden),
+        (status = 413, response = s::PayloadTooLarge),
+        (status = 415, response = s::UnsupportedMediaType),
+        (status = 422, response = s::Unprocessable),
+        (status = 503, response = s::Unavailable),
+    ))]
 pub async fn create(
     State(app): State<Arc<App>>,
     caller: Caller,
@@ -52,6 +78,14 @@ pub async fn create(
 }
 
 /// `GET /stores` (anyone), oldest first.
+#[utoipa::path(get, path = "/api/v1/stores", operation_id = "list_stores", tag = "Stores", security((), ("bearer" = [])),
+    params(ListStores),
+    responses(
+        (status = 200, description = "A page of stores, oldest first.", body = s::StorePage),
+        (status = 401, response = s::Unauthorized),
+        (status = 422, response = s::Unprocessable),
+        (status = 503, response = s::Unavailable),
+    ))]
 pub async fn list(
     State(app): State<Arc<App>>,
     ApiQuery(query): ApiQuery<ListStores>,
@@ -76,9 +110,17 @@ pub async fn list(
 }
 
 /// `GET /stores/{id}` (anyone).
+#[utoipa::path(get, path = "/api/v1/stores/{id}", operation_id = "get_store", tag = "Stores", security((), ("bearer" = [])),
+    params(("id" = String, Path, description = "`str_…`")),
+    responses(
+        (status = 200, description = "The store.", body = s::Store),
+        (status = 401, response = s::Unauthorized),
+        (status = 404, response = s::NotFound),
+        (status = 503, response = s::Unavailable),
+    ))]
 pub async fn get(
     State(app): State<Arc<App>>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Value>, AppError> {
     let id = StoreId::parse(&id).ok_or(AppError::NotFound)?;
     let store = app
@@ -92,10 +134,24 @@ pub async fn get(
 }
 
 /// `PUT /stores/{id}/status` (admin, staff of the store).
+#[utoipa::path(put, path = "/api/v1/stores/{id}/status", operation_id = "set_store_status", tag = "Stores", security(("bearer" = [])),
+    params(("id" = String, Path, description = "`str_…`")),
+    request_body = SetStatus,
+    responses(
+        (status = 200, description = "The store; `store.status_changed` is published.", body = s::Store),
+        (status = 400, response = s::BadRequest),
+        (status = 401, response = s::Unauthorized),
+        (status = 403, response = s::Forbidden),
+        (status = 404, response = s::NotFound),
+        (status = 413, response = s::PayloadTooLarge),
+        (status = 415, response = s::UnsupportedMediaType),
+        (status = 422, response = s::Unprocessable),
+        (status = 503, response = s::Unavailable),
+    ))]
 pub async fn set_status(
     State(app): State<Arc<App>>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body, _): ApiJson<SetStatus>,
 ) -> Result<Json<Value>, AppError> {
     let id = StoreId::parse(&id)

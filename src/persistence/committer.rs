@@ -75,9 +75,13 @@ async fn run(db: sled::Db, mut rx: mpsc::Receiver<Job>, failed: Arc<AtomicBool>)
         let result = if batch.iter().any(|job| job.dirty) {
             let started = std::time::Instant::now();
             let flushed = db.flush_async().await;
+            let elapsed = started.elapsed();
+            let hot = &crate::observability::HOT;
+            hot.journal_batch.record(batch.len() as f64);
+            hot.journal_fsync.record(elapsed.as_secs_f64());
             tracing::trace!(
                 batch = batch.len(),
-                micros = started.elapsed().as_micros() as u64,
+                micros = elapsed.as_micros() as u64,
                 "group commit"
             );
             flushed.map(|_| ()).map_err(StorageError::from)

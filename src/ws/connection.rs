@@ -34,7 +34,10 @@ impl Connection {
     /// Queues a frame without waiting. A full queue closes the connection as lagged.
     pub fn push(&self, frame: Utf8Bytes) -> bool {
         match self.tx.try_send(frame) {
-            Ok(()) => true,
+            Ok(()) => {
+                crate::observability::HOT.ws_deliveries.increment(1);
+                true
+            }
             Err(mpsc::error::TrySendError::Full(_)) => {
                 self.close_with(CLOSE_LAGGED);
                 false
@@ -45,7 +48,7 @@ impl Connection {
 
     /// Asks the connection's tasks to close with `code`; the first code wins.
     pub fn close_with(&self, code: u16) {
-        self.close.send_if_modified(|current| {
+        let first = self.close.send_if_modified(|current| {
             if *current == 0 {
                 *current = code;
                 true
@@ -53,6 +56,9 @@ impl Connection {
                 false
             }
         });
+        if first && code == CLOSE_LAGGED {
+            crate::observability::HOT.ws_lagged.increment(1);
+        }
     }
 
     /// Whether a close was requested.

@@ -13,14 +13,14 @@ use crate::{
         time::now_ms,
     },
     error::AppError,
-    http::extract::{Caller, caller_from_token},
+    http::extract::{ApiQuery, Caller, caller_from_token},
     services::orders::{may_read_cart, may_see_order},
     views,
 };
 use axum::{
     extract::{
-        Query, State, WebSocketUpgrade,
-        ws::{CloseFrame, Message, WebSocket},
+        State, WebSocketUpgrade,
+        ws::{CloseFrame, Message, WebSocket, rejection::WebSocketUpgradeRejection},
     },
     response::Response,
 };
@@ -40,21 +40,35 @@ pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
 const MAX_ERRORS: usize = 100;
 const ERROR_WINDOW: Duration = Duration::from_secs(60);
 
-#[derive(Deserialize)]
+/// Query of the WebSocket upgrade.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct WsQuery {
+    /// The admin token or an access token (or send `{"op":"auth"}` after connecting).
     token: Option<String>,
 }
 
 /// `GET /api/v1/ws`: authenticates `?token=` (a bad token is a 401 before the upgrade).
+#[utoipa::path(get, path = "/api/v1/ws", operation_id = "websocket", tag = "WebSocket",
+    security((), ("bearer" = [])),
+    params(WsQuery),
+    responses(
+        (status = 101, description = "Switching to the WebSocket protocol of docs/API.md §9."),
+        (status = 401, response = crate::http::schema::Unauthorized),
+        (status = 422, response = crate::http::schema::Unprocessable),
+        (status = 426, response = crate::http::schema::UpgradeRequired),
+        (status = 503, response = crate::http::schema::Unavailable),
+    ))]
 pub async fn upgrade(
     State(app): State<Arc<App>>,
-    Query(query): Query<WsQuery>,
-    ws: WebSocketUpgrade,
+    ApiQuery(query): ApiQuery<WsQuery>,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, AppError> {
     let caller = match query.token.as_deref() {
         Some(token) => caller_from_token(&app, token)?,
         None => Caller::Anonymous,
     };
+    let ws = ws.map_err(|rejection| AppError::UpgradeRequired(rejection.body_text()))?;
     Ok(ws
         .max_message_size(MAX_MESSAGE_BYTES)
         .max_frame_size(MAX_MESSAGE_BYTES)
@@ -62,6 +76,8 @@ pub async fn upgrade(
 }
 
 async fn serve(app: Arc<App>, socket: WebSocket, caller: Caller) {
+    let hot = &crate::observability::HOT;
+    hot.ws_connections.increment(1.0);
     let (sink, mut stream) = socket.split();
     let (conn, queue) = Connection::new(app.next_connection_id(), app.config.ws.outbound_queue);
     let conn = Arc::new(conn);
@@ -103,6 +119,8 @@ async fn serve(app: Arc<App>, socket: WebSocket, caller: Caller) {
     for topic in &session.topics {
         app.shared.hub.unsubscribe(topic, conn.id);
     }
+    hot.ws_subscriptions.decrement(session.topics.len() as f64);
+    hot.ws_connections.decrement(1.0);
     // Let the writer send its close frame (or finish after a client close).
     conn.close_with(1000);
     let _ = tokio::time::timeout(Duration::from_secs(5), writer).await;
@@ -157,7 +175,13 @@ impl Session {
     fn handle(&mut self, text: &str) {
         let op = match protocol::parse(text) {
             Ok(op) => op,
-            Err(detail) => return self.error("invalid_message", &detail, None, None),
+            Err(detail) => {
+                // Echo the client's `ref` even when the rest of the message is unusable.
+                let reference = serde_json::from_str::<Value>(text)
+                    .ok()
+                    .and_then(|v| v.get("ref").cloned());
+                return self.error("invalid_message", &detail, None, reference.as_ref());
+            }
         };
         match op {
             ClientOp::Ping { reference } => {
@@ -175,7 +199,9 @@ impl Session {
             },
             ClientOp::Unsubscribe { topic, reference } => {
                 self.app.shared.hub.unsubscribe(&topic, self.conn.id);
-                self.topics.remove(&topic);
+                if self.topics.remove(&topic) {
+                    crate::observability::HOT.ws_subscriptions.decrement(1.0);
+                }
                 self.conn
                     .push(protocol::unsubscribed(&topic, reference.as_ref()));
             }
@@ -290,7 +316,9 @@ impl Session {
             _ => false,
         };
         if subscribed {
-            self.topics.insert(topic);
+            if self.topics.insert(topic) {
+                crate::observability::HOT.ws_subscriptions.increment(1.0);
+            }
         } else {
             self.error(
                 "not_found",

@@ -114,7 +114,10 @@ async fn a_hold_still_running_at_a_crash_lapses_after_the_restart_without_being_
     wait_ready(&client, server.addr).await;
     let url = format!("http://{}/api/v1/products/{product}/inventory", server.addr);
     let (_, inventory) = send(client.get(&url)).await;
-    assert_eq!(inventory["reserved"], 2, "the hold has not lapsed yet: {inventory}");
+    assert_eq!(
+        inventory["reserved"], 2,
+        "the hold has not lapsed yet: {inventory}"
+    );
     crate::helpers::eventually(Duration::from_secs(5), || async {
         let (_, inventory) = send(client.get(&url)).await;
         inventory["reserved"] == 0 && inventory["available"] == 5

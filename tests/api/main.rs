@@ -1,11 +1,13 @@
 //! One integration-test binary: every test drives a real server over real sockets.
 
 mod auth;
+mod browser;
 mod carts;
 mod durability;
 mod errors;
 mod helpers;
 mod lifecycle;
+mod observability;
 mod orders;
 mod products;
 mod reservations;

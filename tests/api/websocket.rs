@@ -728,7 +728,6 @@ async fn a_graceful_shutdown_closes_websockets_with_1001() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "server bug: an unparsable op's error frame drops the client's `ref` (src/ws/socket.rs Session::handle passes None)"]
 async fn an_invalid_message_that_carries_a_ref_gets_its_ref_back_in_the_error() {
     let app = spawn_app().await;
     let mut ws = app.ws().await;
@@ -743,7 +742,7 @@ async fn an_invalid_message_that_carries_a_ref_gets_its_ref_back_in_the_error() 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "server gap: `mode: latest` is ignored, so the `subscribed` reply lacks \"mode\":\"latest\" (API §9)"]
+#[ignore = "conflation (`mode: latest`) is issue 6; until then the server delivers every event and the reply has no mode"]
 async fn a_latest_mode_subscription_says_so_and_ends_on_the_newest_state() {
     let app = spawn_app_with(|config| config.ws.latest_interval_ms = 200).await;
     let store = app.create_store().await;

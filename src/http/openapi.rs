@@ -1,0 +1,141 @@
+//! `GET /api/v1/openapi.json`: the OpenAPI 3.1 document of the REST API, generated from the
+//! handlers' `#[utoipa::path]` annotations, their input types and [`super::schema`]; and
+//! `GET /api/docs`, a self-contained page that renders it (no CDN, no external assets).
+
+use super::{auth, carts, health, orders, products, reservations, schema, stores};
+use crate::{observability, ws::socket};
+use axum::{
+    http::{HeaderValue, header},
+    response::{Html, IntoResponse, Response},
+};
+use std::sync::LazyLock;
+use utoipa::{
+    Modify, OpenApi,
+    openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
+};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Emporium",
+        description = "Real-time commerce engine: stores, products and live stock, reservations, \
+accounts, carts, orders and payments. Every error is `application/problem+json` (RFC 9457) \
+with a `code` (see the `Problem` schema). Live updates: the WebSocket at `/api/v1/ws` \
+(docs/API.md §9).",
+        license(name = "MIT", identifier = "MIT"),
+    ),
+    modifiers(&BearerAuth),
+    paths(
+        health::healthz,
+        health::readyz,
+        observability::render,
+        document,
+        stores::list,
+        stores::create,
+        stores::get,
+        stores::set_status,
+        products::list,
+        products::create,
+        products::get,
+        products::update,
+        products::archive,
+        products::inventory,
+        products::adjust,
+        products::movements,
+        reservations::create,
+        reservations::get,
+        reservations::commit,
+        reservations::release,
+        reservations::extend,
+        auth::register,
+        auth::login,
+        auth::refresh,
+        auth::logout,
+        auth::me,
+        auth::create_user,
+        carts::create,
+        carts::get,
+        carts::set_item,
+        carts::remove_item,
+        carts::delete,
+        orders::create,
+        orders::list,
+        orders::get,
+        orders::set_status,
+        orders::cancel,
+        orders::ledger,
+        socket::upgrade,
+    ),
+    components(schemas(schema::Problem, schema::ProductSort), responses(
+        schema::BadRequest,
+        schema::Unauthorized,
+        schema::PaymentFailed,
+        schema::Forbidden,
+        schema::NotFound,
+        schema::Conflict,
+        schema::PayloadTooLarge,
+        schema::UnsupportedMediaType,
+        schema::Unprocessable,
+        schema::RateLimited,
+        schema::UpgradeRequired,
+        schema::Unavailable,
+    )),
+    tags(
+        (name = "Health", description = "Liveness, readiness and metrics."),
+        (name = "Stores", description = "docs/API.md §4."),
+        (name = "Products", description = "Catalog and stock (docs/API.md §5)."),
+        (name = "Reservations", description = "Stock holds (docs/API.md §6)."),
+        (name = "Accounts", description = "Registration, tokens and users (docs/API.md §7)."),
+        (name = "Carts", description = "docs/API.md §8."),
+        (name = "Orders", description = "Orders and payments (docs/API.md §8)."),
+        (name = "WebSocket", description = "Live updates (docs/API.md §9)."),
+    ),
+)]
+pub struct ApiDoc;
+
+/// Declares the `bearer` scheme: the admin token or an access token from `/auth/login`.
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "The admin token, or an access token from `/api/v1/auth/login`.",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The document as JSON text, built once.
+pub static DOCUMENT: LazyLock<String> = LazyLock::new(|| {
+    ApiDoc::openapi()
+        .to_json()
+        .expect("the OpenAPI document serializes")
+});
+
+/// `GET /api/v1/openapi.json`: this document.
+#[utoipa::path(get, path = "/api/v1/openapi.json", operation_id = "openapi", tag = "Health",
+    responses((status = 200, description = "The OpenAPI 3.1 document of this API.",
+        body = Object, content_type = "application/json")))]
+pub async fn document() -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        DOCUMENT.as_str(),
+    )
+        .into_response()
+}
+
+/// `GET /api/docs`: an endpoint list rendered in the browser from the document.
+pub async fn docs_page() -> Html<&'static str> {
+    Html(include_str!("api_docs.html"))
+}

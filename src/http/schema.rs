@@ -1,0 +1,511 @@
+//! OpenAPI schemas of the JSON the REST API answers (docs/API.md §3–§8).
+//!
+//! The answers themselves are built by [`crate::views`] with `serde_json::json!`; the types
+//! here describe those shapes for the OpenAPI document (`/api/v1/openapi.json`). Every object
+//! is closed (`additionalProperties: false`) and lists every member it always carries as
+//! required, so a view that gains, loses or retypes a member no longer validates: the
+//! integration tests and the schemathesis run in `.ci/run` check real answers against them.
+//! Request bodies and query strings are described by the handlers' own input types.
+
+use crate::{
+    auth::users::Role,
+    domain::{
+        money::Money,
+        order::{OrderStatus, PaymentStatus},
+        product::ProductStatus,
+        store::StoreKind,
+    },
+};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use utoipa::{ToResponse, ToSchema};
+
+/// `{"status": "ok"}` or `{"status": "ready"}`.
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Health {
+    /// `ok` (liveness) or `ready` (readiness).
+    #[schema(example = "ok")]
+    pub status: String,
+}
+
+/// A store.
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Store {
+    /// `str_…`
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Retail or restaurant.
+    pub kind: StoreKind,
+    /// ISO 4217 code of every price in the store.
+    pub currency: String,
+    /// Whether it takes orders.
+    pub open: bool,
+    /// RFC 3339 UTC with milliseconds.
+    #[schema(format = DateTime)]
+    pub created_at: String,
+}
+
+/// Stock numbers of a product.
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Stock {
+    /// Units in the building.
+    pub on_hand: i64,
+    /// Units promised to active holds.
+    pub reserved: i64,
+    /// `on_hand - reserved`, never negative.
+    pub available: i64,
+    /// The product's event sequence.
+    pub version: u64,
+}
+
+/// A product with its stock.
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Product {
+    /// `prod_…`
+    pub id: String,
+    /// `str_…`
+    pub store_id: String,
+    /// Unique per store, case-insensitively.
+    pub sku: String,
+    /// Display name.
+    pub name: String,
+    /// Free text.
+    #[schema(required = true)]
+    pub description: Option<String>,
+    /// Category slug.
+    #[schema(required = true)]
+    pub category: Option<String>,
+    /// Brand.
+    #[schema(required = true)]
+    pub brand: Option<String>,
+    /// Unit price.
+    pub price: Money,
+    /// Free string attributes (`color`, `size`, …).
+    pub attributes: BTreeMap<String, String>,
+    /// Image addresses.
+    pub image_urls: Vec<String>,
+    /// `active` or `archived`.
+    pub status: ProductStatus,
+    /// `stock.low` fires when `available` drops below this.
+    pub low_stock_threshold: i64,
+    /// Stock as of the last durable change.
+    pub stock: Stock,
+    /// RFC 3339.
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    /// RFC 3339.
+    #[schema(format = DateTime)]
+    pub updated_at: String,
+}
+
+/// `GET /products/{id}/inventory`.
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Inventory {
+    /// `prod_…`
+    pub product_id: String,
+    /// Units in the building.
+    pub on_hand: i64,
+    /// Units promised to active holds.
+    pub reserved: i64,
+    /// `on_hand - reserved`.
+    pub available: i64,
+    /// The product's event sequence.
+    pub version: u64,
+    /// Low-stock threshold.
+    pub low_stock_threshold: i64,
+}
+
+/// The kind of an inventory movement.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum MovementKind {
+    /// A manual change (or the initial stock).
+    Adjustment,
+    /// Held units sold.
+    Sale,
+    /// Sold units came back.
+    Cancellation,
+}
+
+/// One change of `on_hand`.
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Movement {
+    /// `mov_…`
+    pub id: String,
+    /// RFC 3339.
+    #[schema(format = DateTime)]
+    pub at: String,
+    /// What kind.
+    pub kind: MovementKind,
+    /// Signed change of `on_hand`.
+    pub delta: i64,
+    /// `on_hand` right after.
+    pub on_hand_after: i64,
+    /// The adjustment reason (`initial`, `restock`, …), null for sales and cancellations.
+    #[schema(required = true)]
+    pub reason: Option<String>,
+    /// The adjustment's note.
+    #[schema(required = true)]
+    pub note: Option<String>,
+    /// The order or reservation id.
+    #[serde(rename = "ref")]
+    #[schema(required = true)]
+    pub reference: Option<String>,
+    /// A user id, `admin` or `system`.
+    pub by: String,
+}
+
+/// Sort orders of `GET /products`.
+#[derive(Serialize, ToSchema)]
+pub enum ProductSort {
+    /// Cheapest first.
+    #[serde(rename = "price")]
+    Price,
+    /// Dearest first.
+    #[serde(rename = "-price")]
+    PriceDesc,
+    /// By name, case-insensitively.
+    #[serde(rename = "name")]
+    Name,
+    /// Newest first (the default without `q`).
+    #[serde(rename = "-created_at")]
+    CreatedDesc,
+}
+
+/// A reservation's status as of now.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ReservationStatus {
+    /// Holding.
+    Active,
+    /// Sold.
+    Committed,
+    /// Given back.
+    Released,
+    /// Lapsed.
+    Expired,
+}
+
+/// One product of a reservation.
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReservationItem {
+    /// `prod_…`
+    pub product_id: String,
+    /// Units held.
+    pub quantity: i64,
+}
+
+/// A stock hold across products.
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Reservation {
+    /// `res_…`
+    pub id: String,
+    /// As of now.
+    pub status: ReservationStatus,
+    /// What is held.
+    pub items: Vec<ReservationItem>,
+    /// RFC 3339.
+    #[schema(format = DateTime)]
+    pub expires_at: String,
+    /// RFC 3339.
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    /// The client's reference text.
+    #[serde(rename = "ref")]
+    #[schema(required = true)]
+    pub client_ref: Option<String>,
+}
+
+/// A line of a cart or an order.
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Line {
+    /// `prod_…`
+    pub product_id: String,
+    /// The product's SKU when the line was added.
+    pub sku: String,
+    /// The product's name when the line was added.
+    pub name: String,
+    /// Units.
+    pub quantity: i64,
+    /// The price when the line was first added.
+    pub unit_price: Money,
+    /// `unit_price × quantity`.
+    pub line_total: Money,
+}
+
+/// The hold a cart keeps on its units.
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CartHold {
+    /// `res_…`
+    pub reservation_id: String,
+    /// RFC 3339.
+    #[schema(format = DateTime)]
+    pub expires_at: String,
+}
+
+/// A cart.
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Cart {
+    /// `cart_…`
+    pub id: String,
+    /// The store of its products; null while empty.
+    #[schema(required = true)]
+    pub store_id: Option<String>,
+    /// The owning customer, null for anonymous carts.
+    #[schema(required = true)]
+    pub customer_id: Option<String>,
+    /// Lines.
+    pub items: Vec<Line>,
+    /// Null while empty.
+    #[schema(required = true)]
+    pub subtotal: Option<Money>,
+    /// Units across lines.
+    pub item_count: i64,
+    /// Null when nothing is held (empty cart or lapsed hold).
+    #[schema(required = true)]
+    pub hold: Option<CartHold>,
+    /// RFC 3339: the cart is deleted after this.
+    #[schema(format = DateTime)]
+    pub expires_at: String,
+    /// RFC 3339.
+    #[schema(format = DateTime)]
+    pub updated_at: String,
+}
+
+/// An order's payment.
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Payment {
+    /// Settled or not.
+    pub status: PaymentStatus,
+    /// Always `card`.
+    pub method: String,
+    /// The provider's transaction.
+    #[schema(required = true)]
+    pub transaction_id: Option<String>,
+    /// Attempts made.
+    pub attempts: u32,
+    /// Why it failed.
+    #[schema(required = true)]
+    pub decline_code: Option<String>,
+}
+
+/// One status an order entered.
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HistoryEntry {
+    /// The status entered.
+    pub status: OrderStatus,
+    /// RFC 3339.
+    #[schema(format = DateTime)]
+    pub at: String,
+    /// A user id, `admin` or `system`.
+    pub by: String,
+}
+
+/// An order.
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Order {
+    /// `ord_…`
+    pub id: String,
+    /// `EM-000123`.
+    pub number: String,
+    /// `str_…`
+    pub store_id: String,
+    /// The customer (null when an admin ordered without a cart of a customer).
+    #[schema(required = true)]
+    pub customer_id: Option<String>,
+    /// Lifecycle status.
+    pub status: OrderStatus,
+    /// What was bought.
+    pub items: Vec<Line>,
+    /// Sum of the lines.
+    pub subtotal: Money,
+    /// What is charged.
+    pub total: Money,
+    /// Payment state.
+    pub payment: Payment,
+    /// Free-form address fields.
+    #[schema(required = true)]
+    pub shipping_address: Option<BTreeMap<String, String>>,
+    /// Customer note.
+    #[schema(required = true)]
+    pub note: Option<String>,
+    /// Every status entered, oldest first.
+    pub history: Vec<HistoryEntry>,
+    /// RFC 3339.
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    /// RFC 3339.
+    #[schema(format = DateTime)]
+    pub updated_at: String,
+}
+
+/// A ledger entry of the payment provider.
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LedgerEntry {
+    /// `txn_…` or `rfd_…`
+    pub transaction_id: String,
+    /// The order charged or refunded.
+    pub order_id: String,
+    /// `charge` or `refund`.
+    pub kind: String,
+    /// How much.
+    pub amount: Money,
+    /// RFC 3339.
+    #[schema(format = DateTime)]
+    pub at: String,
+}
+
+/// An account.
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct User {
+    /// `usr_…`
+    pub id: String,
+    /// As registered.
+    pub email: String,
+    /// Display name.
+    pub name: String,
+    /// What the user may do.
+    pub role: Role,
+    /// The store of a staff member; null otherwise.
+    #[schema(required = true)]
+    pub store_id: Option<String>,
+}
+
+/// A logged-in session (register, login, refresh).
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Session {
+    /// The account.
+    pub user: User,
+    /// HS256 JWT for `Authorization: Bearer`.
+    pub access_token: String,
+    /// `rt_…`, single use.
+    pub refresh_token: String,
+    /// Seconds until the access token expires.
+    pub expires_in: u64,
+}
+
+macro_rules! page {
+    ($name:ident, $item:ty, $doc:literal) => {
+        #[doc = $doc]
+        #[derive(Serialize, ToSchema)]
+        #[serde(deny_unknown_fields)]
+        pub struct $name {
+            /// This page's items.
+            pub items: Vec<$item>,
+            /// From 1.
+            pub page: u64,
+            /// 1–100.
+            pub per_page: u64,
+            /// Items across all pages.
+            pub total: u64,
+        }
+    };
+}
+
+page!(StorePage, Store, "A page of stores.");
+page!(ProductPage, Product, "A page of products.");
+page!(MovementPage, Movement, "A page of inventory movements.");
+page!(OrderPage, Order, "A page of orders.");
+page!(LedgerPage, LedgerEntry, "Every ledger entry (one page).");
+
+/// A product that is short of stock.
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Shortage {
+    /// `prod_…`
+    pub product_id: String,
+    /// Units asked for.
+    pub requested: i64,
+    /// Units available when the request was decided.
+    pub available: i64,
+}
+
+/// One invalid field.
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FieldError {
+    /// Dotted path (`items[0].quantity`, `price.amount`).
+    pub field: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// An error: `application/problem+json` (RFC 9457) with the contract's `code` and the
+/// extension members of that code (docs/API.md §2).
+#[derive(Serialize, ToSchema)]
+pub struct Problem {
+    /// The HTTP status.
+    pub status: u16,
+    /// Machine-readable code (`not_found`, `insufficient_stock`, …).
+    #[schema(example = "not_found")]
+    pub code: String,
+    /// Short summary of the code.
+    pub title: String,
+    /// What went wrong in this request.
+    pub detail: String,
+    /// `insufficient_stock`: every shortage.
+    pub shortages: Option<Vec<Shortage>>,
+    /// `invalid_transition`: the current state.
+    pub from: Option<String>,
+    /// `invalid_transition`: the requested state.
+    pub to: Option<String>,
+    /// `invalid_transition`: states reachable from `from`.
+    pub allowed: Option<Vec<String>>,
+    /// `reservation_inactive`: the reservation's status.
+    pub reservation_status: Option<String>,
+    /// `payment_failed`: the order, which exists in `payment_failed`.
+    pub order_id: Option<String>,
+    /// `payment_failed`: why.
+    pub decline_code: Option<String>,
+    /// `payment_failed`: the order object.
+    pub order: Option<Order>,
+    /// `version_mismatch`: the version now.
+    pub current_version: Option<u64>,
+    /// `validation_failed`: every invalid field.
+    pub errors: Option<Vec<FieldError>>,
+}
+
+/// Declares one reusable problem+json response per status.
+macro_rules! problem_response {
+    ($($name:ident => $doc:literal),* $(,)?) => {
+        $(
+            #[doc = $doc]
+            #[derive(ToResponse)]
+            #[response(content_type = "application/problem+json")]
+            pub struct $name(pub Problem);
+        )*
+    };
+}
+
+problem_response! {
+    BadRequest => "`invalid_json`: the body is not JSON, or not a JSON object.",
+    Unauthorized => "`unauthorized` (missing, malformed, tampered or expired token) or `invalid_credentials`.",
+    PaymentFailed => "`payment_failed`: the charge was declined or the provider stayed down; the order exists.",
+    Forbidden => "`forbidden`: the resource is visible, the action is not allowed for this caller.",
+    NotFound => "`not_found`: no such resource, or not visible to this caller.",
+    Conflict => "A state conflict: `insufficient_stock`, `invalid_transition`, `reservation_inactive`, `store_closed`, `store_mismatch`, `product_unavailable`, `sku_taken`, `email_taken` or `version_mismatch`.",
+    PayloadTooLarge => "`payload_too_large`: the body is over `http.max_body_bytes`.",
+    UnsupportedMediaType => "`unsupported_media_type`: the body is not `application/json`.",
+    Unprocessable => "`validation_failed` (with `errors`) or `idempotency_key_reused`.",
+    RateLimited => "`rate_limited`: too many attempts; see `Retry-After`.",
+    UpgradeRequired => "`upgrade_required`: a plain HTTP request to the WebSocket endpoint.",
+    Unavailable => "`unavailable`: recovering, shutting down or storage failing; see `Retry-After`.",
+}

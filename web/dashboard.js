@@ -1,0 +1,501 @@
+// The staff dashboard (`/dashboard`): the store's open orders in lanes by status, filled live
+// from `store:{id}:orders`; one-click advance and cancel; the store's open/closed switch; and a
+// low-stock list with restock. Uses only the public API (docs/API.md §4–§9).
+
+import {
+  Live, Session, age, describe, formatMoney, h, listAll, request,
+} from './api.js';
+
+const session = new Session('emporium.staff');
+const live = new Live(() => session.token());
+const $ = (id) => document.getElementById(id);
+
+/** [status, restaurant title, retail title] */
+const LANES = [
+  ['confirmed', 'New', 'New'],
+  ['preparing', 'Preparing', 'Picking & packing'],
+  ['ready', 'Ready', 'Ready to ship'],
+  ['in_transit', 'Out for delivery', 'Shipped'],
+];
+
+/** Next steps per status: [target, restaurant label, retail label]. */
+const NEXT = {
+  confirmed: [['preparing', 'Start preparing', 'Start packing']],
+  preparing: [['ready', 'Mark ready', 'Mark packed']],
+  ready: [['delivered', 'Picked up', 'Collected'], ['in_transit', 'Out for delivery', 'Ship']],
+  in_transit: [['delivered', 'Delivered', 'Delivered']],
+};
+const CANCELLABLE = new Set(['confirmed', 'preparing']);
+const TERMINAL = new Set(['delivered', 'cancelled', 'payment_failed']);
+
+const state = {
+  store: null,
+  stores: [],
+  orders: new Map(), // id → open order
+  tickets: new Map(), // id → <article>
+  lanes: new Map(), // status → {section, list, count}
+  products: new Map(),
+  stock: new Map(),
+  lowItems: new Map(), // product id → <li>
+  firstSnapshot: true,
+};
+
+function toast(text) {
+  const el = $('toast');
+  el.textContent = text;
+  el.classList.add('show');
+  clearTimeout(toast.timer);
+  toast.timer = setTimeout(() => el.classList.remove('show'), 5000);
+}
+
+const retail = () => state.store?.kind === 'retail';
+
+// ---------------------------------------------------------------- sign in
+
+function renderAccount() {
+  const user = session.user;
+  $('account').replaceChildren(...(user
+    ? [h('span', { class: 'user-name', text: user.name, title: user.email }),
+      h('button', {
+        class: 'button', type: 'button', id: 'sign-out', onclick: () => session.logout(),
+      }, 'Sign out')]
+    : []));
+}
+
+async function signIn(event) {
+  event.preventDefault();
+  const error = $('signin-error');
+  error.hidden = true;
+  $('signin-submit').disabled = true;
+  try {
+    await session.login($('email').value.trim(), $('password').value);
+    $('password').value = '';
+  } catch (e) {
+    error.textContent = e.code === 'invalid_credentials' ? 'Wrong email or password.' : describe(e);
+    error.hidden = false;
+  } finally {
+    $('signin-submit').disabled = false;
+  }
+}
+
+async function onSession() {
+  renderAccount();
+  const user = session.user;
+  leaveStore();
+  if (!user) {
+    $('signin').hidden = false;
+    $('board').hidden = true;
+    $('store-toggle').hidden = true;
+    $('store-name').textContent = 'Staff dashboard';
+    live.connect();
+    $('email').focus();
+    return;
+  }
+  if (user.role === 'customer') {
+    $('signin').hidden = false;
+    $('board').hidden = true;
+    const error = $('signin-error');
+    error.textContent = `${user.email} is a customer account. Sign in with a staff account.`;
+    error.hidden = false;
+    await session.logout();
+    return;
+  }
+  $('signin').hidden = true;
+  $('board').hidden = false;
+  live.connect();
+  try {
+    if (user.role === 'staff') {
+      state.stores = [await request('GET', `/stores/${user.store_id}`, { session })];
+    } else {
+      state.stores = await listAll('/stores', {}, { session });
+    }
+    const picker = $('store-picker');
+    picker.hidden = state.stores.length < 2;
+    $('store-select').replaceChildren(...state.stores.map((s) => h('option', { value: s.id, text: s.name })));
+    if (state.stores.length) await enterStore(state.stores[0].id);
+    else $('store-name').textContent = 'No stores yet';
+  } catch (e) {
+    toast(describe(e));
+  }
+}
+
+// ---------------------------------------------------------------- store
+
+function leaveStore() {
+  if (state.store) {
+    live.unsubscribe(`store:${state.store.id}:orders`);
+    live.unsubscribe(`store:${state.store.id}`);
+  }
+  state.store = null;
+  state.orders.clear();
+  state.tickets.clear();
+  state.products.clear();
+  state.stock.clear();
+  state.lowItems.clear();
+  state.firstSnapshot = true;
+  $('lanes').replaceChildren();
+  $('low-stock-list').replaceChildren();
+}
+
+async function enterStore(storeId) {
+  leaveStore();
+  const store = state.stores.find((s) => s.id === storeId);
+  state.store = store;
+  $('store-select').value = store.id;
+  document.body.dataset.storeKind = store.kind;
+  buildLanes();
+  renderStore();
+  live.subscribe(`store:${store.id}:orders`, onOrdersMessage);
+  live.subscribe(`store:${store.id}`, onStoreMessage);
+  await loadProducts();
+}
+
+function renderStore() {
+  const store = state.store;
+  $('store-name').textContent = store.name;
+  document.title = `Orders · ${store.name}`;
+  const toggle = $('store-toggle');
+  toggle.hidden = false;
+  toggle.setAttribute('aria-checked', String(store.open));
+  toggle.dataset.open = String(store.open);
+  $('store-toggle-text').textContent = store.open ? 'Open' : 'Closed';
+}
+
+async function toggleStore() {
+  const toggle = $('store-toggle');
+  toggle.disabled = true;
+  try {
+    const store = await request('PUT', `/stores/${state.store.id}/status`, {
+      body: { open: !state.store.open }, session,
+    });
+    updateStore(store);
+    toast(store.open ? 'The store is open for orders.' : 'The store is closed; new orders are refused.');
+  } catch (e) {
+    toast(describe(e));
+  } finally {
+    toggle.disabled = false;
+  }
+}
+
+function updateStore(store) {
+  if (state.store?.id !== store.id) return;
+  state.store = store;
+  renderStore();
+}
+
+function onStoreMessage(msg) {
+  if (msg.type === 'snapshot') {
+    updateStore(msg.snapshot);
+    if (msg.reset) loadProducts();
+  } else if (msg.type === 'event') {
+    if (msg.event === 'store.status_changed') updateStore(msg.data);
+    else if (msg.event === 'stock.changed') applyStock(msg.data.product_id, msg.data);
+    else if (msg.event === 'product.updated') {
+      state.products.set(msg.data.id, msg.data);
+      applyStock(msg.data.id, msg.data.stock);
+    }
+  }
+}
+
+// ---------------------------------------------------------------- orders
+
+function buildLanes() {
+  state.lanes.clear();
+  $('lanes').replaceChildren(...LANES.map(([status, restaurantTitle, retailTitle]) => {
+    const title = retail() ? retailTitle : restaurantTitle;
+    const count = h('span', { class: 'count num', text: '0' });
+    const list = h('div', { class: 'lane-list' });
+    const section = h('section', {
+      class: 'lane', id: `lane-${status}`, dataset: { status }, 'aria-labelledby': `lane-title-${status}`,
+    },
+    h('h2', { class: 'lane-title', id: `lane-title-${status}` }, title, ' ', count),
+    status === 'confirmed' ? h('p', { id: 'pending-note', class: 'lane-note muted', role: 'status' }) : null,
+    list);
+    state.lanes.set(status, { section, list, count });
+    return section;
+  }));
+}
+
+function onOrdersMessage(msg) {
+  if (msg.type === 'snapshot') {
+    const known = new Set(state.orders.keys());
+    state.orders.clear();
+    for (const order of msg.snapshot.open_orders) state.orders.set(order.id, order);
+    for (const [id, ticket] of state.tickets) {
+      if (!state.orders.has(id)) {
+        ticket.remove();
+        state.tickets.delete(id);
+      }
+    }
+    renderLanes();
+    // After a reset (e.g. the server restarted while we were offline) flag what is new to us.
+    if (!state.firstSnapshot) {
+      for (const order of state.orders.values()) {
+        if (!known.has(order.id) && order.status === 'confirmed') flash(order.id);
+      }
+    }
+    state.firstSnapshot = false;
+  } else if (msg.type === 'event') {
+    const order = msg.event === 'order.created' ? msg.data : msg.data.order;
+    if (!order) return;
+    const previous = state.orders.get(order.id);
+    if (previous && order.history.length < previous.history.length) return;
+    upsert(order);
+    if (order.status === 'confirmed' && previous?.status !== 'confirmed') flash(order.id);
+  } else if (msg.type === 'error') {
+    toast(`Live orders unavailable: ${msg.detail || msg.code}`);
+  }
+}
+
+function upsert(order) {
+  if (TERMINAL.has(order.status)) state.orders.delete(order.id);
+  else state.orders.set(order.id, order);
+  renderLanes();
+}
+
+function renderLanes() {
+  const byStatus = new Map(LANES.map(([status]) => [status, []]));
+  let pending = 0;
+  for (const order of state.orders.values()) {
+    if (byStatus.has(order.status)) byStatus.get(order.status).push(order);
+    else if (order.status === 'pending') pending += 1;
+  }
+  for (const [id, ticket] of state.tickets) {
+    const order = state.orders.get(id);
+    if (!order || !byStatus.has(order.status)) {
+      ticket.remove();
+      state.tickets.delete(id);
+    }
+  }
+  for (const [status, orders] of byStatus) {
+    orders.sort((a, b) => a.created_at.localeCompare(b.created_at));
+    const lane = state.lanes.get(status);
+    if (!lane) continue;
+    const tickets = orders.map((order) => ticketFor(order));
+    // Move only what is out of place, so a focused button keeps its focus.
+    tickets.forEach((ticket, i) => {
+      if (lane.list.children[i] !== ticket) lane.list.insertBefore(ticket, lane.list.children[i] || null);
+    });
+    while (lane.list.children.length > tickets.length) lane.list.lastElementChild.remove();
+    lane.count.textContent = String(orders.length);
+    lane.section.classList.toggle('empty', orders.length === 0);
+  }
+  $('pending-note').textContent = pending
+    ? `+ ${pending} awaiting payment`
+    : '';
+}
+
+function ticketFor(order) {
+  let ticket = state.tickets.get(order.id);
+  if (!ticket) {
+    ticket = h('article', {
+      class: 'ticket', dataset: { orderId: order.id }, 'aria-labelledby': `ticket-${order.id}`,
+    });
+    state.tickets.set(order.id, ticket);
+  }
+  if (ticket.dataset.version === `${order.status}/${order.history.length}`) return ticket;
+  ticket.dataset.version = `${order.status}/${order.history.length}`;
+  ticket.dataset.status = order.status;
+  if (order.status !== 'confirmed') ticket.classList.remove('flash', 'is-new');
+  const actions = (NEXT[order.status] || []).map(([to, restaurantLabel, retailLabel]) => {
+    const label = retail() ? retailLabel : restaurantLabel;
+    return h('button', {
+      class: `button ${to === (NEXT[order.status][0][0]) ? 'primary' : ''} advance`,
+      type: 'button',
+      dataset: { to },
+      'aria-label': `${label}: order ${order.number}`,
+      onclick: (e) => advance(order.id, to, e.currentTarget),
+    }, label);
+  });
+  if (CANCELLABLE.has(order.status)) {
+    actions.push(h('button', {
+      class: 'button danger-outline cancel', type: 'button',
+      'aria-label': `Cancel order ${order.number}`,
+      onclick: (e) => cancel(order.id, e.currentTarget),
+    }, 'Cancel'));
+  }
+  ticket.replaceChildren(...[
+    h('header', { class: 'ticket-head' },
+      h('h3', { id: `ticket-${order.id}`, class: 'ticket-number num', text: order.number }),
+      h('span', { class: 'ticket-new', text: 'New', 'aria-hidden': 'true' }),
+      h('span', { class: 'age num', dataset: { since: order.created_at }, title: 'Time since the order came in', text: age(order.created_at) })),
+    h('ul', { class: 'ticket-items' }, order.items.map((item) => h('li', {},
+      h('span', { class: 'qty num', text: `${item.quantity}×` }), ' ', item.name))),
+    order.note ? h('p', { class: 'ticket-note' }, h('strong', { text: 'Note: ' }), order.note) : null,
+    h('p', { class: 'ticket-total num', text: formatMoney(order.total) }),
+    h('div', { class: 'ticket-actions' }, actions),
+  ].filter(Boolean));
+  return ticket;
+}
+
+/** A sound-free highlight for an order that just came in. */
+function flash(orderId) {
+  const ticket = state.tickets.get(orderId);
+  if (!ticket) return;
+  ticket.classList.remove('flash');
+  // Restart the animation even if it is running.
+  void ticket.offsetWidth;
+  ticket.classList.add('flash', 'is-new');
+  clearTimeout(ticket.newTimer);
+  ticket.newTimer = setTimeout(() => ticket.classList.remove('is-new'), 60000);
+  toast(`New order ${state.orders.get(orderId)?.number || ''}`);
+}
+
+async function advance(orderId, to, button) {
+  button.disabled = true;
+  try {
+    const order = await request('PUT', `/orders/${orderId}/status`, { body: { status: to }, session });
+    const previous = state.orders.get(orderId);
+    if (!previous || order.history.length >= previous.history.length) upsert(order);
+    const next = state.tickets.get(orderId)?.querySelector('button');
+    if (next) next.focus();
+  } catch (e) {
+    button.disabled = false;
+    toast(e.code === 'invalid_transition'
+      ? `That order is ${e.problem.from} now; it cannot go to ${e.problem.to}.`
+      : describe(e));
+  }
+}
+
+async function cancel(orderId, button) {
+  if (button.dataset.confirm !== 'true') {
+    button.dataset.confirm = 'true';
+    button.textContent = 'Confirm cancel';
+    setTimeout(() => {
+      if (button.isConnected) {
+        button.dataset.confirm = 'false';
+        button.textContent = 'Cancel';
+      }
+    }, 4000);
+    return;
+  }
+  button.disabled = true;
+  try {
+    const order = await request('POST', `/orders/${orderId}/cancel`, {
+      body: { reason: 'cancelled by the store' }, session,
+    });
+    upsert(order);
+    toast(`Order ${order.number} cancelled${order.payment?.status === 'refunded' ? ' and refunded' : ''}.`);
+  } catch (e) {
+    button.disabled = false;
+    toast(describe(e));
+  }
+}
+
+// ---------------------------------------------------------------- low stock
+
+async function loadProducts() {
+  if (!state.store) return;
+  const storeId = state.store.id;
+  try {
+    const products = await listAll('/products', { store_id: storeId }, { session });
+    if (state.store?.id !== storeId) return;
+    for (const product of products) {
+      state.products.set(product.id, product);
+      applyStock(product.id, product.stock);
+    }
+  } catch (e) {
+    toast(describe(e));
+  }
+}
+
+function applyStock(productId, stock) {
+  const known = state.stock.get(productId);
+  if (known && stock.version < known.version) return;
+  state.stock.set(productId, { available: stock.available, version: stock.version });
+  renderLowStock(productId);
+}
+
+function renderLowStock(productId) {
+  const product = state.products.get(productId);
+  const stock = state.stock.get(productId);
+  if (!product || !stock) return;
+  const low = stock.available < product.low_stock_threshold;
+  let item = state.lowItems.get(productId);
+  if (!low) {
+    if (item) {
+      item.remove();
+      state.lowItems.delete(productId);
+    }
+  } else {
+    if (!item) {
+      const input = h('input', {
+        type: 'number', min: '1', max: '100000', class: 'restock-qty num',
+        value: String(Math.max(product.low_stock_threshold * 2 - stock.available, 1)),
+        'aria-label': `Units of ${product.name} to add`,
+      });
+      item = h('li', { class: 'low-item', dataset: { productId } },
+        h('span', { class: 'low-name', text: product.name }),
+        h('span', { class: 'low-level num' }),
+        h('span', { class: 'restock' },
+          input,
+          h('button', {
+            class: 'button primary', type: 'button', 'aria-label': `Restock ${product.name}`,
+            onclick: (e) => restock(productId, input, e.currentTarget),
+          }, 'Restock')));
+      state.lowItems.set(productId, item);
+    }
+    item.querySelector('.low-level').textContent = stock.available > 0
+      ? `${stock.available} left · min ${product.low_stock_threshold}`
+      : `Sold out · min ${product.low_stock_threshold}`;
+    item.dataset.level = stock.available > 0 ? 'low' : 'out';
+  }
+  const items = [...state.lowItems.entries()]
+    .sort(([a], [b]) => state.stock.get(a).available - state.stock.get(b).available)
+    .map(([, li]) => li);
+  const list = $('low-stock-list');
+  items.forEach((li, i) => {
+    if (list.children[i] !== li) list.insertBefore(li, list.children[i] || null);
+  });
+  $('low-stock-count').textContent = String(items.length);
+  $('low-stock-empty').hidden = items.length > 0;
+}
+
+async function restock(productId, input, button) {
+  const delta = Number.parseInt(input.value, 10);
+  if (!Number.isInteger(delta) || delta < 1) {
+    input.focus();
+    toast('Enter how many units arrived (1 or more).');
+    return;
+  }
+  button.disabled = true;
+  try {
+    const inventory = await request('POST', `/products/${productId}/inventory/adjustments`, {
+      body: { delta, reason: 'restock' }, session,
+    });
+    applyStock(productId, inventory);
+    toast(`Restocked ${state.products.get(productId)?.name}: ${inventory.available} available.`);
+  } catch (e) {
+    toast(describe(e));
+  } finally {
+    button.disabled = false;
+  }
+}
+
+// ---------------------------------------------------------------- wiring
+
+function renderLiveStatus(status) {
+  const el = $('live-status');
+  el.dataset.status = status;
+  el.textContent = status === 'online' ? 'Live' : status === 'connecting' ? 'Connecting…' : 'Offline';
+  $('offline-banner').hidden = status !== 'offline' || !session.user;
+  document.body.classList.toggle('offline', status === 'offline');
+}
+
+function tickAges() {
+  for (const el of document.querySelectorAll('.ticket .age')) el.textContent = age(el.dataset.since);
+}
+
+function start() {
+  live.addEventListener('status', (e) => renderLiveStatus(e.detail));
+  session.addEventListener('change', onSession);
+  $('signin-form').addEventListener('submit', signIn);
+  $('store-toggle').addEventListener('click', toggleStore);
+  $('store-select').addEventListener('change', (e) => enterStore(e.target.value));
+  setInterval(tickAges, 5000);
+  onSession().finally(() => {
+    document.body.dataset.ready = 'true';
+  });
+}
+
+start();

@@ -1,0 +1,821 @@
+// The storefront (`/`): choose a store, browse with live stock, keep a cart with a stock hold,
+// sign in, check out with the simulated provider's test cards, and follow the order live.
+// Uses only the public API (docs/API.md §4–§9).
+
+import {
+  ApiError, Live, Session, describe, formatMoney, h, idempotencyKey, listAll, request,
+} from './api.js';
+
+const session = new Session('emporium.shopper');
+const live = new Live(() => session.token());
+const $ = (id) => document.getElementById(id);
+
+const CART_KEY = 'emporium.cart';
+const STORE_KEY = 'emporium.store';
+
+/** The simulated provider's test cards (docs/API.md §8). */
+const CARDS = [
+  ['tok_visa', 'Visa', 'paid at once'],
+  ['tok_mastercard', 'Mastercard', 'paid at once'],
+  ['tok_chargeDeclined', 'Declined', 'card_declined'],
+  ['tok_insufficientFunds', 'No funds', 'insufficient_funds'],
+  ['tok_flaky', 'Flaky', 'fails twice, paid on retry'],
+  ['tok_slow', 'Slow', 'pending first, paid later'],
+  ['tok_unavailable', 'Provider down', 'provider_unavailable'],
+];
+
+const DECLINES = {
+  card_declined: 'The card was declined.',
+  insufficient_funds: 'The card has insufficient funds.',
+  provider_unavailable: 'The payment provider could not be reached.',
+  invalid_token: 'That card is not valid.',
+  stock_unavailable: 'The items were no longer available, so the charge was refunded.',
+};
+
+const STATUS_LABELS = {
+  pending: 'Awaiting payment',
+  confirmed: 'Confirmed',
+  preparing: 'Preparing',
+  ready: 'Ready',
+  in_transit: 'On its way',
+  delivered: 'Delivered',
+  cancelled: 'Cancelled',
+  payment_failed: 'Payment failed',
+};
+const RETAIL_LABELS = { preparing: 'Packing', ready: 'Ready to ship', in_transit: 'Shipped' };
+const STEPS = ['pending', 'confirmed', 'preparing', 'ready', 'in_transit', 'delivered'];
+
+const state = {
+  stores: [],
+  store: null,
+  products: new Map(), // id → product (as last listed or updated)
+  stock: new Map(), // id → {available, version}
+  cards: new Map(), // id → grid <li>
+  visible: [], // ids in the current filter's order
+  listGeneration: 0,
+  cart: null,
+  cartTopic: null,
+  orderTopic: null,
+  order: null,
+  pendingCheckoutOrder: null,
+};
+
+// ---------------------------------------------------------------- small helpers
+
+function toast(text) {
+  const el = $('toast');
+  el.textContent = text;
+  el.classList.add('show');
+  clearTimeout(toast.timer);
+  toast.timer = setTimeout(() => el.classList.remove('show'), 5000);
+}
+
+function statusLabel(status) {
+  if (state.store?.kind === 'retail' && RETAIL_LABELS[status]) return RETAIL_LABELS[status];
+  return STATUS_LABELS[status] || status;
+}
+
+function stockLabel(available) {
+  return available > 0 ? `${available} left` : 'Sold out';
+}
+
+function initials(name) {
+  return name.split(/\s+/).filter(Boolean).slice(0, 2).map((w) => w[0].toUpperCase()).join('');
+}
+
+function hue(text = '') {
+  let n = 0;
+  for (const c of text) n = (n * 31 + c.charCodeAt(0)) % 360;
+  return n;
+}
+
+function setNotice(el, text, kind) {
+  el.hidden = !text;
+  el.textContent = text || '';
+  el.className = `notice${kind ? ` notice-${kind}` : ''}`;
+}
+
+// ---------------------------------------------------------------- stores and products
+
+async function loadStores() {
+  state.stores = await listAll('/stores');
+  const select = $('store-select');
+  select.replaceChildren(
+    ...state.stores.map((s) => h('option', { value: s.id, text: `${s.name}` })),
+  );
+  if (state.stores.length === 0) {
+    $('store-name').textContent = 'No stores yet';
+    $('result-count').textContent = 'Start the server with --demo to load a sample catalog.';
+    return;
+  }
+  const wanted = new URLSearchParams(location.search).get('store') || sessionStorage.getItem(STORE_KEY);
+  const store = state.stores.find((s) => s.id === wanted) || state.stores[0];
+  await selectStore(store.id);
+}
+
+async function selectStore(storeId) {
+  const store = state.stores.find((s) => s.id === storeId);
+  if (!store) return;
+  if (state.store) live.unsubscribe(`store:${state.store.id}`);
+  state.store = store;
+  sessionStorage.setItem(STORE_KEY, store.id);
+  const url = new URL(location.href);
+  url.searchParams.set('store', store.id);
+  history.replaceState(history.state, '', url);
+  $('store-select').value = store.id;
+  $('store-name').textContent = store.name;
+  document.title = `${store.name} · Emporium`;
+  document.body.dataset.storeKind = store.kind;
+  renderStoreOpen();
+  state.products.clear();
+  state.stock.clear();
+  state.cards.clear();
+  $('grid').replaceChildren();
+  // One subscription per store carries every product's stock (not one per product).
+  live.subscribe(`store:${store.id}`, onStoreMessage);
+  const all = await listAll('/products', { store_id: store.id });
+  const categories = [...new Set(all.map((p) => p.category).filter(Boolean))].sort();
+  $('category').replaceChildren(
+    h('option', { value: '', text: 'All categories' }),
+    ...categories.map((c) => h('option', { value: c, text: c })),
+  );
+  for (const p of all) rememberProduct(p);
+  await loadProducts();
+  renderCart();
+}
+
+function onStoreMessage(msg) {
+  if (msg.type === 'snapshot') {
+    updateStore(msg.snapshot);
+    // After a gap too long to replay, the stock we hold may be stale: list it again.
+    if (msg.reset) loadProducts();
+  } else if (msg.type === 'event') {
+    if (msg.event === 'stock.changed') {
+      applyStock(msg.data.product_id, msg.data.available, msg.data.version);
+    } else if (msg.event === 'product.updated') {
+      rememberProduct(msg.data);
+      const card = state.cards.get(msg.data.id);
+      if (card) fillCard(card, msg.data);
+    } else if (msg.event === 'store.status_changed') {
+      updateStore(msg.data);
+    }
+  }
+}
+
+function updateStore(store) {
+  const index = state.stores.findIndex((s) => s.id === store.id);
+  if (index >= 0) state.stores[index] = store;
+  if (state.store?.id === store.id) {
+    state.store = store;
+    renderStoreOpen();
+  }
+}
+
+function renderStoreOpen() {
+  const open = state.store?.open !== false;
+  $('closed-banner').hidden = open;
+  document.body.classList.toggle('store-closed', !open);
+  for (const id of state.cards.keys()) renderBadge(id);
+  renderCheckoutAvailability();
+}
+
+function rememberProduct(product) {
+  state.products.set(product.id, product);
+  applyStock(product.id, product.stock.available, product.stock.version);
+}
+
+/** Keeps the newest stock we have heard of (REST lists and events may arrive in any order). */
+function applyStock(productId, available, version) {
+  const known = state.stock.get(productId);
+  if (known && version < known.version) return;
+  state.stock.set(productId, { available, version });
+  renderBadge(productId);
+}
+
+function filters() {
+  const query = { store_id: state.store.id };
+  const q = $('search').value.trim();
+  if (q) query.q = q;
+  if ($('category').value) query.category = $('category').value;
+  if ($('sort').value) query.sort = $('sort').value;
+  if ($('in-stock').checked) query.in_stock = 'true';
+  return query;
+}
+
+async function loadProducts() {
+  if (!state.store) return;
+  const generation = ++state.listGeneration;
+  $('grid').setAttribute('aria-busy', 'true');
+  try {
+    const items = await listAll('/products', filters());
+    if (generation !== state.listGeneration) return;
+    for (const p of items) rememberProduct(p);
+    state.visible = items.map((p) => p.id);
+    renderGrid();
+  } catch (error) {
+    if (generation === state.listGeneration) toast(describe(error));
+  } finally {
+    if (generation === state.listGeneration) $('grid').removeAttribute('aria-busy');
+  }
+}
+
+function renderGrid() {
+  const grid = $('grid');
+  grid.replaceChildren(...state.visible.map((id) => cardFor(id)));
+  const n = state.visible.length;
+  $('result-count').textContent = n === 1 ? '1 product' : `${n} products`;
+  if (n === 0) grid.append(h('li', { class: 'empty muted', text: 'No products match.' }));
+}
+
+function cardFor(id) {
+  let card = state.cards.get(id);
+  if (!card) {
+    card = h('li', { class: 'product', dataset: { productId: id } },
+      h('div', { class: 'thumb', 'aria-hidden': 'true' }),
+      h('div', { class: 'product-body' },
+        h('h2', { class: 'product-name' }),
+        h('p', { class: 'product-meta muted' }),
+        h('div', { class: 'product-foot' },
+          h('span', { class: 'price num' }),
+          h('span', { class: 'stock-badge num' })),
+        h('button', {
+          class: 'button primary add', type: 'button',
+          onclick: () => changeQuantity(id, +1),
+        }, 'Add to cart')));
+    state.cards.set(id, card);
+  }
+  fillCard(card, state.products.get(id));
+  return card;
+}
+
+function fillCard(card, product) {
+  if (!product) return;
+  const thumb = card.querySelector('.thumb');
+  const image = product.image_urls?.[0];
+  if (image) {
+    thumb.replaceChildren(h('img', { src: image, alt: '', loading: 'lazy' }));
+  } else {
+    thumb.textContent = initials(product.name);
+    thumb.style.setProperty('--hue', hue(product.category || product.name));
+  }
+  card.querySelector('.product-name').textContent = product.name;
+  card.querySelector('.product-meta').textContent = [product.category, product.brand].filter(Boolean).join(' · ');
+  card.querySelector('.price').textContent = formatMoney(product.price);
+  card.querySelector('.add').setAttribute('aria-label', `Add ${product.name} to cart`);
+  renderBadge(product.id);
+}
+
+function renderBadge(productId) {
+  const card = state.cards.get(productId);
+  const stock = state.stock.get(productId);
+  if (!card || !stock) return;
+  const product = state.products.get(productId);
+  const badge = card.querySelector('.stock-badge');
+  badge.textContent = stockLabel(stock.available);
+  const low = stock.available > 0 && stock.available <= Math.max(product?.low_stock_threshold || 0, 3);
+  badge.dataset.level = stock.available <= 0 ? 'out' : low ? 'low' : 'ok';
+  card.classList.toggle('sold-out', stock.available <= 0);
+  const add = card.querySelector('.add');
+  add.disabled = stock.available <= 0 || state.store?.open === false;
+  add.textContent = stock.available <= 0 ? 'Sold out' : 'Add to cart';
+}
+
+// ---------------------------------------------------------------- cart
+
+async function ensureCart() {
+  if (state.cart) return state.cart;
+  const stored = sessionStorage.getItem(CART_KEY);
+  if (stored) {
+    try {
+      setCart(await request('GET', `/carts/${stored}`, { session }));
+      watchCart();
+      return state.cart;
+    } catch {
+      forgetCart();
+    }
+  }
+  setCart(await request('POST', '/carts', { session }));
+  watchCart();
+  return state.cart;
+}
+
+function watchCart() {
+  const topic = `cart:${state.cart.id}`;
+  if (state.cartTopic === topic) return;
+  if (state.cartTopic) live.unsubscribe(state.cartTopic);
+  state.cartTopic = topic;
+  live.subscribe(topic, (msg) => {
+    if (msg.type === 'snapshot') setCart(msg.snapshot);
+    else if (msg.type === 'event') {
+      setCart(msg.data);
+      if (msg.event === 'cart.hold_expired') showHoldExpired();
+    } else if (msg.type === 'error' && msg.code === 'not_found') {
+      // The cart is gone (checked out, or it expired): start afresh on the next add.
+      forgetCart();
+    }
+  });
+}
+
+function forgetCart() {
+  if (state.cartTopic) live.unsubscribe(state.cartTopic);
+  state.cartTopic = null;
+  state.cart = null;
+  sessionStorage.removeItem(CART_KEY);
+  $('hold-alert').hidden = true;
+  renderCart();
+}
+
+/** Takes a cart answer or event unless we already have a newer one. */
+function setCart(cart) {
+  if (!cart) return;
+  if (state.cart && state.cart.id === cart.id && cart.updated_at < state.cart.updated_at) return;
+  state.cart = cart;
+  sessionStorage.setItem(CART_KEY, cart.id);
+  if (cart.hold) $('hold-alert').hidden = true;
+  renderCart();
+}
+
+function showHoldExpired() {
+  const alert = $('hold-alert');
+  alert.textContent = 'Your hold lapsed, so these items went back on the shelf. They are still in '
+    + 'your cart; checkout will try to reserve them again.';
+  alert.hidden = false;
+}
+
+function lineQuantity(productId) {
+  return state.cart?.items.find((i) => i.product_id === productId)?.quantity || 0;
+}
+
+/** Cart changes run one after another, so quick clicks add up and make only one cart. */
+let cartQueue = Promise.resolve();
+
+function queued(change) {
+  cartQueue = cartQueue.then(change, change);
+  return cartQueue;
+}
+
+function changeQuantity(productId, delta) {
+  return queued(() => setQuantity(productId, lineQuantity(productId) + delta));
+}
+
+async function setQuantity(productId, quantity, retried = false) {
+  try {
+    const cart = await ensureCart();
+    const path = `/carts/${cart.id}/items/${productId}`;
+    setCart(quantity > 0
+      ? await request('PUT', path, { body: { quantity }, session })
+      : await request('DELETE', path, { session }));
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 404 && !retried) {
+      forgetCart();
+      if (quantity > 0) await setQuantity(productId, quantity, true);
+      return;
+    }
+    const name = state.products.get(productId)?.name || 'That product';
+    if (error.code === 'insufficient_stock') {
+      const shortage = error.problem.shortages?.[0];
+      toast(shortage && shortage.available > 0
+        ? `Only ${shortage.available} of ${name} can be held right now.`
+        : `${name} is sold out.`);
+    } else if (error.code === 'store_mismatch') {
+      toast('Your cart holds another store\'s items. Empty it to shop here.');
+    } else {
+      toast(describe(error));
+    }
+  }
+}
+
+function renderCart() {
+  const cart = state.cart;
+  const items = cart?.items || [];
+  const count = cart?.item_count || 0;
+  $('cart-count').textContent = String(count);
+  $('cart-button').setAttribute('aria-label', `Cart, ${count} ${count === 1 ? 'item' : 'items'}`);
+  $('cart-empty').hidden = items.length > 0;
+  $('subtotal').textContent = items.length ? formatMoney(cart.subtotal) : '–';
+  $('cart-lines').replaceChildren(...items.map((item) => h('li', {
+    class: 'cart-line', dataset: { productId: item.product_id },
+  },
+  h('span', { class: 'line-name', text: item.name }),
+  h('span', { class: 'line-price muted num', text: `${formatMoney(item.unit_price)} each` }),
+  h('span', { class: 'qty', role: 'group', 'aria-label': `Quantity of ${item.name}` },
+    h('button', {
+      class: 'button icon', type: 'button', 'aria-label': `Remove one ${item.name}`,
+      onclick: () => changeQuantity(item.product_id, -1),
+    }, '−'),
+    h('span', { class: 'qty-value num', text: String(item.quantity) }),
+    h('button', {
+      class: 'button icon', type: 'button', 'aria-label': `Add one more ${item.name}`,
+      onclick: () => changeQuantity(item.product_id, +1),
+    }, '+')),
+  h('span', { class: 'line-total num', text: formatMoney(item.line_total) }),
+  h('button', {
+    class: 'button link remove', type: 'button', 'aria-label': `Remove ${item.name} from cart`,
+    onclick: () => queued(() => setQuantity(item.product_id, 0)),
+  }, 'Remove'))));
+  renderHold();
+  renderCheckoutAvailability();
+}
+
+function renderHold() {
+  const el = $('hold');
+  const cart = state.cart;
+  if (!cart || cart.items.length === 0) {
+    el.textContent = '';
+    el.dataset.state = 'none';
+    return;
+  }
+  if (cart.hold) {
+    const left = Math.max(0, Math.round((Date.parse(cart.hold.expires_at) - Date.now()) / 1000));
+    const mm = Math.floor(left / 60);
+    const ss = String(left % 60).padStart(2, '0');
+    el.dataset.state = left <= 60 ? 'ending' : 'held';
+    el.replaceChildren('Items held for you for ', h('span', { class: 'countdown num', text: `${mm}:${ss}` }));
+  } else {
+    el.dataset.state = 'lapsed';
+    el.textContent = 'Not held: checkout will reserve the items again.';
+  }
+}
+
+function renderCheckoutAvailability() {
+  const pay = $('pay');
+  if (pay.dataset.busy === 'true') return;
+  const hasItems = (state.cart?.items.length || 0) > 0;
+  const open = state.store?.open !== false;
+  // Checkout (with the list of test cards) shows once there is something to pay for; a
+  // message about the last attempt stays visible.
+  $('checkout').hidden = !hasItems && $('checkout-message').hidden;
+  const paying = state.pendingCheckoutOrder !== null;
+  pay.disabled = !hasItems || !open || paying;
+  pay.textContent = paying ? 'Waiting for the payment…'
+    : !open ? 'Store closed' : session.user ? 'Place order' : 'Sign in to order';
+}
+
+// ---------------------------------------------------------------- checkout
+
+function renderCards() {
+  $('card-options').replaceChildren(...CARDS.map(([token, label, outcome], i) => h('label', {
+    class: 'card-option',
+  },
+  h('input', { type: 'radio', name: 'card', value: token, checked: i === 0 }),
+  h('strong', { class: 'card-label', text: label }),
+  h('code', { class: 'card-token', text: token }),
+  h('span', { class: 'card-outcome muted', text: outcome }))));
+}
+
+async function checkout(event) {
+  event.preventDefault();
+  const message = $('checkout-message');
+  setNotice(message, '');
+  if (!session.user) {
+    openAuth('Sign in or create an account to place your order.');
+    return;
+  }
+  if (session.user.role === 'staff') {
+    setNotice(message, 'Staff accounts cannot place orders. Sign in as a customer.', 'error');
+    return;
+  }
+  if (!state.cart || state.cart.items.length === 0) return;
+  const token = new FormData($('checkout')).get('card');
+  const body = { cart_id: state.cart.id, payment: { method: 'card', token } };
+  const note = $('order-note').value.trim();
+  if (note) body.note = note;
+  const pay = $('pay');
+  pay.dataset.busy = 'true';
+  pay.disabled = true;
+  pay.textContent = 'Processing payment…';
+  $('checkout').setAttribute('aria-busy', 'true');
+  const slowHint = setTimeout(() => {
+    pay.textContent = 'Still waiting for the payment provider…';
+  }, 1500);
+  try {
+    const { status, body: order } = await request('POST', '/orders', {
+      body, session, raw: true, headers: { 'Idempotency-Key': idempotencyKey() },
+    });
+    $('order-note').value = '';
+    if (status === 201) forgetCart();
+    state.pendingCheckoutOrder = status === 202 ? order.id : null;
+    openOrder(order);
+  } catch (error) {
+    if (error.code === 'payment_failed') {
+      const code = error.problem.decline_code || 'declined';
+      const number = error.problem.order?.number;
+      setNotice(message, '', 'error');
+      message.append(
+        h('strong', { text: 'Payment declined: ' }),
+        `${DECLINES[code] || 'The payment failed.'} (`, h('code', { text: code }), '). ',
+        number ? h('span', {}, 'Order ', h('span', { class: 'nowrap', text: number }), ' was not charged. ') : '',
+        'Your cart still has its items; try another card.',
+      );
+      message.hidden = false;
+      message.dataset.declineCode = code;
+      await refreshCart();
+      loadMyOrders();
+      message.scrollIntoView({ block: 'nearest' });
+    } else if (error.code === 'insufficient_stock') {
+      const names = (error.problem.shortages || []).map((s) => {
+        const name = state.products.get(s.product_id)?.name || s.product_id;
+        return `${name} (${s.available} available)`;
+      });
+      setNotice(message, `Not enough stock for ${names.join(', ') || 'some items'}. Adjust your cart and try again.`, 'error');
+      await refreshCart();
+    } else if (error.status === 401) {
+      openAuth('Your session ended. Sign in again to place your order.');
+    } else {
+      setNotice(message, describe(error), 'error');
+    }
+  } finally {
+    clearTimeout(slowHint);
+    delete pay.dataset.busy;
+    $('checkout').removeAttribute('aria-busy');
+    renderCheckoutAvailability();
+  }
+}
+
+async function refreshCart() {
+  if (!state.cart) return;
+  try {
+    setCart(await request('GET', `/carts/${state.cart.id}`, { session }));
+  } catch {
+    forgetCart();
+  }
+}
+
+// ---------------------------------------------------------------- orders
+
+function openOrder(order) {
+  state.order = order;
+  if (location.hash !== `#order/${order.id}`) location.hash = `order/${order.id}`;
+  else route();
+}
+
+function route() {
+  const match = location.hash.match(/^#order\/(ord_[A-Za-z0-9_-]+)$/);
+  const showingOrder = Boolean(match);
+  $('catalog').hidden = showingOrder;
+  $('order-view').hidden = !showingOrder;
+  if (!showingOrder) {
+    // Keep following an order whose payment still runs: its end decides the cart's fate.
+    if (state.orderTopic && state.orderTopic !== `order:${state.pendingCheckoutOrder}`) {
+      live.unsubscribe(state.orderTopic);
+      state.orderTopic = null;
+    }
+    state.order = null;
+    return;
+  }
+  const orderId = match[1];
+  if (!session.user) {
+    $('order-body').replaceChildren(h('p', { text: 'Sign in to see this order.' }));
+    openAuth('Sign in to see your order.');
+    return;
+  }
+  if (state.order?.id === orderId) renderOrder(state.order);
+  else $('order-body').replaceChildren(h('p', { class: 'muted', text: 'Loading order…' }));
+  const topic = `order:${orderId}`;
+  if (state.orderTopic !== topic) {
+    if (state.orderTopic) live.unsubscribe(state.orderTopic);
+    state.orderTopic = topic;
+    live.subscribe(topic, (msg) => {
+      if (msg.type === 'snapshot') setOrder(msg.snapshot);
+      else if (msg.type === 'event' && msg.data?.order) setOrder(msg.data.order);
+      else if (msg.type === 'error') {
+        $('order-body').replaceChildren(h('p', { text: 'This order cannot be found for your account.' }));
+      }
+    });
+  }
+  $('order-view').focus?.();
+}
+
+function setOrder(order) {
+  if (state.order?.id === order.id && order.history.length < state.order.history.length) return;
+  state.order = order;
+  renderOrder(order);
+  if (state.pendingCheckoutOrder === order.id && order.status !== 'pending') {
+    state.pendingCheckoutOrder = null;
+    // The slow charge ended: a confirmed order consumed the cart; a failed one left it.
+    if (order.status === 'confirmed') forgetCart();
+    else refreshCart();
+    renderCheckoutAvailability();
+  }
+  loadMyOrders();
+}
+
+function renderOrder(order) {
+  const reached = new Set(order.history.map((e) => e.status));
+  const current = order.status;
+  const failed = current === 'cancelled' || current === 'payment_failed';
+  const steps = STEPS.map((step) => {
+    let stepState = reached.has(step) ? 'done' : 'todo';
+    if (step === current) stepState = 'current';
+    else if (step === 'in_transit' && current === 'delivered' && !reached.has(step)) stepState = 'skipped';
+    return h('li', {
+      class: `step step-${stepState}`, 'aria-current': step === current ? 'step' : null,
+      dataset: { step },
+    }, h('span', { class: 'dot', 'aria-hidden': 'true' }), statusLabel(step));
+  });
+  const decline = order.payment?.decline_code;
+  $('order-body').replaceChildren(...[
+    h('div', { class: 'order-head' },
+      h('h1', { id: 'order-title', tabindex: '-1' }, `Order ${order.number}`),
+      h('p', { class: 'status-line' }, 'Status: ',
+        h('strong', { id: 'order-status', class: 'status-pill', dataset: { status: current }, text: statusLabel(current) }))),
+    failed ? null : h('ol', { class: 'steps', 'aria-label': 'Order progress' }, steps),
+    current === 'pending'
+      ? h('p', { class: 'notice', role: 'status' }, 'Waiting for the payment provider. This page updates by itself.')
+      : null,
+    current === 'payment_failed'
+      ? h('p', { class: 'notice notice-error' }, `Payment failed: ${DECLINES[decline] || decline || ''} Nothing was charged.`)
+      : null,
+    current === 'cancelled'
+      ? h('p', { class: 'notice notice-warn' }, `This order was cancelled${order.payment?.status === 'refunded' ? ' and refunded' : ''}.`)
+      : null,
+    h('table', { class: 'order-items' },
+      h('caption', { class: 'sr-only', text: 'Items' }),
+      h('thead', {}, h('tr', {},
+        h('th', { scope: 'col', text: 'Item' }),
+        h('th', { scope: 'col', class: 'num', text: 'Qty' }),
+        h('th', { scope: 'col', class: 'num', text: 'Total' }))),
+      h('tbody', {}, order.items.map((item) => h('tr', {},
+        h('td', { text: item.name }),
+        h('td', { class: 'num', text: String(item.quantity) }),
+        h('td', { class: 'num', text: formatMoney(item.line_total) })))),
+      h('tfoot', {}, h('tr', {},
+        h('th', { scope: 'row', colspan: '2', text: 'Total' }),
+        h('td', { class: 'num', text: formatMoney(order.total) })))),
+    h('p', { class: 'muted small' },
+      `Payment: ${order.payment?.status || 'pending'}${order.payment?.attempts ? ` after ${order.payment.attempts} attempt${order.payment.attempts === 1 ? '' : 's'}` : ''}.`),
+  ].filter(Boolean));
+}
+
+async function loadMyOrders() {
+  const box = $('my-orders');
+  if (!session.user || session.user.role !== 'customer') {
+    box.hidden = true;
+    return;
+  }
+  try {
+    const page = await request('GET', '/orders?per_page=5', { session });
+    box.hidden = page.items.length === 0;
+    $('my-orders-list').replaceChildren(...page.items.map((o) => h('li', {},
+      h('a', { href: `#order/${o.id}` }, o.number),
+      ' ',
+      h('span', { class: 'status-pill small', dataset: { status: o.status }, text: STATUS_LABELS[o.status] || o.status }),
+      ' ',
+      h('span', { class: 'num muted', text: formatMoney(o.total) }))));
+  } catch {
+    box.hidden = true;
+  }
+}
+
+// ---------------------------------------------------------------- accounts
+
+let authMode = 'signin';
+
+function setAuthMode(mode) {
+  authMode = mode;
+  const signup = mode === 'signup';
+  $('tab-signin').setAttribute('aria-pressed', String(!signup));
+  $('tab-signup').setAttribute('aria-pressed', String(signup));
+  $('name-field').hidden = !signup;
+  $('auth-name').required = signup;
+  $('auth-title').textContent = signup ? 'Create an account' : 'Sign in';
+  $('auth-submit').textContent = signup ? 'Create account' : 'Sign in';
+  $('auth-password').autocomplete = signup ? 'new-password' : 'current-password';
+  setNotice($('auth-error'), '', 'error');
+}
+
+function openAuth(reason) {
+  const reasonEl = $('auth-reason');
+  reasonEl.hidden = !reason;
+  reasonEl.textContent = reason || '';
+  setAuthMode(authMode);
+  if (!$('auth-dialog').open) $('auth-dialog').showModal();
+  $('auth-email').focus();
+}
+
+async function submitAuth(event) {
+  event.preventDefault();
+  const email = $('auth-email').value.trim();
+  const password = $('auth-password').value;
+  const submit = $('auth-submit');
+  submit.disabled = true;
+  try {
+    if (authMode === 'signup') await session.register(email, password, $('auth-name').value.trim());
+    else await session.login(email, password);
+    $('auth-password').value = '';
+    $('auth-dialog').close();
+    toast(`Signed in as ${session.user.name}.`);
+  } catch (error) {
+    const text = error.code === 'invalid_credentials' ? 'Wrong email or password.'
+      : error.code === 'email_taken' ? 'An account with this email exists already. Sign in instead.'
+        : describe(error);
+    setNotice($('auth-error'), text, 'error');
+  } finally {
+    submit.disabled = false;
+  }
+}
+
+function renderAccount() {
+  const box = $('account');
+  const user = session.user;
+  if (user) {
+    box.replaceChildren(
+      h('span', { class: 'user-name', text: user.name, title: user.email }),
+      h('button', {
+        class: 'button', type: 'button', id: 'sign-out',
+        onclick: () => session.logout(),
+      }, 'Sign out'));
+  } else {
+    box.replaceChildren(h('button', {
+      class: 'button', type: 'button', id: 'sign-in',
+      onclick: () => openAuth(''),
+    }, 'Sign in'));
+  }
+  renderCheckoutAvailability();
+}
+
+function onSessionChange() {
+  renderAccount();
+  if (!session.user) {
+    // A signed-in customer's cart is theirs alone; start a new one.
+    state.pendingCheckoutOrder = null;
+    forgetCart();
+    $('my-orders').hidden = true;
+    if (state.order) location.hash = '';
+  }
+  // Reconnect so the socket carries the new identity; topics resume with `since`.
+  live.connect();
+  if (session.user) {
+    loadMyOrders();
+    if (location.hash.startsWith('#order/')) {
+      state.orderTopic = null;
+      route();
+    }
+  }
+}
+
+// ---------------------------------------------------------------- wiring
+
+function debounce(fn, ms) {
+  let timer;
+  return (...args) => {
+    clearTimeout(timer);
+    timer = setTimeout(() => fn(...args), ms);
+  };
+}
+
+function renderLiveStatus(status) {
+  const el = $('live-status');
+  el.dataset.status = status;
+  el.textContent = status === 'online' ? 'Live' : status === 'connecting' ? 'Connecting…' : 'Offline';
+  $('offline-banner').hidden = status !== 'offline';
+}
+
+async function start() {
+  renderCards();
+  renderAccount();
+  renderCart();
+  live.addEventListener('status', (e) => renderLiveStatus(e.detail));
+  session.addEventListener('change', onSessionChange);
+  $('store-select').addEventListener('change', (e) => selectStore(e.target.value));
+  $('filters').addEventListener('submit', (e) => {
+    e.preventDefault();
+    loadProducts();
+  });
+  $('search').addEventListener('input', debounce(loadProducts, 250));
+  for (const id of ['category', 'sort', 'in-stock']) $(id).addEventListener('change', loadProducts);
+  $('checkout').addEventListener('submit', checkout);
+  $('cart-button').addEventListener('click', () => {
+    $('cart').scrollIntoView({ behavior: 'smooth', block: 'start' });
+    $('cart-title').setAttribute('tabindex', '-1');
+    $('cart-title').focus({ preventScroll: true });
+  });
+  $('tab-signin').addEventListener('click', () => setAuthMode('signin'));
+  $('tab-signup').addEventListener('click', () => setAuthMode('signup'));
+  $('auth-form').addEventListener('submit', submitAuth);
+  $('auth-cancel').addEventListener('click', () => $('auth-dialog').close());
+  $('back-to-shop').addEventListener('click', (e) => {
+    e.preventDefault();
+    location.hash = '';
+  });
+  window.addEventListener('hashchange', route);
+  setInterval(renderHold, 1000);
+  live.connect();
+  try {
+    await loadStores();
+  } catch (error) {
+    toast(describe(error));
+  }
+  if (sessionStorage.getItem(CART_KEY)) {
+    try {
+      await ensureCart();
+    } catch {
+      forgetCart();
+    }
+  }
+  loadMyOrders();
+  route();
+  document.body.dataset.ready = 'true';
+}
+
+start();
