@@ -72,7 +72,9 @@ impl App {
             config: Arc::clone(&config),
             committer: Committer::start(storage.db().clone()),
             storage,
-            hub: Arc::new(Hub::new(config.ws.replay_buffer)),
+            hub: Arc::new(Hub::new(config.ws.replay_buffer).with_latest_interval(
+                std::time::Duration::from_millis(config.ws.latest_interval_ms),
+            )),
             read_model: Arc::new(ReadModel::default()),
         });
         let products = Arc::new(ProductRegistry::new(Arc::clone(&shared)));

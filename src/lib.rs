@@ -2,7 +2,8 @@
 //!
 //! Every product's stock is owned by its own actor ([`actors`]); changes are decided by pure
 //! rules ([`domain`]), made durable with a group commit ([`persistence`]) before anyone hears
-//! of them, and then pushed to WebSocket subscribers ([`ws`]). REST lives in [`http`].
+//! of them, and then pushed to WebSocket subscribers ([`ws`]). REST lives in [`http`]; the
+//! storefront and staff dashboard pages, embedded in the binary, in [`web`].
 //!
 //! [`run`] serves on an already bound listener until a shutdown future resolves, so tests can
 //! bind port 0 and drive a real server.

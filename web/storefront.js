@@ -459,8 +459,7 @@ function renderCards() {
   },
   h('input', { type: 'radio', name: 'card', value: token, checked: i === 0 }),
   h('strong', { class: 'card-label', text: label }),
-  h('code', { class: 'card-token', text: token }),
-  h('span', { class: 'card-outcome muted', text: outcome }))));
+  h('span', { class: 'card-detail muted' }, h('code', { text: token }), ` · ${outcome}`))));
 }
 
 async function checkout(event) {

@@ -110,3 +110,24 @@ async fn guard(State(app): State<Arc<App>>, request: Request, next: Next) -> Res
     }
     next.run(request).await
 }
+
+/// Fuzzing entry point (`fuzz/fuzz_targets/request_json.rs`): runs `bytes` through the JSON
+/// body decoder for every request body type. Errors are fine; a panic is a bug.
+pub fn fuzz_decode_bodies(bytes: &[u8]) {
+    use extract::decode;
+    let _ = decode::<stores::CreateStore>(bytes);
+    let _ = decode::<stores::SetStatus>(bytes);
+    let _ = decode::<products::CreateProduct>(bytes);
+    let _ = decode::<products::UpdateProduct>(bytes);
+    let _ = decode::<products::Adjust>(bytes);
+    let _ = decode::<reservations::CreateReservation>(bytes);
+    let _ = decode::<reservations::Extend>(bytes);
+    let _ = decode::<auth::Register>(bytes);
+    let _ = decode::<auth::Login>(bytes);
+    let _ = decode::<auth::RefreshToken>(bytes);
+    let _ = decode::<auth::CreateUser>(bytes);
+    let _ = decode::<carts::SetQuantity>(bytes);
+    let _ = decode::<orders::CreateOrder>(bytes);
+    let _ = decode::<orders::SetStatus>(bytes);
+    let _ = decode::<orders::CancelBody>(bytes);
+}

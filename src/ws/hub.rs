@@ -9,6 +9,14 @@
 //!
 //! Every operation on a topic runs under its map entry's lock, so a subscriber's snapshot,
 //! replay and live events come in one unbroken order. Fan-out only `try_send`s.
+//!
+//! Conflation (`mode: "latest"`): a topic with latest-mode subscribers keeps, per product, the
+//! time of its last `stock.changed` delivery to them and at most one pending (newest) frame.
+//! A `stock.changed` within `latest_interval` of the last delivery replaces the pending frame;
+//! one timer task per topic (armed only while something is pending) flushes due frames. So a
+//! latest-mode subscriber gets at most one `stock.changed` per product per interval, always
+//! the newest, and fan-out still never waits. Other events go out at once, after flushing
+//! what is pending so that a product's events are never overtaken by its older stock.
 
 use super::{
     connection::Connection,
@@ -18,7 +26,12 @@ use crate::domain::time::Millis;
 use axum::extract::ws::Utf8Bytes;
 use dashmap::DashMap;
 use serde_json::Value;
-use std::{collections::VecDeque, sync::Arc};
+use std::{
+    collections::{HashMap, VecDeque},
+    sync::Arc,
+    time::Duration,
+};
+use tokio::time::Instant;
 
 /// The epoch of durable topics: their sequence survives restarts, so it never changes.
 pub const DURABLE_EPOCH: &str = "d1";
@@ -27,6 +40,17 @@ struct Subscriber {
     conn: Arc<Connection>,
     /// Events with `seq <= after` are already covered by this subscriber's snapshot/replay.
     after: u64,
+    /// `mode: "latest"`: `stock.changed` events are conflated.
+    latest: bool,
+}
+
+/// Conflation state of one product within a topic, shared by its latest-mode subscribers.
+#[derive(Default)]
+struct Slot {
+    /// When a `stock.changed` of this product last went to the latest-mode subscribers.
+    last: Option<Instant>,
+    /// The newest `stock.changed` not yet delivered to them.
+    pending: Option<(u64, Utf8Bytes)>,
 }
 
 #[derive(Default)]
@@ -36,6 +60,10 @@ struct Topic {
     /// Recent frames of volatile topics, for resume.
     ring: VecDeque<(u64, Utf8Bytes)>,
     subscribers: Vec<Subscriber>,
+    /// Conflation slots by product id (only while latest-mode subscribers exist).
+    latest: HashMap<String, Slot>,
+    /// Whether a flush timer task is running for this topic.
+    timer_armed: bool,
 }
 
 /// A frame to replay: its sequence and its text.
@@ -43,20 +71,30 @@ pub type Replayed = (u64, Utf8Bytes);
 
 /// The topic registry.
 pub struct Hub {
-    topics: DashMap<String, Topic>,
+    topics: Arc<DashMap<String, Topic>>,
     /// Epoch of volatile topics in this process.
     epoch: String,
     replay_buffer: usize,
+    /// Shortest gap between two `stock.changed` of one product in latest mode.
+    latest_interval: Duration,
 }
 
 impl Hub {
     /// An empty hub keeping `replay_buffer` events per volatile topic.
     pub fn new(replay_buffer: u64) -> Self {
         Self {
-            topics: DashMap::new(),
+            topics: Arc::new(DashMap::new()),
             epoch: format!("v{:x}", rand::random::<u32>()),
             replay_buffer: usize::try_from(replay_buffer).unwrap_or(usize::MAX),
+            latest_interval: Duration::from_millis(100),
         }
+    }
+
+    /// Sets the latest-mode interval (`ws.latest_interval_ms`).
+    #[must_use]
+    pub fn with_latest_interval(mut self, interval: Duration) -> Self {
+        self.latest_interval = interval;
+        self
     }
 
     /// The epoch of volatile topics in this process.
@@ -67,10 +105,12 @@ impl Hub {
     /// Subscribes `conn` to a durable topic. `snapshot` gives the entity's durable state and
     /// version; `replay(from, to)` gives the stored events in that range (`None` when they are
     /// gone). Sends `subscribed` (with snapshot or replay count) and any replayed events.
+    #[allow(clippy::too_many_arguments)]
     pub fn subscribe_durable(
         &self,
         topic: &str,
         conn: &Arc<Connection>,
+        latest: bool,
         since: Option<&Since>,
         reference: Option<&Value>,
         snapshot: impl FnOnce() -> Option<(u64, Value)>,
@@ -95,6 +135,7 @@ impl Hub {
         Self::attach(
             &mut entry.subscribers,
             conn,
+            latest,
             version,
             topic,
             DURABLE_EPOCH,
@@ -111,6 +152,7 @@ impl Hub {
         &self,
         topic: &str,
         conn: &Arc<Connection>,
+        latest: bool,
         since: Option<&Since>,
         reference: Option<&Value>,
         snapshot: impl FnOnce() -> Option<Value>,
@@ -141,6 +183,7 @@ impl Hub {
         Self::attach(
             &mut topic_state.subscribers,
             conn,
+            latest,
             seq,
             topic,
             &self.epoch,
@@ -156,6 +199,7 @@ impl Hub {
     fn attach(
         subscribers: &mut Vec<Subscriber>,
         conn: &Arc<Connection>,
+        latest: bool,
         seq: u64,
         topic: &str,
         epoch: &str,
@@ -172,6 +216,7 @@ impl Hub {
                     epoch,
                     from,
                     frames.len(),
+                    latest,
                     reference,
                 ));
                 for (_, frame) in frames {
@@ -180,13 +225,14 @@ impl Hub {
             }
             None => {
                 conn.push(protocol::subscribed_snapshot(
-                    topic, epoch, seq, state, resumed, reference,
+                    topic, epoch, seq, state, resumed, latest, reference,
                 ));
             }
         }
         subscribers.push(Subscriber {
             conn: Arc::clone(conn),
             after: seq,
+            latest,
         });
     }
 
@@ -195,6 +241,9 @@ impl Hub {
         let durable = is_durable(topic);
         self.topics.remove_if_mut(topic, |_, t| {
             t.subscribers.retain(|s| s.conn.id != conn_id);
+            if !t.subscribers.iter().any(|s| s.latest) {
+                t.latest.clear();
+            }
             durable && t.subscribers.is_empty()
         });
     }
@@ -206,7 +255,7 @@ impl Hub {
             let frame = protocol::event(topic, seq, event, data, at);
             let t = &mut *entry;
             t.seq = t.seq.max(seq);
-            fan_out(&mut t.subscribers, seq, &frame);
+            self.deliver(topic, t, seq, event, data, frame);
         }
     }
 
@@ -230,7 +279,96 @@ impl Hub {
         while t.ring.len() > self.replay_buffer {
             t.ring.pop_front();
         }
-        fan_out(&mut t.subscribers, t.seq, &frame);
+        let seq = t.seq;
+        self.deliver(topic, t, seq, event, data, frame);
+    }
+
+    /// Sends one event to a topic's subscribers, conflating `stock.changed` for latest-mode
+    /// subscribers. Runs under the topic's lock.
+    fn deliver(
+        &self,
+        name: &str,
+        t: &mut Topic,
+        seq: u64,
+        event: &str,
+        data: &Value,
+        frame: Utf8Bytes,
+    ) {
+        if !t.subscribers.iter().any(|s| s.latest) {
+            fan_out(&mut t.subscribers, seq, &frame, |_| true);
+            return;
+        }
+        let product = (event == "stock.changed")
+            .then(|| data.get("product_id").and_then(Value::as_str))
+            .flatten();
+        let Some(product) = product else {
+            // Not conflated: whatever stock is pending goes first, then the event, to everyone.
+            flush(t, None);
+            fan_out(&mut t.subscribers, seq, &frame, |_| true);
+            return;
+        };
+        fan_out(&mut t.subscribers, seq, &frame, |s| !s.latest);
+        let now = Instant::now();
+        let interval = self.latest_interval;
+        let slot = t.latest.entry(product.to_owned()).or_default();
+        let due = slot.pending.is_none() && slot.last.is_none_or(|last| now >= last + interval);
+        if due {
+            slot.last = Some(now);
+            fan_out(&mut t.subscribers, seq, &frame, |s| s.latest);
+            if t.latest.len() > 64 && !t.timer_armed {
+                t.latest
+                    .retain(|_, slot| slot.last.is_some_and(|l| now < l + interval));
+            }
+            return;
+        }
+        let at = slot.last.map_or(now, |last| last + interval);
+        slot.pending = Some((seq, frame));
+        if !t.timer_armed {
+            t.timer_armed = true;
+            self.arm(name.to_owned(), at);
+        }
+    }
+
+    /// Spawns the topic's flush task: it wakes when the earliest pending frame is due, sends
+    /// every due frame, and ends when nothing is pending.
+    fn arm(&self, name: String, mut at: Instant) {
+        let topics = Arc::clone(&self.topics);
+        let interval = self.latest_interval;
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            // No runtime (only in unit tests): deliver at once.
+            if let Some(mut entry) = topics.get_mut(&name) {
+                entry.timer_armed = false;
+                flush(&mut entry, None);
+            }
+            return;
+        };
+        runtime.spawn(async move {
+            loop {
+                tokio::time::sleep_until(at).await;
+                let Some(mut entry) = topics.get_mut(&name) else {
+                    return;
+                };
+                let now = Instant::now();
+                let t = &mut *entry;
+                flush(t, Some((now, interval)));
+                let next = t
+                    .latest
+                    .values()
+                    .filter(|slot| slot.pending.is_some())
+                    .filter_map(|slot| slot.last)
+                    .map(|last| last + interval)
+                    .min();
+                match next {
+                    Some(next) => at = next.max(now + Duration::from_millis(1)),
+                    None => {
+                        t.latest
+                            .retain(|_, slot| slot.last.is_some_and(|l| now < l + interval));
+                        t.timer_armed = false;
+                        return;
+                    }
+                }
+            }
+        });
     }
 
     /// Number of subscribers of `topic` (for tests and metrics).
@@ -239,13 +377,40 @@ impl Hub {
     }
 }
 
-fn fan_out(subscribers: &mut Vec<Subscriber>, seq: u64, frame: &Utf8Bytes) {
+/// Pushes `frame` to the subscribers `to` selects that have not yet covered `seq`; drops
+/// those whose connection is gone or lagged.
+fn fan_out(
+    subscribers: &mut Vec<Subscriber>,
+    seq: u64,
+    frame: &Utf8Bytes,
+    to: impl Fn(&Subscriber) -> bool,
+) {
     subscribers.retain(|s| {
-        if s.after >= seq {
+        if s.after >= seq || !to(s) {
             return true;
         }
         s.conn.push(frame.clone()) && !s.conn.is_closing()
     });
+}
+
+/// Sends pending conflated frames to the latest-mode subscribers: all of them, or with
+/// `Some((now, interval))` only those whose product's interval has passed.
+fn flush(t: &mut Topic, due: Option<(Instant, Duration)>) {
+    let mut frames: Vec<(u64, Utf8Bytes)> = Vec::new();
+    for slot in t.latest.values_mut() {
+        let ready = match due {
+            None => true,
+            Some((now, interval)) => slot.last.is_none_or(|last| now >= last + interval),
+        };
+        if ready && let Some(frame) = slot.pending.take() {
+            slot.last = Some(due.map_or_else(Instant::now, |(now, _)| now));
+            frames.push(frame);
+        }
+    }
+    frames.sort_unstable_by_key(|(seq, _)| *seq);
+    for (seq, frame) in frames {
+        fan_out(&mut t.subscribers, seq, &frame, |s| s.latest);
+    }
 }
 
 /// Whether `topic` numbers its events by a durable entity version.

@@ -26,8 +26,7 @@ pub enum ClientOp {
         topic: String,
         /// Resume point.
         since: Option<Since>,
-        /// `latest` asks for conflation; this server currently always delivers every event,
-        /// which the contract allows ("the server may skip").
+        /// `latest` asks for conflation of `stock.changed` (product and store topics).
         mode: Option<String>,
         /// Echoed in the reply.
         #[serde(rename = "ref")]
@@ -90,6 +89,7 @@ pub fn subscribed_snapshot(
     seq: u64,
     snapshot: Value,
     reset: bool,
+    latest: bool,
     reference: Option<&Value>,
 ) -> Utf8Bytes {
     let mut o = object(json!({
@@ -97,6 +97,9 @@ pub fn subscribed_snapshot(
     }));
     if reset {
         o.insert("reset".into(), Value::Bool(true));
+    }
+    if latest {
+        o.insert("mode".into(), Value::String("latest".into()));
     }
     with_ref(o, reference)
 }
@@ -107,14 +110,16 @@ pub fn subscribed_replay(
     epoch: &str,
     seq: u64,
     replayed: usize,
+    latest: bool,
     reference: Option<&Value>,
 ) -> Utf8Bytes {
-    with_ref(
-        object(json!({
-            "type": "subscribed", "topic": topic, "epoch": epoch, "seq": seq, "replayed": replayed,
-        })),
-        reference,
-    )
+    let mut o = object(json!({
+        "type": "subscribed", "topic": topic, "epoch": epoch, "seq": seq, "replayed": replayed,
+    }));
+    if latest {
+        o.insert("mode".into(), Value::String("latest".into()));
+    }
+    with_ref(o, reference)
 }
 
 /// `{"type":"event", …}`.

@@ -208,13 +208,21 @@ impl Session {
             ClientOp::Subscribe {
                 topic,
                 since,
-                mode: _,
+                mode,
                 reference,
-            } => self.subscribe(topic, since, reference),
+            } => self.subscribe(topic, since, mode.as_deref() == Some("latest"), reference),
         }
     }
 
-    fn subscribe(&mut self, topic: String, since: Option<Since>, reference: Option<Value>) {
+    /// `latest` (`mode: "latest"`) conflates `stock.changed` on product and store topics; it
+    /// is ignored on the others.
+    fn subscribe(
+        &mut self,
+        topic: String,
+        since: Option<Since>,
+        latest: bool,
+        reference: Option<Value>,
+    ) {
         if !self.topics.contains(&topic)
             && self.topics.len() >= self.app.config.ws.max_topics_per_connection
         {
@@ -234,6 +242,7 @@ impl Session {
                     hub.subscribe_durable(
                         &topic,
                         &self.conn,
+                        latest,
                         since.as_ref(),
                         reference.as_ref(),
                         || {
@@ -254,6 +263,7 @@ impl Session {
                     hub.subscribe_durable(
                         &topic,
                         &self.conn,
+                        false,
                         since.as_ref(),
                         reference.as_ref(),
                         || {
@@ -273,6 +283,7 @@ impl Session {
                     Some(cart) if may_read_cart(&self.caller, &cart) => hub.subscribe_durable(
                         &topic,
                         &self.conn,
+                        false,
                         since.as_ref(),
                         reference.as_ref(),
                         || {
@@ -295,6 +306,7 @@ impl Session {
                         hub.subscribe_volatile(
                             &topic,
                             &self.conn,
+                            false,
                             since.as_ref(),
                             reference.as_ref(),
                             || Some(open_orders(read_model, &id)),
@@ -307,6 +319,7 @@ impl Session {
                 Some(id) if read_model.stores.contains_key(&id) => hub.subscribe_volatile(
                     &topic,
                     &self.conn,
+                    latest,
                     since.as_ref(),
                     reference.as_ref(),
                     || read_model.stores.get(&id).map(|s| views::store(&s)),

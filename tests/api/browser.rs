@@ -505,6 +505,29 @@ async fn live_stock(app: &TestApp, shop: &Shop, watcher: &Client, buyer: &Client
     let inventory = app.inventory(&shop.tiramisu).await;
     assert_eq!(inventory["on_hand"], 0, "the unit was sold: {inventory}");
     screenshot(watcher, "storefront-live-stock").await;
+
+    // Search, sort and the in-stock filter go through the list endpoint.
+    fill(watcher, "#search", "pizza").await;
+    wait_text(watcher, "#result-count", "2 products").await;
+    watcher
+        .find(Locator::Css("#sort"))
+        .await
+        .expect("sort")
+        .select_by_value("-price")
+        .await
+        .expect("sorted");
+    wait_text(watcher, "#grid li.product .product-name", "Pizza Diavola").await;
+    fill(watcher, "#search", "").await;
+    click(watcher, "#in-stock").await;
+    wait_until(
+        watcher,
+        "the sold-out tiramisu to be filtered out",
+        &format!(
+            "document.querySelector(\"{}\") === null && document.querySelectorAll('#grid li.product').length === 4",
+            card(&shop.tiramisu)
+        ),
+    )
+    .await;
     screenshot(buyer, "order-confirmed").await;
 }
 
@@ -772,6 +795,8 @@ async fn order_flow(app: &TestApp, shop: &Shop, driver: &Driver, shopper: &Clien
     }
     staff.set_window_size(1920, 1080).await.expect("resize");
     screenshot(staff, "dashboard-kitchen").await;
+    staff.set_window_size(390, 844).await.expect("resize");
+    screenshot(staff, "dashboard-phone").await;
 }
 
 /// (3) A declined card shows the decline reason, and the cart keeps its lines.
@@ -817,7 +842,7 @@ async fn declined_card(app: &TestApp, shop: &Shop, shopper: &Client) {
     assert_eq!(status, 200, "{cart}");
     assert_eq!(cart["items"][0]["quantity"], 1, "{cart}");
     // Tall enough to show the cart's lines and the decline message together.
-    shopper.set_window_size(1280, 1200).await.expect("resize");
+    shopper.set_window_size(1280, 1400).await.expect("resize");
     screenshot(shopper, "checkout-declined").await;
 }
 

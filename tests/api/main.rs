@@ -3,6 +3,7 @@
 mod auth;
 mod browser;
 mod carts;
+mod chaos;
 mod durability;
 mod errors;
 mod helpers;

@@ -742,7 +742,6 @@ async fn an_invalid_message_that_carries_a_ref_gets_its_ref_back_in_the_error() 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "conflation (`mode: latest`) is issue 6; until then the server delivers every event and the reply has no mode"]
 async fn a_latest_mode_subscription_says_so_and_ends_on_the_newest_state() {
     let app = spawn_app_with(|config| config.ws.latest_interval_ms = 200).await;
     let store = app.create_store().await;

@@ -1,0 +1,816 @@
+//! Proof under faults (issue 5): the real binary under mixed load is killed with SIGKILL at
+//! random moments and restarted on the same data dir; after every restart an invariant checker
+//! compares the server with every write the load acknowledged. A second test stops the server
+//! with SIGTERM under load: it exits 0 within 10 s and loses nothing acknowledged.
+//!
+//! `CHAOS_SEED=<n>` replays a run's random choices (the seed is printed).
+
+use crate::helpers::*;
+use futures_util::StreamExt;
+use rand::{Rng, SeedableRng, rngs::StdRng};
+use serde_json::{Value, json};
+use std::{
+    collections::{HashMap, HashSet},
+    net::SocketAddr,
+    path::PathBuf,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::{Duration, Instant},
+};
+use tokio::{sync::RwLock, task::JoinHandle};
+use tokio_tungstenite::tungstenite::Message;
+
+const CRASHES: usize = 10;
+const INITIAL_STOCK: i64 = 100_000;
+/// Longest hold the load takes; holds last 1–2 s.
+const MAX_HOLD_TTL: Duration = Duration::from_secs(2);
+const SERVER_ENV: &[(&str, &str)] = &[("EMPORIUM_PAYMENTS__BACKOFF_MS", "10")];
+
+/// How far a write got: never sent, sent without a 2xx answer, acknowledged.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum Attempt {
+    #[default]
+    None,
+    Tried,
+    Acked,
+}
+
+impl Attempt {
+    fn record(&mut self, acked: bool) {
+        *self = if acked {
+            Attempt::Acked
+        } else {
+            Attempt::Tried
+        };
+    }
+}
+
+#[derive(Clone, Debug)]
+struct Hold {
+    product: String,
+    quantity: i64,
+    commit: Attempt,
+    release: Attempt,
+}
+
+#[derive(Clone, Debug)]
+struct OrderAck {
+    product: String,
+    /// The status `POST /orders` answered with (`confirmed` or `pending`).
+    created: String,
+    cancel: Attempt,
+}
+
+/// Every write the load tasks had acknowledged (a 2xx received), plus the ones they tried.
+#[derive(Clone, Default)]
+struct Acked {
+    writes: usize,
+    /// product → (note, delta) of each acknowledged adjustment.
+    adjustments: HashMap<String, Vec<(String, i64)>>,
+    holds: HashMap<String, Hold>,
+    orders: HashMap<String, OrderAck>,
+}
+
+/// The fixture the load works on.
+#[derive(Clone)]
+struct World {
+    /// Products only reservations (holds, commits) touch.
+    hold_products: Vec<String>,
+    /// Products only orders touch.
+    order_products: Vec<String>,
+    store: String,
+    customers: Vec<String>,
+}
+
+impl World {
+    fn products(&self) -> impl Iterator<Item = &String> {
+        self.hold_products.iter().chain(&self.order_products)
+    }
+}
+
+/// What the load tasks share: the current server address (a write lock pauses the load), a
+/// stop flag and the record of acknowledged writes.
+#[derive(Clone)]
+struct Shared {
+    gate: Arc<RwLock<SocketAddr>>,
+    stop: Arc<AtomicBool>,
+    acked: Arc<Mutex<Acked>>,
+    client: reqwest::Client,
+    world: World,
+}
+
+/// Sends a request; `None` when no answer arrived (refused, reset, timed out).
+async fn try_send(request: reqwest::RequestBuilder) -> Option<(u16, Value)> {
+    let response = request.send().await.ok()?;
+    let status = response.status().as_u16();
+    let text = response.text().await.ok()?;
+    Some((status, serde_json::from_str(&text).unwrap_or(Value::Null)))
+}
+
+fn is_2xx(answer: &Option<(u16, Value)>) -> bool {
+    matches!(answer, Some((200..=299, _)))
+}
+
+async fn start_server(dir: PathBuf) -> ServerProcess {
+    tokio::task::spawn_blocking(move || ServerProcess::start(&dir, SERVER_ENV))
+        .await
+        .expect("server starts")
+}
+
+/// Creates the store, products and customers.
+async fn setup(client: &reqwest::Client, addr: SocketAddr) -> World {
+    let store = create_store(client, addr).await;
+    let mut products = Vec::new();
+    for _ in 0..4 {
+        products.push(create_product(client, addr, &store, INITIAL_STOCK).await);
+    }
+    let mut customers = Vec::new();
+    for _ in 0..3 {
+        let email = format!("chaos-{}@example.com", rand_suffix());
+        let (status, session) = send(
+            client
+                .post(format!("http://{addr}/api/v1/auth/register"))
+                .json(&json!({"email": email, "password": USER_PASSWORD, "name": "Chaos"})),
+        )
+        .await;
+        assert_eq!(status, 201, "{session}");
+        customers.push(access_token(&session));
+    }
+    let order_products = products.split_off(2);
+    World {
+        hold_products: products,
+        order_products,
+        store,
+        customers,
+    }
+}
+
+/// Holds of 1–2 s on the hold products: about half are committed, some released, the rest
+/// left to expire.
+async fn hold_task(shared: Shared, seed: u64) {
+    let mut rng = StdRng::seed_from_u64(seed);
+    while !shared.stop.load(Ordering::Relaxed) {
+        let guard = shared.gate.read().await;
+        let addr = *guard;
+        let product = shared.world.hold_products[rng.random_range(0..2)].clone();
+        let quantity = rng.random_range(1..=3);
+        let ttl = rng.random_range(1..=2);
+        let answer = try_send(
+            shared
+                .client
+                .post(format!("http://{addr}/api/v1/reservations"))
+                .bearer_auth(ADMIN_TOKEN)
+                .json(&json!({
+                    "items": [{"product_id": product, "quantity": quantity}], "ttl_seconds": ttl
+                })),
+        )
+        .await;
+        let Some((201, body)) = answer else {
+            drop(guard);
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            continue;
+        };
+        let id = id_of(&body);
+        {
+            let mut acked = shared.acked.lock().unwrap();
+            acked.writes += 1;
+            acked.holds.insert(
+                id.clone(),
+                Hold {
+                    product,
+                    quantity,
+                    commit: Attempt::None,
+                    release: Attempt::None,
+                },
+            );
+        }
+        let action = match rng.random_range(0..10) {
+            0..=4 => "commit",
+            5..=6 => "release",
+            _ => continue,
+        };
+        let answer = try_send(
+            shared
+                .client
+                .post(format!("http://{addr}/api/v1/reservations/{id}/{action}"))
+                .bearer_auth(ADMIN_TOKEN),
+        )
+        .await;
+        let ok = is_2xx(&answer);
+        let mut acked = shared.acked.lock().unwrap();
+        acked.writes += usize::from(ok);
+        let hold = acked.holds.get_mut(&id).expect("recorded");
+        if action == "commit" {
+            hold.commit.record(ok);
+        } else {
+            hold.release.record(ok);
+        }
+    }
+}
+
+/// Orders of registered customers with `tok_visa` and `tok_flaky`; some are cancelled.
+async fn order_task(shared: Shared, seed: u64) {
+    let mut rng = StdRng::seed_from_u64(seed);
+    while !shared.stop.load(Ordering::Relaxed) {
+        let guard = shared.gate.read().await;
+        let addr = *guard;
+        let world = &shared.world;
+        let product = world.order_products[rng.random_range(0..2)].clone();
+        let token = world.customers[rng.random_range(0..world.customers.len())].clone();
+        let card = if rng.random_bool(0.5) {
+            "tok_visa"
+        } else {
+            "tok_flaky"
+        };
+        let answer = try_send(
+            shared
+                .client
+                .post(format!("http://{addr}/api/v1/orders"))
+                .bearer_auth(&token)
+                .json(&json!({
+                    "store_id": world.store,
+                    "items": [{"product_id": product, "quantity": rng.random_range(1..=2)}],
+                    "payment": {"method": "card", "token": card}
+                })),
+        )
+        .await;
+        let Some((status @ (201 | 202), order)) = answer else {
+            if let Some((status, body)) = &answer {
+                assert!(*status >= 500, "order refused: {status} {body}");
+            }
+            drop(guard);
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            continue;
+        };
+        let id = id_of(&order);
+        let created = order["status"].as_str().expect("status").to_owned();
+        assert_eq!(
+            created,
+            if status == 201 {
+                "confirmed"
+            } else {
+                "pending"
+            },
+            "{order}"
+        );
+        {
+            let mut acked = shared.acked.lock().unwrap();
+            acked.writes += 1;
+            acked.orders.insert(
+                id.clone(),
+                OrderAck {
+                    product,
+                    created,
+                    cancel: Attempt::None,
+                },
+            );
+        }
+        if rng.random_range(0..10) < 3 {
+            let answer = try_send(
+                shared
+                    .client
+                    .post(format!("http://{addr}/api/v1/orders/{id}/cancel"))
+                    .bearer_auth(&token)
+                    .json(&json!({"reason": "chaos"})),
+            )
+            .await;
+            let ok = is_2xx(&answer);
+            let mut acked = shared.acked.lock().unwrap();
+            acked.writes += usize::from(ok);
+            acked
+                .orders
+                .get_mut(&id)
+                .expect("recorded")
+                .cancel
+                .record(ok);
+        }
+    }
+}
+
+/// Small stock adjustments on every product, each with a unique note to find it again.
+async fn adjust_task(shared: Shared, seed: u64) {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut n = 0u64;
+    while !shared.stop.load(Ordering::Relaxed) {
+        let guard = shared.gate.read().await;
+        let addr = *guard;
+        let products: Vec<&String> = shared.world.products().collect();
+        let product = products[rng.random_range(0..products.len())].clone();
+        let mut delta = rng.random_range(-3..=5);
+        if delta == 0 {
+            delta = 1;
+        }
+        n += 1;
+        let note = format!("chaos-{seed}-{n}");
+        let answer = try_send(
+            shared
+                .client
+                .post(format!(
+                    "http://{addr}/api/v1/products/{product}/inventory/adjustments"
+                ))
+                .bearer_auth(ADMIN_TOKEN)
+                .json(&json!({"delta": delta, "reason": "correction", "note": note})),
+        )
+        .await;
+        drop(guard);
+        if is_2xx(&answer) {
+            {
+                let mut acked = shared.acked.lock().unwrap();
+                acked.writes += 1;
+                acked
+                    .adjustments
+                    .entry(product)
+                    .or_default()
+                    .push((note, delta));
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        } else {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
+/// The last `(epoch, seq)` a subscriber saw on a topic.
+type Cursor = Arc<Mutex<Option<(String, u64)>>>;
+
+/// Subscribes to `product:{id}` and follows it until the connection dies, asserting that
+/// `seq` rises by exactly one per event; the last position seen is kept in `cursor`.
+async fn subscriber(addr: SocketAddr, product: String, cursor: Cursor) {
+    let mut ws = Ws::connect(&format!("ws://{addr}/api/v1/ws")).await;
+    let reply = ws.subscribe(&format!("product:{product}")).await;
+    let epoch = reply["epoch"].as_str().expect("epoch").to_owned();
+    let mut seq = reply["seq"].as_u64().expect("seq");
+    *cursor.lock().unwrap() = Some((epoch.clone(), seq));
+    while let Some(Ok(frame)) = ws.stream.next().await {
+        let Message::Text(text) = frame else { continue };
+        let frame: Value = serde_json::from_str(&text).expect("json frame");
+        assert_eq!(frame["type"], "event", "{frame}");
+        seq += 1;
+        assert_eq!(
+            frame["seq"], seq,
+            "gap or duplicate on product:{product}: {frame}"
+        );
+        *cursor.lock().unwrap() = Some((epoch.clone(), seq));
+    }
+}
+
+async fn get_json(client: &reqwest::Client, url: String) -> Value {
+    let (status, body) = send(client.get(url).bearer_auth(ADMIN_TOKEN)).await;
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+/// Every item of a paginated admin list.
+async fn all_pages(client: &reqwest::Client, url: &str) -> Vec<Value> {
+    let mut items = Vec::new();
+    for page in 1.. {
+        let sep = if url.contains('?') { '&' } else { '?' };
+        let body = get_json(client, format!("{url}{sep}per_page=100&page={page}")).await;
+        let batch = body["items"].as_array().expect("items").clone();
+        let total = body["total"].as_u64().expect("total") as usize;
+        let empty = batch.is_empty();
+        items.extend(batch);
+        if empty || items.len() >= total {
+            assert_eq!(items.len(), total, "{url}: pages add up to total");
+            break;
+        }
+    }
+    items
+}
+
+/// The invariant checker; the load is paused while it runs. Returns the number of checks.
+struct Checker<'a> {
+    client: &'a reqwest::Client,
+    addr: SocketAddr,
+    world: &'a World,
+    checks: usize,
+}
+
+impl Checker<'_> {
+    fn ok(&mut self, condition: bool, what: impl FnOnce() -> String) {
+        assert!(condition, "invariant violated: {}", what());
+        self.checks += 1;
+    }
+
+    /// Everything but holds and WebSocket resume.
+    async fn check_state(&mut self, acked: &Acked) {
+        let addr = self.addr;
+        // Ledger: every charge and refund per order.
+        // (Unpaginated: it answers every entry at once.)
+        let ledger = get_json(self.client, format!("http://{addr}/api/v1/admin/payments")).await;
+        let ledger = ledger["items"].as_array().expect("items").clone();
+        let mut charges: HashMap<String, usize> = HashMap::new();
+        let mut refunds: HashMap<String, usize> = HashMap::new();
+        for entry in &ledger {
+            let order = entry["order_id"].as_str().expect("order_id").to_owned();
+            match entry["kind"].as_str() {
+                Some("charge") => *charges.entry(order).or_default() += 1,
+                Some("refund") => *refunds.entry(order).or_default() += 1,
+                other => panic!("ledger kind {other:?}"),
+            }
+        }
+        let charged = |id: &str| charges.get(id).copied().unwrap_or(0);
+        let refunded = |id: &str| refunds.get(id).copied().unwrap_or(0);
+
+        // Every order the server knows (acknowledged or not): never charged twice.
+        let orders = all_pages(self.client, &format!("http://{addr}/api/v1/orders")).await;
+        let mut statuses = HashMap::new();
+        for order in &orders {
+            let id = id_of(order);
+            let status = order["status"].as_str().expect("status").to_owned();
+            let (c, r) = (charged(&id), refunded(&id));
+            self.ok(c <= 1 && r <= c, || {
+                format!("{id} charged {c}×, refunded {r}×")
+            });
+            match status.as_str() {
+                "confirmed" => self.ok(c == 1 && r == 0, || {
+                    format!("confirmed {id}: charged {c}×, refunded {r}×")
+                }),
+                "cancelled" | "payment_failed" => self.ok(r == c, || {
+                    format!("{status} {id}: charged {c}×, refunded {r}×")
+                }),
+                _ => {}
+            }
+            statuses.insert(id, status);
+        }
+
+        // Every acknowledged order is there, in a state its history allows.
+        for (id, ack) in &acked.orders {
+            let order = get_json(self.client, format!("http://{addr}/api/v1/orders/{id}")).await;
+            let status = order["status"].as_str().expect("status");
+            self.ok(statuses.get(id).map(String::as_str) == Some(status), || {
+                format!("acknowledged order {id} ({status}) missing from the list")
+            });
+            let allowed: &[&str] = match (ack.created.as_str(), ack.cancel) {
+                (_, Attempt::Acked) => &["cancelled"],
+                ("confirmed", Attempt::None) => &["confirmed"],
+                ("confirmed", Attempt::Tried) => &["confirmed", "cancelled"],
+                ("pending", Attempt::None) => &["pending", "confirmed"],
+                _ => &["pending", "confirmed", "cancelled"],
+            };
+            self.ok(allowed.contains(&status), || {
+                format!("acknowledged {ack:?} of {id} is now {status}")
+            });
+            self.ok(
+                order["items"][0]["product_id"] == ack.product.as_str(),
+                || format!("{id} lost its item: {order}"),
+            );
+        }
+
+        // Products: stock numbers and the movement log agree.
+        let mut sale_refs = HashSet::new();
+        let mut cancellation_refs = HashSet::new();
+        for product in self.world.products() {
+            let inventory = inventory_at(self.client, addr, product).await;
+            let on_hand = inventory["on_hand"].as_i64().expect("on_hand");
+            let reserved = inventory["reserved"].as_i64().expect("reserved");
+            let available = inventory["available"].as_i64().expect("available");
+            self.ok(available >= 0 && reserved >= 0, || {
+                format!("negative stock: {inventory}")
+            });
+            self.ok(available == on_hand - reserved, || {
+                format!("available ≠ on_hand − reserved: {inventory}")
+            });
+            let mut movements = all_pages(
+                self.client,
+                &format!("http://{addr}/api/v1/products/{product}/inventory/movements"),
+            )
+            .await;
+            movements.reverse(); // oldest first
+            let first = &movements[0];
+            self.ok(
+                first["kind"] == "adjustment"
+                    && first["reason"] == "initial"
+                    && first["delta"] == INITIAL_STOCK,
+                || format!("first movement of {product} is not the initial stock: {first}"),
+            );
+            let (mut adjustments, mut sales, mut cancellations, mut running) = (0, 0, 0, 0);
+            let mut notes = HashMap::new();
+            for movement in &movements {
+                let delta = movement["delta"].as_i64().expect("delta");
+                running += delta;
+                self.ok(movement["on_hand_after"] == running, || {
+                    format!("{product}: on_hand_after breaks the running sum: {movement}")
+                });
+                let reference = movement["ref"].as_str().unwrap_or_default().to_owned();
+                match movement["kind"].as_str().expect("kind") {
+                    "adjustment" => {
+                        adjustments += delta;
+                        if let Some(note) = movement["note"].as_str() {
+                            notes.insert(note.to_owned(), delta);
+                        }
+                    }
+                    "sale" => {
+                        self.ok(delta < 0, || format!("sale adds stock: {movement}"));
+                        self.ok(sale_refs.insert(reference.clone()), || {
+                            format!("{reference} sold twice: {movement}")
+                        });
+                        sales -= delta;
+                    }
+                    "cancellation" => {
+                        self.ok(delta > 0, || {
+                            format!("cancellation removes stock: {movement}")
+                        });
+                        self.ok(cancellation_refs.insert(reference.clone()), || {
+                            format!("{reference} returned twice: {movement}")
+                        });
+                        cancellations += delta;
+                    }
+                    kind => panic!("movement kind {kind}"),
+                }
+            }
+            self.ok(running == on_hand, || {
+                format!("{product}: movements sum to {running}, on_hand is {on_hand}")
+            });
+            self.ok(on_hand == adjustments - sales + cancellations, || {
+                format!("{product}: on_hand {on_hand} ≠ {adjustments} − {sales} + {cancellations}")
+            });
+            for (note, delta) in acked.adjustments.get(product).into_iter().flatten() {
+                self.ok(notes.get(note) == Some(delta), || {
+                    format!("acknowledged adjustment {note} ({delta:+}) of {product} is lost")
+                });
+            }
+        }
+
+        // Acknowledged commits sold exactly once; acknowledged cancels of confirmed orders
+        // returned their units.
+        for (id, hold) in &acked.holds {
+            if hold.commit == Attempt::Acked {
+                self.ok(sale_refs.contains(id), || {
+                    format!("acknowledged commit of {id} ({hold:?}) has no sale movement")
+                });
+            }
+        }
+        for (id, ack) in &acked.orders {
+            if ack.cancel == Attempt::Acked && ack.created == "confirmed" {
+                self.ok(cancellation_refs.contains(id), || {
+                    format!("acknowledged cancel of {id} returned no stock")
+                });
+            }
+        }
+    }
+
+    /// Holds: at `deadline` (every hold's expiry + 1 s, and at least 1 s after `/readyz`) no
+    /// hold product has anything reserved, and every acknowledged hold is in a state its
+    /// history allows.
+    async fn check_holds(&mut self, acked: &Acked, deadline: Instant) {
+        tokio::time::sleep_until(deadline.into()).await;
+        for product in &self.world.hold_products {
+            let inventory = inventory_at(self.client, self.addr, product).await;
+            self.ok(inventory["reserved"] == 0, || {
+                format!("a hold outlived its expiry by over 1 s: {inventory}")
+            });
+        }
+        for (id, hold) in &acked.holds {
+            let body = get_json(
+                self.client,
+                format!("http://{}/api/v1/reservations/{id}", self.addr),
+            )
+            .await;
+            let status = body["status"].as_str().expect("status");
+            let allowed: &[&str] = match (hold.commit, hold.release) {
+                (Attempt::Acked, _) => &["committed"],
+                (_, Attempt::Acked) => &["released"],
+                (Attempt::Tried, _) => &["committed", "expired"],
+                (_, Attempt::Tried) => &["released", "expired"],
+                _ => &["expired"],
+            };
+            self.ok(allowed.contains(&status), || {
+                format!("reservation {id} ({hold:?}) is {status}")
+            });
+            self.ok(
+                body["items"][0]["quantity"] == hold.quantity
+                    && body["items"][0]["product_id"] == hold.product.as_str(),
+                || format!("reservation {id} changed: {body}"),
+            );
+        }
+    }
+
+    /// Order products: the holds of orders settle (confirmed orders commit theirs).
+    async fn check_order_holds(&mut self) {
+        for product in &self.world.order_products {
+            let url = format!("http://{}/api/v1/products/{product}/inventory", self.addr);
+            eventually(Duration::from_secs(10), || async {
+                get_json(self.client, url.clone()).await["reserved"] == 0
+            })
+            .await;
+            self.checks += 1;
+        }
+    }
+
+    /// Resuming a topic from the last position a subscriber saw before the crash gives the
+    /// missed events in order or a reset, never a silent gap.
+    async fn check_resume(&mut self, product: &str, cursor: &Cursor) {
+        let Some((epoch, since)) = cursor.lock().unwrap().clone() else {
+            return;
+        };
+        let version = inventory_at(self.client, self.addr, product).await["version"]
+            .as_u64()
+            .expect("version");
+        self.ok(since <= version, || {
+            format!("product:{product} published seq {since} but only {version} is durable")
+        });
+        let mut ws = Ws::connect(&format!("ws://{}/api/v1/ws", self.addr)).await;
+        let reply = ws
+            .subscribe_since(&format!("product:{product}"), &epoch, since)
+            .await;
+        if reply["reset"] == true {
+            self.ok(reply["seq"] == version, || {
+                format!("reset at {version}: {reply}")
+            });
+        } else {
+            let replayed = reply["replayed"].as_u64().expect("replayed or reset");
+            self.ok(since + replayed == version, || {
+                format!("resume from {since} replays {replayed}, version is {version}")
+            });
+            for seq in since + 1..=version {
+                let event = ws.next_event().await;
+                self.ok(event["seq"] == seq, || {
+                    format!("expected seq {seq}: {event}")
+                });
+            }
+        }
+        ws.assert_nothing_pending().await;
+        self.checks += 1;
+    }
+}
+
+/// Starts the load tasks and one subscriber per hold product and order product.
+fn start_load(shared: &Shared, seed: u64) -> Vec<JoinHandle<()>> {
+    vec![
+        tokio::spawn(hold_task(shared.clone(), seed)),
+        tokio::spawn(hold_task(shared.clone(), seed + 1)),
+        tokio::spawn(order_task(shared.clone(), seed + 2)),
+        tokio::spawn(adjust_task(shared.clone(), seed + 3)),
+    ]
+}
+
+fn start_subscribers(addr: SocketAddr, world: &World, cursors: &[Cursor]) -> Vec<JoinHandle<()>> {
+    [&world.hold_products[0], &world.order_products[0]]
+        .into_iter()
+        .zip(cursors)
+        .map(|(product, cursor)| tokio::spawn(subscriber(addr, product.clone(), cursor.clone())))
+        .collect()
+}
+
+fn seed() -> u64 {
+    std::env::var("CHAOS_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| rand::rng().random())
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("client")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chaos_kill_9_under_load_keeps_every_invariant() {
+    let started = Instant::now();
+    let seed = seed();
+    eprintln!("chaos: seed {seed} (CHAOS_SEED={seed} replays the choices)");
+    let mut rng = StdRng::seed_from_u64(seed);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let client = client();
+    let mut server = start_server(dir.path().to_path_buf()).await;
+    wait_ready(&client, server.addr).await;
+    let world = setup(&client, server.addr).await;
+    let shared = Shared {
+        gate: Arc::new(RwLock::new(server.addr)),
+        stop: Arc::new(AtomicBool::new(false)),
+        acked: Arc::default(),
+        client: client.clone(),
+        world: world.clone(),
+    };
+    let load = start_load(&shared, seed);
+    let cursors: Vec<Cursor> = vec![Arc::default(), Arc::default()];
+    let mut checks = 0;
+    let mut subscribers = start_subscribers(server.addr, &world, &cursors);
+    for crash in 1..=CRASHES {
+        tokio::time::sleep(Duration::from_millis(rng.random_range(300..1300))).await;
+        let crashed_at = Instant::now();
+        tokio::task::spawn_blocking(move || server.kill_9())
+            .await
+            .expect("kill -9");
+        // Pause the load: in-flight requests fail, then nobody writes until the check is done.
+        let mut gate = shared.gate.write().await;
+        for subscriber in subscribers.drain(..) {
+            subscriber
+                .await
+                .expect("subscriber saw no gap before the crash");
+        }
+        server = start_server(dir.path().to_path_buf()).await;
+        wait_ready(&client, server.addr).await;
+        let ready_at = Instant::now();
+        *gate = server.addr;
+        let acked = shared.acked.lock().unwrap().clone();
+        let mut checker = Checker {
+            client: &client,
+            addr: server.addr,
+            world: &world,
+            checks: 0,
+        };
+        for (product, cursor) in [&world.hold_products[0], &world.order_products[0]]
+            .into_iter()
+            .zip(&cursors)
+        {
+            checker.check_resume(product, cursor).await;
+        }
+        checker.check_state(&acked).await;
+        let deadline = (crashed_at + MAX_HOLD_TTL + Duration::from_millis(100)).max(ready_at)
+            + Duration::from_secs(1);
+        checker.check_holds(&acked, deadline).await;
+        checker.check_order_holds().await;
+        checks += checker.checks;
+        eprintln!(
+            "chaos: crash {crash} survived: {} acknowledged writes so far, {} checks",
+            acked.writes, checker.checks
+        );
+        subscribers = start_subscribers(server.addr, &world, &cursors);
+        drop(gate);
+    }
+    shared.stop.store(true, Ordering::Relaxed);
+    for task in load {
+        task.await.expect("load task");
+    }
+    let writes = shared.acked.lock().unwrap().writes;
+    println!(
+        "chaos: {CRASHES} crashes, {writes} acknowledged writes, all invariants held ({checks} checks) in {:.1?}",
+        started.elapsed()
+    );
+    drop(subscribers);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graceful_shutdown_under_load_loses_nothing_acknowledged_and_exits_0_within_10_s() {
+    let seed = seed();
+    eprintln!("shutdown: seed {seed}");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let client = client();
+    let mut server = start_server(dir.path().to_path_buf()).await;
+    wait_ready(&client, server.addr).await;
+    let world = setup(&client, server.addr).await;
+    let shared = Shared {
+        gate: Arc::new(RwLock::new(server.addr)),
+        stop: Arc::new(AtomicBool::new(false)),
+        acked: Arc::default(),
+        client: client.clone(),
+        world: world.clone(),
+    };
+    let load = start_load(&shared, seed);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    // SIGTERM while the load keeps writing.
+    let pid = server.child.id().to_string();
+    let stopping = Instant::now();
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill -TERM");
+    assert!(status.success());
+    let exit = loop {
+        if let Some(exit) = server.child.try_wait().expect("try_wait") {
+            break exit;
+        }
+        assert!(
+            stopping.elapsed() < Duration::from_secs(10),
+            "still running 10 s after SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let took = stopping.elapsed();
+    assert!(exit.success(), "exit status after SIGTERM: {exit}");
+    let mut gate = shared.gate.write().await;
+    shared.stop.store(true, Ordering::Relaxed);
+    let stopped_at = Instant::now();
+
+    server = start_server(dir.path().to_path_buf()).await;
+    wait_ready(&client, server.addr).await;
+    let ready_at = Instant::now();
+    *gate = server.addr;
+    drop(gate);
+    for task in load {
+        task.await.expect("load task");
+    }
+    let acked = shared.acked.lock().unwrap().clone();
+    assert!(acked.writes > 0, "the load wrote nothing");
+    let mut checker = Checker {
+        client: &client,
+        addr: server.addr,
+        world: &world,
+        checks: 0,
+    };
+    checker.check_state(&acked).await;
+    let deadline = (stopped_at + MAX_HOLD_TTL).max(ready_at) + Duration::from_secs(1);
+    checker.check_holds(&acked, deadline).await;
+    checker.check_order_holds().await;
+    println!(
+        "shutdown: exit 0 after SIGTERM in {took:.1?}, {} acknowledged writes intact ({} checks)",
+        acked.writes, checker.checks
+    );
+}
