@@ -712,21 +712,22 @@ async fn connect_clients(
             let permit = gate.acquire_owned().await.expect("gate");
             let stream = TcpStream::connect(addr).await.expect("connect ws");
             stream.set_nodelay(true).expect("nodelay");
-            let (mut ws, _) = tokio_tungstenite::client_async(url, stream)
-                .await
-                .expect("ws handshake");
+            // A small read buffer: tungstenite zeroes its whole read buffer per read.
+            let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+                .read_buffer_size(4096);
+            let (mut ws, _) =
+                tokio_tungstenite::client_async_with_config(url, stream, Some(config))
+                    .await
+                    .expect("ws handshake");
             if let Some(subscribe) = subscribe {
                 ws.send(Message::text(subscribe)).await.expect("subscribe");
             } else {
                 seen.subscribed.fetch_add(1, Relaxed);
             }
             drop(permit);
+            // Runs until the frame stream ends or the JoinSet is dropped (which aborts it).
             while !stop.load(Relaxed) {
-                let frame = tokio::select! {
-                    frame = ws.next() => frame,
-                    _ = tokio::time::sleep(Duration::from_millis(500)) => continue,
-                };
-                match frame {
+                match ws.next().await {
                     Some(Ok(Message::Text(text))) => {
                         if let Some(at) = event_at(text.as_str()) {
                             seen.latency.record_ms(now_ms() - at);
@@ -769,6 +770,20 @@ async fn connect_clients(
     clients
 }
 
+/// Waits (up to 60 s) until this process has fewer than `limit` open files: the server
+/// ends of closed client connections take a moment to go.
+async fn wait_fds_below(limit: usize) {
+    let until = Instant::now() + Duration::from_secs(60);
+    loop {
+        let open = std::fs::read_dir("/proc/self/fd").map_or(0, Iterator::count);
+        if open < limit || Instant::now() >= until {
+            return;
+        }
+        progress(&format!("waiting for {open} open files to close"));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 /// One rate step's figures.
 struct Step {
     rate: f64,
@@ -778,6 +793,14 @@ struct Step {
     p50: u64,
     p99: u64,
     lagged: u64,
+    /// p99 of the publishing request (emporium: the HTTP adjustment, durable commit included).
+    publish_p99: Option<u64>,
+}
+
+/// An asynchronous publisher's confirmations and request latencies.
+struct Publisher {
+    confirmed: AtomicU64,
+    latency: Histogram,
 }
 
 fn step_row(target: &str, s: &Step, n: usize) -> Vec<String> {
@@ -790,12 +813,14 @@ fn step_row(target: &str, s: &Step, n: usize) -> Vec<String> {
         s.p50.to_string(),
         s.p99.to_string(),
         s.lagged.to_string(),
+        s.publish_p99.map_or("-".into(), |p| p.to_string()),
     ]
 }
 
 /// Publishes at rising rates with `publish(count)` paced by the caller's clock; records per
 /// step. Stops after the first step with a lagged close, a p99 over 1 s, or under 90 % of
 /// the expected deliveries.
+#[allow(clippy::too_many_arguments)]
 async fn rising<F, Fut>(
     name: &str,
     seen: &Arc<Seen>,
@@ -803,6 +828,7 @@ async fn rising<F, Fut>(
     start_rate: f64,
     max_rate: f64,
     step_secs: f64,
+    publisher: Option<&Publisher>,
     publish: F,
 ) -> Vec<Step>
 where
@@ -815,6 +841,10 @@ where
         let _ = seen.latency.take();
         seen.deliveries.store(0, Relaxed);
         let lagged_before = seen.lagged.load(Relaxed);
+        let confirmed_before = publisher.map(|p| {
+            let _ = p.latency.take();
+            p.confirmed.load(Relaxed)
+        });
         let started = Instant::now();
         let total = (rate * step_secs).round() as u64;
         let mut published = 0;
@@ -832,6 +862,17 @@ where
                     seen.deliveries.load(Relaxed)
                 ));
             }
+        }
+        // Asynchronous publishers: count what the server confirmed (waiting up to 5 s).
+        let mut publish_p99 = None;
+        if let (Some(publisher), Some(before)) = (publisher, confirmed_before) {
+            let counter = &publisher.confirmed;
+            let until = Instant::now() + Duration::from_secs(5);
+            while counter.load(Relaxed) - before < published && Instant::now() < until {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            published = counter.load(Relaxed) - before;
+            publish_p99 = Some(publisher.latency.take().2);
         }
         let publish_time = started.elapsed();
         // Drain: wait until every expected delivery arrived (or 5 s).
@@ -853,6 +894,7 @@ where
             p50,
             p99,
             lagged,
+            publish_p99,
         };
         let stop = lagged > 0 || p99 > 1000 || deliveries < expected * 9 / 10;
         steps.push(step);
@@ -864,19 +906,24 @@ where
     steps
 }
 
+/// The sending side of the naive baseline; taking it out closes every connection.
+type BaselineTx = Arc<std::sync::Mutex<Option<broadcast::Sender<Utf8Bytes>>>>;
+
 /// The naive baseline: every connection forwards a broadcast receiver, one `send` each.
-async fn broadcast_server(capacity: usize) -> (SocketAddr, broadcast::Sender<Utf8Bytes>) {
-    let (tx, _) = broadcast::channel::<Utf8Bytes>(capacity);
+async fn broadcast_server(capacity: usize) -> (SocketAddr, BaselineTx) {
+    let tx: BaselineTx = Arc::new(std::sync::Mutex::new(Some(broadcast::channel(capacity).0)));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
-    async fn upgrade(
-        State(tx): State<broadcast::Sender<Utf8Bytes>>,
-        ws: WebSocketUpgrade,
-    ) -> Response {
+    async fn upgrade(State(tx): State<BaselineTx>, ws: WebSocketUpgrade) -> Response {
+        let rx = tx
+            .lock()
+            .expect("baseline lock")
+            .as_ref()
+            .map(|tx| tx.subscribe());
         ws.on_upgrade(move |mut socket| async move {
-            let mut rx = tx.subscribe();
+            let Some(mut rx) = rx else { return };
             loop {
                 match rx.recv().await {
                     Ok(frame) => {
@@ -900,7 +947,7 @@ async fn broadcast_server(capacity: usize) -> (SocketAddr, broadcast::Sender<Utf
     }
     let router = Router::new()
         .route("/ws", get(upgrade))
-        .with_state(tx.clone());
+        .with_state(Arc::clone(&tx));
     tokio::spawn(async move { axum::serve(listener, router).await });
     (addr, tx)
 }
@@ -953,7 +1000,7 @@ async fn fanout(
     let clients =
         connect_clients(server.addr, "/api/v1/ws", Some(subscribe), n, &seen, &stop).await;
     let adjust_path = format!("/api/v1/products/{product}/inventory/adjustments");
-    let pool: Vec<_> = futures_util::future::join_all((0..8).map(|_| Http::connect(server.addr)))
+    let pool: Vec<_> = futures_util::future::join_all((0..64).map(|_| Http::connect(server.addr)))
         .await
         .into_iter()
         .map(tokio::sync::Mutex::new)
@@ -961,24 +1008,51 @@ async fn fanout(
     let adjust_body = json!({"delta": 1, "reason": "restock"}).to_string();
     // Adjustments are spawned so a slow one never delays the schedule.
     let pool = Arc::new(pool);
-    let emporium_steps = rising("emporium", &seen, n, start_rate, max_rate, step_secs, |k| {
-        let (pool, path, body) = (Arc::clone(&pool), adjust_path.clone(), adjust_body.clone());
-        async move {
-            tokio::spawn(async move {
-                let mut http = pool[k as usize % pool.len()].lock().await;
-                let _ = http
-                    .call(Method::POST, &path, Some(ADMIN_TOKEN), Some(body))
-                    .await;
-            });
-            true
-        }
-    })
+    let adjusted = Arc::new(Publisher {
+        confirmed: AtomicU64::new(0),
+        latency: Histogram::new(),
+    });
+    let emporium_steps = rising(
+        "emporium",
+        &seen,
+        n,
+        start_rate,
+        max_rate,
+        step_secs,
+        Some(&adjusted),
+        |k| {
+            let (pool, path, body) = (Arc::clone(&pool), adjust_path.clone(), adjust_body.clone());
+            let adjusted = Arc::clone(&adjusted);
+            async move {
+                tokio::spawn(async move {
+                    let mut http = pool[k as usize % pool.len()].lock().await;
+                    let sent = Instant::now();
+                    if let Ok((200, _)) = http
+                        .call(Method::POST, &path, Some(ADMIN_TOKEN), Some(body))
+                        .await
+                    {
+                        adjusted
+                            .latency
+                            .record_ms(sent.elapsed().as_millis() as i64);
+                        adjusted.confirmed.fetch_add(1, Relaxed);
+                    }
+                });
+                true
+            }
+        },
+    )
     .await;
     stop.store(true, Relaxed);
     drop(clients);
+    wait_fds_below(4096).await;
 
     // Baseline.
-    let (base_addr, tx) = broadcast_server(4096).await;
+    let (base_addr, base_tx) = broadcast_server(4096).await;
+    let tx = base_tx
+        .lock()
+        .expect("baseline lock")
+        .clone()
+        .expect("baseline sender");
     let base_seen = Seen::new();
     let base_stop = Arc::new(AtomicBool::new(false));
     let base_clients = connect_clients(base_addr, "/ws", None, n, &base_seen, &base_stop).await;
@@ -989,6 +1063,7 @@ async fn fanout(
         start_rate,
         max_rate,
         step_secs,
+        None,
         |k| {
             let sent = tx.send(baseline_frame(&product, k)).is_ok();
             async move { sent }
@@ -997,6 +1072,10 @@ async fn fanout(
     .await;
     base_stop.store(true, Relaxed);
     drop(base_clients);
+    // Ends the baseline's connection tasks (they wait in `recv`), closing their sockets.
+    drop(tx);
+    base_tx.lock().expect("baseline lock").take();
+    wait_fds_below(4096).await;
 
     let header = [
         "target",
@@ -1007,6 +1086,7 @@ async fn fanout(
         "p50 ms",
         "p99 ms",
         "lagged",
+        "publish req p99 ms",
     ];
     let mut rows: Vec<Vec<String>> = emporium_steps
         .iter()

@@ -31,10 +31,18 @@ pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, CodecError> {
     Ok(out)
 }
 
+/// Most bytes one decoded value may claim. A corrupted length prefix must not make the
+/// decoder allocate gigabytes (found by `fuzz/` `storage_codec`); stored values are far smaller.
+const DECODE_LIMIT: usize = 64 * 1024 * 1024;
+
 /// Decodes bytes written by [`encode`].
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
     match bytes.split_first() {
-        Some((&FORMAT, rest)) => Ok(bincode::serde::decode_from_slice(rest, config())?.0),
+        Some((&FORMAT, rest)) => Ok(bincode::serde::decode_from_slice(
+            rest,
+            bincode::config::standard().with_limit::<DECODE_LIMIT>(),
+        )?
+        .0),
         other => Err(CodecError::Format(other.map(|(v, _)| *v))),
     }
 }
@@ -56,5 +64,8 @@ mod tests {
             Err(CodecError::Format(Some(9)))
         ));
         assert!(decode::<String>(&[FORMAT, 200]).is_err());
+        // A corrupted length prefix (3 GB) is an error, not a huge allocation.
+        assert!(decode::<Vec<u8>>(&[FORMAT, 0xfc, 0xbd, 0xbd, 0xbd, 0xbd]).is_err());
+        assert!(decode::<String>(&[FORMAT, 0xfc, 0xbd, 0xbd, 0xbd, 0xbd]).is_err());
     }
 }

@@ -419,3 +419,64 @@ pub fn is_durable(topic: &str) -> bool {
         .iter()
         .any(|prefix| topic.starts_with(prefix))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn stock(product: &str, available: i64) -> Value {
+        json!({"product_id": product, "available": available})
+    }
+
+    #[tokio::test]
+    async fn latest_mode_sends_at_most_one_stock_change_per_interval_and_always_the_newest() {
+        let hub = Hub::new(16).with_latest_interval(Duration::from_millis(100));
+        let (latest, mut latest_rx) = Connection::new(1, 64);
+        let (all, mut all_rx) = Connection::new(2, 64);
+        let (latest, all) = (Arc::new(latest), Arc::new(all));
+        let topic = "product:p1";
+        for (conn, mode) in [(&latest, true), (&all, false)] {
+            assert!(hub.subscribe_durable(
+                topic,
+                conn,
+                mode,
+                None,
+                None,
+                || Some((0, json!({}))),
+                |_, _| None
+            ));
+        }
+        let _ = (latest_rx.recv().await, all_rx.recv().await);
+        for seq in 1..=5 {
+            hub.publish_durable(topic, seq, "stock.changed", &stock("p1", seq as i64), 0);
+        }
+        let seqs = |rx: &mut tokio::sync::mpsc::Receiver<Utf8Bytes>| {
+            let mut out = Vec::new();
+            while let Ok(frame) = rx.try_recv() {
+                let v: Value = serde_json::from_str(frame.as_str()).expect("json");
+                out.push(v["seq"].as_u64().expect("seq"));
+            }
+            out
+        };
+        assert_eq!(seqs(&mut all_rx), [1, 2, 3, 4, 5]);
+        assert_eq!(
+            seqs(&mut latest_rx),
+            [1],
+            "the first change goes out at once"
+        );
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        assert_eq!(
+            seqs(&mut latest_rx),
+            [5],
+            "then only the newest, after the interval"
+        );
+        hub.publish_durable(topic, 6, "stock.changed", &stock("p1", 6), 0);
+        hub.publish_durable(topic, 7, "product.updated", &json!({"id": "p1"}), 0);
+        assert_eq!(
+            seqs(&mut latest_rx),
+            [6, 7],
+            "other events flush what is pending first"
+        );
+    }
+}

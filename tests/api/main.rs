@@ -14,3 +14,4 @@ mod products;
 mod reservations;
 mod stores;
 mod websocket;
+mod ws_fuzz;
