@@ -359,18 +359,10 @@ impl CartState {
         reservation: &ReservationId,
         lines: impl Iterator<Item = &'a CartLine>,
     ) {
-        let outcomes = join_all(lines.map(|line| {
-            self.commerce
-                .products
-                .call(&line.product_id, |reply| ProductMsg::Release {
-                    reservation: reservation.clone(),
-                    reply,
-                })
-        }))
-        .await;
-        for error in outcomes.into_iter().filter_map(Result::err) {
-            tracing::warn!(cart = %self.cart.id, %error, "release failed; the hold will lapse");
-        }
+        self.commerce
+            .products
+            .release_all(reservation, lines.map(|line| &line.product_id))
+            .await;
     }
 
     async fn delete(&mut self, release: bool) -> Result<(), ActorError> {

@@ -296,19 +296,13 @@ impl OrderState {
 
     /// Gives the held units back (nothing held is fine).
     async fn release_stock(&self) {
-        let reservation = &self.order.reservation_id;
-        let outcomes = join_all(self.order.items.iter().map(|line| {
-            self.commerce
-                .products
-                .call(&line.product_id, |reply| ProductMsg::Release {
-                    reservation: reservation.clone(),
-                    reply,
-                })
-        }))
-        .await;
-        for error in outcomes.into_iter().filter_map(Result::err) {
-            tracing::warn!(order = %self.order.id, %error, "release failed; the hold will lapse");
-        }
+        self.commerce
+            .products
+            .release_all(
+                &self.order.reservation_id,
+                self.order.items.iter().map(|line| &line.product_id),
+            )
+            .await;
     }
 
     /// Puts sold units back on hand (idempotent per product and order).

@@ -9,8 +9,9 @@ use super::{
     ActorError, Shared,
     product::{ProductActor, ProductArgs, ProductMsg},
 };
-use crate::domain::ids::ProductId;
+use crate::domain::ids::{ProductId, ReservationId};
 use dashmap::DashMap;
+use futures_util::future::join_all;
 use ractor::{Actor, ActorRef, Message, RpcReplyPort, rpc::CallResult};
 use std::{fmt::Display, future::Future, hash::Hash, sync::Arc};
 use tokio::sync::OnceCell;
@@ -130,6 +131,25 @@ impl ProductRegistry {
     /// Number of running product actors.
     pub fn active(&self) -> usize {
         self.registry.active()
+    }
+
+    /// Gives back what `reservation` holds on each of `products` (nothing held is fine). A
+    /// failure is only logged: the hold still lapses by itself at its expiry.
+    pub async fn release_all<'a>(
+        &self,
+        reservation: &ReservationId,
+        products: impl IntoIterator<Item = &'a ProductId>,
+    ) {
+        let outcomes = join_all(products.into_iter().map(|product| {
+            self.call(product, |reply| ProductMsg::Release {
+                reservation: reservation.clone(),
+                reply,
+            })
+        }))
+        .await;
+        for error in outcomes.into_iter().filter_map(Result::err) {
+            tracing::warn!(%reservation, %error, "release failed; the hold will lapse");
+        }
     }
 
     /// Sends a request to the product's actor and waits for its (durable) answer.

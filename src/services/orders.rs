@@ -391,16 +391,5 @@ fn products_of(lines: &[OrderLine]) -> Vec<&ProductId> {
 }
 
 async fn release(commerce: &Arc<Commerce>, reservation: &ReservationId, products: Vec<&ProductId>) {
-    let outcomes = join_all(products.into_iter().map(|product| {
-        commerce
-            .products
-            .call(product, |reply| ProductMsg::Release {
-                reservation: reservation.clone(),
-                reply,
-            })
-    }))
-    .await;
-    for error in outcomes.into_iter().filter_map(Result::err) {
-        tracing::warn!(%reservation, %error, "release failed; the hold will lapse");
-    }
+    commerce.products.release_all(reservation, products).await;
 }

@@ -356,19 +356,7 @@ impl Reservations {
     }
 
     async fn release_all(&self, id: &ReservationId, products: Vec<&ProductId>) {
-        let outcomes = join_all(products.into_iter().map(|product| {
-            let id = id.clone();
-            self.products
-                .call(product, move |reply| ProductMsg::Release {
-                    reservation: id.clone(),
-                    reply,
-                })
-        }))
-        .await;
-        for error in outcomes.into_iter().filter_map(Result::err) {
-            // The hold still lapses by itself at its expiry.
-            tracing::warn!(reservation = %id, %error, "release failed; the hold will lapse");
-        }
+        self.products.release_all(id, products).await;
     }
 
     /// Records the reservation as expired and gives back whatever is still held.
