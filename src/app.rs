@@ -70,7 +70,7 @@ impl App {
         let config = Arc::new(config);
         let shared = Arc::new(Shared {
             config: Arc::clone(&config),
-            committer: Committer::start(storage.db().clone()),
+            committer: Committer::start(storage.clone()),
             storage,
             hub: Arc::new(Hub::new(config.ws.replay_buffer).with_latest_interval(
                 std::time::Duration::from_millis(config.ws.latest_interval_ms),

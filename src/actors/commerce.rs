@@ -136,8 +136,11 @@ impl Commerce {
                 )
                 .map_err(unavailable)?;
         }
-        self.shared.storage.apply(write).map_err(unavailable)?;
-        self.shared.committer.durable().await.map_err(unavailable)?;
+        self.shared
+            .committer
+            .write_durable(write)
+            .await
+            .map_err(unavailable)?;
 
         let snapshot = Arc::new(order.clone());
         let store_topic = format!("store:{}:orders", order.store_id);
@@ -207,8 +210,11 @@ impl Commerce {
                 )
                 .map_err(unavailable)?;
         }
-        self.shared.storage.apply(write).map_err(unavailable)?;
-        self.shared.committer.durable().await.map_err(unavailable)?;
+        self.shared
+            .committer
+            .write_durable(write)
+            .await
+            .map_err(unavailable)?;
         if let (Some(name), false) = (event, deleted) {
             self.shared.hub.publish_durable(
                 &format!("cart:{}", cart.id),

@@ -24,7 +24,10 @@ use crate::{
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use serde_json::Value;
 use std::{
-    sync::Arc,
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
     time::{Duration, Instant},
 };
 use tokio::task::JoinHandle;
@@ -159,6 +162,10 @@ pub struct ProductState {
     idle_check: Option<JoinHandle<()>>,
     /// This actor's share of the `emporium_holds_active` gauge.
     holds_counted: usize,
+    /// Writes handed to the committer and not yet durable. The actor does not passivate
+    /// while any are in flight: its successor would load the product from sled, where they
+    /// are not applied yet.
+    writes_in_flight: Arc<AtomicUsize>,
 }
 
 impl Actor for ProductActor {
@@ -201,6 +208,7 @@ impl Actor for ProductActor {
             last_message: Instant::now(),
             idle_check: Some(idle_check),
             holds_counted: 0,
+            writes_in_flight: Arc::new(AtomicUsize::new(0)),
         };
         state.count_holds();
         state.arm_timer(&myself);
@@ -282,10 +290,8 @@ impl Actor for ProductActor {
             } => (
                 // A cancellation retried after a crash must not return the units twice.
                 if state
-                    .shared
-                    .storage
-                    .was_committed(id, &format!("return:{reference}"))
-                    .unwrap_or(false)
+                    .marker_written(id, &format!("return:{reference}"))
+                    .await
                 {
                     Ok(Vec::new())
                 } else {
@@ -305,11 +311,7 @@ impl Actor for ProductActor {
             } => {
                 let decided = match ledger.commit(&reservation) {
                     Err(DomainError::HoldNotFound)
-                        if state
-                            .shared
-                            .storage
-                            .was_committed(id, reservation.as_str())
-                            .unwrap_or(false) =>
+                        if state.marker_written(id, reservation.as_str()).await =>
                     {
                         Ok(Vec::new())
                     }
@@ -415,6 +417,23 @@ impl ProductState {
         }
     }
 
+    /// Whether a commit marker (a sold reservation, a returned order) was written for this
+    /// product. Our latest writes may still sit in the committer's queue, not yet in sled, so
+    /// a miss waits until they are applied and looks again.
+    async fn marker_written(&self, id: &ProductId, marker: &str) -> bool {
+        let storage = &self.shared.storage;
+        if storage.was_committed(id, marker).unwrap_or(false) {
+            return true;
+        }
+        if self.writes_in_flight.load(Ordering::Relaxed) == 0 {
+            return false;
+        }
+        if let Err(error) = self.shared.committer.durable().await {
+            tracing::warn!(product = %id, %error, "could not wait for earlier writes");
+        }
+        storage.was_committed(id, marker).unwrap_or(false)
+    }
+
     fn view(&self) -> ProductView {
         ProductView {
             catalog: Arc::clone(&self.product.catalog),
@@ -450,18 +469,18 @@ impl ProductState {
             Ok(recorded) => recorded,
             Err(error) => return self.fail(myself, error, reply),
         };
-        if let Err(error) = self.shared.storage.apply_product_write(write) {
-            return self.fail(myself, error.to_string(), reply);
-        }
         let view = self.view();
         let shared = Arc::clone(&self.shared);
         let failed_actor = myself.clone();
+        let in_flight = Arc::clone(&self.writes_in_flight);
+        in_flight.fetch_add(1, Ordering::Relaxed);
         self.shared
             .committer
-            .submit(
-                true,
+            .submit_write(
+                write,
                 Box::new(move |durable| match durable {
                     Ok(()) => {
+                        in_flight.fetch_sub(1, Ordering::Relaxed);
                         shared.read_model.put_product(view.clone());
                         publish(&shared, &view, outgoing);
                         if let Some(reply) = reply {
@@ -469,6 +488,7 @@ impl ProductState {
                         }
                     }
                     Err(error) => {
+                        in_flight.fetch_sub(1, Ordering::Relaxed);
                         // Memory is ahead of disk: stop so the next message reloads from disk.
                         failed_actor.stop(Some("flush failed".into()));
                         if let Some(reply) = reply {
@@ -537,9 +557,11 @@ impl ProductState {
                 });
             }
         }
-        // A snapshot carries every hold, so with many holds it is taken less often: its cost
-        // per journal record stays bounded, and so does the tail replayed on activation.
-        let every = SNAPSHOT_EVERY.max(self.product.ledger.holds.len() as u64 / 8);
+        // A snapshot carries every hold, so with many holds it is taken less often: one every
+        // `holds` records keeps its cost per record constant (a flash sale's 60 000 holds make
+        // a 2 MB snapshot, which sled writes as a blob), while the tail replayed on activation
+        // stays no longer than the snapshot itself.
+        let every = SNAPSHOT_EVERY.max(self.product.ledger.holds.len() as u64);
         if self.idx - self.snapshot_idx >= every {
             let keep_from = self
                 .product
@@ -671,7 +693,10 @@ impl ProductState {
     /// routed here; one already in the mailbox fails to send and its caller retries.
     fn maybe_passivate(&mut self, myself: &ActorRef<ProductMsg>) {
         let idle = Duration::from_secs(self.shared.config.actors.idle_seconds.max(1));
-        if !self.product.ledger.holds.is_empty() || self.last_message.elapsed() < idle {
+        if !self.product.ledger.holds.is_empty()
+            || self.last_message.elapsed() < idle
+            || self.writes_in_flight.load(Ordering::Relaxed) > 0
+        {
             return;
         }
         self.registry.forget(&self.product.catalog.id, &self.slot);

@@ -5,7 +5,9 @@
 //!   same load against a no-op axum handler in the same process; ratio and oversell check.
 //! - `fanout`: N WebSocket subscribers on one `product:` topic while stock changes at a rising
 //!   rate, against a naive `tokio::sync::broadcast` WebSocket route with the same clients; then
-//!   N `latest`-mode viewers of a product taking holds quickly (staleness).
+//!   N `latest`-mode viewers of a product taking holds quickly (staleness). Both servers run as
+//!   child processes (the `emporium` binary, and this binary's hidden `serve-baseline`), so
+//!   each subscriber costs this process one descriptor and each server its own.
 //! - `checkout`: C customers place 3-item `tok_visa` orders against a shared catalog; every
 //!   order and ledger charge is verified afterwards.
 //! - `catalog-scale`: P products in a server child process: RSS after creating, after
@@ -36,7 +38,7 @@ use std::{
     io::Write,
     net::SocketAddr,
     path::{Path, PathBuf},
-    process::{Child, Stdio},
+    process::{Child, Command, Stdio},
     sync::{
         Arc,
         atomic::{AtomicBool, AtomicU64, Ordering::Relaxed},
@@ -47,6 +49,9 @@ use tokio::{net::TcpStream, sync::broadcast, task::JoinSet};
 use tokio_tungstenite::tungstenite::Message;
 
 const ADMIN_TOKEN: &str = "adm_loadharness";
+
+/// `ws.latest_interval_ms` of the fanout server (passed to the child explicitly).
+const LATEST_INTERVAL_MS: u64 = 100;
 
 #[derive(Parser)]
 #[command(about = "Load scenarios against a real emporium server (see BENCHMARKS.md)")]
@@ -71,6 +76,9 @@ enum Scenario {
         /// Subscribers (capped by the open-file limit).
         #[arg(long, default_value_t = 10_000)]
         subscribers: usize,
+        /// The server binary (default: `emporium` next to this one).
+        #[arg(long)]
+        server: Option<PathBuf>,
         /// Seconds per rate step.
         #[arg(long, default_value_t = 3.0)]
         step_secs: f64,
@@ -111,6 +119,16 @@ enum Scenario {
         #[arg(long)]
         server: Option<PathBuf>,
     },
+    /// The fanout baseline server (a child process of `fanout`).
+    #[command(hide = true)]
+    ServeBaseline {
+        /// Listen address.
+        #[arg(long)]
+        addr: SocketAddr,
+        /// Capacity of the broadcast channel.
+        #[arg(long, default_value_t = 4096)]
+        capacity: usize,
+    },
 }
 
 fn main() {
@@ -124,6 +142,7 @@ fn main() {
             Scenario::FlashSale { connections, stock } => flash_sale(connections, stock).await,
             Scenario::Fanout {
                 subscribers,
+                server,
                 step_secs,
                 start_rate,
                 max_rate,
@@ -132,6 +151,7 @@ fn main() {
             } => {
                 fanout(
                     subscribers,
+                    server,
                     step_secs,
                     start_rate,
                     max_rate,
@@ -150,6 +170,7 @@ fn main() {
                 connections,
                 server,
             } => catalog_scale(products, connections, server).await,
+            Scenario::ServeBaseline { addr, capacity } => serve_baseline(addr, capacity).await,
         }
     });
 }
@@ -360,13 +381,19 @@ async fn start_server(tune: impl FnOnce(&mut Config)) -> InProcess {
     };
     tune(&mut config);
     tokio::spawn(emporium::run(config, listener, std::future::pending()));
-    wait_ready(addr, Duration::from_secs(60)).await;
+    wait_ready(addr, Duration::from_secs(60), None).await;
     InProcess { addr, _dir: dir }
 }
 
-async fn wait_ready(addr: SocketAddr, limit: Duration) -> Duration {
+/// Polls `GET /readyz` until it answers 200; with `child`, fails as soon as it exits.
+async fn wait_ready(addr: SocketAddr, limit: Duration, mut child: Option<&mut Child>) -> Duration {
     let started = Instant::now();
     loop {
+        if let Some(child) = child.as_deref_mut() {
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("the server child for {addr} exited before it was ready: {status}");
+            }
+        }
         if let Ok(Ok(stream)) =
             tokio::time::timeout(Duration::from_secs(1), TcpStream::connect(addr)).await
         {
@@ -770,16 +797,18 @@ async fn connect_clients(
     clients
 }
 
-/// Waits (up to 60 s) until this process has fewer than `limit` open files: the server
-/// ends of closed client connections take a moment to go.
-async fn wait_fds_below(limit: usize) {
+/// Waits (up to 60 s) until process `pid` (None: this one) has fewer than `limit` open
+/// files: the server ends of closed client connections take a moment to go.
+async fn wait_fds_below(pid: Option<u32>, limit: usize) {
+    let dir = pid.map_or_else(|| "/proc/self/fd".to_owned(), |p| format!("/proc/{p}/fd"));
     let until = Instant::now() + Duration::from_secs(60);
     loop {
-        let open = std::fs::read_dir("/proc/self/fd").map_or(0, Iterator::count);
+        let open = std::fs::read_dir(&dir).map_or(0, Iterator::count);
         if open < limit || Instant::now() >= until {
+            done_progress();
             return;
         }
-        progress(&format!("waiting for {open} open files to close"));
+        progress(&format!("waiting for {open} open files of {dir} to close"));
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
@@ -801,6 +830,61 @@ struct Step {
 struct Publisher {
     confirmed: AtomicU64,
     latency: Histogram,
+}
+
+/// Publishes with HTTP POSTs over a pool of keep-alive connections, each from a spawned task
+/// so a slow one never delays the schedule; counts the answers with status `ok` and their
+/// round trips in `stats`.
+struct HttpPublisher {
+    pool: Vec<tokio::sync::Mutex<Http>>,
+    path: String,
+    token: Option<&'static str>,
+    ok: u16,
+    stats: Publisher,
+}
+
+impl HttpPublisher {
+    async fn new(
+        addr: SocketAddr,
+        connections: usize,
+        path: String,
+        token: Option<&'static str>,
+        ok: u16,
+    ) -> Arc<Self> {
+        let pool = futures_util::future::join_all((0..connections).map(|_| Http::connect(addr)))
+            .await
+            .into_iter()
+            .map(tokio::sync::Mutex::new)
+            .collect();
+        Arc::new(Self {
+            pool,
+            path,
+            token,
+            ok,
+            stats: Publisher {
+                confirmed: AtomicU64::new(0),
+                latency: Histogram::new(),
+            },
+        })
+    }
+
+    /// Sends publish number `k` (on connection `k % pool`) without waiting for it.
+    fn fire(self: &Arc<Self>, k: u64, body: String) {
+        let this = Arc::clone(self);
+        tokio::spawn(async move {
+            let mut http = this.pool[k as usize % this.pool.len()].lock().await;
+            let sent = Instant::now();
+            let answer = http
+                .call(Method::POST, &this.path, this.token, Some(body))
+                .await;
+            if matches!(answer, Ok((status, _)) if status == this.ok) {
+                this.stats
+                    .latency
+                    .record_ms(sent.elapsed().as_millis() as i64);
+                this.stats.confirmed.fetch_add(1, Relaxed);
+            }
+        });
+    }
 }
 
 fn step_row(target: &str, s: &Step, n: usize) -> Vec<String> {
@@ -906,24 +990,22 @@ where
     steps
 }
 
-/// The sending side of the naive baseline; taking it out closes every connection.
-type BaselineTx = Arc<std::sync::Mutex<Option<broadcast::Sender<Utf8Bytes>>>>;
-
-/// The naive baseline: every connection forwards a broadcast receiver, one `send` each.
-async fn broadcast_server(capacity: usize) -> (SocketAddr, BaselineTx) {
-    let tx: BaselineTx = Arc::new(std::sync::Mutex::new(Some(broadcast::channel(capacity).0)));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+/// The naive baseline (`emporium-load serve-baseline`, run as a child of `fanout`): every
+/// WebSocket connection on `/ws` forwards a `tokio::sync::broadcast` receiver, one `send` per
+/// message. `POST /publish {"product", "seq"}` stamps a frame and sends it (200, or 503 when
+/// nobody listens), so the publish crosses the process boundary as emporium's does;
+/// `GET /readyz` answers 200. Runs until killed.
+async fn serve_baseline(addr: SocketAddr, capacity: usize) {
+    let tx = broadcast::channel::<Utf8Bytes>(capacity.max(1)).0;
+    let listener = tokio::net::TcpListener::bind(addr)
         .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    async fn upgrade(State(tx): State<BaselineTx>, ws: WebSocketUpgrade) -> Response {
-        let rx = tx
-            .lock()
-            .expect("baseline lock")
-            .as_ref()
-            .map(|tx| tx.subscribe());
+        .unwrap_or_else(|e| panic!("serve-baseline: bind {addr}: {e}"));
+    async fn upgrade(
+        State(tx): State<broadcast::Sender<Utf8Bytes>>,
+        ws: WebSocketUpgrade,
+    ) -> Response {
+        let mut rx = tx.subscribe();
         ws.on_upgrade(move |mut socket| async move {
-            let Some(mut rx) = rx else { return };
             loop {
                 match rx.recv().await {
                     Ok(frame) => {
@@ -945,11 +1027,51 @@ async fn broadcast_server(capacity: usize) -> (SocketAddr, BaselineTx) {
             }
         })
     }
+    async fn publish(
+        State(tx): State<broadcast::Sender<Utf8Bytes>>,
+        axum::Json(body): axum::Json<Value>,
+    ) -> (StatusCode, axum::Json<Value>) {
+        let product = body["product"].as_str().unwrap_or("prd_baseline");
+        let seq = body["seq"].as_u64().unwrap_or(0);
+        // Stamped just before the send, like before.
+        match tx.send(baseline_frame(product, seq)) {
+            Ok(receivers) => (StatusCode::OK, axum::Json(json!({"receivers": receivers}))),
+            Err(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                axum::Json(json!({"receivers": 0})),
+            ),
+        }
+    }
     let router = Router::new()
         .route("/ws", get(upgrade))
-        .with_state(Arc::clone(&tx));
-    tokio::spawn(async move { axum::serve(listener, router).await });
-    (addr, tx)
+        .route("/publish", post(publish))
+        .route(
+            "/readyz",
+            get(|| async { axum::Json(json!({"status": "ready"})) }),
+        )
+        .with_state(tx);
+    if let Err(e) = axum::serve(listener, router).await {
+        eprintln!("serve-baseline: {e}");
+        std::process::exit(1);
+    }
+}
+
+/// Starts `serve-baseline` (this executable) on a free port; answers its address.
+async fn spawn_baseline(capacity: usize) -> (ChildGuard, SocketAddr) {
+    let exe = std::env::current_exe().expect("current exe");
+    let addr = free_addr();
+    let mut child = spawn_child(
+        Command::new(&exe).args([
+            "serve-baseline",
+            "--addr",
+            &addr.to_string(),
+            "--capacity",
+            &capacity.to_string(),
+        ]),
+        &format!("{} serve-baseline", exe.display()),
+    );
+    wait_ready(addr, Duration::from_secs(60), Some(&mut child.0)).await;
+    (child, addr)
 }
 
 /// A frame shaped like emporium's `stock.changed`, stamped now.
@@ -968,50 +1090,59 @@ fn baseline_frame(product: &str, seq: u64) -> Utf8Bytes {
 
 async fn fanout(
     subscribers: usize,
+    server: Option<PathBuf>,
     step_secs: f64,
     start_rate: f64,
     max_rate: f64,
     hold_rate: f64,
     latest_secs: f64,
 ) {
-    let wanted = (subscribers as u64) * 2 + 2048;
+    // This process holds the client ends (one descriptor per subscriber); each server is a
+    // child process with its own table and inherits the limit raised here.
+    let wanted = subscribers as u64 + 2048;
     let limit = raise_fd_limit(wanted);
-    let n = subscribers.min((limit.saturating_sub(2048) / 2) as usize);
+    let n = subscribers.min(limit.saturating_sub(2048) as usize);
     if n < subscribers {
         println!(
-            "note: open-file limit {limit} < {wanted} needed (client and server ends share this \
-             process); capped at {n} subscribers. Raise it with `ulimit -n {wanted}` as root."
+            "note: open-file limit {limit} < {wanted} needed (the client ends in this process, \
+             the server ends in each server child); capped at {n} subscribers. Raise it with \
+             `ulimit -n {wanted}` as root."
         );
     }
+    let bin = server_bin(server);
     println!(
         "fanout: {n} subscribers, {step_secs} s per step from {start_rate}/s doubling to \
-         {max_rate}/s, {} cores",
-        std::thread::available_parallelism().map_or(0, |c| c.get())
+         {max_rate}/s, {} cores, open-file limit {limit}; servers are child processes: {} and \
+         the baseline (serve-baseline)",
+        std::thread::available_parallelism().map_or(0, |c| c.get()),
+        bin.display()
     );
-    let server = start_server(|_| {}).await;
-    let mut http = Http::connect(server.addr).await;
+    let dir = TempDir::new("fanout");
+    let addr = free_addr();
+    // Declared after `dir`, so dropped (killed) before the data dir is removed.
+    let mut server = spawn_server(
+        &bin,
+        &dir.0.join("data"),
+        addr,
+        &[(
+            "EMPORIUM_WS__LATEST_INTERVAL_MS",
+            LATEST_INTERVAL_MS.to_string(),
+        )],
+    );
+    wait_ready(addr, Duration::from_secs(60), Some(&mut server.0)).await;
+    let server_pid = server.0.id();
+    let mut http = Http::connect(addr).await;
     let store = create_store(&mut http).await;
     let product = create_product(&mut http, &store, "FAN-1", 1_000_000).await;
 
-    // Emporium.
+    // Emporium: durable stock adjustments over HTTP.
     let seen = Seen::new();
     let stop = Arc::new(AtomicBool::new(false));
     let subscribe = json!({"op": "subscribe", "topic": format!("product:{product}")}).to_string();
-    let clients =
-        connect_clients(server.addr, "/api/v1/ws", Some(subscribe), n, &seen, &stop).await;
+    let clients = connect_clients(addr, "/api/v1/ws", Some(subscribe), n, &seen, &stop).await;
     let adjust_path = format!("/api/v1/products/{product}/inventory/adjustments");
-    let pool: Vec<_> = futures_util::future::join_all((0..64).map(|_| Http::connect(server.addr)))
-        .await
-        .into_iter()
-        .map(tokio::sync::Mutex::new)
-        .collect();
     let adjust_body = json!({"delta": 1, "reason": "restock"}).to_string();
-    // Adjustments are spawned so a slow one never delays the schedule.
-    let pool = Arc::new(pool);
-    let adjusted = Arc::new(Publisher {
-        confirmed: AtomicU64::new(0),
-        latency: Histogram::new(),
-    });
+    let adjusts = HttpPublisher::new(addr, 64, adjust_path, Some(ADMIN_TOKEN), 200).await;
     let emporium_steps = rising(
         "emporium",
         &seen,
@@ -1019,43 +1150,24 @@ async fn fanout(
         start_rate,
         max_rate,
         step_secs,
-        Some(&adjusted),
+        Some(&adjusts.stats),
         |k| {
-            let (pool, path, body) = (Arc::clone(&pool), adjust_path.clone(), adjust_body.clone());
-            let adjusted = Arc::clone(&adjusted);
-            async move {
-                tokio::spawn(async move {
-                    let mut http = pool[k as usize % pool.len()].lock().await;
-                    let sent = Instant::now();
-                    if let Ok((200, _)) = http
-                        .call(Method::POST, &path, Some(ADMIN_TOKEN), Some(body))
-                        .await
-                    {
-                        adjusted
-                            .latency
-                            .record_ms(sent.elapsed().as_millis() as i64);
-                        adjusted.confirmed.fetch_add(1, Relaxed);
-                    }
-                });
-                true
-            }
+            adjusts.fire(k, adjust_body.clone());
+            async { true }
         },
     )
     .await;
     stop.store(true, Relaxed);
     drop(clients);
-    wait_fds_below(4096).await;
+    drop(adjusts);
+    wait_fds_below(None, 4096).await;
 
-    // Baseline.
-    let (base_addr, base_tx) = broadcast_server(4096).await;
-    let tx = base_tx
-        .lock()
-        .expect("baseline lock")
-        .clone()
-        .expect("baseline sender");
+    // Baseline: `POST /publish` to the child, which stamps the frame and sends it.
+    let (baseline, base_addr) = spawn_baseline(4096).await;
     let base_seen = Seen::new();
     let base_stop = Arc::new(AtomicBool::new(false));
     let base_clients = connect_clients(base_addr, "/ws", None, n, &base_seen, &base_stop).await;
+    let publishes = HttpPublisher::new(base_addr, 64, "/publish".into(), None, 200).await;
     let baseline_steps = rising(
         "baseline",
         &base_seen,
@@ -1063,19 +1175,19 @@ async fn fanout(
         start_rate,
         max_rate,
         step_secs,
-        None,
+        Some(&publishes.stats),
         |k| {
-            let sent = tx.send(baseline_frame(&product, k)).is_ok();
-            async move { sent }
+            publishes.fire(k, json!({"product": product, "seq": k}).to_string());
+            async { true }
         },
     )
     .await;
     base_stop.store(true, Relaxed);
     drop(base_clients);
-    // Ends the baseline's connection tasks (they wait in `recv`), closing their sockets.
-    drop(tx);
-    base_tx.lock().expect("baseline lock").take();
-    wait_fds_below(4096).await;
+    drop(publishes);
+    // Killing the child closes every server end at once.
+    drop(baseline);
+    wait_fds_below(None, 4096).await;
 
     let header = [
         "target",
@@ -1122,15 +1234,21 @@ async fn fanout(
         no_lag(&emporium_steps),
         no_lag(&baseline_steps)
     );
+    println!(
+        "publish req p99 = round trip of the publishing HTTP request: emporium's stock \
+         adjustment (durable commit included), the baseline's POST /publish (stamp and send)"
+    );
 
-    // Latest mode: viewers of a product taking holds quickly.
+    // Latest mode: viewers of a product taking holds quickly, on the same emporium child
+    // (once it has closed the server ends of the first subscribers).
+    wait_fds_below(Some(server_pid), 4096).await;
     let hot = create_product(&mut http, &store, "FAN-HOT", 10_000_000).await;
     let viewers = Seen::new();
     let viewers_stop = Arc::new(AtomicBool::new(false));
     let subscribe =
         json!({"op": "subscribe", "topic": format!("product:{hot}"), "mode": "latest"}).to_string();
     let viewer_clients = connect_clients(
-        server.addr,
+        addr,
         "/api/v1/ws",
         Some(subscribe),
         n,
@@ -1149,7 +1267,7 @@ async fn fanout(
     let per_writer = hold_rate / writers as f64;
     let mut tasks = JoinSet::new();
     for _ in 0..writers {
-        let (holds, body, addr) = (Arc::clone(&holds), body.clone(), server.addr);
+        let (holds, body) = (Arc::clone(&holds), body.clone());
         tasks.spawn(async move {
             let mut http = Http::connect(addr).await;
             let begin = Instant::now();
@@ -1214,8 +1332,11 @@ async fn fanout(
     );
     println!(
         "staleness = receive time - the event's `at` (ms resolution) of every frame a viewer \
-         gets, so it includes the conflation wait (ws.latest_interval_ms = 100)"
+         gets, so it includes the conflation wait (ws.latest_interval_ms = \
+         {LATEST_INTERVAL_MS})"
     );
+    drop(http);
+    stop_server(&mut server.0).await;
 }
 
 // ------------------------------------------------------------------------------ checkout
@@ -1423,17 +1544,69 @@ fn rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
-fn spawn_server(bin: &Path, data: &Path, addr: SocketAddr, idle: u64) -> Child {
-    std::process::Command::new(bin)
+/// A child process killed (SIGKILL) and reaped when dropped, unless it already exited: every
+/// exit path of a scenario, a panic included, ends its servers.
+struct ChildGuard(Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+/// Spawns `command` as a child that gets SIGKILL if the spawning thread dies first (even by a
+/// signal that skips the drop guards; the scenarios spawn from the main thread, which runs
+/// `block_on`). Children inherit this process's rlimits, so raise the open-file limit first.
+fn spawn_child(command: &mut Command, label: &str) -> ChildGuard {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure runs in the forked child before exec and only calls prctl, which
+    // is async-signal-safe.
+    unsafe {
+        command.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
+    ChildGuard(
+        command
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {label}: {e}")),
+    )
+}
+
+/// The `emporium` binary: `server`, or `emporium` next to this executable.
+fn server_bin(server: Option<PathBuf>) -> PathBuf {
+    let bin = server.unwrap_or_else(|| {
+        std::env::current_exe()
+            .expect("current exe")
+            .with_file_name("emporium")
+    });
+    assert!(
+        bin.exists(),
+        "{} not found: build it (cargo build --release --bins) or pass --server",
+        bin.display()
+    );
+    bin
+}
+
+/// Starts the `emporium` binary on `addr` with `data`, the harness's admin token, warn-level
+/// logs, and `env` (`EMPORIUM_*` configuration keys).
+fn spawn_server(bin: &Path, data: &Path, addr: SocketAddr, env: &[(&str, String)]) -> ChildGuard {
+    let mut command = Command::new(bin);
+    command
         .args(["--addr", &addr.to_string(), "--data-dir"])
         .arg(data)
         .env("EMPORIUM_ADMIN_TOKEN", ADMIN_TOKEN)
-        .env("EMPORIUM_ACTORS__IDLE_SECONDS", idle.to_string())
-        .env("EMPORIUM_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap_or_else(|e| panic!("starting {}: {e}", bin.display()))
+        .env("EMPORIUM_LOG", "warn");
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    spawn_child(&mut command, &bin.display().to_string())
 }
 
 fn free_addr() -> SocketAddr {
@@ -1508,16 +1681,8 @@ async fn in_parallel(
 }
 
 async fn catalog_scale(products: usize, connections: usize, server: Option<PathBuf>) {
-    let bin = server.unwrap_or_else(|| {
-        std::env::current_exe()
-            .expect("current exe")
-            .with_file_name("emporium")
-    });
-    assert!(
-        bin.exists(),
-        "{} not found: build it (cargo build --release) or pass --server",
-        bin.display()
-    );
+    let bin = server_bin(server);
+    let idle = [("EMPORIUM_ACTORS__IDLE_SECONDS", "300".to_owned())];
     let dir = TempDir::new("catalog");
     let data = dir.0.join("data");
     let addr = free_addr();
@@ -1525,9 +1690,9 @@ async fn catalog_scale(products: usize, connections: usize, server: Option<PathB
         "catalog-scale: {products} products, {connections} connections, server {} (child)",
         bin.display()
     );
-    let mut child = spawn_server(&bin, &data, addr, 300);
-    let first_ready = wait_ready(addr, Duration::from_secs(60)).await;
-    let rss_empty = rss_kib(child.id());
+    let mut child = spawn_server(&bin, &data, addr, &idle);
+    let first_ready = wait_ready(addr, Duration::from_secs(60), Some(&mut child.0)).await;
+    let rss_empty = rss_kib(child.0.id());
     let mut http = Http::connect(addr).await;
     let store = create_store(&mut http).await;
     let store_for = store.clone();
@@ -1548,7 +1713,7 @@ async fn catalog_scale(products: usize, connections: usize, server: Option<PathB
     )
     .await;
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let rss_created = rss_kib(child.id());
+    let rss_created = rss_kib(child.0.id());
     let actors_created = product_actors(&mut http).await;
     let ids = Arc::new(ids);
     let ids_for = Arc::clone(&ids);
@@ -1566,16 +1731,16 @@ async fn catalog_scale(products: usize, connections: usize, server: Option<PathB
     )
     .await;
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let rss_touched = rss_kib(child.id());
+    let rss_touched = rss_kib(child.0.id());
     let actors_touched = product_actors(&mut http).await;
-    stop_server(&mut child).await;
+    stop_server(&mut child.0).await;
     let restart = Instant::now();
-    let mut child = spawn_server(&bin, &data, addr, 300);
-    let ready = wait_ready(addr, Duration::from_secs(600)).await;
+    let mut child = spawn_server(&bin, &data, addr, &idle);
+    let ready = wait_ready(addr, Duration::from_secs(600), Some(&mut child.0)).await;
     let ready_total = restart.elapsed();
-    let rss_restarted = rss_kib(child.id());
+    let rss_restarted = rss_kib(child.0.id());
     let disk = du(&data);
-    stop_server(&mut child).await;
+    stop_server(&mut child.0).await;
     let per_actor = match (actors_touched, actors_created) {
         (Some(t), Some(c)) if t > c => {
             format!(

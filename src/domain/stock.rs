@@ -11,7 +11,7 @@ use super::{
     time::Millis,
 };
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Largest quantity one hold or adjustment may move; keeps every sum far from overflow.
 pub const MAX_UNITS: i64 = 1_000_000_000;
@@ -174,7 +174,11 @@ pub struct StockLevels {
 }
 
 /// The stock of one product.
+///
+/// Only [`Ledger::apply`] mutates it, which keeps `holds` and the expiry index in step; the
+/// index is not stored but rebuilt when a ledger is decoded.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "StoredLedger")]
 pub struct Ledger {
     /// Units in the building.
     pub on_hand: i64,
@@ -188,6 +192,41 @@ pub struct Ledger {
     pub low_alerted: bool,
     /// Number of `on_hand` movements so far (numbers the movement log).
     pub movements: u64,
+    /// Every hold ordered by expiry, so the actor's timer and expiry sweeps cost O(log n) and
+    /// O(due) instead of a scan of every hold (a flash sale keeps tens of thousands).
+    #[serde(skip_serializing)]
+    expiries: BTreeSet<(Millis, ReservationId)>,
+}
+
+/// A ledger as stored: every field but the derived expiry index (same layout as
+/// [`Ledger`]'s serialisation, which skips the index).
+#[derive(Deserialize)]
+struct StoredLedger {
+    on_hand: i64,
+    reserved: i64,
+    holds: BTreeMap<ReservationId, Hold>,
+    version: u64,
+    low_alerted: bool,
+    movements: u64,
+}
+
+impl From<StoredLedger> for Ledger {
+    fn from(stored: StoredLedger) -> Self {
+        let expiries = stored
+            .holds
+            .iter()
+            .map(|(reservation, hold)| (hold.expires_at, reservation.clone()))
+            .collect();
+        Self {
+            on_hand: stored.on_hand,
+            reserved: stored.reserved,
+            holds: stored.holds,
+            version: stored.version,
+            low_alerted: stored.low_alerted,
+            movements: stored.movements,
+            expiries,
+        }
+    }
 }
 
 impl Ledger {
@@ -208,7 +247,7 @@ impl Ledger {
 
     /// The earliest hold expiry, for the actor's single timer.
     pub fn next_expiry(&self) -> Option<Millis> {
-        self.holds.values().map(|h| h.expires_at).min()
+        self.expiries.first().map(|(at, _)| *at)
     }
 
     /// Decide a hold of `quantity` units for `reservation` until `expires_at`.
@@ -322,13 +361,16 @@ impl Ledger {
 
     /// Decide the release of every hold whose expiry is at or before `now`.
     pub fn expire_due(&self, now: Millis) -> Vec<StockChange> {
-        self.holds
+        self.expiries
             .iter()
-            .filter(|(_, hold)| hold.expires_at <= now)
-            .map(|(reservation, hold)| StockChange::Released {
-                reservation: reservation.clone(),
-                quantity: hold.quantity,
-                cause: ReleaseCause::Expiry,
+            .take_while(|(at, _)| *at <= now)
+            .filter_map(|(_, reservation)| {
+                let hold = self.holds.get(reservation)?;
+                Some(StockChange::Released {
+                    reservation: reservation.clone(),
+                    quantity: hold.quantity,
+                    cause: ReleaseCause::Expiry,
+                })
             })
             .collect()
     }
@@ -391,7 +433,11 @@ impl Ledger {
                             expires_at: *expires_at,
                         },
                     )
-                    .map_or(0, |hold| hold.quantity);
+                    .map_or(0, |hold| {
+                        self.expiries.remove(&(hold.expires_at, reservation.clone()));
+                        hold.quantity
+                    });
+                self.expiries.insert((*expires_at, reservation.clone()));
                 self.reserved += quantity - previous;
                 if *quantity >= previous {
                     StockCause::Reservation
@@ -404,6 +450,8 @@ impl Ledger {
                 expires_at,
             } => {
                 if let Some(hold) = self.holds.get_mut(reservation) {
+                    self.expiries.remove(&(hold.expires_at, reservation.clone()));
+                    self.expiries.insert((*expires_at, reservation.clone()));
                     hold.expires_at = *expires_at;
                 }
                 return Vec::new();
@@ -412,6 +460,7 @@ impl Ledger {
                 reservation, cause, ..
             } => {
                 if let Some(hold) = self.holds.remove(reservation) {
+                    self.expiries.remove(&(hold.expires_at, reservation.clone()));
                     self.reserved -= hold.quantity;
                 }
                 match cause {
@@ -421,6 +470,7 @@ impl Ledger {
             }
             StockChange::Committed { reservation, .. } => {
                 if let Some(hold) = self.holds.remove(reservation) {
+                    self.expiries.remove(&(hold.expires_at, reservation.clone()));
                     self.reserved -= hold.quantity;
                     self.on_hand -= hold.quantity;
                 }
@@ -625,7 +675,34 @@ mod tests {
                 prop_assert!(ledger.on_hand >= 0);
                 prop_assert_eq!(ledger.reserved, ledger.holds.values().map(|h| h.quantity).sum::<i64>());
                 prop_assert_eq!(movement_sum, ledger.on_hand);
+                // The expiry index agrees with a scan of every hold.
+                prop_assert_eq!(
+                    ledger.next_expiry(),
+                    ledger.holds.values().map(|h| h.expires_at).min()
+                );
+                let due = 500;
+                let mut swept: Vec<_> = ledger.expire_due(due);
+                let mut scanned: Vec<_> = ledger
+                    .holds
+                    .iter()
+                    .filter(|(_, h)| h.expires_at <= due)
+                    .map(|(r, h)| StockChange::Released {
+                        reservation: r.clone(),
+                        quantity: h.quantity,
+                        cause: ReleaseCause::Expiry,
+                    })
+                    .collect();
+                let key = |c: &StockChange| format!("{c:?}");
+                swept.sort_by_key(key);
+                scanned.sort_by_key(key);
+                prop_assert_eq!(swept, scanned);
             }
+            // A stored ledger decodes to the same ledger, index included.
+            let config = bincode::config::standard();
+            let bytes = bincode::serde::encode_to_vec(&ledger, config).expect("encode");
+            let (decoded, _): (Ledger, usize) =
+                bincode::serde::decode_from_slice(&bytes, config).expect("decode");
+            prop_assert_eq!(&decoded, &ledger);
             let mut replayed = Ledger::default();
             for change in &journal {
                 replayed.apply(change, 5);

@@ -197,8 +197,7 @@ impl Catalog {
                 product: product.clone(),
             })
             .map_err(AppError::from)?;
-        self.shared.storage.apply_product_write(write)?;
-        self.shared.committer.durable().await?;
+        self.shared.committer.write_durable(write).await?;
         let view = ProductView {
             catalog: Arc::clone(&product.catalog),
             stock: product.ledger.levels(),
