@@ -79,8 +79,13 @@ impl Committer {
         .await;
     }
 
-    /// Applies `write` with the next group and waits until it is durable.
-    pub async fn write_durable(&self, write: ProductWrite) -> Result<(), StorageError> {
+    /// Queues `write` and answers a future that resolves once it is durable, so the caller
+    /// can go on (say, ask actors for holds whose writes join the same group) and check the
+    /// outcome later.
+    pub async fn submit_write_deferred(
+        &self,
+        write: ProductWrite,
+    ) -> impl Future<Output = Result<(), StorageError>> + use<> {
         let (tx, rx) = oneshot::channel();
         self.submit_write(
             write,
@@ -89,8 +94,15 @@ impl Committer {
             }),
         )
         .await;
-        rx.await
-            .unwrap_or_else(|_| Err(StorageError("committer dropped a job".into())))
+        async move {
+            rx.await
+                .unwrap_or_else(|_| Err(StorageError("committer dropped a job".into())))
+        }
+    }
+
+    /// Applies `write` with the next group and waits until it is durable.
+    pub async fn write_durable(&self, write: ProductWrite) -> Result<(), StorageError> {
+        self.submit_write_deferred(write).await.await
     }
 
     async fn enqueue(&self, job: Job) {
@@ -120,16 +132,12 @@ async fn run(storage: Storage, mut rx: mpsc::Receiver<Job>, failed: Arc<AtomicBo
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let result = if batch.iter().any(|job| job.dirty) {
             let started = std::time::Instant::now();
-            let mut merged = sled::Batch::default();
-            let mut writes = 0usize;
-            for write in batch.iter_mut().filter_map(|job| job.write.take()) {
-                write.add_to(&mut merged);
-                writes += 1;
-            }
-            let applied = if writes > 0 {
-                storage.apply_entity_batch(merged)
-            } else {
+            let writes: Vec<ProductWrite> =
+                batch.iter_mut().filter_map(|job| job.write.take()).collect();
+            let applied = if writes.is_empty() {
                 Ok(())
+            } else {
+                storage.apply_writes(writes)
             };
             let flushed = match applied {
                 Ok(()) => db.flush_async().await.map_err(StorageError::from),

@@ -139,6 +139,9 @@ pub struct Movement {
 #[derive(Default)]
 pub struct ProductWrite {
     ops: Vec<(sled::IVec, Option<sled::IVec>)>,
+    /// Reservation records, applied (one insert each) just before the group's entity batch
+    /// so that the batch's IO buffer carries them too.
+    reservation_ops: Vec<(sled::IVec, Option<sled::IVec>)>,
 }
 
 impl ProductWrite {
@@ -205,19 +208,16 @@ impl ProductWrite {
         self.ops.push((key, None));
     }
 
-    /// Whether the write changes nothing.
-    pub fn is_empty(&self) -> bool {
-        self.ops.is_empty()
+    /// Writes a reservation record.
+    pub fn reservation(&mut self, r: &Reservation) -> StorageResult<()> {
+        self.reservation_ops
+            .push((r.id.as_str().as_bytes().into(), Some(codec::encode(r)?.into())));
+        Ok(())
     }
 
-    /// Adds this write's operations to `batch`, after whatever it already holds.
-    pub fn add_to(self, batch: &mut sled::Batch) {
-        for (key, value) in self.ops {
-            match value {
-                Some(value) => batch.insert(key, value),
-                None => batch.remove(key),
-            }
-        }
+    /// Whether the write changes nothing.
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty() && self.reservation_ops.is_empty()
     }
 }
 
@@ -280,10 +280,26 @@ impl Storage {
 
     // ---- products -------------------------------------------------------------------------
 
-    /// Applies entity writes (merged by the committer) atomically; durable after the next
-    /// flush. Request paths never call this directly: they hand a [`ProductWrite`] to the
+    /// Applies a group of writes: their reservation records one insert each, then every
+    /// entity operation as one atomic batch; durable after the next flush. Request paths never
+    /// call this directly: they hand a [`ProductWrite`] to the
     /// [committer](committer::Committer).
-    pub fn apply_entity_batch(&self, batch: sled::Batch) -> StorageResult<()> {
+    pub fn apply_writes(&self, writes: Vec<ProductWrite>) -> StorageResult<()> {
+        let mut batch = sled::Batch::default();
+        for write in writes {
+            for (key, value) in write.reservation_ops {
+                match value {
+                    Some(value) => self.reservations.insert(key, value)?,
+                    None => self.reservations.remove(key)?,
+                };
+            }
+            for (key, value) in write.ops {
+                match value {
+                    Some(value) => batch.insert(key, value),
+                    None => batch.remove(key),
+                }
+            }
+        }
         self.entities.apply_batch(batch)?;
         Ok(())
     }

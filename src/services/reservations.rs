@@ -20,6 +20,7 @@ use crate::{
         time::now_ms,
     },
     error::AppError,
+    persistence::ProductWrite,
 };
 use futures_util::future::join_all;
 use std::{
@@ -144,10 +145,12 @@ impl Reservations {
             client_ref: request.client_ref,
             created_by: by.to_owned(),
         };
-        // The record goes in first, so the holds' own group commit makes it durable too: one
-        // fsync wait per reservation instead of two. If a hold is refused the record is
+        // The record is queued first, so it joins the holds' group commit (or an earlier one):
+        // one fsync wait per reservation instead of two. If a hold is refused the record is
         // removed; a crash in between leaves a record nobody was told about, with no holds.
-        self.shared.storage.put_reservation(&reservation)?;
+        let mut record = ProductWrite::default();
+        record.reservation(&reservation)?;
+        let recorded = self.shared.committer.submit_write_deferred(record).await;
         let (id, expires_at) = (&reservation.id, reservation.expires_at);
         let outcomes = join_all(reservation.items.iter().map(|item| {
             self.products
@@ -159,7 +162,9 @@ impl Reservations {
                 })
         }))
         .await;
-        if outcomes.iter().any(Result::is_err) {
+        // Completions run in submission order, so the record's outcome is known by now.
+        let recorded = recorded.await;
+        if recorded.is_err() || outcomes.iter().any(Result::is_err) {
             let held: Vec<&ProductId> = reservation
                 .items
                 .iter()
@@ -171,6 +176,7 @@ impl Reservations {
             if let Err(error) = self.shared.storage.delete_reservation(id) {
                 tracing::warn!(reservation = %id, %error, "could not remove a refused reservation");
             }
+            recorded?;
             return Err(combine_refusals(
                 outcomes.into_iter().filter_map(Result::err),
             ));
