@@ -78,6 +78,7 @@ impl App {
             read_model: Arc::new(ReadModel::default()),
         });
         let products = Arc::new(ProductRegistry::new(Arc::clone(&shared)));
+        products.spawn_idle_sweeper();
         let auth = crate::auth::Auth::open(Arc::clone(&shared))?;
         Ok(Arc::new(Self {
             catalog: Catalog::new(Arc::clone(&shared)),

@@ -125,6 +125,10 @@ pub struct ActorsConfig {
     /// A product actor without holds that saw no message for this long is stopped; its
     /// state stays on disk and the next message re-activates it.
     pub idle_seconds: u64,
+    /// Most product actors kept running at once. Beyond it the oldest activations that hold
+    /// nothing and have been quiet for a second are passivated, so memory stays bounded
+    /// however many products traffic touches (about 10 KiB per live actor).
+    pub max_active_products: usize,
 }
 
 impl Default for Config {
@@ -165,7 +169,10 @@ impl Default for Config {
             http: HttpConfig {
                 max_body_bytes: 1_048_576,
             },
-            actors: ActorsConfig { idle_seconds: 300 },
+            actors: ActorsConfig {
+                idle_seconds: 300,
+                max_active_products: 20_000,
+            },
         }
     }
 }

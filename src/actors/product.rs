@@ -117,8 +117,9 @@ pub enum ProductMsg {
     },
     /// Change catalog fields (also archive).
     Update {
-        /// The change.
-        patch: CatalogPatch,
+        /// The change (boxed: it is by far the largest message, and every actor's mailbox
+        /// allocates its slots at the size of the largest).
+        patch: Box<CatalogPatch>,
         /// Answer.
         reply: Reply,
     },
@@ -127,9 +128,15 @@ pub enum ProductMsg {
         /// Answer, when someone waits for it.
         reply: Option<Reply>,
     },
-    /// Periodic check whether the actor may passivate.
+    /// Periodic check whether the actor may passivate (sent to every live actor by the
+    /// registry's sweeper: one task for all of them, not a timer task per actor).
     IdleCheck,
+    /// The registry holds too many live product actors: passivate unless busy.
+    Evict,
 }
+
+/// How long an actor must have been quiet before the registry's cap may passivate it.
+const EVICTABLE_AFTER: Duration = Duration::from_secs(1);
 
 /// Start-up arguments.
 pub struct ProductArgs {
@@ -159,7 +166,6 @@ pub struct ProductState {
     /// The expiry timer: the deadline it is armed for and its task.
     timer: Option<(Millis, JoinHandle<()>)>,
     last_message: Instant,
-    idle_check: Option<JoinHandle<()>>,
     /// This actor's share of the `emporium_holds_active` gauge.
     holds_counted: usize,
     /// Writes handed to the committer and not yet durable. The actor does not passivate
@@ -183,20 +189,6 @@ impl Actor for ProductActor {
             .storage
             .load_product(&args.id)?
             .ok_or_else(|| format!("product {} not found", args.id))?;
-        let idle = Duration::from_secs(args.shared.config.actors.idle_seconds.max(1));
-        let idle_check = {
-            let myself = myself.clone();
-            tokio::spawn(async move {
-                let mut tick = tokio::time::interval(idle);
-                tick.tick().await;
-                loop {
-                    tick.tick().await;
-                    if myself.send_message(ProductMsg::IdleCheck).is_err() {
-                        break;
-                    }
-                }
-            })
-        };
         let mut state = ProductState {
             product,
             idx,
@@ -206,7 +198,6 @@ impl Actor for ProductActor {
             slot: args.slot,
             timer: None,
             last_message: Instant::now(),
-            idle_check: Some(idle_check),
             holds_counted: 0,
             writes_in_flight: Arc::new(AtomicUsize::new(0)),
         };
@@ -227,9 +218,6 @@ impl Actor for ProductActor {
         if let Some((_, timer)) = state.timer.take() {
             timer.abort();
         }
-        if let Some(task) = state.idle_check.take() {
-            task.abort();
-        }
         Ok(())
     }
 
@@ -240,7 +228,7 @@ impl Actor for ProductActor {
         state: &mut ProductState,
     ) -> Result<(), ActorProcessingErr> {
         match message {
-            ProductMsg::IdleCheck => {}
+            ProductMsg::IdleCheck | ProductMsg::Evict => {}
             ProductMsg::ExpireDue { .. } => {
                 // The timer that sent this has fired; forget it so the next one is armed.
                 state.timer = None;
@@ -369,7 +357,12 @@ impl Actor for ProductActor {
                 reply,
             ),
             ProductMsg::IdleCheck => {
-                state.maybe_passivate(&myself);
+                let idle = Duration::from_secs(state.shared.config.actors.idle_seconds.max(1));
+                state.maybe_passivate(&myself, idle);
+                return Ok(());
+            }
+            ProductMsg::Evict => {
+                state.maybe_passivate(&myself, EVICTABLE_AFTER);
                 return Ok(());
             }
         };
@@ -691,8 +684,7 @@ impl ProductState {
     /// Stops the actor when it holds nothing and has been idle: its state is on disk and the
     /// next message re-activates it. The registry entry goes first, so no new message is
     /// routed here; one already in the mailbox fails to send and its caller retries.
-    fn maybe_passivate(&mut self, myself: &ActorRef<ProductMsg>) {
-        let idle = Duration::from_secs(self.shared.config.actors.idle_seconds.max(1));
+    fn maybe_passivate(&mut self, myself: &ActorRef<ProductMsg>, idle: Duration) {
         if !self.product.ledger.holds.is_empty()
             || self.last_message.elapsed() < idle
             || self.writes_in_flight.load(Ordering::Relaxed) > 0
@@ -719,5 +711,21 @@ fn publish(shared: &Shared, view: &ProductView, outgoing: Vec<Outgoing>) {
                 .hub
                 .publish_volatile(&store_topic, event.name, &event.data, event.at, || {});
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ProductMsg;
+
+    /// Every live actor's mailbox allocates blocks of message slots at this size, so it is
+    /// kept small (large payloads are boxed).
+    #[test]
+    fn a_product_message_stays_small() {
+        assert!(
+            std::mem::size_of::<ProductMsg>() <= 128,
+            "ProductMsg is {} bytes",
+            std::mem::size_of::<ProductMsg>()
+        );
     }
 }

@@ -13,7 +13,13 @@ use crate::domain::ids::{ProductId, ReservationId};
 use dashmap::DashMap;
 use futures_util::future::join_all;
 use ractor::{Actor, ActorRef, Message, RpcReplyPort, rpc::CallResult};
-use std::{fmt::Display, future::Future, hash::Hash, sync::Arc};
+use std::{
+    collections::VecDeque,
+    fmt::Display,
+    future::Future,
+    hash::Hash,
+    sync::{Arc, Mutex},
+};
 use tokio::sync::OnceCell;
 
 /// The cell holding one entity's actor once it is running.
@@ -51,6 +57,20 @@ where
     /// Number of running actors.
     pub fn active(&self) -> usize {
         self.actors.len()
+    }
+
+    /// Calls `f` with every running actor.
+    pub fn for_each_running(&self, mut f: impl FnMut(&ActorRef<M>)) {
+        for entry in self.actors.iter() {
+            if let Some(actor) = entry.value().get() {
+                f(actor);
+            }
+        }
+    }
+
+    /// The actor of `id` if one is running (never activates).
+    pub fn running(&self, id: &K) -> Option<ActorRef<M>> {
+        self.actors.get(id).and_then(|slot| slot.get().cloned())
     }
 
     /// Forgets `slot` for `id` (passivation or failure): the next call activates anew.
@@ -117,6 +137,9 @@ where
 pub struct ProductRegistry {
     shared: Arc<Shared>,
     registry: Registry<ProductId, ProductMsg>,
+    /// Activations, oldest first: the candidates for passivation when more than
+    /// `actors.max_active_products` run. May hold ids that already passivated.
+    activations: Mutex<VecDeque<ProductId>>,
 }
 
 impl ProductRegistry {
@@ -125,6 +148,61 @@ impl ProductRegistry {
         Self {
             shared,
             registry: Registry::default(),
+            activations: Mutex::new(VecDeque::new()),
+        }
+    }
+
+    /// Starts the sweeper that asks every live product actor, once per
+    /// `actors.idle_seconds`, whether it has been idle long enough to passivate.
+    pub fn spawn_idle_sweeper(self: &Arc<Self>) {
+        let registry = Arc::downgrade(self);
+        let every = std::time::Duration::from_secs(self.shared.config.actors.idle_seconds.max(1));
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                let Some(registry) = registry.upgrade() else {
+                    break;
+                };
+                registry.registry.for_each_running(|actor| {
+                    let _ = actor.send_message(ProductMsg::IdleCheck);
+                });
+            }
+        });
+    }
+
+    /// Records an activation and, past the cap, asks the oldest live actors to passivate.
+    /// An actor that holds stock, has writes in flight or was busy within the last second
+    /// stays (holds need its timer); the idle timer passivates it later.
+    fn note_activation(&self, id: &ProductId) {
+        let cap = self.shared.config.actors.max_active_products.max(1);
+        let Ok(mut activations) = self.activations.lock() else {
+            return;
+        };
+        activations.push_back(id.clone());
+        let active = self.registry.active();
+        let excess = active.saturating_sub(cap);
+        // Ask a few more than the excess so that refusals do not leave us over the cap. An
+        // actor asked goes to the back of the queue: if it refused (busy, holding), it is
+        // asked again later. Entries of actors no longer running are dropped as they come
+        // round and do not count.
+        let mut asked = 0;
+        let mut looked = 0;
+        while excess > 0 && asked < excess.saturating_add(2) && looked < 1024 {
+            let Some(oldest) = activations.pop_front() else {
+                break;
+            };
+            looked += 1;
+            if let Some(actor) = self.registry.running(&oldest) {
+                let _ = actor.send_message(ProductMsg::Evict);
+                activations.push_back(oldest);
+                asked += 1;
+            }
+        }
+        // Ids of actors that passivated by themselves pile up; keep the queue bounded.
+        if activations.len() > active.max(cap).saturating_mul(2).saturating_add(1024) {
+            activations.retain(|id| self.registry.running(id).is_some());
         }
     }
 
@@ -169,10 +247,12 @@ impl ProductRegistry {
                 slot,
             };
             async move {
-                ProductActor::spawn(None, ProductActor, args)
+                let actor = ProductActor::spawn(None, ProductActor, args)
                     .await
                     .map(|(actor, _)| actor)
-                    .map_err(|e| ActorError::Unavailable(e.to_string()))
+                    .map_err(|e| ActorError::Unavailable(e.to_string()))?;
+                self.note_activation(id);
+                Ok(actor)
             }
         };
         self.registry.call(id, spawn, build).await

@@ -434,7 +434,8 @@ impl Ledger {
                         },
                     )
                     .map_or(0, |hold| {
-                        self.expiries.remove(&(hold.expires_at, reservation.clone()));
+                        self.expiries
+                            .remove(&(hold.expires_at, reservation.clone()));
                         hold.quantity
                     });
                 self.expiries.insert((*expires_at, reservation.clone()));
@@ -450,7 +451,8 @@ impl Ledger {
                 expires_at,
             } => {
                 if let Some(hold) = self.holds.get_mut(reservation) {
-                    self.expiries.remove(&(hold.expires_at, reservation.clone()));
+                    self.expiries
+                        .remove(&(hold.expires_at, reservation.clone()));
                     self.expiries.insert((*expires_at, reservation.clone()));
                     hold.expires_at = *expires_at;
                 }
@@ -460,7 +462,8 @@ impl Ledger {
                 reservation, cause, ..
             } => {
                 if let Some(hold) = self.holds.remove(reservation) {
-                    self.expiries.remove(&(hold.expires_at, reservation.clone()));
+                    self.expiries
+                        .remove(&(hold.expires_at, reservation.clone()));
                     self.reserved -= hold.quantity;
                 }
                 match cause {
@@ -470,7 +473,8 @@ impl Ledger {
             }
             StockChange::Committed { reservation, .. } => {
                 if let Some(hold) = self.holds.remove(reservation) {
-                    self.expiries.remove(&(hold.expires_at, reservation.clone()));
+                    self.expiries
+                        .remove(&(hold.expires_at, reservation.clone()));
                     self.reserved -= hold.quantity;
                     self.on_hand -= hold.quantity;
                 }

@@ -278,7 +278,7 @@ pub async fn update(
     let view = app
         .products
         .call(&id, |reply| ProductMsg::Update {
-            patch: patch.clone(),
+            patch: Box::new(patch.clone()),
             reply,
         })
         .await?;
@@ -309,10 +309,10 @@ pub async fn archive(
     let view = app
         .products
         .call(&id, |reply| ProductMsg::Update {
-            patch: CatalogPatch {
+            patch: Box::new(CatalogPatch {
                 status: Some(ProductStatus::Archived),
                 ..CatalogPatch::default()
-            },
+            }),
             reply,
         })
         .await?;

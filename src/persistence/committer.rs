@@ -132,8 +132,10 @@ async fn run(storage: Storage, mut rx: mpsc::Receiver<Job>, failed: Arc<AtomicBo
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let result = if batch.iter().any(|job| job.dirty) {
             let started = std::time::Instant::now();
-            let writes: Vec<ProductWrite> =
-                batch.iter_mut().filter_map(|job| job.write.take()).collect();
+            let writes: Vec<ProductWrite> = batch
+                .iter_mut()
+                .filter_map(|job| job.write.take())
+                .collect();
             let applied = if writes.is_empty() {
                 Ok(())
             } else {

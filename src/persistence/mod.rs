@@ -210,8 +210,10 @@ impl ProductWrite {
 
     /// Writes a reservation record.
     pub fn reservation(&mut self, r: &Reservation) -> StorageResult<()> {
-        self.reservation_ops
-            .push((r.id.as_str().as_bytes().into(), Some(codec::encode(r)?.into())));
+        self.reservation_ops.push((
+            r.id.as_str().as_bytes().into(),
+            Some(codec::encode(r)?.into()),
+        ));
         Ok(())
     }
 

@@ -10,6 +10,7 @@ mod helpers;
 mod lifecycle;
 mod observability;
 mod orders;
+mod passivation;
 mod products;
 mod reservations;
 mod stores;
