@@ -192,6 +192,7 @@ async fn hold_one(app: &App, id: &ProductId) {
             reservation: ReservationId::generate(),
             quantity: 1,
             expires_at,
+            record: None,
             reply,
         })
         .await

@@ -15,6 +15,7 @@ use crate::{
         DomainError,
         ids::{MovementId, ProductId, ReservationId},
         product::{CatalogPatch, Product, ProductChange, ProductSignal, ProductStatus},
+        reservation::Reservation,
         stock::{AdjustmentReason, ReleaseCause, StockChange, StockSignal},
         time::{Millis, now_ms},
     },
@@ -48,6 +49,9 @@ pub enum ProductMsg {
         quantity: i64,
         /// Expiry (wall clock).
         expires_at: Millis,
+        /// The reservation's record, to write in the same atomic write as the hold (one
+        /// group commit for both) when the hold is granted.
+        record: Option<Box<Reservation>>,
         /// Answer.
         reply: Reply,
     },
@@ -241,11 +245,13 @@ impl Actor for ProductActor {
         let stock = |r: Result<Vec<StockChange>, DomainError>| {
             r.map(|changes| changes.into_iter().map(ProductChange::Stock).collect())
         };
+        let mut companion = None;
         let (decided, context, reply) = match message {
             ProductMsg::Hold {
                 reservation,
                 quantity,
                 expires_at,
+                record,
                 reply,
             } => {
                 let decided = if product.catalog.status == ProductStatus::Archived {
@@ -253,6 +259,7 @@ impl Actor for ProductActor {
                 } else {
                     stock(ledger.hold(id, &reservation, quantity, expires_at))
                 };
+                companion = record;
                 (decided, MovementContext::system(), Some(reply))
             }
             ProductMsg::Resize {
@@ -366,7 +373,9 @@ impl Actor for ProductActor {
                 return Ok(());
             }
         };
-        state.execute(&myself, decided, context, reply).await;
+        state
+            .execute(&myself, decided, context, companion, reply)
+            .await;
         state.count_holds();
         // Always re-arm: a timer that woke with nothing due (say, the wall clock stepped back)
         // must not leave the remaining holds without a timer.
@@ -437,12 +446,14 @@ impl ProductState {
 
     /// Applies, persists and hands the decided changes to the committer, which answers and
     /// publishes after the fsync. Refusals also go through the committer so that they are
-    /// never answered before the writes they were decided after.
+    /// never answered before the writes they were decided after. A `companion` reservation
+    /// record is written with the changes when they are granted.
     async fn execute(
         &mut self,
         myself: &ActorRef<ProductMsg>,
         decided: Result<Vec<ProductChange>, DomainError>,
         context: MovementContext,
+        companion: Option<Box<Reservation>>,
         reply: Option<Reply>,
     ) {
         let changes = match decided {
@@ -453,15 +464,20 @@ impl ProductState {
                 return;
             }
         };
-        if changes.is_empty() {
+        if changes.is_empty() && companion.is_none() {
             let view = self.view();
             self.answer_in_order(Ok(view), reply).await;
             return;
         }
-        let (write, outgoing) = match self.record(changes, context) {
+        let (mut write, outgoing) = match self.record(changes, context) {
             Ok(recorded) => recorded,
             Err(error) => return self.fail(myself, error, reply),
         };
+        if let Some(record) = companion
+            && let Err(error) = write.reservation(&record)
+        {
+            return self.fail(myself, error.to_string(), reply);
+        }
         let view = self.view();
         let shared = Arc::clone(&self.shared);
         let failed_actor = myself.clone();

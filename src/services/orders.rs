@@ -368,6 +368,7 @@ async fn take_hold(
                 reservation: reservation.clone(),
                 quantity: line.quantity,
                 expires_at: pinned_until,
+                record: None,
                 reply,
             })
     }))

@@ -20,7 +20,6 @@ use crate::{
         time::now_ms,
     },
     error::AppError,
-    persistence::ProductWrite,
 };
 use futures_util::future::join_all;
 use std::{
@@ -145,26 +144,24 @@ impl Reservations {
             client_ref: request.client_ref,
             created_by: by.to_owned(),
         };
-        // The record is queued first, so it joins the holds' group commit (or an earlier one):
-        // one fsync wait per reservation instead of two. If a hold is refused the record is
-        // removed; a crash in between leaves a record nobody was told about, with no holds.
-        let mut record = ProductWrite::default();
-        record.reservation(&reservation)?;
-        let recorded = self.shared.committer.submit_write_deferred(record).await;
+        // The record travels with the first product's hold and is written in the same atomic
+        // write: one group commit for both, and no record at all when that hold is refused.
+        // If another product refuses, the record is removed again; a crash in between leaves
+        // a record nobody was told about, whose holds lapse by themselves.
         let (id, expires_at) = (&reservation.id, reservation.expires_at);
-        let outcomes = join_all(reservation.items.iter().map(|item| {
+        let outcomes = join_all(reservation.items.iter().enumerate().map(|(i, item)| {
+            let reservation = &reservation;
             self.products
                 .call(&item.product_id, move |reply| ProductMsg::Hold {
                     reservation: id.clone(),
                     quantity: item.quantity,
                     expires_at,
+                    record: (i == 0).then(|| Box::new(reservation.clone())),
                     reply,
                 })
         }))
         .await;
-        // Completions run in submission order, so the record's outcome is known by now.
-        let recorded = recorded.await;
-        if recorded.is_err() || outcomes.iter().any(Result::is_err) {
+        if outcomes.iter().any(Result::is_err) {
             let held: Vec<&ProductId> = reservation
                 .items
                 .iter()
@@ -173,10 +170,11 @@ impl Reservations {
                 .map(|(item, _)| &item.product_id)
                 .collect();
             self.release_all(id, held).await;
-            if let Err(error) = self.shared.storage.delete_reservation(id) {
+            if outcomes.first().is_some_and(Result::is_ok)
+                && let Err(error) = self.shared.storage.delete_reservation(id)
+            {
                 tracing::warn!(reservation = %id, %error, "could not remove a refused reservation");
             }
-            recorded?;
             return Err(combine_refusals(
                 outcomes.into_iter().filter_map(Result::err),
             ));
