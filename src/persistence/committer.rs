@@ -44,11 +44,25 @@ pub struct Committer {
 }
 
 impl Committer {
-    /// Starts the committer task for `storage`.
+    /// Starts the committer for `storage` on a thread of its own.
+    ///
+    /// Applying a group's batch and waiting for its flush are blocking sled calls; on one of
+    /// the runtime's (two, here) worker threads they would stall every task queued behind
+    /// them. The thread enters the current runtime (when there is one) so that completions
+    /// may spawn tasks and arm timers.
     pub fn start(storage: Storage) -> Self {
         let (tx, rx) = mpsc::channel(MAX_BATCH);
         let failed = Arc::new(AtomicBool::new(false));
-        tokio::spawn(run(storage, rx, Arc::clone(&failed)));
+        let runtime = tokio::runtime::Handle::try_current().ok();
+        let flag = Arc::clone(&failed);
+        let started = std::thread::Builder::new()
+            .name("emporium-commit".into())
+            .spawn(move || run(storage, rx, flag, runtime));
+        if let Err(error) = started {
+            // Without a committer nothing can be made durable: refuse writes.
+            tracing::error!(%error, "could not start the committer thread");
+            failed.store(true, Ordering::Relaxed);
+        }
         Self { tx, failed }
     }
 
@@ -126,10 +140,30 @@ impl Committer {
     }
 }
 
-async fn run(storage: Storage, mut rx: mpsc::Receiver<Job>, failed: Arc<AtomicBool>) {
+/// Takes every queued job (at least one; blocks until there is one), up to [`MAX_BATCH`].
+fn next_group(rx: &mut mpsc::Receiver<Job>, batch: &mut Vec<Job>) -> bool {
+    let Some(first) = rx.blocking_recv() else {
+        return false;
+    };
+    batch.push(first);
+    while batch.len() < MAX_BATCH {
+        match rx.try_recv() {
+            Ok(job) => batch.push(job),
+            Err(_) => break,
+        }
+    }
+    true
+}
+
+fn run(
+    storage: Storage,
+    mut rx: mpsc::Receiver<Job>,
+    failed: Arc<AtomicBool>,
+    runtime: Option<tokio::runtime::Handle>,
+) {
     let db = storage.db().clone();
     let mut batch = Vec::with_capacity(256);
-    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+    while next_group(&mut rx, &mut batch) {
         let result = if batch.iter().any(|job| job.dirty) {
             let started = std::time::Instant::now();
             let writes: Vec<ProductWrite> = batch
@@ -142,7 +176,7 @@ async fn run(storage: Storage, mut rx: mpsc::Receiver<Job>, failed: Arc<AtomicBo
                 storage.apply_writes(writes)
             };
             let flushed = match applied {
-                Ok(()) => db.flush_async().await.map_err(StorageError::from),
+                Ok(()) => db.flush().map_err(StorageError::from),
                 Err(error) => Err(error),
             };
             let elapsed = started.elapsed();
@@ -162,6 +196,7 @@ async fn run(storage: Storage, mut rx: mpsc::Receiver<Job>, failed: Arc<AtomicBo
             failed.store(true, Ordering::Relaxed);
             tracing::error!(%error, "flush failed; refusing writes until restart");
         }
+        let _entered = runtime.as_ref().map(tokio::runtime::Handle::enter);
         for job in batch.drain(..) {
             (job.complete)(result.clone());
         }
