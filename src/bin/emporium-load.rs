@@ -48,6 +48,11 @@ use std::{
 use tokio::{net::TcpStream, sync::broadcast, task::JoinSet};
 use tokio_tungstenite::tungstenite::Message;
 
+/// mimalloc instead of glibc's allocator: the hot paths allocate small, short-lived buffers
+/// on many threads, where glibc malloc/free took about a fifth of the CPU (see BENCHMARKS.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const ADMIN_TOKEN: &str = "adm_loadharness";
 
 /// `ws.latest_interval_ms` of the fanout server (passed to the child explicitly).

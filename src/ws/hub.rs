@@ -385,12 +385,16 @@ fn fan_out(
     frame: &Utf8Bytes,
     to: impl Fn(&Subscriber) -> bool,
 ) {
+    let mut delivered = 0u64;
     subscribers.retain(|s| {
         if s.after >= seq || !to(s) {
             return true;
         }
-        s.conn.push(frame.clone()) && !s.conn.is_closing()
+        let queued = s.conn.push_uncounted(frame.clone());
+        delivered += u64::from(queued);
+        queued && !s.conn.is_closing()
     });
+    crate::observability::HOT.ws_deliveries.increment(delivered);
 }
 
 /// Sends pending conflated frames to the latest-mode subscribers: all of them, or with
