@@ -38,6 +38,17 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), String> {
+    run_with_routes(config, listener, shutdown, axum::Router::new()).await
+}
+
+/// [`run`] with `extra` routes under `/api/v1` behind the server's own middleware (see
+/// [`http::router_with`]); the load harness uses it for its no-op baseline.
+pub async fn run_with_routes(
+    config: config::Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    extra: axum::Router<Arc<app::App>>,
+) -> Result<(), String> {
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     observability::install();
     let upkeep = observability::spawn_upkeep();
@@ -63,7 +74,7 @@ pub async fn run(
             }
         });
     }
-    let router = http::router(Arc::clone(&app));
+    let router = http::router_with(Arc::clone(&app), extra);
     let (drained_tx, drained_rx) = tokio::sync::oneshot::channel::<()>();
     let app_for_shutdown = Arc::clone(&app);
     let server = axum::serve(listener, router).with_graceful_shutdown(async move {
