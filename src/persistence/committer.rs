@@ -3,11 +3,12 @@
 //!
 //! Entity writers (product, order and cart actors, the catalog) hand their [`ProductWrite`]
 //! and a completion to the committer; other writers insert into sled themselves and hand
-//! only a completion. The committer takes everything queued, applies every entity write of the
-//! group as *one* sled batch (sled 0.34 syncs its IO buffer at the end of each atomic batch,
-//! so one batch per write would cost a device sync per write), runs one `flush_async`, and
-//! only then calls the completions, in submission order: that is where replies are sent and
-//! events published, so nothing is acknowledged or published before it is on disk.
+//! only a completion. The committer (a thread of its own) takes everything queued, applies
+//! every entity write of the group as *one* sled batch (sled 0.34 syncs its IO buffer at the
+//! end of each atomic batch, so one batch per write would cost a device sync per write), runs
+//! one `flush`, and only then calls the completions, in submission order: that is where
+//! replies are sent and events published, so nothing is acknowledged or published before it
+//! is on disk.
 //!
 //! A consequence worth knowing: an entity write is visible to sled readers only once its
 //! group is applied, a moment after the actor decided it. Actors keep their own state in
@@ -93,13 +94,8 @@ impl Committer {
         .await;
     }
 
-    /// Queues `write` and answers a future that resolves once it is durable, so the caller
-    /// can go on (say, ask actors for holds whose writes join the same group) and check the
-    /// outcome later.
-    pub async fn submit_write_deferred(
-        &self,
-        write: ProductWrite,
-    ) -> impl Future<Output = Result<(), StorageError>> + use<> {
+    /// Applies `write` with the next group and waits until it is durable.
+    pub async fn write_durable(&self, write: ProductWrite) -> Result<(), StorageError> {
         let (tx, rx) = oneshot::channel();
         self.submit_write(
             write,
@@ -108,15 +104,8 @@ impl Committer {
             }),
         )
         .await;
-        async move {
-            rx.await
-                .unwrap_or_else(|_| Err(StorageError("committer dropped a job".into())))
-        }
-    }
-
-    /// Applies `write` with the next group and waits until it is durable.
-    pub async fn write_durable(&self, write: ProductWrite) -> Result<(), StorageError> {
-        self.submit_write_deferred(write).await.await
+        rx.await
+            .unwrap_or_else(|_| Err(StorageError("committer dropped a job".into())))
     }
 
     async fn enqueue(&self, job: Job) {
