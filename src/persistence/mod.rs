@@ -216,11 +216,6 @@ impl ProductWrite {
         ));
         Ok(())
     }
-
-    /// Whether the write changes nothing.
-    pub fn is_empty(&self) -> bool {
-        self.ops.is_empty() && self.reservation_ops.is_empty()
-    }
 }
 
 /// The embedded database.
