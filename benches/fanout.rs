@@ -19,6 +19,8 @@
 //! Run: `cargo bench --bench fanout` (under a minute on two cores).
 
 use axum::extract::ws::Utf8Bytes;
+mod common;
+
 use criterion::{BenchmarkId, Criterion, Throughput};
 use emporium::{
     domain::{
@@ -29,7 +31,7 @@ use emporium::{
     ws::{Hub, connection::Connection, protocol},
 };
 use serde_json::{Value, json};
-use std::{hint::black_box, sync::Arc, time::Duration};
+use std::{hint::black_box, sync::Arc};
 use tokio::sync::{broadcast, mpsc};
 
 /// Subscriber counts.
@@ -37,14 +39,6 @@ const SUBSCRIBERS: [usize; 3] = [100, 1_000, 10_000];
 /// The server's default `ws.outbound_queue` and `ws.replay_buffer`.
 const OUTBOUND_QUEUE: usize = 4096;
 const REPLAY_BUFFER: u64 = 1024;
-
-fn config() -> Criterion {
-    Criterion::default()
-        .sample_size(10)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3))
-        .configure_from_args()
-}
 
 /// `stock.changed` data shaped as the product actor renders it.
 fn stock_changed(product: &ProductId, store: &StoreId, version: u64) -> Value {
@@ -136,7 +130,7 @@ fn fanout_benches(c: &mut Criterion) {
 
 fn main() {
     observability::install();
-    let mut c = config();
+    let mut c = common::config();
     fanout_benches(&mut c);
     c.final_summary();
 }

@@ -8,6 +8,8 @@
 //!
 //! Run: `cargo bench --bench hold` (under a minute on two cores).
 
+mod common;
+
 use criterion::{BenchmarkId, Criterion, Throughput};
 use emporium::{
     actors::product::ProductMsg,
@@ -44,14 +46,6 @@ const ROTATE: u64 = 2048;
 const LIVE_HOLDS: u64 = 20_000;
 /// Hold lifetime: long enough that nothing expires during the run.
 const TTL_MS: i64 = 600_000;
-
-fn config() -> Criterion {
-    Criterion::default()
-        .sample_size(10)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3))
-        .configure_from_args()
-}
 
 /// A ledger with plenty of stock and `holds` live holds.
 fn ledger_with(holds: usize) -> Ledger {
@@ -313,7 +307,7 @@ fn actor_benches(c: &mut Criterion) {
 }
 
 fn main() {
-    let mut c = config();
+    let mut c = common::config();
     ledger_benches(&mut c);
     actor_benches(&mut c);
     c.final_summary();

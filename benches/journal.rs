@@ -26,7 +26,9 @@
 //! Run: `cargo bench --bench journal` (about a minute on two cores). The figures depend on
 //! the disk's fsync latency far more than on the CPU.
 
-use criterion::{BenchmarkId, Criterion, Throughput};
+mod common;
+
+use criterion::{BenchmarkId, Throughput};
 use emporium::{
     domain::{
         ids::{ProductId, ReservationId},
@@ -47,14 +49,6 @@ use tokio::sync::oneshot;
 const WRITERS: u64 = 64;
 /// A run that takes longer than this is stuck, not slow.
 const STALL: Duration = Duration::from_secs(60);
-
-fn config() -> Criterion {
-    Criterion::default()
-        .sample_size(10)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3))
-        .configure_from_args()
-}
 
 /// The journal record and the stored event of one hold of `product`, as the product actor
 /// builds them (journal position `idx`, event sequence `idx`).
@@ -238,7 +232,7 @@ fn main() {
     // The production metrics recorder, so the committer's histograms cost what they do in
     // the server (and report the batch sizes).
     observability::install();
-    let mut c = config();
+    let mut c = common::config();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -96,16 +96,7 @@ impl Committer {
 
     /// Applies `write` with the next group and waits until it is durable.
     pub async fn write_durable(&self, write: ProductWrite) -> Result<(), StorageError> {
-        let (tx, rx) = oneshot::channel();
-        self.submit_write(
-            write,
-            Box::new(move |result| {
-                let _ = tx.send(result);
-            }),
-        )
-        .await;
-        rx.await
-            .unwrap_or_else(|_| Err(StorageError("committer dropped a job".into())))
+        self.wait_for(Some(write)).await
     }
 
     async fn enqueue(&self, job: Job) {
@@ -116,13 +107,19 @@ impl Committer {
 
     /// Waits until everything written before this call is durable.
     pub async fn durable(&self) -> Result<(), StorageError> {
+        self.wait_for(None).await
+    }
+
+    /// Queues a dirty job (with `write`, if any) and waits for its completion.
+    async fn wait_for(&self, write: Option<ProductWrite>) -> Result<(), StorageError> {
         let (tx, rx) = oneshot::channel();
-        self.submit(
-            true,
-            Box::new(move |result| {
+        self.enqueue(Job {
+            dirty: true,
+            write,
+            complete: Box::new(move |result| {
                 let _ = tx.send(result);
             }),
-        )
+        })
         .await;
         rx.await
             .unwrap_or_else(|_| Err(StorageError("committer dropped a job".into())))
