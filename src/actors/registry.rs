@@ -174,7 +174,7 @@ impl ProductRegistry {
 
     /// Records an activation and, past the cap, asks the oldest live actors to passivate.
     /// An actor that holds stock, has writes in flight or was busy within the last second
-    /// stays (holds need its timer); the idle timer passivates it later.
+    /// stays (holds need its timer); the idle sweeper passivates it later.
     fn note_activation(&self, id: &ProductId) {
         let cap = self.shared.config.actors.max_active_products.max(1);
         let Ok(mut activations) = self.activations.lock() else {
