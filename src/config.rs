@@ -48,8 +48,12 @@ pub struct AuthConfig {
     pub access_ttl_seconds: u64,
     /// Refresh token lifetime.
     pub refresh_ttl_days: u64,
-    /// Failed logins per email per window before 429.
+    /// Failed logins per email *and client IP* per window before 429 (per email alone, a
+    /// stranger could lock the owner out from anywhere).
     pub login_max_failures: u32,
+    /// Failed logins from one client IP, whatever the email, per window before 429: stops
+    /// one address from spraying passwords across many accounts.
+    pub login_max_failures_per_ip: u32,
     /// That window.
     pub login_window_seconds: u64,
 }
@@ -116,6 +120,11 @@ pub struct WsConfig {
 pub struct HttpConfig {
     /// Larger bodies get 413.
     pub max_body_bytes: usize,
+    /// Addresses of reverse proxies in front of the server. Only a request from one of them
+    /// has its `X-Forwarded-For` believed (the rightmost address that is not a trusted proxy
+    /// is the client); from anyone else the header is ignored, as a client could write any
+    /// address into it. Exact addresses, no ranges.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 /// `actors.*` (an Emporium extension).
@@ -143,6 +152,7 @@ impl Default for Config {
                 access_ttl_seconds: 900,
                 refresh_ttl_days: 30,
                 login_max_failures: 5,
+                login_max_failures_per_ip: 20,
                 login_window_seconds: 900,
             },
             reservations: ReservationsConfig {
@@ -168,6 +178,7 @@ impl Default for Config {
             },
             http: HttpConfig {
                 max_body_bytes: 1_048_576,
+                trusted_proxies: Vec::new(),
             },
             actors: ActorsConfig {
                 idle_seconds: 300,

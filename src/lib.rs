@@ -77,7 +77,9 @@ pub async fn run_with_routes(
     let router = http::router_with(Arc::clone(&app), extra);
     let (drained_tx, drained_rx) = tokio::sync::oneshot::channel::<()>();
     let app_for_shutdown = Arc::clone(&app);
-    let server = axum::serve(listener, router).with_graceful_shutdown(async move {
+    // With the peer address, so login throttling knows the client IP.
+    let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let server = axum::serve(listener, service).with_graceful_shutdown(async move {
         shutdown.await;
         tracing::info!("shutting down: draining requests");
         app_for_shutdown.begin_shutdown();

@@ -25,9 +25,9 @@ use crate::{
 };
 use dashmap::{DashMap, mapref::entry::Entry};
 use passwords::Passwords;
-use rate_limit::LoginLimiter;
+use rate_limit::LoginThrottle;
 use serde_json::{Value, json};
-use std::sync::Arc;
+use std::{net::IpAddr, sync::Arc};
 use tokens::{AccessTokens, RefreshRecord, RefreshState};
 use users::{MAX_EMAIL_CHARS, MAX_PASSWORD_CHARS, Role, User};
 
@@ -79,7 +79,7 @@ pub struct Auth {
     shared: Arc<Shared>,
     access: AccessTokens,
     passwords: Passwords,
-    limiter: LoginLimiter,
+    limiter: LoginThrottle,
     /// Normalised emails whose registration is in flight: with the durable index this makes
     /// uniqueness hold under concurrent registrations.
     registering: DashMap<String, ()>,
@@ -129,7 +129,11 @@ impl Auth {
         Ok(Self {
             access: AccessTokens::new(secret.as_bytes(), config.access_ttl_seconds),
             passwords: Passwords::default(),
-            limiter: LoginLimiter::new(config.login_max_failures, config.login_window_seconds),
+            limiter: LoginThrottle::new(
+                config.login_max_failures,
+                config.login_max_failures_per_ip,
+                config.login_window_seconds,
+            ),
             registering: DashMap::new(),
             shared,
         })
@@ -138,6 +142,11 @@ impl Auth {
     /// The caller an access token stands for (401 when it is not a valid, unexpired token).
     pub fn caller(&self, token: &str) -> Result<Caller, AppError> {
         self.access.caller(token)
+    }
+
+    /// [`Auth::caller`] with the token's expiry (Unix seconds).
+    pub fn verify(&self, token: &str) -> Result<(Caller, u64), AppError> {
+        self.access.verify(token)
     }
 
     /// Reads a user.
@@ -173,15 +182,22 @@ impl Auth {
         Ok(user)
     }
 
-    /// `POST /auth/login`: checks the throttle, then the password.
-    pub async fn login(&self, email: &str, password: String) -> Result<Session, AppError> {
+    /// `POST /auth/login` from `client_ip` (`None`: unknown): checks the throttle, then the
+    /// password.
+    pub async fn login(
+        &self,
+        email: &str,
+        password: String,
+        client_ip: Option<IpAddr>,
+    ) -> Result<Session, AppError> {
         if email.chars().count() > MAX_EMAIL_CHARS {
             // No account can have this address; not worth a throttle entry.
             return Err(AppError::InvalidCredentials);
         }
         let key = users::normalize_email(email);
-        self.limiter
-            .begin(&key, now_ms())
+        let attempt = self
+            .limiter
+            .begin(&key, client_ip, now_ms())
             .map_err(|retry_after_secs| AppError::RateLimited { retry_after_secs })?;
         if password.chars().count() > MAX_PASSWORD_CHARS {
             return Err(AppError::InvalidCredentials);
@@ -202,7 +218,7 @@ impl Auth {
         {
             return Err(AppError::InvalidCredentials);
         }
-        self.limiter.succeeded(&key);
+        self.limiter.succeeded(&attempt);
         self.start_session(user).await
     }
 

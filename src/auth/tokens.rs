@@ -80,19 +80,26 @@ impl AccessTokens {
     /// The caller an access token stands for; a malformed, tampered, expired or otherwise
     /// odd token is a 401.
     pub fn caller(&self, token: &str) -> Result<Caller, AppError> {
+        self.verify(token).map(|(caller, _)| caller)
+    }
+
+    /// [`AccessTokens::caller`] with the token's expiry (Unix seconds): a live connection
+    /// authenticated with it ends then.
+    pub fn verify(&self, token: &str) -> Result<(Caller, u64), AppError> {
         let claims = jsonwebtoken::decode::<AccessClaims>(token, &self.decoding, &self.validation)
             .map_err(|_| AppError::Unauthorized)?
             .claims;
         let user_id = UserId::parse(&claims.sub).ok_or(AppError::Unauthorized)?;
         let store_id = claims.store_id.as_deref().map(StoreId::parse);
-        match (claims.role, store_id) {
+        let caller = match (claims.role, store_id) {
             (Role::Customer, None) => Ok(Caller::Customer { user_id }),
             (Role::Admin, None) => Ok(Caller::Admin {
                 user_id: Some(user_id),
             }),
             (Role::Staff, Some(Some(store_id))) => Ok(Caller::Staff { user_id, store_id }),
             _ => Err(AppError::Unauthorized),
-        }
+        }?;
+        Ok((caller, claims.exp))
     }
 }
 

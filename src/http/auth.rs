@@ -4,7 +4,7 @@
 //! proxy or browser cache keeps a copy of the tokens. Bodies with passwords are never logged.
 
 use super::{
-    extract::{ApiJson, Caller},
+    extract::{ApiJson, Caller, ClientIp},
     schema as s,
 };
 use crate::{
@@ -120,9 +120,13 @@ pub async fn register(
     ))]
 pub async fn login(
     State(app): State<Arc<App>>,
+    ClientIp(client_ip): ClientIp,
     ApiJson(body, _): ApiJson<Login>,
 ) -> Result<Response, AppError> {
-    let session = app.auth.login(&body.email, body.password).await?;
+    let session = app
+        .auth
+        .login(&body.email, body.password, client_ip)
+        .await?;
     Ok(session_response(StatusCode::OK, &session))
 }
 

@@ -12,12 +12,15 @@ use crate::{
 };
 use axum::{
     body::Bytes,
-    extract::{FromRequest, FromRequestParts, Query, Request},
+    extract::{ConnectInfo, FromRequest, FromRequestParts, Query, Request},
     http::{HeaderMap, header, request::Parts},
 };
 use serde::de::DeserializeOwned;
 use serde_json::Value;
-use std::sync::Arc;
+use std::{
+    net::{IpAddr, SocketAddr},
+    sync::Arc,
+};
 
 /// A JSON body of type `T`, plus the parsed JSON (for idempotency fingerprints).
 pub struct ApiJson<T>(pub T, pub Value);
@@ -239,10 +242,43 @@ impl Caller {
 /// Resolves a bearer token (the admin token or an access token from `/auth/login`) to a
 /// caller; an unknown, tampered or expired token is a 401, never anonymous.
 pub fn caller_from_token(app: &App, token: &str) -> Result<Caller, AppError> {
+    credentials_from_token(app, token).map(|c| c.caller)
+}
+
+/// Who a token stands for and until when: what a long-lived connection needs to end itself
+/// when its credentials do.
+#[derive(Clone, Debug)]
+pub struct Credentials {
+    /// The caller.
+    pub caller: Caller,
+    /// When the token stops being valid (Unix seconds); `None` for the admin token and for
+    /// anonymous callers, which do not expire.
+    pub expires_at: Option<u64>,
+}
+
+impl Credentials {
+    /// No token at all.
+    pub fn anonymous() -> Self {
+        Self {
+            caller: Caller::Anonymous,
+            expires_at: None,
+        }
+    }
+}
+
+/// [`caller_from_token`] with the token's expiry.
+pub fn credentials_from_token(app: &App, token: &str) -> Result<Credentials, AppError> {
     if constant_time_eq(token.as_bytes(), app.admin_token.as_bytes()) {
-        Ok(Caller::Admin { user_id: None })
+        Ok(Credentials {
+            caller: Caller::Admin { user_id: None },
+            expires_at: None,
+        })
     } else {
-        app.auth.caller(token)
+        let (caller, exp) = app.auth.verify(token)?;
+        Ok(Credentials {
+            caller,
+            expires_at: Some(exp),
+        })
     }
 }
 
@@ -297,5 +333,93 @@ pub fn pagination(
         Ok((page, per_page))
     } else {
         Err(AppError::Validation(errors))
+    }
+}
+
+/// The client's IP address: the TCP peer, or, when the peer is one of `http.trusted_proxies`,
+/// the rightmost `X-Forwarded-For` address that is not a trusted proxy (the leftmost entries
+/// are whatever the client chose to write). `None` when the server runs without peer
+/// addresses (a router driven in-process).
+pub struct ClientIp(pub Option<IpAddr>);
+
+impl FromRequestParts<Arc<App>> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        app: &Arc<App>,
+    ) -> Result<Self, std::convert::Infallible> {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|info| info.0.ip().to_canonical());
+        Ok(Self(peer.map(|peer| {
+            client_ip(peer, &parts.headers, &app.config.http.trusted_proxies)
+        })))
+    }
+}
+
+/// See [`ClientIp`]. An unparsable hop ends the walk: the address that handed it over (a
+/// trusted proxy) is then the best that is known.
+pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpAddr]) -> IpAddr {
+    let is_trusted = |ip: IpAddr| trusted.iter().any(|t| t.to_canonical() == ip);
+    if !is_trusted(peer) {
+        return peer;
+    }
+    let hops: Vec<&str> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .map(str::trim)
+        .filter(|hop| !hop.is_empty())
+        .collect();
+    let mut client = peer;
+    for hop in hops.iter().rev() {
+        let parsed = hop
+            .parse::<IpAddr>()
+            .or_else(|_| hop.parse::<SocketAddr>().map(|a| a.ip()));
+        let Ok(ip) = parsed else { break };
+        client = ip.to_canonical();
+        if !is_trusted(client) {
+            break;
+        }
+    }
+    client
+}
+
+#[cfg(test)]
+mod client_ip_tests {
+    use super::*;
+
+    fn forwarded(values: &[&str]) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for value in values {
+            headers.append("x-forwarded-for", value.parse().expect("header"));
+        }
+        headers
+    }
+
+    #[test]
+    fn the_header_counts_only_from_a_trusted_proxy_and_its_rightmost_untrusted_hop_wins() {
+        let proxy: IpAddr = "10.0.0.1".parse().expect("ip");
+        let inner: IpAddr = "10.0.0.2".parse().expect("ip");
+        let peer: IpAddr = "192.0.2.9".parse().expect("ip");
+        let headers = forwarded(&["1.1.1.1, 203.0.113.5", "10.0.0.2"]);
+        assert_eq!(client_ip(peer, &headers, &[proxy]), peer, "untrusted peer");
+        assert_eq!(
+            client_ip(proxy, &headers, &[proxy, inner]),
+            "203.0.113.5".parse::<IpAddr>().expect("ip")
+        );
+        assert_eq!(client_ip(proxy, &HeaderMap::new(), &[proxy]), proxy);
+        assert_eq!(
+            client_ip(proxy, &forwarded(&["junk, 10.0.0.2"]), &[proxy, inner]),
+            inner,
+            "stops at garbage"
+        );
+        assert_eq!(
+            client_ip(proxy, &forwarded(&["[2001:db8::1]:443"]), &[proxy]),
+            "2001:db8::1".parse::<IpAddr>().expect("ip")
+        );
     }
 }

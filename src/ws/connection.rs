@@ -11,6 +11,8 @@ use tokio::sync::{mpsc, watch};
 pub const CLOSE_LAGGED: u16 = 4008;
 /// Close code for a policy violation (oversized frame, too many errors).
 pub const CLOSE_POLICY: u16 = 1008;
+/// Close code when the credentials the connection runs on ended (token expired).
+pub const CLOSE_UNAUTHORIZED: u16 = 4001;
 /// Close code when the server shuts down.
 pub const CLOSE_GOING_AWAY: u16 = 1001;
 

@@ -16,9 +16,21 @@ pub struct Since {
     pub seq: u64,
 }
 
-/// One client operation.
+/// How a subscription delivers `stock.changed`.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// Conflated: the newest state, superseded events may be skipped.
+    Latest,
+}
+
+/// The operations a client may send; anything else is `unknown op`.
+const OPS: [&str; 4] = ["subscribe", "unsubscribe", "auth", "ping"];
+
+/// One client operation. Unknown keys are refused (`invalid_message`), as REST refuses unknown
+/// fields with 422: a typo such as `"snce"` must not pass silently.
 #[derive(Debug, Deserialize)]
-#[serde(tag = "op", rename_all = "snake_case")]
+#[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ClientOp {
     /// Start receiving a topic.
     Subscribe {
@@ -27,7 +39,7 @@ pub enum ClientOp {
         /// Resume point.
         since: Option<Since>,
         /// `latest` asks for conflation of `stock.changed` (product and store topics).
-        mode: Option<String>,
+        mode: Option<Mode>,
         /// Echoed in the reply.
         #[serde(rename = "ref")]
         reference: Option<Value>,
@@ -58,14 +70,14 @@ pub enum ClientOp {
 
 /// Parses a text frame; the error text is safe to show the client.
 pub fn parse(text: &str) -> Result<ClientOp, String> {
-    serde_json::from_str(text).map_err(|e| {
-        let message = e.to_string();
-        if message.contains("unknown variant") {
-            "unknown op".to_owned()
-        } else {
-            format!("invalid message: {message}")
+    let value: Value = serde_json::from_str(text).map_err(|e| format!("invalid message: {e}"))?;
+    match value.get("op") {
+        Some(Value::String(op)) if !OPS.contains(&op.as_str()) => {
+            return Err("unknown op".to_owned());
         }
-    })
+        _ => {}
+    }
+    ClientOp::deserialize(value).map_err(|e| format!("invalid message: {e}"))
 }
 
 fn with_ref(mut object: Map<String, Value>, reference: Option<&Value>) -> Utf8Bytes {
@@ -137,6 +149,14 @@ pub fn unsubscribed(topic: &str, reference: Option<&Value>) -> Utf8Bytes {
     )
 }
 
+/// `{"type":"unsubscribed","topic":…,"reason":"forbidden"}`: the server ended a subscription
+/// the caller may no longer see (it re-authenticated as someone else).
+pub fn unsubscribed_forbidden(topic: &str) -> Utf8Bytes {
+    json!({"type": "unsubscribed", "topic": topic, "reason": "forbidden"})
+        .to_string()
+        .into()
+}
+
 /// `{"type":"pong"}`.
 pub fn pong(reference: Option<&Value>) -> Utf8Bytes {
     with_ref(object(json!({"type": "pong"})), reference)
@@ -183,6 +203,26 @@ mod tests {
         ));
         assert_eq!(parse(r#"{"op":"dance"}"#).unwrap_err(), "unknown op");
         assert!(parse("not json").is_err());
+    }
+
+    #[test]
+    fn refuses_unknown_keys_and_modes() {
+        let bogus_mode = parse(r#"{"op":"subscribe","topic":"product:p","mode":"bogus"}"#);
+        assert!(bogus_mode.unwrap_err().contains("bogus"));
+        let typo = parse(r#"{"op":"subscribe","topic":"product:p","snce":{}}"#);
+        assert!(typo.unwrap_err().contains("snce"));
+        assert!(parse(r#"{"op":"ping","extra":1}"#).is_err());
+        assert!(matches!(
+            parse(r#"{"op":"subscribe","topic":"product:p","mode":"latest","ref":1}"#),
+            Ok(ClientOp::Subscribe {
+                mode: Some(Mode::Latest),
+                ..
+            })
+        ));
+        assert!(matches!(
+            parse(r#"{"op":"ping","ref":"r"}"#),
+            Ok(ClientOp::Ping { .. })
+        ));
     }
 
     #[test]

@@ -2,18 +2,18 @@
 //! drains the connection's bounded queue into the socket.
 
 use super::{
-    connection::{CLOSE_GOING_AWAY, CLOSE_POLICY, Connection},
+    connection::{CLOSE_GOING_AWAY, CLOSE_LAGGED, CLOSE_POLICY, CLOSE_UNAUTHORIZED, Connection},
     hub::Replayed,
-    protocol::{self, ClientOp, Since},
+    protocol::{self, ClientOp, Mode, Since},
 };
 use crate::{
     app::App,
     domain::{
         ids::{CartId, OrderId, ProductId, StoreId},
-        time::now_ms,
+        time::{Millis, now_ms},
     },
     error::AppError,
-    http::extract::{ApiQuery, Caller, caller_from_token},
+    http::extract::{ApiQuery, Caller, Credentials, credentials_from_token},
     services::orders::{may_read_cart, may_see_order},
     views,
 };
@@ -32,7 +32,7 @@ use std::{
     sync::Arc,
     time::{Duration, Instant},
 };
-use tokio::sync::mpsc;
+use tokio::{sync::mpsc, time::Instant as Deadline};
 
 /// Largest accepted frame or message.
 pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
@@ -41,6 +41,9 @@ const MAX_ERRORS: usize = 100;
 const ERROR_WINDOW: Duration = Duration::from_secs(60);
 /// Most frames the writer sends before one flush.
 const WRITE_BATCH: usize = 64;
+/// How long a server-initiated close waits to write what is queued plus the close frame, and
+/// then for the client's close reply.
+const CLOSE_HANDSHAKE: Duration = Duration::from_secs(3);
 
 /// Query of the WebSocket upgrade.
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -66,18 +69,34 @@ pub async fn upgrade(
     ApiQuery(query): ApiQuery<WsQuery>,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, AppError> {
-    let caller = match query.token.as_deref() {
-        Some(token) => caller_from_token(&app, token)?,
-        None => Caller::Anonymous,
+    let credentials = match query.token.as_deref() {
+        Some(token) => credentials_from_token(&app, token)?,
+        None => Credentials::anonymous(),
     };
     let ws = ws.map_err(|rejection| AppError::UpgradeRequired(rejection.body_text()))?;
     Ok(ws
         .max_message_size(MAX_MESSAGE_BYTES)
         .max_frame_size(MAX_MESSAGE_BYTES)
-        .on_upgrade(move |socket| serve(app, socket, caller)))
+        .on_upgrade(move |socket| serve(app, socket, credentials)))
 }
 
-async fn serve(app: Arc<App>, socket: WebSocket, caller: Caller) {
+/// The instant a token that is valid until `exp` (Unix seconds) stops being valid.
+fn deadline_of(exp: u64) -> Deadline {
+    let exp_ms = Millis::try_from(exp.saturating_mul(1000)).unwrap_or(Millis::MAX);
+    let left = u64::try_from(exp_ms.saturating_sub(now_ms())).unwrap_or(0);
+    Deadline::now() + Duration::from_millis(left)
+}
+
+/// Stands in for "no deadline" in the pinned timer (whose branch is disabled then).
+fn far_future() -> Deadline {
+    Deadline::now() + Duration::from_secs(100 * 365 * 86_400)
+}
+
+/// Runs one connection. It lives as long as its credentials: the select loop holds the access
+/// token's expiry as a timer, reset whenever an `auth` op brings new credentials, and closes
+/// with 4001 when it fires. (Disabled users and revoked sessions are meant to end the
+/// connection the same way: one more branch on a per-user revocation signal.)
+async fn serve(app: Arc<App>, socket: WebSocket, credentials: Credentials) {
     let hot = &crate::observability::HOT;
     hot.ws_connections.increment(1.0);
     let (sink, mut stream) = socket.split();
@@ -87,17 +106,29 @@ async fn serve(app: Arc<App>, socket: WebSocket, caller: Caller) {
     let mut session = Session {
         app: Arc::clone(&app),
         conn: Arc::clone(&conn),
-        caller,
+        caller: credentials.caller,
+        expires: credentials.expires_at.map(deadline_of),
         topics: HashSet::new(),
         errors: VecDeque::new(),
     };
     let mut close = conn.close_signal();
     let mut shutdown = app.shutdown_signal();
+    let expiry = tokio::time::sleep_until(session.expires.unwrap_or_else(far_future));
+    tokio::pin!(expiry);
+    // Whether the server ended the connection (then it waits for the client's close reply).
+    let mut server_closed = true;
     loop {
+        // Biased: a close request wins over the next client frame, so a flood of frames
+        // cannot keep a closing connection busy.
         tokio::select! {
+            biased;
             _ = close.changed() => break,
             _ = shutdown.changed() => {
                 conn.close_with(CLOSE_GOING_AWAY);
+                break;
+            }
+            () = &mut expiry, if session.expires.is_some() => {
+                conn.close_with(CLOSE_UNAUTHORIZED);
                 break;
             }
             frame = stream.next() => match frame {
@@ -106,16 +137,25 @@ async fn serve(app: Arc<App>, socket: WebSocket, caller: Caller) {
                     session.error("invalid_message", "binary frames are not supported", None, None)
                 }
                 Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
-                Some(Ok(Message::Close(_))) | None => break,
+                Some(Ok(Message::Close(_))) | None => {
+                    server_closed = false;
+                    break;
+                }
                 Some(Err(error)) => {
                     let oversized = error.to_string().to_lowercase().contains("too long")
                         || error.to_string().to_lowercase().contains("size");
                     if oversized {
                         conn.close_with(CLOSE_POLICY);
                     }
+                    // The stream is unusable after a protocol error: nothing left to read.
+                    server_closed = false;
                     break;
                 }
             }
+        }
+        match session.expires {
+            Some(at) if at != expiry.deadline() => expiry.as_mut().reset(at),
+            _ => {}
         }
     }
     for topic in &session.topics {
@@ -125,6 +165,20 @@ async fn serve(app: Arc<App>, socket: WebSocket, caller: Caller) {
     hot.ws_connections.decrement(1.0);
     // Let the writer send its close frame (or finish after a client close).
     conn.close_with(1000);
+    if server_closed {
+        // The closing handshake: read (and drop) what the client still sends until its close
+        // reply. Dropping a socket with unread bytes makes the kernel answer with a TCP reset,
+        // which can destroy the frames and the close frame just written (the client sees
+        // 1006 instead of the close code).
+        let _ = tokio::time::timeout(CLOSE_HANDSHAKE, async {
+            while let Some(Ok(message)) = stream.next().await {
+                if matches!(message, Message::Close(_)) {
+                    break;
+                }
+            }
+        })
+        .await;
+    }
     let _ = tokio::time::timeout(Duration::from_secs(5), writer).await;
 }
 
@@ -141,14 +195,27 @@ async fn write_frames(
             _ = close.changed() => {
                 let code = *close.borrow();
                 let reason = match code {
-                    4008 => "lagged",
-                    1008 => "policy violation",
-                    1001 => "server shutting down",
+                    CLOSE_LAGGED => "lagged",
+                    CLOSE_POLICY => "policy violation",
+                    CLOSE_GOING_AWAY => "server shutting down",
+                    CLOSE_UNAUTHORIZED => "unauthorized",
                     _ => "",
                 };
-                let _ = sink
-                    .send(Message::Close(Some(CloseFrame { code, reason: reason.into() })))
-                    .await;
+                let _ = tokio::time::timeout(CLOSE_HANDSHAKE, async {
+                    // What was queued before the close goes out first: the replies that led
+                    // to it (the 100 errors before a 1008) included. Not for a lagged client:
+                    // it does not read, and its backlog is what got it closed.
+                    if code != CLOSE_LAGGED {
+                        while let Ok(frame) = queue.try_recv() {
+                            if sink.feed(Message::Text(frame)).await.is_err() {
+                                break;
+                            }
+                        }
+                    }
+                    sink.send(Message::Close(Some(CloseFrame { code, reason: reason.into() })))
+                        .await
+                })
+                .await;
                 break;
             }
             frame = queue.recv() => match frame {
@@ -178,6 +245,8 @@ struct Session {
     app: Arc<App>,
     conn: Arc<Connection>,
     caller: Caller,
+    /// When the credentials the connection runs on expire (`None`: never).
+    expires: Option<Deadline>,
     topics: HashSet<String>,
     errors: VecDeque<Instant>,
 }
@@ -198,16 +267,12 @@ impl Session {
             ClientOp::Ping { reference } => {
                 self.conn.push(protocol::pong(reference.as_ref()));
             }
-            ClientOp::Auth { token, reference } => match caller_from_token(&self.app, &token) {
-                Ok(caller) => {
-                    self.caller = caller;
-                    self.conn.push(protocol::authenticated(
-                        self.caller.role(),
-                        reference.as_ref(),
-                    ));
+            ClientOp::Auth { token, reference } => {
+                match credentials_from_token(&self.app, &token) {
+                    Ok(credentials) => self.authenticate(credentials, reference.as_ref()),
+                    Err(_) => self.error("unauthorized", "invalid token", None, reference.as_ref()),
                 }
-                Err(_) => self.error("unauthorized", "invalid token", None, reference.as_ref()),
-            },
+            }
             ClientOp::Unsubscribe { topic, reference } => {
                 self.app.shared.hub.unsubscribe(&topic, self.conn.id);
                 if self.topics.remove(&topic) {
@@ -221,7 +286,50 @@ impl Session {
                 since,
                 mode,
                 reference,
-            } => self.subscribe(topic, since, mode.as_deref() == Some("latest"), reference),
+            } => self.subscribe(topic, since, mode == Some(Mode::Latest), reference),
+        }
+    }
+
+    /// Switches the connection to new credentials: their expiry becomes the connection's, and
+    /// every topic the new caller may not see is dropped (`unsubscribed`, `forbidden`), so a
+    /// shared browser tab cannot keep the previous user's feeds.
+    fn authenticate(&mut self, credentials: Credentials, reference: Option<&Value>) {
+        self.caller = credentials.caller;
+        self.expires = credentials.expires_at.map(deadline_of);
+        let mut forbidden: Vec<String> = self
+            .topics
+            .iter()
+            .filter(|topic| !self.may_see(topic))
+            .cloned()
+            .collect();
+        forbidden.sort();
+        for topic in forbidden {
+            self.app.shared.hub.unsubscribe(&topic, self.conn.id);
+            self.topics.remove(&topic);
+            crate::observability::HOT.ws_subscriptions.decrement(1.0);
+            self.conn.push(protocol::unsubscribed_forbidden(&topic));
+        }
+        self.conn
+            .push(protocol::authenticated(self.caller.role(), reference));
+    }
+
+    /// Whether the current caller may hold a subscription to `topic` (the rules of
+    /// [`Session::subscribe`]; a topic whose entity is gone counts as not visible).
+    fn may_see(&self, topic: &str) -> bool {
+        let read_model = &self.app.shared.read_model;
+        match topic.split_once(':') {
+            Some(("product", _)) => true,
+            Some(("store", raw)) => match raw.strip_suffix(":orders") {
+                Some(id) => StoreId::parse(id).is_some_and(|id| self.caller.sees_store(&id)),
+                None => true,
+            },
+            Some(("order", raw)) => OrderId::parse(raw)
+                .and_then(|id| read_model.orders.get(&id).map(|o| Arc::clone(o.value())))
+                .is_some_and(|order| may_see_order(&self.caller, &order)),
+            Some(("cart", raw)) => CartId::parse(raw)
+                .and_then(|id| self.app.shared.storage.cart(&id).ok().flatten())
+                .is_some_and(|cart| may_read_cart(&self.caller, &cart)),
+            _ => false,
         }
     }
 
