@@ -164,7 +164,7 @@ pub fn order(o: &crate::domain::order::Order) -> Value {
         "shipping_address": o.shipping_address,
         "note": o.note,
         "history": o.history.iter().map(|h| json!({
-            "status": h.status.as_str(), "at": rfc3339(h.at), "by": h.by,
+            "status": h.status.as_str(), "at": rfc3339(h.at), "by": h.by, "reason": h.reason,
         })).collect::<Vec<_>>(),
         "created_at": rfc3339(o.created_at),
         "updated_at": rfc3339(o.updated_at),

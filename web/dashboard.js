@@ -37,6 +37,7 @@ const state = {
   products: new Map(),
   stock: new Map(),
   lowItems: new Map(), // product id → <li>
+  cancelled: new Map(), // id → recently cancelled order
   firstSnapshot: true,
 };
 
@@ -132,9 +133,11 @@ function leaveStore() {
   state.products.clear();
   state.stock.clear();
   state.lowItems.clear();
+  state.cancelled.clear();
   state.firstSnapshot = true;
   $('lanes').replaceChildren();
   $('low-stock-list').replaceChildren();
+  renderCancelled();
 }
 
 async function enterStore(storeId) {
@@ -147,7 +150,7 @@ async function enterStore(storeId) {
   renderStore();
   live.subscribe(`store:${store.id}:orders`, onOrdersMessage);
   live.subscribe(`store:${store.id}`, onStoreMessage);
-  await loadProducts();
+  await Promise.all([loadProducts(), loadCancelled()]);
 }
 
 function renderStore() {
@@ -250,7 +253,57 @@ function onOrdersMessage(msg) {
 function upsert(order) {
   if (TERMINAL.has(order.status)) state.orders.delete(order.id);
   else state.orders.set(order.id, order);
+  if (order.status === 'cancelled') noteCancelled(order);
   renderLanes();
+}
+
+// ---------------------------------------------------------------- cancelled
+
+const CANCELLED_SHOWN = 10;
+
+/** The history entry of the cancellation (its `reason` is what the canceller said). */
+function cancellation(order) {
+  return [...order.history].reverse().find((entry) => entry.status === 'cancelled') || {};
+}
+
+async function loadCancelled() {
+  if (!state.store) return;
+  const storeId = state.store.id;
+  try {
+    const params = new URLSearchParams({
+      store_id: storeId, status: 'cancelled', per_page: String(CANCELLED_SHOWN),
+    });
+    const page = await request('GET', `/orders?${params}`, { session });
+    if (state.store?.id !== storeId) return;
+    for (const order of page.items) state.cancelled.set(order.id, order);
+    renderCancelled();
+  } catch (e) {
+    toast(`Cancelled orders unavailable: ${describe(e)}`);
+  }
+}
+
+function noteCancelled(order) {
+  state.cancelled.set(order.id, order);
+  renderCancelled();
+}
+
+function renderCancelled() {
+  const newest = [...state.cancelled.values()]
+    .sort((a, b) => (cancellation(b).at || '').localeCompare(cancellation(a).at || ''))
+    .slice(0, CANCELLED_SHOWN);
+  for (const id of state.cancelled.keys()) {
+    if (!newest.some((order) => order.id === id)) state.cancelled.delete(id);
+  }
+  $('cancelled-empty').hidden = newest.length > 0;
+  $('cancelled-list').replaceChildren(...newest.map((order) => {
+    const entry = cancellation(order);
+    const by = entry.by === order.customer_id ? 'by the customer' : 'by the store';
+    return h('li', { class: 'cancelled-item', dataset: { orderId: order.id } },
+      h('div', { class: 'cancelled-head' },
+        h('strong', { class: 'num', text: order.number }),
+        h('span', { class: 'muted small', title: entry.at, text: entry.at ? `${age(entry.at)} ago, ${by}` : by })),
+      h('p', { class: `cancelled-reason small${entry.reason ? '' : ' muted'}`, text: entry.reason || 'No reason given.' }));
+  }));
 }
 
 function renderLanes() {

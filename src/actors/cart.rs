@@ -212,7 +212,7 @@ impl CartState {
         };
         let store_id = product.catalog.store_id.clone();
         if self.cart.store_id.as_ref().is_some_and(|s| s != &store_id)
-            && !self.cart.lines.is_empty()
+            && (self.cart.store_bound || !self.cart.lines.is_empty())
         {
             return Ok(Err(AppError::StoreMismatch));
         }
@@ -299,7 +299,9 @@ impl CartState {
                 reservation_id,
                 expires_at,
             });
-        self.cart.store_id = (!lines.is_empty()).then_some(store_id);
+        if !self.cart.store_bound {
+            self.cart.store_id = (!lines.is_empty()).then_some(store_id);
+        }
         self.cart.lines = lines;
         self.cart.updated_at = now;
         self.cart.expires_at = now + cart_ttl_ms(&self.commerce);

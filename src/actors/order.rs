@@ -54,6 +54,8 @@ pub enum OrderMsg {
         who: Who,
         /// Who.
         by: String,
+        /// The caller's reason, kept in the history entry.
+        reason: Option<String>,
         /// Answer.
         reply: RpcReplyPort<Result<Result<Arc<Order>, AppError>, ActorError>>,
     },
@@ -125,8 +127,13 @@ impl Actor for OrderActor {
                 let result = state.set_status(to, &by).await;
                 let _ = reply.send(result);
             }
-            OrderMsg::Cancel { who, by, reply } => {
-                let result = state.cancel(who, &by).await;
+            OrderMsg::Cancel {
+                who,
+                by,
+                reason,
+                reply,
+            } => {
+                let result = state.cancel(who, &by, reason).await;
                 let _ = reply.send(result);
             }
         }
@@ -350,7 +357,7 @@ impl OrderState {
         by: &str,
     ) -> Result<Result<Arc<Order>, AppError>, ActorError> {
         if to == OrderStatus::Cancelled {
-            return self.cancel(Who::Staff, by).await;
+            return self.cancel(Who::Staff, by, None).await;
         }
         let from = match self.order.transition(to, Who::Staff, by, now_ms()) {
             Ok(from) => from,
@@ -362,11 +369,17 @@ impl OrderState {
         Ok(Ok(Arc::new(self.order.clone())))
     }
 
+    /// Cancels the order; an order already cancelled is answered as it is (a retried cancel
+    /// succeeds, like a repeated release), keeping the first reason.
     async fn cancel(
         &mut self,
         who: Who,
         by: &str,
+        reason: Option<String>,
     ) -> Result<Result<Arc<Order>, AppError>, ActorError> {
+        if self.order.status == OrderStatus::Cancelled {
+            return Ok(Ok(Arc::new(self.order.clone())));
+        }
         let allowed = self.order.status.allowed(who);
         if !allowed.contains(&OrderStatus::Cancelled) {
             return Ok(Err(self.invalid(OrderStatus::Cancelled, allowed)));
@@ -384,7 +397,7 @@ impl OrderState {
         }
         let from = self
             .order
-            .transition(OrderStatus::Cancelled, who, by, now_ms())
+            .transition_because(OrderStatus::Cancelled, who, by, reason, now_ms())
             .map_err(|_| ActorError::Unavailable("cancel raced".into()))?;
         self.commerce
             .save_order(&mut self.order, Some(from), false)

@@ -36,7 +36,7 @@ pub struct CartHold {
 pub struct Cart {
     /// `cart_…`
     pub id: CartId,
-    /// Set by the first line.
+    /// Set by the first line, or at creation (then [`Cart::store_bound`]).
     pub store_id: Option<StoreId>,
     /// Owner, if created with a customer's token.
     pub customer_id: Option<UserId>,
@@ -52,6 +52,9 @@ pub struct Cart {
     pub expires_at: Millis,
     /// Topic sequence of `cart:{id}`.
     pub version: u64,
+    /// Whether `store_id` was given at creation: the cart then keeps that store even when
+    /// empty (otherwise an emptied cart may start over with another store).
+    pub store_bound: bool,
 }
 
 impl Cart {

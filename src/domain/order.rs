@@ -175,6 +175,8 @@ pub struct HistoryEntry {
     pub at: Millis,
     /// A user id, `admin` or `system`.
     pub by: String,
+    /// Why, when the caller said (a cancellation's `reason`).
+    pub reason: Option<String>,
 }
 
 /// An order record.
@@ -244,6 +246,18 @@ impl Order {
         by: &str,
         at: Millis,
     ) -> Result<OrderStatus, Vec<OrderStatus>> {
+        self.transition_because(to, actor, by, None, at)
+    }
+
+    /// [`Order::transition`] with the caller's reason kept in the history entry.
+    pub fn transition_because(
+        &mut self,
+        to: OrderStatus,
+        actor: Actor,
+        by: &str,
+        reason: Option<String>,
+        at: Millis,
+    ) -> Result<OrderStatus, Vec<OrderStatus>> {
         let allowed = self.status.allowed(actor);
         if !allowed.contains(&to) {
             return Err(allowed);
@@ -255,6 +269,7 @@ impl Order {
             status: to,
             at,
             by: by.to_owned(),
+            reason,
         });
         Ok(from)
     }

@@ -5,6 +5,7 @@
 
 use super::{
     extract::{ApiJson, Caller, ClientIp},
+    idempotency::Idempotency,
     schema as s,
 };
 use crate::{
@@ -186,8 +187,10 @@ pub async fn me(State(app): State<Arc<App>>, caller: Caller) -> Result<Json<Valu
     Ok(Json(user.view()))
 }
 
-/// `POST /users` (admin): an account of any role; staff belong to an existing store.
+/// `POST /users` (admin): an account of any role; staff belong to an existing store. Honours
+/// `Idempotency-Key` (the answer carries no credentials, unlike `/auth/*`, which do not).
 #[utoipa::path(post, path = "/api/v1/users", operation_id = "create_user", tag = "Accounts", security(("bearer" = [])),
+    params(("Idempotency-Key" = Option<String>, Header, description = "1–255 visible ASCII characters: the same key and body within 24 h replay the first answer.")),
     request_body = CreateUser,
     responses(
         (status = 201, description = "The account (no tokens).", body = s::User),
@@ -203,21 +206,32 @@ pub async fn me(State(app): State<Arc<App>>, caller: Caller) -> Result<Json<Valu
 pub async fn create_user(
     State(app): State<Arc<App>>,
     caller: Caller,
-    ApiJson(body, _): ApiJson<CreateUser>,
-) -> Result<(StatusCode, Json<Value>), AppError> {
+    idempotency: Idempotency,
+    ApiJson(body, raw): ApiJson<CreateUser>,
+) -> Result<Response, AppError> {
     caller.require_admin()?;
-    let user = app
-        .auth
-        .create_user(NewUser {
-            email: body.email,
-            password: body.password,
-            name: body.name,
-            role: body.role,
-            store_id: body.store_id,
+    // The stored fingerprint is a fast, non-cryptographic hash: keep the password out of it
+    // (the other fields identify the request well enough).
+    let mut fingerprint = raw;
+    if let Some(object) = fingerprint.as_object_mut() {
+        object.remove("password");
+    }
+    Ok(idempotency
+        .run(&app, &caller, &fingerprint, || async {
+            let user = app
+                .auth
+                .create_user(NewUser {
+                    email: body.email,
+                    password: body.password,
+                    name: body.name,
+                    role: body.role,
+                    store_id: body.store_id,
+                })
+                .await?;
+            tracing::info!(by = %caller.name(), user = %user.id, "admin created an account");
+            Ok((StatusCode::CREATED, user.view()))
         })
-        .await?;
-    tracing::info!(by = %caller.name(), user = %user.id, "admin created an account");
-    Ok((StatusCode::CREATED, Json(user.view())))
+        .await)
 }
 
 /// Whether `path` is a credential endpoint that takes its credentials from the body and so

@@ -1,7 +1,8 @@
 //! `/api/v1/carts` (docs/API.md §8).
 
 use super::{
-    extract::{ApiJson, ApiPath, Caller},
+    extract::{ApiJson, ApiPath, Caller, decode},
+    idempotency::Idempotency,
     schema as s,
 };
 use crate::{
@@ -9,18 +10,33 @@ use crate::{
     app::App,
     domain::{
         cart::Cart,
-        ids::{CartId, ProductId},
+        ids::{CartId, ProductId, StoreId},
         time::now_ms,
     },
     error::AppError,
     services::orders::may_read_cart,
     views,
 };
-use axum::{Json, extract::State, http::StatusCode};
+use axum::{
+    Json,
+    body::Bytes,
+    extract::{State, rejection::BytesRejection},
+    http::StatusCode,
+    response::Response,
+};
 use serde::Deserialize;
 use serde_json::Value;
 use std::sync::Arc;
 use utoipa::ToSchema;
+
+/// A new cart (the body is optional).
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateCart {
+    /// `str_…`: binds the cart to this store from the start, so another store's product is a
+    /// 409 `store_mismatch` even while the cart is empty.
+    store_id: Option<String>,
+}
 
 /// A cart line's new quantity.
 #[derive(Deserialize, ToSchema)]
@@ -44,17 +60,60 @@ async fn visible_cart(app: &Arc<App>, caller: &Caller, raw: &str) -> Result<Arc<
     }
 }
 
-/// `POST /carts` (anyone): a customer's cart belongs to them; others are reachable by id.
+/// `POST /carts` (anyone) with an optional `{"store_id"}` body: a customer's cart belongs to
+/// them; others are reachable by id. Honours `Idempotency-Key`.
 #[utoipa::path(post, path = "/api/v1/carts", operation_id = "create_cart", tag = "Carts", security((), ("bearer" = [])),
+    params(("Idempotency-Key" = Option<String>, Header, description = "1–255 visible ASCII characters: the same key and body within 24 h replay the first answer.")),
+    request_body(content = Option<CreateCart>, content_type = "application/json"),
     responses(
-        (status = 201, description = "An empty cart.", body = s::Cart),
+        (status = 201, description = "An empty cart (bound to `store_id` when given).", body = s::Cart),
+        (status = 400, response = s::BadRequest),
         (status = 401, response = s::Unauthorized),
+        (status = 404, response = s::NotFound),
+        (status = 413, response = s::PayloadTooLarge),
+        (status = 422, response = s::Unprocessable),
         (status = 503, response = s::Unavailable),
     ))]
 pub async fn create(
     State(app): State<Arc<App>>,
     caller: Caller,
-) -> Result<(StatusCode, Json<Value>), AppError> {
+    idempotency: Idempotency,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, AppError> {
+    let body = body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            AppError::PayloadTooLarge(app.config.http.max_body_bytes)
+        } else {
+            AppError::InvalidJson(format!("could not read the body: {rejection}"))
+        }
+    })?;
+    let (store, raw) = if body.is_empty() {
+        (None, Value::Null)
+    } else {
+        let (body, raw) = decode::<CreateCart>(&body)?;
+        (body.store_id, raw)
+    };
+    Ok(idempotency
+        .run(&app, &caller, &raw, || async {
+            let store_id = match store {
+                None => None,
+                Some(raw) => Some(
+                    StoreId::parse(&raw)
+                        .filter(|id| app.shared.read_model.stores.contains_key(id))
+                        .ok_or(AppError::NotFound)?,
+                ),
+            };
+            let cart = new_cart(&app, &caller, store_id).await?;
+            Ok((StatusCode::CREATED, views::cart(&cart, now_ms())))
+        })
+        .await)
+}
+
+async fn new_cart(
+    app: &Arc<App>,
+    caller: &Caller,
+    store_id: Option<StoreId>,
+) -> Result<Cart, AppError> {
     let customer_id = match &caller {
         Caller::Customer { user_id } => Some(user_id.clone()),
         _ => None,
@@ -62,7 +121,8 @@ pub async fn create(
     let now = now_ms();
     let mut cart = Cart {
         id: CartId::generate(),
-        store_id: None,
+        store_bound: store_id.is_some(),
+        store_id,
         customer_id,
         lines: Vec::new(),
         hold: None,
@@ -72,7 +132,7 @@ pub async fn create(
         version: 0,
     };
     app.commerce.save_cart(&mut cart, None, false).await?;
-    Ok((StatusCode::CREATED, Json(views::cart(&cart, now))))
+    Ok(cart)
 }
 
 /// `GET /carts/{id}`.

@@ -1,11 +1,16 @@
 //! `Idempotency-Key`: the first answer to a (caller, key) is stored durably for 24 h; the same
 //! request again gets the identical status and body, another request with that key a 422.
 //! Requests sharing a key run one at a time, so two racing requests create one thing.
+//!
+//! Every state-changing `POST` takes an [`Idempotency`] and runs its work through
+//! [`Idempotency::run`] (the notes of docs/API.md list them), so a retried request never
+//! applies twice.
 
-use super::error::PROBLEM_JSON;
+use super::{error::PROBLEM_JSON, extract::Caller};
 use crate::{app::App, domain::time::now_ms, error::AppError, persistence::IdempotentAnswer};
 use axum::{
-    http::{HeaderMap, HeaderValue, StatusCode, header},
+    extract::FromRequestParts,
+    http::{HeaderValue, StatusCode, header, request::Parts},
     response::{IntoResponse, Response},
 };
 use serde_json::Value;
@@ -19,11 +24,59 @@ const RETENTION_MS: i64 = 24 * 60 * 60 * 1000;
 /// Longest accepted key.
 const MAX_KEY_LEN: usize = 255;
 
-/// Runs `handler` at most once per (caller, key) and replays its answer.
-pub async fn run<F, Fut>(
+/// A request's `Idempotency-Key` (if any) and the route it was sent to (method and path, so
+/// one key reused on another resource is another request). A malformed key is a 422 before
+/// anything runs.
+pub struct Idempotency {
+    key: Option<String>,
+    route: String,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Idempotency {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, AppError> {
+        let key = match parts.headers.get("idempotency-key") {
+            None => None,
+            Some(value) => Some(valid_key(value)?.to_owned()),
+        };
+        // Inside `/api/v1` the path is seen without that prefix (`POST /orders`), as the
+        // fingerprints stored before this extractor existed were.
+        let route = format!("{} {}", parts.method, parts.uri.path());
+        Ok(Self { key, route })
+    }
+}
+
+impl Idempotency {
+    /// Runs `handler` at most once per (caller, key) and replays its answer; `body` is the
+    /// request's JSON (`Value::Null` without a body), part of what makes it "the same request".
+    pub async fn run<F, Fut>(self, app: &App, caller: &Caller, body: &Value, handler: F) -> Response
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<(StatusCode, Value), AppError>>,
+    {
+        let Some(key) = self.key else {
+            return render(handler().await);
+        };
+        answer_once(app, &caller.name(), &key, &self.route, body, handler).await
+    }
+}
+
+fn valid_key(value: &HeaderValue) -> Result<&str, AppError> {
+    match value.to_str() {
+        Ok(k) if !k.is_empty() && k.len() <= MAX_KEY_LEN => Ok(k),
+        _ => Err(AppError::field(
+            "Idempotency-Key",
+            format!("must be 1-{MAX_KEY_LEN} visible ASCII characters"),
+        )),
+    }
+}
+
+/// The stored answer to (caller, key) if there is one, else `handler`'s, stored.
+async fn answer_once<F, Fut>(
     app: &App,
     caller: &str,
-    headers: &HeaderMap,
+    key: &str,
     route: &str,
     body: &Value,
     handler: F,
@@ -32,19 +85,6 @@ where
     F: FnOnce() -> Fut,
     Fut: Future<Output = Result<(StatusCode, Value), AppError>>,
 {
-    let Some(key) = headers.get("idempotency-key") else {
-        return render(handler().await);
-    };
-    let key = match key.to_str() {
-        Ok(k) if !k.is_empty() && k.len() <= MAX_KEY_LEN => k,
-        _ => {
-            return AppError::field(
-                "Idempotency-Key",
-                format!("must be 1-{MAX_KEY_LEN} visible ASCII characters"),
-            )
-            .into_response();
-        }
-    };
     let storage_key = [caller.as_bytes(), b"\0", key.as_bytes()].concat();
     let fingerprint = fingerprint(route, body);
     let mut hasher = std::collections::hash_map::DefaultHasher::new();

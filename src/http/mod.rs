@@ -135,6 +135,7 @@ pub fn fuzz_decode_bodies(bytes: &[u8]) {
     let _ = decode::<auth::RefreshToken>(bytes);
     let _ = decode::<auth::CreateUser>(bytes);
     let _ = decode::<carts::SetQuantity>(bytes);
+    let _ = decode::<carts::CreateCart>(bytes);
     let _ = decode::<orders::CreateOrder>(bytes);
     let _ = decode::<orders::SetStatus>(bytes);
     let _ = decode::<orders::CancelBody>(bytes);

@@ -2,7 +2,8 @@
 
 use super::{
     extract::{ApiJson, ApiPath, ApiQuery, Caller, decode, pagination},
-    idempotency, schema as s,
+    idempotency::Idempotency,
+    schema as s,
 };
 use crate::{
     actors::order::OrderMsg,
@@ -19,7 +20,7 @@ use axum::{
     Json,
     body::Bytes,
     extract::{State, rejection::BytesRejection},
-    http::HeaderMap,
+    http::StatusCode,
     response::Response,
 };
 use serde::Deserialize;
@@ -83,10 +84,12 @@ pub struct SetStatus {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CancelBody {
-    /// Free text.
-    #[allow(dead_code)]
+    /// Free text, ≤ 500 characters; kept in the order's `history` entry.
     reason: Option<String>,
 }
+
+/// Longest cancellation reason kept.
+const MAX_REASON_CHARS: usize = 500;
 
 /// Filters and pagination of `GET /orders`.
 #[derive(Deserialize, IntoParams)]
@@ -105,13 +108,19 @@ pub struct ListOrders {
     per_page: Option<usize>,
 }
 
-/// Filter of the payment ledger.
+/// Filter and pagination of the payment ledger.
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct LedgerQuery {
     /// Only this order's entries.
     order_id: Option<String>,
+    /// From 1 (default 1).
+    #[param(minimum = 1)]
+    page: Option<usize>,
+    /// 1–100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
+    per_page: Option<usize>,
 }
 
 fn visible(app: &App, caller: &Caller, raw: &str) -> Result<(OrderId, Arc<Order>), AppError> {
@@ -148,7 +157,7 @@ fn visible(app: &App, caller: &Caller, raw: &str) -> Result<(OrderId, Arc<Order>
 pub async fn create(
     State(app): State<Arc<App>>,
     caller: Caller,
-    headers: HeaderMap,
+    idempotency: Idempotency,
     ApiJson(body, raw): ApiJson<CreateOrder>,
 ) -> Result<Response, AppError> {
     match caller {
@@ -185,13 +194,11 @@ pub async fn create(
         shipping_address: body.shipping_address,
         note: body.note,
     };
-    let scope = caller.name();
-    Ok(
-        idempotency::run(&app, &scope, &headers, "POST /orders", &raw, || async {
+    Ok(idempotency
+        .run(&app, &caller, &raw, || async {
             orders::place(&app.commerce, &caller, request).await
         })
-        .await,
-    )
+        .await)
 }
 
 /// `GET /orders/{id}`.
@@ -267,9 +274,10 @@ pub async fn list(
     Ok(Json(views::page(items, page, per_page, total)))
 }
 
-/// `PUT /orders/{id}/status` (staff of the store, admin).
+/// `PUT /orders/{id}/status` (staff of the store, admin); honours `Idempotency-Key` (a
+/// repeated transition is otherwise a 409).
 #[utoipa::path(put, path = "/api/v1/orders/{id}/status", operation_id = "set_order_status", tag = "Orders", security(("bearer" = [])),
-    params(("id" = String, Path, description = "`ord_…`")),
+    params(("id" = String, Path, description = "`ord_…`"), ("Idempotency-Key" = Option<String>, Header, description = "1–255 visible ASCII characters: the same key and body within 24 h replay the first answer.")),
     request_body = SetStatus,
     responses(
         (status = 200, description = "The order; `order.status_changed` is published.", body = s::Order),
@@ -286,31 +294,37 @@ pub async fn list(
 pub async fn set_status(
     State(app): State<Arc<App>>,
     caller: Caller,
+    idempotency: Idempotency,
     ApiPath(id): ApiPath<String>,
-    ApiJson(body, _): ApiJson<SetStatus>,
-) -> Result<Json<Value>, AppError> {
+    ApiJson(body, raw): ApiJson<SetStatus>,
+) -> Result<Response, AppError> {
     let (id, order) = visible(&app, &caller, &id)?;
     caller.require_store_staff(&order.store_id)?;
     let to = OrderStatus::parse(&body.status)
         .ok_or_else(|| AppError::field("status", "unknown status"))?;
     let by = caller.name();
-    let order = app
-        .commerce
-        .call_order(&id, |reply| OrderMsg::SetStatus {
-            to,
-            by: by.clone(),
-            reply,
+    Ok(idempotency
+        .run(&app, &caller, &raw, || async {
+            let order = app
+                .commerce
+                .call_order(&id, |reply| OrderMsg::SetStatus {
+                    to,
+                    by: by.clone(),
+                    reply,
+                })
+                .await??;
+            Ok((StatusCode::OK, views::order(&order)))
         })
-        .await??;
-    Ok(Json(views::order(&order)))
+        .await)
 }
 
-/// `POST /orders/{id}/cancel` with an optional `{"reason"}` body.
+/// `POST /orders/{id}/cancel` with an optional `{"reason"}` body; honours `Idempotency-Key`.
+/// Cancelling a cancelled order answers it again (200), like a repeated release.
 #[utoipa::path(post, path = "/api/v1/orders/{id}/cancel", operation_id = "cancel_order", tag = "Orders", security(("bearer" = [])),
-    params(("id" = String, Path, description = "`ord_…`")),
+    params(("id" = String, Path, description = "`ord_…`"), ("Idempotency-Key" = Option<String>, Header, description = "1–255 visible ASCII characters: the same key and body within 24 h replay the first answer.")),
     request_body(content = Option<CancelBody>, content_type = "application/json"),
     responses(
-        (status = 200, description = "The order, `cancelled`; a captured payment is refunded.", body = s::Order),
+        (status = 200, description = "The order, `cancelled` (also when it already was); a captured payment is refunded; the reason is in the last `history` entry.", body = s::Order),
         (status = 400, response = s::BadRequest),
         (status = 401, response = s::Unauthorized),
         (status = 403, response = s::Forbidden),
@@ -323,9 +337,10 @@ pub async fn set_status(
 pub async fn cancel(
     State(app): State<Arc<App>>,
     caller: Caller,
+    idempotency: Idempotency,
     ApiPath(id): ApiPath<String>,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Response, AppError> {
     let body = body.map_err(|rejection| {
         if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
             AppError::PayloadTooLarge(app.config.http.max_body_bytes)
@@ -333,8 +348,23 @@ pub async fn cancel(
             AppError::InvalidJson(format!("could not read the body: {rejection}"))
         }
     })?;
-    if !body.is_empty() {
-        decode::<CancelBody>(&body)?;
+    let (reason, raw) = if body.is_empty() {
+        (None, Value::Null)
+    } else {
+        let (body, raw) = decode::<CancelBody>(&body)?;
+        (body.reason, raw)
+    };
+    let reason = reason
+        .map(|r| r.trim().to_owned())
+        .filter(|r| !r.is_empty());
+    if reason
+        .as_ref()
+        .is_some_and(|r| r.chars().count() > MAX_REASON_CHARS)
+    {
+        return Err(AppError::field(
+            "reason",
+            format!("must be at most {MAX_REASON_CHARS} characters"),
+        ));
     }
     let (id, order) = visible(&app, &caller, &id)?;
     let who = match &caller {
@@ -345,22 +375,28 @@ pub async fn cancel(
         caller.require_store_staff(&order.store_id)?;
     }
     let by = caller.name();
-    let order = app
-        .commerce
-        .call_order(&id, |reply| OrderMsg::Cancel {
-            who,
-            by: by.clone(),
-            reply,
+    Ok(idempotency
+        .run(&app, &caller, &raw, || async {
+            let order = app
+                .commerce
+                .call_order(&id, |reply| OrderMsg::Cancel {
+                    who,
+                    by: by.clone(),
+                    reason: reason.clone(),
+                    reply,
+                })
+                .await??;
+            Ok((StatusCode::OK, views::order(&order)))
         })
-        .await??;
-    Ok(Json(views::order(&order)))
+        .await)
 }
 
-/// `GET /admin/payments?order_id=…` (admin): the provider's ledger.
+/// `GET /admin/payments?order_id=…&page=…&per_page=…` (admin): the provider's ledger,
+/// oldest first, paginated like every list.
 #[utoipa::path(get, path = "/api/v1/admin/payments", operation_id = "list_payments", tag = "Orders", security(("bearer" = [])),
     params(LedgerQuery),
     responses(
-        (status = 200, description = "Every ledger entry, oldest first, in one page.", body = s::LedgerPage),
+        (status = 200, description = "A page of ledger entries, oldest first.", body = s::LedgerPage),
         (status = 401, response = s::Unauthorized),
         (status = 403, response = s::Forbidden),
         (status = 422, response = s::Unprocessable),
@@ -372,14 +408,23 @@ pub async fn ledger(
     ApiQuery(query): ApiQuery<LedgerQuery>,
 ) -> Result<Json<Value>, AppError> {
     caller.require_admin()?;
-    let entries: Vec<Value> = app
-        .shared
-        .storage
-        .ledger()
-        .filter_map(Result::ok)
-        .filter(|e| query.order_id.as_ref().is_none_or(|id| &e.order_id == id))
-        .map(|e| views::ledger_entry(&e))
-        .collect();
-    let total = entries.len();
-    Ok(Json(views::page(entries, 1, total.max(1), total)))
+    let (page, per_page) = pagination(query.page, query.per_page)?;
+    let mut total = 0;
+    let mut items = Vec::new();
+    let skip = (page - 1).saturating_mul(per_page);
+    for entry in app.shared.storage.ledger() {
+        let entry = entry?;
+        if query
+            .order_id
+            .as_ref()
+            .is_some_and(|id| &entry.order_id != id)
+        {
+            continue;
+        }
+        if total >= skip && items.len() < per_page {
+            items.push(views::ledger_entry(&entry));
+        }
+        total += 1;
+    }
+    Ok(Json(views::page(items, page, per_page, total)))
 }

@@ -2,6 +2,7 @@
 
 use super::{
     extract::{ApiJson, ApiPath, ApiQuery, Caller, pagination},
+    idempotency::Idempotency,
     schema as s,
 };
 use crate::{
@@ -16,7 +17,7 @@ use crate::{
     error::AppError,
     views::{self, ProductView},
 };
-use axum::{Json, extract::State, http::StatusCode};
+use axum::{Json, extract::State, http::StatusCode, response::Response};
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 use std::{collections::BTreeMap, sync::Arc};
@@ -162,8 +163,9 @@ fn view_of(app: &App, id: &ProductId) -> Result<ProductView, AppError> {
     app.shared.read_model.product(id).ok_or(AppError::NotFound)
 }
 
-/// `POST /products` (admin, staff of `store_id`).
+/// `POST /products` (admin, staff of `store_id`); honours `Idempotency-Key`.
 #[utoipa::path(post, path = "/api/v1/products", operation_id = "create_product", tag = "Products", security(("bearer" = [])),
+    params(("Idempotency-Key" = Option<String>, Header, description = "1–255 visible ASCII characters: the same key and body within 24 h replay the first answer.")),
     request_body = CreateProduct,
     responses(
         (status = 201, description = "The new product.", body = s::Product),
@@ -180,8 +182,9 @@ fn view_of(app: &App, id: &ProductId) -> Result<ProductView, AppError> {
 pub async fn create(
     State(app): State<Arc<App>>,
     caller: Caller,
-    ApiJson(body, _): ApiJson<CreateProduct>,
-) -> Result<(StatusCode, Json<Value>), AppError> {
+    idempotency: Idempotency,
+    ApiJson(body, raw): ApiJson<CreateProduct>,
+) -> Result<Response, AppError> {
     if caller == Caller::Anonymous {
         return Err(AppError::Unauthorized);
     }
@@ -200,8 +203,12 @@ pub async fn create(
         initial_stock: body.initial_stock,
         low_stock_threshold: body.low_stock_threshold,
     };
-    let view = app.catalog.create_product(new, &caller.name()).await?;
-    Ok((StatusCode::CREATED, Json(views::product(&view))))
+    Ok(idempotency
+        .run(&app, &caller, &raw, || async {
+            let view = app.catalog.create_product(new, &caller.name()).await?;
+            Ok((StatusCode::CREATED, views::product(&view)))
+        })
+        .await)
 }
 
 /// `GET /products/{id}` (anyone).
@@ -319,9 +326,10 @@ pub async fn archive(
     Ok(Json(views::product(&view)))
 }
 
-/// `POST /products/{id}/inventory/adjustments` (admin, staff of the product's store).
+/// `POST /products/{id}/inventory/adjustments` (admin, staff of the product's store); honours
+/// `Idempotency-Key`, so a retried adjustment is applied once.
 #[utoipa::path(post, path = "/api/v1/products/{id}/inventory/adjustments", operation_id = "adjust_inventory", tag = "Products", security(("bearer" = [])),
-    params(("id" = String, Path, description = "`prod_…`")),
+    params(("id" = String, Path, description = "`prod_…`"), ("Idempotency-Key" = Option<String>, Header, description = "1–255 visible ASCII characters: the same key and body within 24 h replay the first answer.")),
     request_body = Adjust,
     responses(
         (status = 200, description = "The stock after the adjustment.", body = s::Inventory),
@@ -338,9 +346,10 @@ pub async fn archive(
 pub async fn adjust(
     State(app): State<Arc<App>>,
     caller: Caller,
+    idempotency: Idempotency,
     ApiPath(id): ApiPath<String>,
-    ApiJson(body, _): ApiJson<Adjust>,
-) -> Result<Json<Value>, AppError> {
+    ApiJson(body, raw): ApiJson<Adjust>,
+) -> Result<Response, AppError> {
     let id = product_id(&id)?;
     let current = view_of(&app, &id)?;
     caller.require_store_staff(&current.catalog.store_id)?;
@@ -356,18 +365,22 @@ pub async fn adjust(
     if body.note.as_ref().is_some_and(|n| n.chars().count() > 1000) {
         return Err(AppError::field("note", "must be at most 1000 characters"));
     }
-    let view = app
-        .products
-        .call(&id, |reply| ProductMsg::Adjust {
-            delta: body.delta,
-            reason: body.reason,
-            note: body.note.clone(),
-            by: caller.name(),
-            expected_version: body.expected_version,
-            reply,
+    Ok(idempotency
+        .run(&app, &caller, &raw, || async {
+            let view = app
+                .products
+                .call(&id, |reply| ProductMsg::Adjust {
+                    delta: body.delta,
+                    reason: body.reason,
+                    note: body.note.clone(),
+                    by: caller.name(),
+                    expected_version: body.expected_version,
+                    reply,
+                })
+                .await?;
+            Ok((StatusCode::OK, views::inventory(&view)))
         })
-        .await?;
-    Ok(Json(views::inventory(&view)))
+        .await)
 }
 
 /// `GET /products/{id}/inventory/movements` (admin, staff of the product's store), newest

@@ -2,7 +2,8 @@
 
 use super::{
     extract::{ApiJson, ApiPath, Caller},
-    idempotency, schema as s,
+    idempotency::Idempotency,
+    schema as s,
 };
 use crate::{
     app::App,
@@ -15,12 +16,7 @@ use crate::{
     services::reservations::NewReservation,
     views,
 };
-use axum::{
-    Json,
-    extract::State,
-    http::{HeaderMap, StatusCode},
-    response::Response,
-};
+use axum::{Json, extract::State, http::StatusCode, response::Response};
 use serde::Deserialize;
 use serde_json::Value;
 use std::sync::Arc;
@@ -106,7 +102,7 @@ fn visible(app: &App, caller: &Caller, raw: &str) -> Result<Reservation, AppErro
 pub async fn create(
     State(app): State<Arc<App>>,
     caller: Caller,
-    headers: HeaderMap,
+    idempotency: Idempotency,
     ApiJson(body, raw): ApiJson<CreateReservation>,
 ) -> Result<Response, AppError> {
     match caller {
@@ -129,13 +125,8 @@ pub async fn create(
         ttl_seconds: body.ttl_seconds,
         client_ref: body.client_ref,
     };
-    Ok(idempotency::run(
-        &app,
-        &caller.name(),
-        &headers,
-        "POST /reservations",
-        &raw,
-        || async {
+    Ok(idempotency
+        .run(&app, &caller, &raw, || async {
             // Shape first, then the store of every item (refusals are answers like any other,
             // replayed for a repeated key).
             app.reservations.validate(&request)?;
@@ -154,9 +145,8 @@ pub async fn create(
                 StatusCode::CREATED,
                 views::reservation(&reservation, now_ms()),
             ))
-        },
-    )
-    .await)
+        })
+        .await)
 }
 
 /// `GET /reservations/{id}` (admin, staff of its first item's store).
@@ -177,9 +167,9 @@ pub async fn get(
     Ok(Json(views::reservation(&reservation, now_ms())))
 }
 
-/// `POST /reservations/{id}/commit` (whoever sees it).
+/// `POST /reservations/{id}/commit` (whoever sees it); honours `Idempotency-Key`.
 #[utoipa::path(post, path = "/api/v1/reservations/{id}/commit", operation_id = "commit_reservation", tag = "Reservations", security(("bearer" = [])),
-    params(("id" = String, Path, description = "`res_…`")),
+    params(("id" = String, Path, description = "`res_…`"), ("Idempotency-Key" = Option<String>, Header, description = "1–255 visible ASCII characters: the same key and body within 24 h replay the first answer.")),
     responses(
         (status = 200, description = "The reservation, `committed` (repeats answer 200 again).", body = s::Reservation),
         (status = 401, response = s::Unauthorized),
@@ -190,16 +180,21 @@ pub async fn get(
 pub async fn commit(
     State(app): State<Arc<App>>,
     caller: Caller,
+    idempotency: Idempotency,
     ApiPath(id): ApiPath<String>,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Response, AppError> {
     let id = visible(&app, &caller, &id)?.id;
-    let reservation = app.reservations.commit(&id, &caller.name()).await?;
-    Ok(Json(views::reservation(&reservation, now_ms())))
+    Ok(idempotency
+        .run(&app, &caller, &Value::Null, || async {
+            let reservation = app.reservations.commit(&id, &caller.name()).await?;
+            Ok((StatusCode::OK, views::reservation(&reservation, now_ms())))
+        })
+        .await)
 }
 
-/// `POST /reservations/{id}/release` (whoever sees it).
+/// `POST /reservations/{id}/release` (whoever sees it); honours `Idempotency-Key`.
 #[utoipa::path(post, path = "/api/v1/reservations/{id}/release", operation_id = "release_reservation", tag = "Reservations", security(("bearer" = [])),
-    params(("id" = String, Path, description = "`res_…`")),
+    params(("id" = String, Path, description = "`res_…`"), ("Idempotency-Key" = Option<String>, Header, description = "1–255 visible ASCII characters: the same key and body within 24 h replay the first answer.")),
     responses(
         (status = 200, description = "The reservation, `released` (or `expired`).", body = s::Reservation),
         (status = 401, response = s::Unauthorized),
@@ -210,16 +205,22 @@ pub async fn commit(
 pub async fn release(
     State(app): State<Arc<App>>,
     caller: Caller,
+    idempotency: Idempotency,
     ApiPath(id): ApiPath<String>,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Response, AppError> {
     let id = visible(&app, &caller, &id)?.id;
-    let reservation = app.reservations.release(&id).await?;
-    Ok(Json(views::reservation(&reservation, now_ms())))
+    Ok(idempotency
+        .run(&app, &caller, &Value::Null, || async {
+            let reservation = app.reservations.release(&id).await?;
+            Ok((StatusCode::OK, views::reservation(&reservation, now_ms())))
+        })
+        .await)
 }
 
-/// `POST /reservations/{id}/extend` (whoever sees it).
+/// `POST /reservations/{id}/extend` (whoever sees it); honours `Idempotency-Key` (a retried
+/// extension would otherwise move `expires_at` again).
 #[utoipa::path(post, path = "/api/v1/reservations/{id}/extend", operation_id = "extend_reservation", tag = "Reservations", security(("bearer" = [])),
-    params(("id" = String, Path, description = "`res_…`")),
+    params(("id" = String, Path, description = "`res_…`"), ("Idempotency-Key" = Option<String>, Header, description = "1–255 visible ASCII characters: the same key and body within 24 h replay the first answer.")),
     request_body = Extend,
     responses(
         (status = 200, description = "The reservation with its new `expires_at`.", body = s::Reservation),
@@ -235,10 +236,15 @@ pub async fn release(
 pub async fn extend(
     State(app): State<Arc<App>>,
     caller: Caller,
+    idempotency: Idempotency,
     ApiPath(id): ApiPath<String>,
-    ApiJson(body, _): ApiJson<Extend>,
-) -> Result<Json<Value>, AppError> {
+    ApiJson(body, raw): ApiJson<Extend>,
+) -> Result<Response, AppError> {
     let id = visible(&app, &caller, &id)?.id;
-    let reservation = app.reservations.extend(&id, body.ttl_seconds).await?;
-    Ok(Json(views::reservation(&reservation, now_ms())))
+    Ok(idempotency
+        .run(&app, &caller, &raw, || async {
+            let reservation = app.reservations.extend(&id, body.ttl_seconds).await?;
+            Ok((StatusCode::OK, views::reservation(&reservation, now_ms())))
+        })
+        .await)
 }

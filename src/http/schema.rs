@@ -313,6 +313,8 @@ pub struct HistoryEntry {
     pub at: String,
     /// A user id, `admin` or `system`.
     pub by: String,
+    /// The caller's reason (a cancellation's `reason`), else `null`.
+    pub reason: Option<String>,
 }
 
 /// An order.
@@ -424,7 +426,11 @@ page!(StorePage, Store, "A page of stores.");
 page!(ProductPage, Product, "A page of products.");
 page!(MovementPage, Movement, "A page of inventory movements.");
 page!(OrderPage, Order, "A page of orders.");
-page!(LedgerPage, LedgerEntry, "Every ledger entry (one page).");
+page!(
+    LedgerPage,
+    LedgerEntry,
+    "A page of ledger entries, oldest first."
+);
 
 /// A product that is short of stock.
 #[derive(Serialize, ToSchema)]

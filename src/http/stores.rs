@@ -2,6 +2,7 @@
 
 use super::{
     extract::{ApiJson, ApiPath, ApiQuery, Caller, pagination},
+    idempotency::Idempotency,
     schema as s,
 };
 use crate::{
@@ -10,7 +11,7 @@ use crate::{
     error::AppError,
     views,
 };
-use axum::{Json, extract::State, http::StatusCode};
+use axum::{Json, extract::State, http::StatusCode, response::Response};
 use serde::Deserialize;
 use serde_json::Value;
 use std::sync::Arc;
@@ -51,8 +52,9 @@ pub struct ListStores {
     per_page: Option<usize>,
 }
 
-/// `POST /stores` (admin).
+/// `POST /stores` (admin); honours `Idempotency-Key`.
 #[utoipa::path(post, path = "/api/v1/stores", operation_id = "create_store", tag = "Stores", security(("bearer" = [])),
+    params(("Idempotency-Key" = Option<String>, Header, description = "1–255 visible ASCII characters: the same key and body within 24 h replay the first answer.")),
     request_body = CreateStore,
     responses(
         (status = 201, description = "The new store.", body = s::Store),
@@ -67,14 +69,19 @@ pub struct ListStores {
 pub async fn create(
     State(app): State<Arc<App>>,
     caller: Caller,
-    ApiJson(body, _): ApiJson<CreateStore>,
-) -> Result<(StatusCode, Json<Value>), AppError> {
+    idempotency: Idempotency,
+    ApiJson(body, raw): ApiJson<CreateStore>,
+) -> Result<Response, AppError> {
     caller.require_admin()?;
-    let store = app
-        .catalog
-        .create_store(body.name, body.kind, body.currency)
-        .await?;
-    Ok((StatusCode::CREATED, Json(views::store(&store))))
+    Ok(idempotency
+        .run(&app, &caller, &raw, || async {
+            let store = app
+                .catalog
+                .create_store(body.name, body.kind, body.currency)
+                .await?;
+            Ok((StatusCode::CREATED, views::store(&store)))
+        })
+        .await)
 }
 
 /// `GET /stores` (anyone), oldest first.

@@ -6,6 +6,12 @@ use serde::{Serialize, de::DeserializeOwned};
 /// Version of the on-disk encoding.
 pub const FORMAT: u8 = 1;
 
+/// Version of records whose type grew a field since [`FORMAT`] (bincode is not
+/// self-describing, so an old record cannot be read as the new type): orders (a cancellation
+/// reason in the history) and carts (a store bound at creation). They are written as
+/// [`encode_v2`] and read with [`decode_upgrading`], which still reads the old records.
+pub const FORMAT_V2: u8 = 2;
+
 /// A value could not be encoded or decoded.
 #[derive(Debug, thiserror::Error)]
 pub enum CodecError {
@@ -31,6 +37,35 @@ pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, CodecError> {
     Ok(out)
 }
 
+/// Encodes `value` with the [`FORMAT_V2`] byte in front.
+pub fn encode_v2<T: Serialize>(value: &T) -> Result<Vec<u8>, CodecError> {
+    let mut out = vec![FORMAT_V2];
+    out.extend(bincode::serde::encode_to_vec(value, config())?);
+    Ok(out)
+}
+
+/// Decodes a record written by [`encode_v2`], or an older one written by [`encode`] as `Old`
+/// (the type's shape in format 1), upgraded.
+pub fn decode_upgrading<T, Old>(bytes: &[u8]) -> Result<T, CodecError>
+where
+    T: DeserializeOwned,
+    Old: DeserializeOwned + Into<T>,
+{
+    match bytes.split_first() {
+        Some((&FORMAT_V2, rest)) => Ok(decode_body(rest)?),
+        Some((&FORMAT, rest)) => Ok(decode_body::<Old>(rest)?.into()),
+        other => Err(CodecError::Format(other.map(|(v, _)| *v))),
+    }
+}
+
+fn decode_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, bincode::error::DecodeError> {
+    Ok(bincode::serde::decode_from_slice(
+        bytes,
+        bincode::config::standard().with_limit::<DECODE_LIMIT>(),
+    )?
+    .0)
+}
+
 /// Most bytes one decoded value may claim. A corrupted length prefix must not make the
 /// decoder allocate gigabytes (found by `fuzz/` `storage_codec`); stored values are far smaller.
 const DECODE_LIMIT: usize = 64 * 1024 * 1024;
@@ -38,11 +73,7 @@ const DECODE_LIMIT: usize = 64 * 1024 * 1024;
 /// Decodes bytes written by [`encode`].
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
     match bytes.split_first() {
-        Some((&FORMAT, rest)) => Ok(bincode::serde::decode_from_slice(
-            rest,
-            bincode::config::standard().with_limit::<DECODE_LIMIT>(),
-        )?
-        .0),
+        Some((&FORMAT, rest)) => Ok(decode_body(rest)?),
         other => Err(CodecError::Format(other.map(|(v, _)| *v))),
     }
 }

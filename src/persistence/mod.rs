@@ -13,6 +13,7 @@
 pub mod codec;
 pub mod committer;
 mod keys;
+mod legacy;
 mod users;
 
 use crate::domain::{
@@ -164,13 +165,13 @@ impl ProductWrite {
 
     /// Writes an order record.
     pub fn order(&mut self, order: &Order) -> StorageResult<()> {
-        self.put(keys::order(order.id.as_str()), codec::encode(order)?);
+        self.put(keys::order(order.id.as_str()), codec::encode_v2(order)?);
         Ok(())
     }
 
     /// Writes a cart record.
     pub fn cart(&mut self, cart: &Cart) -> StorageResult<()> {
-        self.put(keys::cart(cart.id.as_str()), codec::encode(cart)?);
+        self.put(keys::cart(cart.id.as_str()), codec::encode_v2(cart)?);
         Ok(())
     }
 
@@ -391,16 +392,18 @@ impl Storage {
 
     /// Every order.
     pub fn orders(&self) -> impl Iterator<Item = StorageResult<Order>> + '_ {
-        self.entities
-            .scan_prefix(keys::ORDER_PREFIX)
-            .map(|entry| Ok(codec::decode(&entry?.1)?))
+        self.entities.scan_prefix(keys::ORDER_PREFIX).map(|entry| {
+            Ok(codec::decode_upgrading::<Order, legacy::OrderV1>(
+                &entry?.1,
+            )?)
+        })
     }
 
     /// One cart.
     pub fn cart(&self, id: &CartId) -> StorageResult<Option<Cart>> {
         self.entities
             .get(keys::cart(id.as_str()))?
-            .map(|raw| Ok(codec::decode(&raw)?))
+            .map(|raw| Ok(codec::decode_upgrading::<Cart, legacy::CartV1>(&raw)?))
             .transpose()
     }
 
@@ -408,7 +411,7 @@ impl Storage {
     pub fn carts_needing_timers(&self, now: Millis) -> StorageResult<Vec<CartId>> {
         let mut ids = Vec::new();
         for entry in self.entities.scan_prefix(keys::CART_PREFIX) {
-            let cart: Cart = codec::decode(&entry?.1)?;
+            let cart: Cart = codec::decode_upgrading::<Cart, legacy::CartV1>(&entry?.1)?;
             if cart.hold.is_some() || cart.expires_at <= now {
                 ids.push(cart.id);
             }

@@ -260,6 +260,7 @@ pub async fn place(
             status: OrderStatus::Pending,
             at: now,
             by,
+            reason: None,
         }],
         created_at: now,
         updated_at: now,

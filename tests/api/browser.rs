@@ -571,6 +571,13 @@ async fn order_flow(app: &TestApp, shop: &Shop, driver: &Driver, shopper: &Clien
         "document.querySelectorAll('.ticket').length === 0",
     )
     .await;
+    wait_until(
+        staff,
+        "the cancellation and its reason in the cancelled list",
+        "[...document.querySelectorAll('#cancelled-list .cancelled-reason')] \
+         .some((p) => p.textContent === 'cancelled by the store')",
+    )
+    .await;
     assert_eq!(app.inventory(&shop.tiramisu).await["available"], 1);
 
     // Low stock: the lasagne (3 < 5) is listed; restocking clears it.

@@ -400,9 +400,7 @@ impl Checker<'_> {
         // Orders before the ledger: a payment finishing meanwhile only adds charges.
         let orders = all_pages(self.client, &format!("http://{addr}/api/v1/orders")).await;
         // Ledger: every charge and refund per order.
-        // (Unpaginated: it answers every entry at once.)
-        let ledger = get_json(self.client, format!("http://{addr}/api/v1/admin/payments")).await;
-        let ledger = ledger["items"].as_array().expect("items").clone();
+        let ledger = all_pages(self.client, &format!("http://{addr}/api/v1/admin/payments")).await;
         let mut charges: HashMap<String, usize> = HashMap::new();
         let mut refunds: HashMap<String, usize> = HashMap::new();
         for entry in &ledger {

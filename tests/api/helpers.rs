@@ -848,7 +848,7 @@ pub async fn payments_ledger(
     let (status, body) = send(
         client
             .get(format!("http://{addr}/api/v1/admin/payments"))
-            .query(&[("order_id", order_id)])
+            .query(&[("order_id", order_id), ("per_page", "100")])
             .bearer_auth(ADMIN_TOKEN),
     )
     .await;

@@ -12,6 +12,7 @@ mod observability;
 mod orders;
 mod passivation;
 mod products;
+mod requests;
 mod reservations;
 mod sessions;
 mod stores;

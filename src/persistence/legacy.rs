@@ -1,0 +1,196 @@
+//! Shapes of records as format 1 ([`codec::FORMAT`](super::codec::FORMAT)) wrote them, for
+//! the types that grew since, with their upgrade to today's type. Read by
+//! [`codec::decode_upgrading`](super::codec::decode_upgrading) so a data directory written
+//! before the change still loads.
+
+use crate::domain::{
+    cart::{Cart, CartHold, CartLine},
+    ids::{CartId, OrderId, ReservationId, StoreId, UserId},
+    order::{HistoryEntry, Order, OrderLine, OrderStatus, Payment},
+    time::Millis,
+};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+/// A history entry before cancellation reasons.
+#[derive(Deserialize)]
+pub struct HistoryEntryV1 {
+    status: OrderStatus,
+    at: Millis,
+    by: String,
+}
+
+/// An order before cancellation reasons (field order as then: bincode is positional).
+#[derive(Deserialize)]
+pub struct OrderV1 {
+    id: OrderId,
+    number: u64,
+    store_id: StoreId,
+    customer_id: Option<UserId>,
+    status: OrderStatus,
+    items: Vec<OrderLine>,
+    payment: Payment,
+    shipping_address: Option<BTreeMap<String, String>>,
+    note: Option<String>,
+    history: Vec<HistoryEntryV1>,
+    created_at: Millis,
+    updated_at: Millis,
+    reservation_id: ReservationId,
+    cart_id: Option<CartId>,
+    stock_committed: bool,
+    version: u64,
+}
+
+impl From<OrderV1> for Order {
+    fn from(o: OrderV1) -> Self {
+        Self {
+            id: o.id,
+            number: o.number,
+            store_id: o.store_id,
+            customer_id: o.customer_id,
+            status: o.status,
+            items: o.items,
+            payment: o.payment,
+            shipping_address: o.shipping_address,
+            note: o.note,
+            history: o
+                .history
+                .into_iter()
+                .map(|h| HistoryEntry {
+                    status: h.status,
+                    at: h.at,
+                    by: h.by,
+                    reason: None,
+                })
+                .collect(),
+            created_at: o.created_at,
+            updated_at: o.updated_at,
+            reservation_id: o.reservation_id,
+            cart_id: o.cart_id,
+            stock_committed: o.stock_committed,
+            version: o.version,
+        }
+    }
+}
+
+/// A cart before stores bound at creation.
+#[derive(Deserialize)]
+pub struct CartV1 {
+    id: CartId,
+    store_id: Option<StoreId>,
+    customer_id: Option<UserId>,
+    lines: Vec<CartLine>,
+    hold: Option<CartHold>,
+    created_at: Millis,
+    updated_at: Millis,
+    expires_at: Millis,
+    version: u64,
+}
+
+impl From<CartV1> for Cart {
+    fn from(c: CartV1) -> Self {
+        Self {
+            id: c.id,
+            store_id: c.store_id,
+            customer_id: c.customer_id,
+            lines: c.lines,
+            hold: c.hold,
+            created_at: c.created_at,
+            updated_at: c.updated_at,
+            expires_at: c.expires_at,
+            version: c.version,
+            store_bound: false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        domain::{money::Money, order::PaymentStatus},
+        persistence::codec,
+    };
+    use serde::Serialize;
+
+    /// Format-1 writers, mirroring the structs above.
+    #[derive(Serialize)]
+    struct OldHistory<'a>(OrderStatus, Millis, &'a str);
+
+    #[test]
+    fn an_order_and_a_cart_written_by_format_1_still_load() {
+        let payment = Payment {
+            status: PaymentStatus::Captured,
+            method: "card".into(),
+            token: "tok_visa".into(),
+            transaction_id: None,
+            attempts: 1,
+            decline_code: None,
+        };
+        let line = OrderLine {
+            product_id: crate::domain::ids::ProductId::generate(),
+            sku: "A".into(),
+            name: "a".into(),
+            quantity: 1,
+            unit_price: Money {
+                amount: 5,
+                currency: "USD".into(),
+            },
+        };
+        let id = OrderId::generate();
+        let old = (
+            &id,
+            7u64,
+            StoreId::generate(),
+            None::<UserId>,
+            OrderStatus::Confirmed,
+            vec![line],
+            &payment,
+            None::<BTreeMap<String, String>>,
+            Some("note"),
+            vec![
+                OldHistory(OrderStatus::Pending, 1, "usr_1"),
+                OldHistory(OrderStatus::Confirmed, 2, "system"),
+            ],
+            (
+                1i64,
+                2i64,
+                ReservationId::generate(),
+                None::<CartId>,
+                true,
+                3u64,
+            ),
+        );
+        // Tuples encode like structs in bincode, and a nested tuple like its fields inline.
+        let bytes = codec::encode(&old).expect("encodes");
+        let order: Order =
+            codec::decode_upgrading::<Order, OrderV1>(&bytes).expect("a format-1 order loads");
+        assert_eq!(order.id, id);
+        assert_eq!(order.history.len(), 2);
+        assert_eq!(order.history[1].by, "system");
+        assert!(order.history.iter().all(|h| h.reason.is_none()));
+        assert!(order.stock_committed);
+        assert_eq!(order.version, 3);
+        let round = codec::encode_v2(&order).expect("encodes");
+        assert_eq!(
+            codec::decode_upgrading::<Order, OrderV1>(&round).expect("a format-2 order loads"),
+            order
+        );
+
+        let cart_id = CartId::generate();
+        let old_cart = (
+            &cart_id,
+            None::<StoreId>,
+            None::<UserId>,
+            Vec::<CartLine>::new(),
+            None::<CartHold>,
+            (1i64, 2i64, 3i64, 4u64),
+        );
+        let bytes = codec::encode(&old_cart).expect("encodes");
+        let cart: Cart =
+            codec::decode_upgrading::<Cart, CartV1>(&bytes).expect("a format-1 cart loads");
+        assert_eq!(cart.id, cart_id);
+        assert!(!cart.store_bound);
+        assert_eq!(cart.version, 4);
+    }
+}
