@@ -771,7 +771,7 @@ mod tests {
             let mut ledgers = vec![Ledger::default(); PRODUCTS];
             let mut models = vec![Model::default(); PRODUCTS];
             let mut journals: Vec<Vec<StockChange>> = vec![Vec::new(); PRODUCTS];
-            let mut movement_sums = vec![0i64; PRODUCTS];
+            let mut movement_sums = [0i64; PRODUCTS];
             for (p, units) in stock.into_iter().enumerate() {
                 let change = initial(units);
                 ledgers[p].apply(&change, THRESHOLD);
