@@ -278,6 +278,8 @@ impl Order {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+    use std::collections::BTreeSet;
 
     #[test]
     fn terminal_statuses_have_no_way_out() {
@@ -315,5 +317,125 @@ mod tests {
                 .allowed(Actor::Staff)
                 .contains(&OrderStatus::Delivered)
         );
+    }
+
+    /// The lifecycle of docs/API.md §8 as a plain edge list: (from, who, to).
+    const EDGES: &[(OrderStatus, Actor, OrderStatus)] = {
+        use Actor::*;
+        use OrderStatus::*;
+        &[
+            (Pending, System, Confirmed),
+            (Pending, System, PaymentFailed),
+            (Pending, System, Cancelled),
+            (Pending, Staff, Cancelled),
+            (Pending, Customer, Cancelled),
+            (Confirmed, Staff, Preparing),
+            (Confirmed, Staff, Cancelled),
+            (Confirmed, Customer, Cancelled),
+            (Preparing, Staff, Ready),
+            (Preparing, Staff, Cancelled),
+            (Ready, Staff, InTransit),
+            (Ready, Staff, Delivered),
+            (InTransit, Staff, Delivered),
+        ]
+    };
+
+    fn a_pending_order() -> Order {
+        use crate::domain::ids::{OrderId, ReservationId, StoreId};
+        Order {
+            id: OrderId::generate(),
+            number: 1,
+            store_id: StoreId::generate(),
+            customer_id: None,
+            status: OrderStatus::Pending,
+            items: Vec::new(),
+            payment: Payment {
+                status: PaymentStatus::Pending,
+                method: "card".into(),
+                token: "tok_visa".into(),
+                transaction_id: None,
+                attempts: 0,
+                decline_code: None,
+            },
+            shipping_address: None,
+            note: None,
+            history: vec![HistoryEntry {
+                status: OrderStatus::Pending,
+                at: 0,
+                by: "usr".into(),
+            }],
+            created_at: 0,
+            updated_at: 0,
+            reservation_id: ReservationId::generate(),
+            cart_id: None,
+            stock_committed: false,
+            version: 0,
+        }
+    }
+
+    fn actor() -> impl Strategy<Value = Actor> {
+        prop_oneof![
+            Just(Actor::System),
+            Just(Actor::Staff),
+            Just(Actor::Customer)
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// Any sequence of transition requests moves an order exactly along the edges of the
+        /// lifecycle: a request succeeds exactly when its edge exists for that actor, a
+        /// refusal lists exactly the edges open to that actor and changes nothing, every move
+        /// is appended to the history, and nothing leaves a terminal status.
+        #[test]
+        fn any_sequence_of_transitions_follows_the_lifecycle(
+            start in proptest::sample::select(OrderStatus::ALL.to_vec()),
+            requests in proptest::collection::vec(
+                (proptest::sample::select(OrderStatus::ALL.to_vec()), actor()),
+                0..40,
+            ),
+        ) {
+            // Any status to start from, so terminal ones are reached as often as the others.
+            let mut order = a_pending_order();
+            order.status = start;
+            order.history[0].status = start;
+            for (n, (to, who)) in requests.into_iter().enumerate() {
+                let from = order.status;
+                let open: BTreeSet<String> = EDGES
+                    .iter()
+                    .filter(|(f, a, _)| *f == from && *a == who)
+                    .map(|(_, _, t)| t.as_str().to_owned())
+                    .collect();
+                let before = order.clone();
+                let at = n as Millis + 1;
+                match order.transition(to, who, "someone", at) {
+                    Ok(left) => {
+                        prop_assert!(open.contains(to.as_str()), "{:?} moved {:?} → {:?}", who, from, to);
+                        prop_assert!(!from.is_terminal());
+                        prop_assert_eq!(left, from);
+                        prop_assert_eq!(order.status, to);
+                        prop_assert_eq!(order.updated_at, at);
+                        prop_assert_eq!(order.history.len(), before.history.len() + 1);
+                        prop_assert_eq!(
+                            order.history.last(),
+                            Some(&HistoryEntry { status: to, at, by: "someone".into() })
+                        );
+                    }
+                    Err(allowed) => {
+                        prop_assert!(!open.contains(to.as_str()), "{:?} refused {:?} → {:?}", who, from, to);
+                        let allowed: BTreeSet<String> =
+                            allowed.iter().map(|s| s.as_str().to_owned()).collect();
+                        prop_assert_eq!(allowed, open);
+                        prop_assert_eq!(&order, &before);
+                    }
+                }
+            }
+            // The history is a walk along the lifecycle.
+            for pair in order.history.windows(2) {
+                let (f, t) = (pair[0].status, pair[1].status);
+                prop_assert!(EDGES.iter().any(|(ef, _, et)| *ef == f && *et == t), "{:?} → {:?}", f, t);
+            }
+        }
     }
 }

@@ -640,45 +640,188 @@ mod tests {
         ]
     }
 
+    /// Products the random workloads spread over (a reservation id may hold on several).
+    const PRODUCTS: usize = 3;
+    /// The low-stock threshold the workloads apply changes with.
+    const THRESHOLD: i64 = 5;
+
+    fn pid_n(n: usize) -> ProductId {
+        ProductId::parse(&format!("prod_{n:0>24}")).expect("valid id")
+    }
+
+    /// The ledger's rules written out the plainest way: on-hand units and holds by holder.
+    #[derive(Clone, Debug, Default)]
+    struct Model {
+        on_hand: i64,
+        holds: BTreeMap<u8, (i64, Millis)>,
+    }
+
+    impl Model {
+        fn reserved(&self) -> i64 {
+            self.holds.values().map(|(q, _)| q).sum()
+        }
+
+        fn available(&self) -> i64 {
+            self.on_hand - self.reserved()
+        }
+
+        fn short(&self, product: &ProductId, requested: i64) -> DomainError {
+            DomainError::InsufficientStock(vec![Shortage {
+                product_id: product.clone(),
+                requested,
+                available: self.available(),
+            }])
+        }
+
+        /// Performs `op` on the model; the refusal the ledger must answer, if any.
+        fn step(&mut self, product: &ProductId, op: &Op) -> Result<(), DomainError> {
+            match *op {
+                Op::Hold(r, q, e) => {
+                    if self.holds.contains_key(&r) {
+                        return Ok(());
+                    }
+                    if q > self.available() {
+                        return Err(self.short(product, q));
+                    }
+                    self.holds.insert(r, (q, e));
+                }
+                Op::Commit(r) => {
+                    let (q, _) = self.holds.remove(&r).ok_or(DomainError::HoldNotFound)?;
+                    self.on_hand -= q;
+                }
+                Op::Release(r) => {
+                    self.holds.remove(&r);
+                }
+                Op::Extend(r, e) => {
+                    self.holds.get_mut(&r).ok_or(DomainError::HoldNotFound)?.1 = e;
+                }
+                Op::Expire(now) => self.holds.retain(|_, (_, e)| *e > now),
+                Op::Adjust(d) => {
+                    if d == 0 {
+                        return Err(DomainError::OutOfRange("delta"));
+                    }
+                    if self.on_hand + d < self.reserved() {
+                        return Err(self.short(product, -d));
+                    }
+                    self.on_hand += d;
+                }
+                Op::Resize(r, 0, _) => {
+                    self.holds.remove(&r);
+                }
+                Op::Resize(r, q, e) => {
+                    let more = q - self.holds.get(&r).map_or(0, |(held, _)| *held);
+                    if more > self.available() {
+                        return Err(self.short(product, more));
+                    }
+                    self.holds.insert(r, (q, e));
+                }
+                Op::GiveBack(q) => self.on_hand += q,
+            }
+            Ok(())
+        }
+    }
+
+    fn decide(
+        ledger: &Ledger,
+        product: &ProductId,
+        op: &Op,
+    ) -> Result<Vec<StockChange>, DomainError> {
+        match *op {
+            Op::Hold(r, q, e) => ledger.hold(product, &res(r), q, e),
+            Op::Commit(r) => ledger.commit(&res(r)),
+            Op::Release(r) => Ok(ledger.release(&res(r), ReleaseCause::Release)),
+            Op::Extend(r, e) => ledger.extend(&res(r), e),
+            Op::Expire(now) => Ok(ledger.expire_due(now)),
+            Op::Adjust(d) => ledger.adjust(
+                product,
+                d,
+                AdjustmentReason::Correction,
+                None,
+                "admin".into(),
+                None,
+            ),
+            Op::Resize(r, q, e) => ledger.resize(product, &res(r), q, e),
+            Op::GiveBack(q) => ledger.give_back(q),
+        }
+    }
+
+    fn initial(on_hand: i64) -> StockChange {
+        StockChange::Adjusted {
+            delta: on_hand,
+            reason: AdjustmentReason::Initial,
+            note: None,
+            by: "admin".into(),
+        }
+    }
+
     proptest! {
-        /// Whatever clients do, the books balance: nothing oversold, `reserved` is exactly the
-        /// active holds, the movement log sums to `on_hand`, and replay rebuilds the state.
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// Whatever clients do, each ledger answers exactly as the model does (a hold is
+        /// refused exactly when it asks for more than is available, a negative adjustment
+        /// exactly when it would dig into held units, …) and the books balance: nothing
+        /// oversold, `reserved` is exactly the active holds, each published event took one
+        /// version, the movement log sums to `on_hand`, and replay rebuilds the state.
         #[test]
-        fn any_sequence_keeps_the_books_balanced(ops in proptest::collection::vec(op(), 0..200)) {
-            let mut ledger = Ledger::default();
-            let mut journal: Vec<StockChange> = Vec::new();
-            let mut movement_sum = 0i64;
-            for op in ops {
-                let decided = match op {
-                    Op::Hold(r, q, e) => ledger.hold(&pid(), &res(r), q, e),
-                    Op::Commit(r) => ledger.commit(&res(r)),
-                    Op::Release(r) => Ok(ledger.release(&res(r), ReleaseCause::Release)),
-                    Op::Extend(r, e) => ledger.extend(&res(r), e),
-                    Op::Expire(now) => Ok(ledger.expire_due(now)),
-                    Op::Adjust(d) => ledger.adjust(&pid(), d, AdjustmentReason::Correction, None, "admin".into(), None),
-                    Op::Resize(r, q, e) => ledger.resize(&pid(), &res(r), q, e),
-                    Op::GiveBack(q) => ledger.give_back(q),
-                };
+        fn any_sequence_keeps_the_books_balanced(
+            stock in proptest::collection::vec(0i64..30, PRODUCTS),
+            ops in proptest::collection::vec((0..PRODUCTS, op()), 0..200),
+        ) {
+            let products: Vec<ProductId> = (0..PRODUCTS).map(pid_n).collect();
+            let mut ledgers = vec![Ledger::default(); PRODUCTS];
+            let mut models = vec![Model::default(); PRODUCTS];
+            let mut journals: Vec<Vec<StockChange>> = vec![Vec::new(); PRODUCTS];
+            let mut movement_sums = [0i64; PRODUCTS];
+            for (p, units) in stock.into_iter().enumerate() {
+                let change = initial(units);
+                ledgers[p].apply(&change, THRESHOLD);
+                journals[p].push(change);
+                models[p].on_hand = units;
+                movement_sums[p] = units;
+            }
+            for (p, op) in ops {
+                let (ledger, model) = (&mut ledgers[p], &mut models[p]);
                 let before = ledger.clone();
-                match decided {
-                    Ok(changes) => {
+                let decided = decide(ledger, &products[p], &op);
+                // Deciding never mutates.
+                prop_assert_eq!(&*ledger, &before);
+                let expected = model.step(&products[p], &op);
+                prop_assert_eq!(decided.as_ref().map(|_| ()).map_err(Clone::clone), expected, "{:?}", op);
+                if let Ok(changes) = decided {
+                        let mut signals = 0;
+                        let mut movements = 0;
                         for change in &changes {
                             match change {
-                                StockChange::Committed { quantity, .. } => movement_sum -= quantity,
-                                StockChange::Adjusted { delta, .. } => movement_sum += delta,
-                                StockChange::Returned { quantity } => movement_sum += quantity,
+                                StockChange::Committed { quantity, .. } => movement_sums[p] -= quantity,
+                                StockChange::Adjusted { delta, .. } => movement_sums[p] += delta,
+                                StockChange::Returned { quantity } => movement_sums[p] += quantity,
                                 _ => {}
                             }
-                            ledger.apply(change, 5);
+                            movements += u64::from(matches!(
+                                change,
+                                StockChange::Committed { .. } | StockChange::Adjusted { .. } | StockChange::Returned { .. }
+                            ));
+                            signals += ledger.apply(change, THRESHOLD).len() as u64;
                         }
-                        journal.extend(changes);
-                    }
-                    Err(_) => prop_assert_eq!(&ledger, &before),
+                        prop_assert_eq!(ledger.version, before.version + signals);
+                        prop_assert_eq!(ledger.movements, before.movements + movements);
+                        journals[p].extend(changes);
                 }
+                // The ledger holds what the model holds.
+                prop_assert_eq!(ledger.on_hand, model.on_hand);
+                let holds: BTreeMap<ReservationId, Hold> = model
+                    .holds
+                    .iter()
+                    .map(|(r, (quantity, expires_at))| {
+                        (res(*r), Hold { quantity: *quantity, expires_at: *expires_at })
+                    })
+                    .collect();
+                prop_assert_eq!(&ledger.holds, &holds);
+                prop_assert_eq!(ledger.reserved, model.reserved());
                 prop_assert!(ledger.available() >= 0);
                 prop_assert!(ledger.on_hand >= 0);
-                prop_assert_eq!(ledger.reserved, ledger.holds.values().map(|h| h.quantity).sum::<i64>());
-                prop_assert_eq!(movement_sum, ledger.on_hand);
+                prop_assert_eq!(ledger.low_alerted, ledger.available() < THRESHOLD);
+                prop_assert_eq!(movement_sums[p], ledger.on_hand);
                 // The expiry index agrees with a scan of every hold.
                 prop_assert_eq!(
                     ledger.next_expiry(),
@@ -701,17 +844,133 @@ mod tests {
                 scanned.sort_by_key(key);
                 prop_assert_eq!(swept, scanned);
             }
-            // A stored ledger decodes to the same ledger, index included.
-            let config = bincode::config::standard();
-            let bytes = bincode::serde::encode_to_vec(&ledger, config).expect("encode");
-            let (decoded, _): (Ledger, usize) =
-                bincode::serde::decode_from_slice(&bytes, config).expect("decode");
-            prop_assert_eq!(&decoded, &ledger);
-            let mut replayed = Ledger::default();
-            for change in &journal {
-                replayed.apply(change, 5);
+            for (ledger, journal) in ledgers.iter().zip(&journals) {
+                // A stored ledger decodes to the same ledger, index included.
+                let config = bincode::config::standard();
+                let bytes = bincode::serde::encode_to_vec(ledger, config).expect("encode");
+                let (decoded, _): (Ledger, usize) =
+                    bincode::serde::decode_from_slice(&bytes, config).expect("decode");
+                prop_assert_eq!(&decoded, ledger);
+                let mut replayed = Ledger::default();
+                for change in journal {
+                    replayed.apply(change, THRESHOLD);
+                }
+                prop_assert_eq!(&replayed, ledger);
             }
-            prop_assert_eq!(replayed, ledger);
+        }
+    }
+
+    /// How long the saga pins a committing reservation's holds (as the coordinator does).
+    const PIN: Millis = 1_000;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// The reservation saga over several ledgers, cut short by a crash after any step and
+        /// followed by an expiry sweep and recovery: holds are all or nothing (refused exactly
+        /// when one product has fewer units than asked, and then nothing stays held), and a
+        /// commit that was recorded sells every product's units exactly once while one that
+        /// was not sells none; after the holds' expiry nothing is reserved.
+        #[test]
+        fn the_reservation_saga_sells_every_product_or_none(
+            stock in proptest::collection::vec(0i64..6, PRODUCTS),
+            wanted in proptest::collection::btree_map(0..PRODUCTS, 1i64..4, 1..=PRODUCTS),
+            crash_after in 0usize..12,
+            sweep_at in 0i64..PIN,
+        ) {
+            let products: Vec<ProductId> = (0..PRODUCTS).map(pid_n).collect();
+            let mut ledgers: Vec<Ledger> = stock
+                .iter()
+                .map(|units| {
+                    let mut ledger = Ledger::default();
+                    ledger.apply(&initial(*units), THRESHOLD);
+                    ledger
+                })
+                .collect();
+            let reservation = res(1);
+            let (held_until, commit_at) = (100, 50);
+            // The steps of the saga, in order; a crash stops it after `crash_after` of them.
+            let mut steps = 0usize;
+            let mut step = || {
+                steps += 1;
+                steps <= crash_after
+            };
+            // 1. Hold every item, or give back what was taken.
+            let refused = wanted.iter().any(|(p, q)| *q > stock[*p]);
+            let mut taken = Vec::new();
+            let mut held_all = true;
+            for (&p, &q) in &wanted {
+                match ledgers[p].hold(&products[p], &reservation, q, held_until) {
+                    Ok(changes) => {
+                        run(&mut ledgers[p], changes);
+                        taken.push(p);
+                    }
+                    Err(_) => held_all = false,
+                }
+            }
+            prop_assert_eq!(held_all, !refused);
+            if !held_all {
+                for p in taken {
+                    let changes = ledgers[p].release(&reservation, ReleaseCause::Release);
+                    run(&mut ledgers[p], changes);
+                }
+                for (ledger, units) in ledgers.iter().zip(&stock) {
+                    prop_assert_eq!((ledger.on_hand, ledger.reserved), (*units, 0));
+                }
+                return Ok(());
+            }
+            // 2. Pin every hold, 3. record `Committing`, 4. commit each product.
+            let mut committing = false;
+            let mut sold: BTreeSet<usize> = BTreeSet::new();
+            'saga: {
+                for &p in wanted.keys() {
+                    if !step() {
+                        break 'saga;
+                    }
+                    let changes = ledgers[p].extend(&reservation, commit_at + PIN).expect("held");
+                    run(&mut ledgers[p], changes);
+                }
+                if !step() {
+                    break 'saga;
+                }
+                committing = true;
+                for &p in wanted.keys() {
+                    if !step() {
+                        break 'saga;
+                    }
+                    let changes = ledgers[p].commit(&reservation).expect("pinned hold");
+                    run(&mut ledgers[p], changes);
+                    sold.insert(p);
+                }
+            }
+            // The crash: time passes and due holds lapse; then recovery finishes a recorded
+            // commit (a product that already sold answers "no hold" and is remembered as sold).
+            for ledger in &mut ledgers {
+                let due = ledger.expire_due(sweep_at);
+                run(ledger, due);
+            }
+            if committing {
+                for &p in wanted.keys() {
+                    match ledgers[p].commit(&reservation) {
+                        Ok(changes) => {
+                            run(&mut ledgers[p], changes);
+                            prop_assert!(sold.insert(p), "product {} sold twice", p);
+                        }
+                        Err(DomainError::HoldNotFound) => {
+                            prop_assert!(sold.contains(&p), "product {}'s pinned hold lapsed", p)
+                        }
+                        Err(other) => prop_assert!(false, "commit refused: {:?}", other),
+                    }
+                }
+            }
+            for ledger in &mut ledgers {
+                let due = ledger.expire_due(commit_at + PIN);
+                run(ledger, due);
+            }
+            for (p, (ledger, units)) in ledgers.iter().zip(&stock).enumerate() {
+                let expected = if committing { units - wanted.get(&p).copied().unwrap_or(0) } else { *units };
+                prop_assert_eq!((ledger.on_hand, ledger.reserved), (expected, 0), "product {}", p);
+            }
         }
     }
 }

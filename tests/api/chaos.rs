@@ -24,8 +24,15 @@ use tokio_tungstenite::tungstenite::Message;
 
 const CRASHES: usize = 10;
 const INITIAL_STOCK: i64 = 100_000;
+/// Units the scarce hold product starts with: the load sells it out within a crash window or
+/// two, and the restocks of the adjustment task refill it, so `available ≥ 0` is tested at 0.
+const SCARCE_STOCK: i64 = 20;
+/// `ws.replay_buffer` (its default): a resume from within this many events must replay.
+const REPLAY_BUFFER: u64 = 1024;
 /// Longest hold the load takes; holds last 1–2 s.
 const MAX_HOLD_TTL: Duration = Duration::from_secs(2);
+/// How long the load may take to reach its per-crash minimum before the test gives up.
+const MINIMUM_WAIT: Duration = Duration::from_secs(30);
 const SERVER_ENV: &[(&str, &str)] = &[("EMPORIUM_PAYMENTS__BACKOFF_MS", "10")];
 
 /// How far a write got: never sent, sent without a 2xx answer, acknowledged.
@@ -35,16 +42,6 @@ enum Attempt {
     None,
     Tried,
     Acked,
-}
-
-impl Attempt {
-    fn record(&mut self, acked: bool) {
-        *self = if acked {
-            Attempt::Acked
-        } else {
-            Attempt::Tried
-        };
-    }
 }
 
 #[derive(Clone, Debug)]
@@ -58,17 +55,88 @@ struct Hold {
 #[derive(Clone, Debug)]
 struct OrderAck {
     product: String,
-    /// The status `POST /orders` answered with (`confirmed` or `pending`).
+    quantity: i64,
+    /// What `POST /orders` answered: `confirmed` (201), `pending` (202) or
+    /// `payment_failed` (402).
     created: String,
     cancel: Attempt,
+}
+
+/// One adjustment the load sent (found again by its unique note).
+#[derive(Clone, Debug)]
+struct Adjustment {
+    delta: i64,
+    acked: bool,
+}
+
+/// Acknowledged writes by kind, and the scarce product's sell-outs and restocks: the load
+/// must reach a minimum of each between two crashes (a server refusing everything fails).
+#[derive(Clone, Copy, Debug, Default)]
+struct Counts {
+    holds: usize,
+    commits: usize,
+    releases: usize,
+    adjustments: usize,
+    orders: usize,
+    declined: usize,
+    cancels: usize,
+    /// Holds of the scarce product refused with `insufficient_stock`.
+    sold_out: usize,
+    /// Acknowledged restocks of the scarce product.
+    restocks: usize,
+}
+
+impl Counts {
+    /// The least the load acknowledges of each kind between two crashes.
+    fn per_crash() -> Self {
+        Self {
+            holds: 10,
+            commits: 3,
+            releases: 2,
+            adjustments: 10,
+            orders: 4,
+            declined: 1,
+            cancels: 1,
+            sold_out: 0,
+            restocks: 0,
+        }
+    }
+
+    fn fields(&self) -> [(&'static str, usize); 9] {
+        [
+            ("holds", self.holds),
+            ("commits", self.commits),
+            ("releases", self.releases),
+            ("adjustments", self.adjustments),
+            ("orders", self.orders),
+            ("declined orders", self.declined),
+            ("cancels", self.cancels),
+            ("scarce sell-outs", self.sold_out),
+            ("scarce restocks", self.restocks),
+        ]
+    }
+
+    /// The kinds of which fewer than `minimum` were acknowledged since `before`.
+    fn short_of(&self, before: &Counts, minimum: &Counts) -> Vec<String> {
+        self.fields()
+            .into_iter()
+            .zip(before.fields())
+            .zip(minimum.fields())
+            .filter(|(((_, now), (_, then)), (_, least))| now - then < *least)
+            .map(|(((name, now), (_, then)), (_, least))| {
+                format!("{name}: {} of {least}", now - then)
+            })
+            .collect()
+    }
 }
 
 /// Every write the load tasks had acknowledged (a 2xx received), plus the ones they tried.
 #[derive(Clone, Default)]
 struct Acked {
     writes: usize,
-    /// product → (note, delta) of each acknowledged adjustment.
-    adjustments: HashMap<String, Vec<(String, i64)>>,
+    counts: Counts,
+    /// product → note → adjustment, for every adjustment sent.
+    adjustments: HashMap<String, HashMap<String, Adjustment>>,
     holds: HashMap<String, Hold>,
     orders: HashMap<String, OrderAck>,
 }
@@ -76,7 +144,7 @@ struct Acked {
 /// The fixture the load works on.
 #[derive(Clone)]
 struct World {
-    /// Products only reservations (holds, commits) touch.
+    /// Products only reservations (holds, commits) touch; the last one is scarce.
     hold_products: Vec<String>,
     /// Products only orders touch.
     order_products: Vec<String>,
@@ -87,6 +155,19 @@ struct World {
 impl World {
     fn products(&self) -> impl Iterator<Item = &String> {
         self.hold_products.iter().chain(&self.order_products)
+    }
+
+    /// The product that sells out and is restocked during the run.
+    fn scarce(&self) -> &String {
+        self.hold_products.last().expect("scarce product")
+    }
+
+    fn initial_stock(&self, product: &str) -> i64 {
+        if product == self.scarce() {
+            SCARCE_STOCK
+        } else {
+            INITIAL_STOCK
+        }
     }
 }
 
@@ -109,8 +190,15 @@ async fn try_send(request: reqwest::RequestBuilder) -> Option<(u16, Value)> {
     Some((status, serde_json::from_str(&text).unwrap_or(Value::Null)))
 }
 
-fn is_2xx(answer: &Option<(u16, Value)>) -> bool {
-    matches!(answer, Some((200..=299, _)))
+/// How a write ended: acknowledged, or not answered / answered 5xx (the server may or may not
+/// have done it: a crash or a restart). A 4xx is a refusal the load does not expect, so it
+/// fails the test right there: a server refusing every write must not pass as "unavailable".
+fn acked_or_tried(answer: &Option<(u16, Value)>, what: &str) -> Attempt {
+    match answer {
+        Some((200..=299, _)) => Attempt::Acked,
+        Some((status @ 400..=499, body)) => panic!("unexpected refusal of {what}: {status} {body}"),
+        _ => Attempt::Tried,
+    }
 }
 
 async fn start_server(dir: PathBuf) -> ServerProcess {
@@ -126,6 +214,7 @@ async fn setup(client: &reqwest::Client, addr: SocketAddr) -> World {
     for _ in 0..4 {
         products.push(create_product(client, addr, &store, INITIAL_STOCK).await);
     }
+    let scarce = create_product(client, addr, &store, SCARCE_STOCK).await;
     let mut customers = Vec::new();
     for _ in 0..3 {
         let email = format!("chaos-{}@example.com", rand_suffix());
@@ -139,6 +228,7 @@ async fn setup(client: &reqwest::Client, addr: SocketAddr) -> World {
         customers.push(access_token(&session));
     }
     let order_products = products.split_off(2);
+    products.push(scarce);
     World {
         hold_products: products,
         order_products,
@@ -147,16 +237,24 @@ async fn setup(client: &reqwest::Client, addr: SocketAddr) -> World {
     }
 }
 
-/// Holds of 1–2 s on the hold products: about half are committed, some released, the rest
-/// left to expire.
+/// Holds of 1–2 s on the hold products (half of them on the scarce one): about half are
+/// committed, some released, the rest left to expire. Only the scarce product may refuse a
+/// hold (`insufficient_stock`); any other 4xx fails the test.
 async fn hold_task(shared: Shared, seed: u64) {
     let mut rng = StdRng::seed_from_u64(seed);
     while !shared.stop.load(Ordering::Relaxed) {
         let guard = shared.gate.read().await;
         let addr = *guard;
-        let product = shared.world.hold_products[rng.random_range(0..2)].clone();
+        let world = &shared.world;
+        let scarce = rng.random_bool(0.5);
+        let product = if scarce {
+            world.scarce().clone()
+        } else {
+            world.hold_products[rng.random_range(0..world.hold_products.len() - 1)].clone()
+        };
         let quantity = rng.random_range(1..=3);
         let ttl = rng.random_range(1..=2);
+        let sent = Instant::now();
         let answer = try_send(
             shared
                 .client
@@ -167,15 +265,28 @@ async fn hold_task(shared: Shared, seed: u64) {
                 })),
         )
         .await;
-        let Some((201, body)) = answer else {
-            drop(guard);
-            tokio::time::sleep(Duration::from_millis(10)).await;
-            continue;
+        let body = match answer {
+            Some((201, body)) => body,
+            Some((409, body)) if scarce && body["code"] == "insufficient_stock" => {
+                shared.acked.lock().unwrap().counts.sold_out += 1;
+                drop(guard);
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+            Some((status @ 400..=499, body)) => {
+                panic!("unexpected refusal of a hold of {quantity} × {product}: {status} {body}")
+            }
+            _ => {
+                drop(guard);
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
         };
         let id = id_of(&body);
         {
             let mut acked = shared.acked.lock().unwrap();
             acked.writes += 1;
+            acked.counts.holds += 1;
             acked.holds.insert(
                 id.clone(),
                 Hold {
@@ -198,19 +309,32 @@ async fn hold_task(shared: Shared, seed: u64) {
                 .bearer_auth(ADMIN_TOKEN),
         )
         .await;
-        let ok = is_2xx(&answer);
+        // A hold may lapse before a slow commit arrives; only then is it inactive.
+        let lapsed = sent.elapsed() + Duration::from_millis(300) >= Duration::from_secs(ttl);
+        let outcome = match &answer {
+            Some((409, body)) if lapsed && body["code"] == "reservation_inactive" => Attempt::Tried,
+            _ => acked_or_tried(&answer, &format!("{action} of {id}")),
+        };
         let mut acked = shared.acked.lock().unwrap();
-        acked.writes += usize::from(ok);
+        if outcome == Attempt::Acked {
+            acked.writes += 1;
+            if action == "commit" {
+                acked.counts.commits += 1;
+            } else {
+                acked.counts.releases += 1;
+            }
+        }
         let hold = acked.holds.get_mut(&id).expect("recorded");
         if action == "commit" {
-            hold.commit.record(ok);
+            hold.commit = outcome;
         } else {
-            hold.release.record(ok);
+            hold.release = outcome;
         }
     }
 }
 
-/// Orders of registered customers with `tok_visa` and `tok_flaky`; some are cancelled.
+/// Orders of registered customers with `tok_visa`, `tok_flaky` and `tok_chargeDeclined`;
+/// some of the paid ones are cancelled.
 async fn order_task(shared: Shared, seed: u64) {
     let mut rng = StdRng::seed_from_u64(seed);
     while !shared.stop.load(Ordering::Relaxed) {
@@ -219,11 +343,12 @@ async fn order_task(shared: Shared, seed: u64) {
         let world = &shared.world;
         let product = world.order_products[rng.random_range(0..2)].clone();
         let token = world.customers[rng.random_range(0..world.customers.len())].clone();
-        let card = if rng.random_bool(0.5) {
-            "tok_visa"
-        } else {
-            "tok_flaky"
+        let card = match rng.random_range(0..10) {
+            0..=3 => "tok_visa",
+            4..=7 => "tok_flaky",
+            _ => "tok_chargeDeclined",
         };
+        let quantity = rng.random_range(1..=2);
         let answer = try_send(
             shared
                 .client
@@ -231,43 +356,52 @@ async fn order_task(shared: Shared, seed: u64) {
                 .bearer_auth(&token)
                 .json(&json!({
                     "store_id": world.store,
-                    "items": [{"product_id": product, "quantity": rng.random_range(1..=2)}],
+                    "items": [{"product_id": product, "quantity": quantity}],
                     "payment": {"method": "card", "token": card}
                 })),
         )
         .await;
-        let Some((status @ (201 | 202), order)) = answer else {
-            if let Some((status, body)) = &answer {
-                assert!(*status >= 500, "order refused: {status} {body}");
+        let (status, order) = match answer {
+            Some((status @ (201 | 202), order)) => (status, order),
+            Some((402, problem))
+                if card == "tok_chargeDeclined" && problem["code"] == "payment_failed" =>
+            {
+                (402, problem["order"].clone())
             }
-            drop(guard);
-            tokio::time::sleep(Duration::from_millis(10)).await;
-            continue;
+            Some((status @ 400..=499, body)) => {
+                panic!("unexpected refusal of an order with {card}: {status} {body}")
+            }
+            _ => {
+                drop(guard);
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
         };
         let id = id_of(&order);
         let created = order["status"].as_str().expect("status").to_owned();
-        assert_eq!(
-            created,
-            if status == 201 {
-                "confirmed"
-            } else {
-                "pending"
-            },
-            "{order}"
-        );
+        let expected = match (status, card) {
+            (402, _) => "payment_failed",
+            (_, "tok_chargeDeclined") => panic!("a declined card was accepted: {order}"),
+            (201, _) => "confirmed",
+            _ => "pending",
+        };
+        assert_eq!(created, expected, "{order}");
         {
             let mut acked = shared.acked.lock().unwrap();
             acked.writes += 1;
+            acked.counts.orders += 1;
+            acked.counts.declined += usize::from(status == 402);
             acked.orders.insert(
                 id.clone(),
                 OrderAck {
                     product,
-                    created,
+                    quantity,
+                    created: created.clone(),
                     cancel: Attempt::None,
                 },
             );
         }
-        if rng.random_range(0..10) < 3 {
+        if created != "payment_failed" && rng.random_range(0..10) < 3 {
             let answer = try_send(
                 shared
                     .client
@@ -276,34 +410,55 @@ async fn order_task(shared: Shared, seed: u64) {
                     .json(&json!({"reason": "chaos"})),
             )
             .await;
-            let ok = is_2xx(&answer);
+            let outcome = acked_or_tried(&answer, &format!("the cancel of {created} {id}"));
             let mut acked = shared.acked.lock().unwrap();
-            acked.writes += usize::from(ok);
-            acked
-                .orders
-                .get_mut(&id)
-                .expect("recorded")
-                .cancel
-                .record(ok);
+            if outcome == Attempt::Acked {
+                acked.writes += 1;
+                acked.counts.cancels += 1;
+            }
+            acked.orders.get_mut(&id).expect("recorded").cancel = outcome;
         }
     }
 }
 
-/// Small stock adjustments on every product, each with a unique note to find it again.
+/// Small stock adjustments on the plentiful products and, one time in sixteen, a restock of
+/// the scarce one (slower than it sells, so it keeps selling out); each with a unique note
+/// to find it again. None may be refused.
 async fn adjust_task(shared: Shared, seed: u64) {
     let mut rng = StdRng::seed_from_u64(seed);
     let mut n = 0u64;
     while !shared.stop.load(Ordering::Relaxed) {
         let guard = shared.gate.read().await;
         let addr = *guard;
-        let products: Vec<&String> = shared.world.products().collect();
-        let product = products[rng.random_range(0..products.len())].clone();
-        let mut delta = rng.random_range(-3..=5);
-        if delta == 0 {
-            delta = 1;
-        }
+        let world = &shared.world;
+        let plentiful: Vec<&String> = world.products().filter(|p| *p != world.scarce()).collect();
+        let restock = rng.random_range(0..16) == 0;
+        let (product, delta, reason) = if restock {
+            (world.scarce().clone(), rng.random_range(5..=10), "restock")
+        } else {
+            let mut delta = rng.random_range(-3..=5);
+            if delta == 0 {
+                delta = 1;
+            }
+            let product = plentiful[rng.random_range(0..plentiful.len())].clone();
+            (product, delta, "correction")
+        };
         n += 1;
         let note = format!("chaos-{seed}-{n}");
+        shared
+            .acked
+            .lock()
+            .unwrap()
+            .adjustments
+            .entry(product.clone())
+            .or_default()
+            .insert(
+                note.clone(),
+                Adjustment {
+                    delta,
+                    acked: false,
+                },
+            );
         let answer = try_send(
             shared
                 .client
@@ -311,19 +466,27 @@ async fn adjust_task(shared: Shared, seed: u64) {
                     "http://{addr}/api/v1/products/{product}/inventory/adjustments"
                 ))
                 .bearer_auth(ADMIN_TOKEN)
-                .json(&json!({"delta": delta, "reason": "correction", "note": note})),
+                .json(&json!({"delta": delta, "reason": reason, "note": note})),
         )
         .await;
         drop(guard);
-        if is_2xx(&answer) {
+        if acked_or_tried(
+            &answer,
+            &format!("adjustment {note} ({delta:+}) of {product}"),
+        ) == Attempt::Acked
+        {
             {
                 let mut acked = shared.acked.lock().unwrap();
                 acked.writes += 1;
-                acked
+                acked.counts.adjustments += 1;
+                acked.counts.restocks += usize::from(restock);
+                if let Some(adjustment) = acked
                     .adjustments
-                    .entry(product)
-                    .or_default()
-                    .push((note, delta));
+                    .get_mut(&product)
+                    .and_then(|a| a.get_mut(&note))
+                {
+                    adjustment.acked = true;
+                }
             }
             tokio::time::sleep(Duration::from_millis(5)).await;
         } else {
@@ -380,6 +543,11 @@ async fn all_pages(client: &reqwest::Client, url: &str) -> Vec<Value> {
     items
 }
 
+/// Every entry of the payments ledger, read page by page.
+async fn payment_entries(client: &reqwest::Client, addr: SocketAddr) -> Vec<Value> {
+    all_pages(client, &format!("http://{addr}/api/v1/admin/payments")).await
+}
+
 /// The invariant checker; the load is paused while it runs. Returns the number of checks.
 struct Checker<'a> {
     client: &'a reqwest::Client,
@@ -400,7 +568,7 @@ impl Checker<'_> {
         // Orders before the ledger: a payment finishing meanwhile only adds charges.
         let orders = all_pages(self.client, &format!("http://{addr}/api/v1/orders")).await;
         // Ledger: every charge and refund per order.
-        let ledger = all_pages(self.client, &format!("http://{addr}/api/v1/admin/payments")).await;
+        let ledger = payment_entries(self.client, addr).await;
         let mut charges: HashMap<String, usize> = HashMap::new();
         let mut refunds: HashMap<String, usize> = HashMap::new();
         for entry in &ledger {
@@ -414,8 +582,15 @@ impl Checker<'_> {
         let charged = |id: &str| charges.get(id).copied().unwrap_or(0);
         let refunded = |id: &str| refunds.get(id).copied().unwrap_or(0);
 
-        // Every order the server knows (acknowledged or not): never charged twice.
+        // Every order the server knows (acknowledged or not): never charged twice. What its
+        // stock must show follows from its record: a sale once it was confirmed, its units
+        // back once cancelled after that, nothing for a failed payment.
         let mut statuses = HashMap::new();
+        // reference → (product, units): sales that must be there / may be there.
+        let mut must_sell: HashMap<String, (String, i64)> = HashMap::new();
+        let mut may_sell: HashMap<String, (String, i64)> = HashMap::new();
+        let mut must_return: HashMap<String, (String, i64)> = HashMap::new();
+        let mut may_return: HashMap<String, (String, i64)> = HashMap::new();
         for order in &orders {
             let id = id_of(order);
             let status = order["status"].as_str().expect("status").to_owned();
@@ -423,25 +598,50 @@ impl Checker<'_> {
             self.ok(c <= 1 && r <= c, || {
                 format!("{id} charged {c}×, refunded {r}×")
             });
+            let cancel_tried = acked
+                .orders
+                .get(&id)
+                .is_some_and(|o| o.cancel == Attempt::Tried);
+            let was_confirmed = order["history"]
+                .as_array()
+                .expect("history")
+                .iter()
+                .any(|h| h["status"] == "confirmed");
+            let line = (
+                order["items"][0]["product_id"]
+                    .as_str()
+                    .expect("product_id")
+                    .to_owned(),
+                order["items"][0]["quantity"].as_i64().expect("quantity"),
+            );
             match status.as_str() {
                 "confirmed" => {
                     // A cancel cut short by the crash may have refunded already; the client
                     // repeats it (every step is idempotent) to finish it.
-                    let cancel_tried = acked
-                        .orders
-                        .get(&id)
-                        .is_some_and(|o| o.cancel == Attempt::Tried);
                     self.ok(c == 1 && (r == 0 || cancel_tried), || {
                         format!(
                             "confirmed {id}: charged {c}×, refunded {r}×: {order} (acknowledged: {:?})",
                             acked.orders.get(&id)
                         )
-                    })
+                    });
+                    must_sell.insert(id.clone(), line.clone());
+                    if cancel_tried {
+                        may_return.insert(id.clone(), line);
+                    }
                 }
-                "cancelled" | "payment_failed" => self.ok(r == c, || {
-                    format!("{status} {id}: charged {c}×, refunded {r}×")
+                "cancelled" => {
+                    self.ok(r == c, || {
+                        format!("cancelled {id}: charged {c}×, refunded {r}×")
+                    });
+                    if was_confirmed {
+                        must_sell.insert(id.clone(), line.clone());
+                        must_return.insert(id.clone(), line);
+                    }
+                }
+                "payment_failed" => self.ok(c == 0 && r == 0, || {
+                    format!("payment_failed {id}: charged {c}×, refunded {r}×")
                 }),
-                _ => {}
+                other => self.ok(false, || format!("{id} is {other} after recovery: {order}")),
             }
             statuses.insert(id, status);
         }
@@ -454,6 +654,7 @@ impl Checker<'_> {
                 format!("acknowledged order {id} ({status}) missing from the list")
             });
             let allowed: &[&str] = match (ack.created.as_str(), ack.cancel) {
+                ("payment_failed", _) => &["payment_failed"],
                 (_, Attempt::Acked) => &["cancelled"],
                 ("confirmed", Attempt::None) => &["confirmed"],
                 ("confirmed", Attempt::Tried) => &["confirmed", "cancelled"],
@@ -464,15 +665,27 @@ impl Checker<'_> {
                 format!("acknowledged {ack:?} of {id} is now {status}")
             });
             self.ok(
-                order["items"][0]["product_id"] == ack.product.as_str(),
+                order["items"][0]["product_id"] == ack.product.as_str()
+                    && order["items"][0]["quantity"] == ack.quantity,
                 || format!("{id} lost its item: {order}"),
             );
         }
 
-        // Products: stock numbers and the movement log agree.
-        let mut sale_refs = HashSet::new();
-        let mut cancellation_refs = HashSet::new();
+        // Holds: an acknowledged commit must have sold, a tried one may have.
+        for (id, hold) in &acked.holds {
+            let line = (hold.product.clone(), hold.quantity);
+            match hold.commit {
+                Attempt::Acked => must_sell.insert(id.clone(), line),
+                Attempt::Tried => may_sell.insert(id.clone(), line),
+                Attempt::None => None,
+            };
+        }
+
+        // Products: stock numbers and the movement log agree with what the load did.
+        let mut sold = HashSet::new();
+        let mut returned = HashSet::new();
         for product in self.world.products() {
+            let initial = self.world.initial_stock(product);
             let inventory = inventory_at(self.client, addr, product).await;
             let on_hand = inventory["on_hand"].as_i64().expect("on_hand");
             let reserved = inventory["reserved"].as_i64().expect("reserved");
@@ -493,11 +706,13 @@ impl Checker<'_> {
             self.ok(
                 first["kind"] == "adjustment"
                     && first["reason"] == "initial"
-                    && first["delta"] == INITIAL_STOCK,
+                    && first["delta"] == initial,
                 || format!("first movement of {product} is not the initial stock: {first}"),
             );
-            let (mut adjustments, mut sales, mut cancellations, mut running) = (0, 0, 0, 0);
-            let mut notes = HashMap::new();
+            let sent = acked.adjustments.get(product);
+            // Units by what the load sent and the order records, not by the movements' deltas.
+            let (mut adjusted, mut sales, mut returns, mut running) = (0, 0, 0, 0);
+            let mut found = HashSet::new();
             for movement in &movements {
                 let delta = movement["delta"].as_i64().expect("delta");
                 running += delta;
@@ -506,27 +721,41 @@ impl Checker<'_> {
                 });
                 let reference = movement["ref"].as_str().unwrap_or_default().to_owned();
                 match movement["kind"].as_str().expect("kind") {
+                    "adjustment" if movement["reason"] == "initial" => {}
                     "adjustment" => {
-                        adjustments += delta;
-                        if let Some(note) = movement["note"].as_str() {
-                            notes.insert(note.to_owned(), delta);
-                        }
+                        let note = movement["note"].as_str().unwrap_or_default();
+                        let ours = sent.and_then(|s| s.get(note));
+                        self.ok(ours.is_some_and(|a| a.delta == delta), || {
+                            format!("{product}: an adjustment the load did not send: {movement}")
+                        });
+                        self.ok(found.insert(note.to_owned()), || {
+                            format!("{product}: adjustment {note} applied twice")
+                        });
+                        adjusted += ours.map_or(0, |a| a.delta);
                     }
                     "sale" => {
-                        self.ok(delta < 0, || format!("sale adds stock: {movement}"));
-                        self.ok(sale_refs.insert(reference.clone()), || {
+                        let line = must_sell.get(&reference).or(may_sell.get(&reference));
+                        self.ok(line.is_some_and(|(p, q)| p == product && delta == -q), || {
+                            format!(
+                                "{product}: a sale of nothing committed or confirmed: {movement} (expected {line:?})"
+                            )
+                        });
+                        self.ok(sold.insert(reference.clone()), || {
                             format!("{reference} sold twice: {movement}")
                         });
-                        sales -= delta;
+                        sales += line.map_or(0, |(_, q)| *q);
                     }
                     "cancellation" => {
-                        self.ok(delta > 0, || {
-                            format!("cancellation removes stock: {movement}")
+                        let line = must_return.get(&reference).or(may_return.get(&reference));
+                        self.ok(line.is_some_and(|(p, q)| p == product && delta == *q), || {
+                            format!(
+                                "{product}: a return of nothing cancelled: {movement} (expected {line:?})"
+                            )
                         });
-                        self.ok(cancellation_refs.insert(reference.clone()), || {
+                        self.ok(returned.insert(reference.clone()), || {
                             format!("{reference} returned twice: {movement}")
                         });
-                        cancellations += delta;
+                        returns += line.map_or(0, |(_, q)| *q);
                     }
                     kind => panic!("movement kind {kind}"),
                 }
@@ -534,31 +763,46 @@ impl Checker<'_> {
             self.ok(running == on_hand, || {
                 format!("{product}: movements sum to {running}, on_hand is {on_hand}")
             });
-            self.ok(on_hand == adjustments - sales + cancellations, || {
-                format!("{product}: on_hand {on_hand} ≠ {adjustments} − {sales} + {cancellations}")
+            self.ok(on_hand == initial + adjusted - sales + returns, || {
+                format!(
+                    "{product}: on_hand {on_hand} ≠ {initial} + {adjusted} adjusted − {sales} sold + {returns} returned"
+                )
             });
-            for (note, delta) in acked.adjustments.get(product).into_iter().flatten() {
-                self.ok(notes.get(note) == Some(delta), || {
-                    format!("acknowledged adjustment {note} ({delta:+}) of {product} is lost")
-                });
+            for (note, adjustment) in sent.into_iter().flatten() {
+                if adjustment.acked {
+                    self.ok(found.contains(note), || {
+                        format!(
+                            "acknowledged adjustment {note} ({adjustment:?}) of {product} is lost"
+                        )
+                    });
+                }
             }
+            // Sold at least what was acknowledged, never more than there ever was.
+            let least: i64 = must_sell
+                .values()
+                .filter(|(p, _)| p == product)
+                .map(|(_, q)| q)
+                .sum();
+            self.ok(sales >= least && sales <= initial + adjusted + returns, || {
+                format!(
+                    "{product}: sold {sales}, acknowledged {least}, stocked {initial} + {adjusted} + {returns}"
+                )
+            });
         }
 
-        // Acknowledged commits sold exactly once; acknowledged cancels of confirmed orders
-        // returned their units.
-        for (id, hold) in &acked.holds {
-            if hold.commit == Attempt::Acked {
-                self.ok(sale_refs.contains(id), || {
-                    format!("acknowledged commit of {id} ({hold:?}) has no sale movement")
-                });
-            }
+        // One sale per acknowledged commit and confirmed order, one return per order cancelled
+        // after it was paid.
+        for (reference, line) in &must_sell {
+            self.ok(sold.contains(reference), || {
+                format!(
+                    "{reference} ({line:?}) was committed or confirmed but has no sale movement"
+                )
+            });
         }
-        for (id, ack) in &acked.orders {
-            if ack.cancel == Attempt::Acked && ack.created == "confirmed" {
-                self.ok(cancellation_refs.contains(id), || {
-                    format!("acknowledged cancel of {id} returned no stock")
-                });
-            }
+        for (reference, line) in &must_return {
+            self.ok(returned.contains(reference), || {
+                format!("cancelled {reference} ({line:?}) returned no stock")
+            });
         }
     }
 
@@ -642,6 +886,10 @@ impl Checker<'_> {
             self.ok(seq >= version, || {
                 format!("reset behind {version}: {reply}")
             });
+            // The missed events are stored: a reset is only for a gap beyond the buffer.
+            self.ok(seq - since > REPLAY_BUFFER, || {
+                format!("reset although {since} is within the replay buffer of {seq}: {reply}")
+            });
             seq
         } else {
             let replayed = reply["replayed"].as_u64().expect("replayed or reset");
@@ -670,6 +918,33 @@ impl Checker<'_> {
     }
 }
 
+/// Waits until the load acknowledged at least [`Counts::per_crash`] of every kind since
+/// `before`; fails when a load task stopped (an unexpected refusal) or the minimum takes
+/// longer than [`MINIMUM_WAIT`].
+async fn wait_for_minimum(shared: &Shared, load: &[JoinHandle<()>], before: &Counts, crash: usize) {
+    let deadline = Instant::now() + MINIMUM_WAIT;
+    loop {
+        assert!(
+            load.iter().all(|task| !task.is_finished()),
+            "a load task stopped before crash {crash} (see its panic above)"
+        );
+        let short = shared
+            .acked
+            .lock()
+            .unwrap()
+            .counts
+            .short_of(before, &Counts::per_crash());
+        if short.is_empty() {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "before crash {crash} the server acknowledged too little: {short:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// Starts the load tasks and one subscriber per hold product and order product.
 fn start_load(shared: &Shared, seed: u64) -> Vec<JoinHandle<()>> {
     vec![
@@ -681,7 +956,7 @@ fn start_load(shared: &Shared, seed: u64) -> Vec<JoinHandle<()>> {
 }
 
 fn start_subscribers(addr: SocketAddr, world: &World, cursors: &[Cursor]) -> Vec<JoinHandle<()>> {
-    [&world.hold_products[0], &world.order_products[0]]
+    [world.scarce(), &world.order_products[0]]
         .into_iter()
         .zip(cursors)
         .map(|(product, cursor)| tokio::spawn(subscriber(addr, product.clone(), cursor.clone())))
@@ -724,8 +999,10 @@ async fn chaos_kill_9_under_load_keeps_every_invariant() {
     let cursors: Vec<Cursor> = vec![Arc::default(), Arc::default()];
     let mut checks = 0;
     let mut subscribers = start_subscribers(server.addr, &world, &cursors);
+    let mut before = Counts::default();
     for crash in 1..=CRASHES {
         tokio::time::sleep(Duration::from_millis(rng.random_range(300..1300))).await;
+        wait_for_minimum(&shared, &load, &before, crash).await;
         let crashed_at = Instant::now();
         tokio::task::spawn_blocking(move || server.kill_9())
             .await
@@ -748,7 +1025,7 @@ async fn chaos_kill_9_under_load_keeps_every_invariant() {
             world: &world,
             checks: 0,
         };
-        for (product, cursor) in [&world.hold_products[0], &world.order_products[0]]
+        for (product, cursor) in [world.scarce(), &world.order_products[0]]
             .into_iter()
             .zip(&cursors)
         {
@@ -761,12 +1038,19 @@ async fn chaos_kill_9_under_load_keeps_every_invariant() {
         checker.check_holds(&acked, deadline).await;
         checks += checker.checks;
         eprintln!(
-            "chaos: crash {crash} survived: {} acknowledged writes so far, {} checks",
-            acked.writes, checker.checks
+            "chaos: crash {crash} survived: {} acknowledged writes so far ({:?}), {} checks",
+            acked.writes, acked.counts, checker.checks
         );
         subscribers = start_subscribers(server.addr, &world, &cursors);
+        before = shared.acked.lock().unwrap().counts;
         drop(gate);
     }
+    // Over the run the scarce product sold out (holds refused) and was restocked.
+    let total = shared.acked.lock().unwrap().counts;
+    assert!(
+        total.sold_out > 0 && total.restocks > 0,
+        "the scarce product never sold out and restocked: {total:?}"
+    );
     shared.stop.store(true, Ordering::Relaxed);
     for task in load {
         task.await.expect("load task");

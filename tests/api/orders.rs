@@ -584,17 +584,16 @@ async fn a_hundred_customers_racing_for_the_last_ten_units_buy_exactly_ten() {
         .map(|r| r.expect("task"))
         .collect();
 
+    // Direct orders (no cart), released together: each one's hold is taken at checkout, so
+    // the hundred checkouts really race for the ten units (a cart would hold at add time).
+    let start = Arc::new(tokio::sync::Barrier::new(customers.len()));
     let buyers = customers.into_iter().map(|customer| {
         let app = Arc::clone(&app);
-        let product = product.clone();
+        let (store, product, start) = (store.clone(), product.clone(), Arc::clone(&start));
         tokio::spawn(async move {
-            let token = customer.token.as_str();
-            let cart = id_of(&app.create_cart(Some(token)).await);
-            let (status, body) = app.set_cart_item(&cart, &product, 1, Some(token)).await;
-            if status != 200 {
-                return ("cart", status, body);
-            }
-            let (status, body) = app.checkout(token, &cart, "tok_visa").await;
+            let body = items_body(&store, &product, 1, "tok_visa");
+            start.wait().await;
+            let (status, body) = send(order_request(&app, &customer.token, &body)).await;
             ("order", status, body)
         })
     });
@@ -643,6 +642,50 @@ async fn a_hundred_customers_racing_for_the_last_ten_units_buy_exactly_ten() {
             .iter()
             .all(|m| m["on_hand_after"].as_i64().unwrap() >= 0)
     );
+
+    // The payment provider charged exactly the ten buyers, once each, and refunded nobody:
+    // a refused checkout never reaches the card.
+    let ledger = whole_payments_ledger(&app).await;
+    assert_eq!(ledger_kinds(&ledger, "charge"), 10, "{ledger:?}");
+    assert_eq!(ledger_kinds(&ledger, "refund"), 0, "{ledger:?}");
+    let charged: HashSet<&str> = ledger
+        .iter()
+        .map(|e| e["order_id"].as_str().expect("order_id"))
+        .collect();
+    let bought_ids: HashSet<&str> = bought
+        .iter()
+        .map(|o| o["id"].as_str().expect("id"))
+        .collect();
+    assert_eq!(charged, bought_ids, "{ledger:?}");
+    for id in bought_ids {
+        assert_eq!(ledger_kinds(&app.ledger(id).await, "charge"), 1, "{id}");
+    }
+}
+
+/// Every entry of the payments ledger (admin), whether `/admin/payments` answers every entry
+/// at once or pages them (`page`/`per_page`, `items`/`total`): pages of 100 are walked until
+/// `total`; a server that knows no paging answers 422 to them and is asked once, unpaged.
+async fn whole_payments_ledger(app: &TestApp) -> Vec<Value> {
+    let mut entries = Vec::new();
+    for page in 1.. {
+        let (status, body) = app
+            .admin_get(&format!("/api/v1/admin/payments?per_page=100&page={page}"))
+            .await;
+        if status == 422 && page == 1 {
+            let (status, body) = app.admin_get("/api/v1/admin/payments").await;
+            assert_eq!(status, 200, "{body}");
+            return body["items"].as_array().expect("items").clone();
+        }
+        assert_eq!(status, 200, "{body}");
+        let batch = body["items"].as_array().expect("items").clone();
+        let total = body["total"].as_u64().expect("total") as usize;
+        let done = batch.is_empty();
+        entries.extend(batch);
+        if done || entries.len() >= total {
+            break;
+        }
+    }
+    entries
 }
 
 // ---------------------------------------------------------------- lifecycle and dashboard
