@@ -80,6 +80,10 @@ impl App {
         let products = Arc::new(ProductRegistry::new(Arc::clone(&shared)));
         products.spawn_idle_sweeper();
         let auth = crate::auth::Auth::open(Arc::clone(&shared))?;
+        let orders = crate::actors::registry::Registry::new(config.actors.max_active_orders);
+        let carts = crate::actors::registry::Registry::new(config.actors.max_active_carts);
+        orders.spawn_idle_sweeper(config.actors.idle_every());
+        carts.spawn_idle_sweeper(config.actors.idle_every());
         Ok(Arc::new(Self {
             catalog: Catalog::new(Arc::clone(&shared)),
             reservations: Reservations::new(Arc::clone(&shared), Arc::clone(&products)),
@@ -87,8 +91,8 @@ impl App {
                 shared: Arc::clone(&shared),
                 products: Arc::clone(&products),
                 provider: Arc::new(crate::payments::SimulatedProvider::new(Arc::clone(&shared))),
-                orders: Default::default(),
-                carts: Default::default(),
+                orders,
+                carts,
                 checkouts: Default::default(),
             }),
             config,

@@ -127,17 +127,33 @@ pub struct HttpConfig {
     pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
-/// `actors.*` (an Emporium extension).
+/// `actors.*` (an Emporium extension): one passivation policy for every kind of actor, with
+/// a cap per kind (their sizes and reload costs differ).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ActorsConfig {
-    /// A product actor without holds that saw no message for this long is stopped; its
-    /// state stays on disk and the next message re-activates it.
+    /// An actor that is not busy and saw no message for this long is stopped (a product
+    /// without holds, a cart without a hold, an order with no payment in flight; a finished
+    /// order at the next sweep); its state stays on disk and the next message re-activates
+    /// it. Also the period of the idle sweep.
     pub idle_seconds: u64,
     /// Most product actors kept running at once. Beyond it the oldest activations that hold
     /// nothing and have been quiet for a second are passivated, so memory stays bounded
     /// however many products traffic touches (about 10 KiB per live actor).
     pub max_active_products: usize,
+    /// Most order actors kept running at once. Beyond it the oldest ones with no payment in
+    /// flight are passivated, so memory stays bounded however many orders are placed.
+    pub max_active_orders: usize,
+    /// Most cart actors kept running at once. Beyond it the oldest ones without a stock hold
+    /// are passivated.
+    pub max_active_carts: usize,
+}
+
+impl ActorsConfig {
+    /// The idle sweep's period (and idle time): `idle_seconds`, at least one second.
+    pub fn idle_every(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.idle_seconds.max(1))
+    }
 }
 
 impl Default for Config {
@@ -183,6 +199,8 @@ impl Default for Config {
             actors: ActorsConfig {
                 idle_seconds: 300,
                 max_active_products: 20_000,
+                max_active_orders: 20_000,
+                max_active_carts: 20_000,
             },
         }
     }

@@ -1,5 +1,9 @@
 //! The cart actor: lines with price snapshots and a stock hold that renews on every change
 //! and lapses `carts.hold_seconds` after the last one (the lines stay; checkout holds again).
+//!
+//! A cart actor passivates like the others (see the registry) once it has no hold: its hold
+//! needs the timer to record `cart.hold_expired` on time. Its other deadline, the cart's own
+//! expiry, needs no running actor: housekeeping wakes carts past their lifetime.
 
 use super::{ActorError, commerce::Commerce, product::ProductMsg, registry::Slot};
 use crate::{
@@ -13,7 +17,10 @@ use crate::{
 };
 use futures_util::future::join_all;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
 use tokio::task::JoinHandle;
 
 /// Reply with the cart after a durable change, or the refusal.
@@ -49,6 +56,19 @@ pub enum CartMsg {
     },
     /// The timer: the hold or the cart itself is due.
     Tick,
+    /// The idle sweep: passivate if without a hold and idle for `actors.idle_seconds`.
+    IdleCheck,
+    /// The registry holds more than `actors.max_active_carts`: passivate unless holding.
+    Evict,
+}
+
+impl super::registry::Passivates for CartMsg {
+    fn evict() -> Self {
+        Self::Evict
+    }
+    fn idle_check() -> Self {
+        Self::IdleCheck
+    }
 }
 
 /// Start-up arguments.
@@ -70,6 +90,11 @@ pub struct CartState {
     commerce: Arc<Commerce>,
     slot: Slot<CartMsg>,
     timer: Option<JoinHandle<()>>,
+    /// When the last message other than housekeeping arrived.
+    last_message: Instant,
+    /// Whether a caller's message was handled since activation. Until then the cap does not
+    /// passivate the actor: the caller that activated it must be served by it.
+    served: bool,
 }
 
 impl Actor for CartActor {
@@ -87,6 +112,8 @@ impl Actor for CartActor {
             commerce: args.commerce,
             slot: args.slot,
             timer: None,
+            last_message: Instant::now(),
+            served: false,
         };
         state.arm_timer(&myself);
         Ok(state)
@@ -109,7 +136,28 @@ impl Actor for CartActor {
         message: CartMsg,
         state: &mut CartState,
     ) -> Result<(), ActorProcessingErr> {
+        match &message {
+            CartMsg::IdleCheck | CartMsg::Evict => {}
+            CartMsg::Tick => state.last_message = Instant::now(),
+            _ => {
+                state.last_message = Instant::now();
+                state.served = true;
+            }
+        }
         match message {
+            CartMsg::IdleCheck => {
+                let idle = state.commerce.shared.config.actors.idle_every();
+                if state.last_message.elapsed() >= idle {
+                    state.maybe_passivate(&myself);
+                }
+                return Ok(());
+            }
+            CartMsg::Evict => {
+                if state.served {
+                    state.maybe_passivate(&myself);
+                }
+                return Ok(());
+            }
             CartMsg::Get { reply } => {
                 let _ = reply.send(Ok(Arc::new(state.cart.clone())));
             }
@@ -177,6 +225,17 @@ impl Actor for CartActor {
 }
 
 impl CartState {
+    /// Stops the actor unless it has a hold (whose expiry its timer must record). The
+    /// registry entry goes first, so no new message is routed here; one already in the
+    /// mailbox fails to send and its caller goes back to the registry.
+    fn maybe_passivate(&mut self, myself: &ActorRef<CartMsg>) {
+        if self.cart.hold.is_some() {
+            return;
+        }
+        tracing::debug!(cart = %self.cart.id, "passivating cart actor");
+        self.stop(myself);
+    }
+
     fn stop(&mut self, myself: &ActorRef<CartMsg>) {
         self.commerce.carts.forget(&self.cart.id, &self.slot);
         myself.stop(None);

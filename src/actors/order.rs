@@ -5,6 +5,11 @@
 //! The charge runs in a task of its own so that a slow card never blocks the actor; its
 //! outcome comes back as a message. Every attempt uses the key `charge:{order_id}`, so a
 //! retry or a resumed saga after a restart can never charge twice.
+//!
+//! An order actor passivates like the others (see the registry): while its saga has work in
+//! flight it stays; otherwise the idle sweep stops it once idle (a finished order at once),
+//! and the registry's cap stops the oldest ones. The next message re-activates it from the
+//! read model, which holds every order as last made durable.
 
 use super::{ActorError, commerce::Commerce, product::ProductMsg, registry::Slot};
 use crate::{
@@ -18,7 +23,10 @@ use crate::{
 };
 use futures_util::future::join_all;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 /// Reply carrying the order after a (durable) change.
 pub type OrderReply = RpcReplyPort<Result<Arc<Order>, ActorError>>;
@@ -59,6 +67,19 @@ pub enum OrderMsg {
         /// Answer.
         reply: RpcReplyPort<Result<Result<Arc<Order>, AppError>, ActorError>>,
     },
+    /// The idle sweep: passivate if not busy and idle for `actors.idle_seconds`, or finished.
+    IdleCheck,
+    /// The registry holds more than `actors.max_active_orders`: passivate unless busy.
+    Evict,
+}
+
+impl super::registry::Passivates for OrderMsg {
+    fn evict() -> Self {
+        Self::Evict
+    }
+    fn idle_check() -> Self {
+        Self::IdleCheck
+    }
 }
 
 /// Start-up arguments.
@@ -78,8 +99,15 @@ pub struct OrderActor;
 pub struct OrderState {
     order: Order,
     commerce: Arc<Commerce>,
+    /// Our registry cell (passivation removes exactly this one).
+    slot: Slot<OrderMsg>,
     waiters: Vec<OrderReply>,
     charging: bool,
+    /// When the last message other than housekeeping arrived.
+    last_message: Instant,
+    /// Whether a caller's message was handled since activation. Until then the cap does not
+    /// passivate the actor: the caller that activated it must be served by it.
+    served: bool,
 }
 
 impl Actor for OrderActor {
@@ -95,12 +123,14 @@ impl Actor for OrderActor {
         if args.order.status == OrderStatus::Pending {
             myself.send_message(OrderMsg::Resume)?;
         }
-        let _ = args.slot;
         Ok(OrderState {
             order: *args.order,
             commerce: args.commerce,
+            slot: args.slot,
             waiters: Vec::new(),
             charging: false,
+            last_message: Instant::now(),
+            served: false,
         })
     }
 
@@ -110,7 +140,29 @@ impl Actor for OrderActor {
         message: OrderMsg,
         state: &mut OrderState,
     ) -> Result<(), ActorProcessingErr> {
+        match &message {
+            OrderMsg::IdleCheck | OrderMsg::Evict => {}
+            OrderMsg::Resume | OrderMsg::PaymentSettled { .. } => {
+                state.last_message = Instant::now();
+            }
+            OrderMsg::WaitSettled { .. } | OrderMsg::SetStatus { .. } | OrderMsg::Cancel { .. } => {
+                state.last_message = Instant::now();
+                state.served = true;
+            }
+        }
         match message {
+            OrderMsg::IdleCheck => {
+                let idle = state.commerce.shared.config.actors.idle_every();
+                let done = state.order.status.is_terminal();
+                if done || state.last_message.elapsed() >= idle {
+                    state.maybe_passivate(&myself);
+                }
+            }
+            OrderMsg::Evict => {
+                if state.served {
+                    state.maybe_passivate(&myself);
+                }
+            }
             OrderMsg::Resume => state.start_charge(&myself),
             OrderMsg::PaymentSettled { outcome, attempts } => {
                 state.charging = false;
@@ -142,6 +194,26 @@ impl Actor for OrderActor {
 }
 
 impl OrderState {
+    /// Whether the saga still needs this actor: a pending order waits for its charge task
+    /// (whose outcome comes back as a message to this very actor, and so would be lost), a
+    /// charge still running on an order cancelled meanwhile must be refunded when it lands,
+    /// and waiters expect an answer. A confirmed or later order is not busy: all of it is
+    /// durable and in the read model, so it comes back intact.
+    fn busy(&self) -> bool {
+        self.order.status == OrderStatus::Pending || self.charging || !self.waiters.is_empty()
+    }
+
+    /// Stops the actor unless busy. The registry entry goes first, so no new message is routed
+    /// here; one already in the mailbox fails to send and its caller goes back to the registry.
+    fn maybe_passivate(&mut self, myself: &ActorRef<OrderMsg>) {
+        if self.busy() {
+            return;
+        }
+        self.commerce.orders.forget(&self.order.id, &self.slot);
+        tracing::debug!(order = %self.order.id, "passivating order actor");
+        myself.stop(Some("idle".into()));
+    }
+
     fn start_charge(&mut self, myself: &ActorRef<OrderMsg>) {
         if self.order.status != OrderStatus::Pending || self.charging {
             return;

@@ -139,7 +139,17 @@ pub enum ProductMsg {
     Evict,
 }
 
-/// How long an actor must have been quiet before the registry's cap may passivate it.
+impl super::registry::Passivates for ProductMsg {
+    fn evict() -> Self {
+        Self::Evict
+    }
+    fn idle_check() -> Self {
+        Self::IdleCheck
+    }
+}
+
+/// How long an actor must have been quiet before the registry's cap may passivate it: a
+/// product reloads from its snapshot and journal on disk, so a hot one is kept.
 const EVICTABLE_AFTER: Duration = Duration::from_secs(1);
 
 /// Start-up arguments.

@@ -1,4 +1,12 @@
-//! Finds the actor of an entity, activating it from disk on first use.
+//! Finds the actor of an entity, activating it from disk on first use, and keeps the number
+//! of running actors of each kind bounded with one policy for every kind (products, carts,
+//! orders):
+//!
+//! - **Cap**: past the kind's `actors.max_active_*`, every activation asks the oldest running
+//!   actors to passivate ([`Passivates::evict`]); each kind refuses while it is busy (stock
+//!   held, writes in flight, saga work pending) and is asked again later.
+//! - **Idle**: one sweeper per kind asks every running actor, once per
+//!   `actors.idle_seconds`, whether it has been idle that long ([`Passivates::idle_check`]).
 //!
 //! Two first requests for one entity must not spawn two actors: the map holds a shared
 //! `OnceCell` per entity (inserted with the entry API), so the second request awaits the
@@ -19,41 +27,112 @@ use std::{
     future::Future,
     hash::Hash,
     sync::{Arc, Mutex},
+    time::Duration,
 };
 use tokio::sync::OnceCell;
+
+/// The two housekeeping messages the registry sends to every kind of actor. Each kind
+/// decides for itself whether it may stop (what "busy" means differs), and when it does it
+/// [forgets](Registry::forget) its cell first and then stops.
+pub trait Passivates: Message {
+    /// The kind is over its cap: passivate unless busy.
+    fn evict() -> Self;
+    /// The periodic sweep: passivate if idle for `actors.idle_seconds` (or done for good).
+    fn idle_check() -> Self;
+}
 
 /// The cell holding one entity's actor once it is running.
 pub type Slot<M> = Arc<OnceCell<ActorRef<M>>>;
 
-/// Actors of one kind by entity id.
+/// Actors of one kind by entity id, at most `cap` of them kept running (see the module docs).
 pub struct Registry<K, M> {
     actors: Arc<DashMap<K, Slot<M>>>,
-}
-
-impl<K, M> Default for Registry<K, M>
-where
-    K: Eq + Hash,
-{
-    fn default() -> Self {
-        Self {
-            actors: Arc::new(DashMap::new()),
-        }
-    }
+    /// Activations, oldest first: the candidates for passivation when more than `cap` run.
+    /// May hold ids that already passivated.
+    activations: Arc<Mutex<VecDeque<K>>>,
+    cap: usize,
 }
 
 impl<K, M> Clone for Registry<K, M> {
     fn clone(&self) -> Self {
         Self {
             actors: Arc::clone(&self.actors),
+            activations: Arc::clone(&self.activations),
+            cap: self.cap,
         }
     }
 }
 
 impl<K, M> Registry<K, M>
 where
-    K: Clone + Eq + Hash + Display,
-    M: Message,
+    K: Clone + Eq + Hash + Display + Send + Sync + 'static,
+    M: Passivates,
 {
+    /// An empty registry that keeps at most `cap` (at least 1) actors running.
+    pub fn new(cap: usize) -> Self {
+        Self {
+            actors: Arc::new(DashMap::new()),
+            activations: Arc::new(Mutex::new(VecDeque::new())),
+            cap: cap.max(1),
+        }
+    }
+
+    /// Starts the sweeper that asks every running actor, once per `every`, whether it has
+    /// been idle long enough to passivate: one task for all actors of the kind rather than a
+    /// timer per actor. It ends once the registry is dropped.
+    pub fn spawn_idle_sweeper(&self, every: Duration) {
+        let actors = Arc::downgrade(&self.actors);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                let Some(actors) = actors.upgrade() else {
+                    break;
+                };
+                for entry in actors.iter() {
+                    if let Some(actor) = entry.value().get() {
+                        let _ = actor.send_message(M::idle_check());
+                    }
+                }
+            }
+        });
+    }
+
+    /// Records an activation and, past the cap, asks the oldest running actors to passivate.
+    /// One that refuses (busy) stays; it is asked again when its turn comes round, and the
+    /// idle sweeper passivates it later. The actor being activated is not asked: its cell is
+    /// not set yet, so it does not count as running here.
+    fn note_activation(&self, id: &K) {
+        let Ok(mut activations) = self.activations.lock() else {
+            return;
+        };
+        activations.push_back(id.clone());
+        let active = self.active();
+        let excess = active.saturating_sub(self.cap);
+        // Ask a few more than the excess so that refusals do not leave us over the cap. An
+        // actor asked goes to the back of the queue: if it refused, it is asked again later.
+        // Entries of actors no longer running are dropped as they come round and do not
+        // count.
+        let mut asked = 0;
+        let mut looked = 0;
+        while excess > 0 && asked < excess.saturating_add(2) && looked < 1024 {
+            let Some(oldest) = activations.pop_front() else {
+                break;
+            };
+            looked += 1;
+            if let Some(actor) = self.running(&oldest) {
+                let _ = actor.send_message(M::evict());
+                activations.push_back(oldest);
+                asked += 1;
+            }
+        }
+        // Ids of actors that passivated by themselves pile up; keep the queue bounded.
+        if activations.len() > active.max(self.cap).saturating_mul(2).saturating_add(1024) {
+            activations.retain(|id| self.running(id).is_some());
+        }
+    }
+
     /// Number of running actors.
     pub fn active(&self) -> usize {
         self.actors.len()
@@ -86,7 +165,11 @@ where
     {
         let slot = Arc::clone(self.actors.entry(id.clone()).or_default().value());
         let result = slot
-            .get_or_try_init(|| spawn(Arc::clone(&slot)))
+            .get_or_try_init(|| async {
+                let actor = spawn(Arc::clone(&slot)).await?;
+                self.note_activation(id);
+                Ok(actor)
+            })
             .await
             .cloned();
         result.map_err(|error| {
@@ -137,73 +220,22 @@ where
 pub struct ProductRegistry {
     shared: Arc<Shared>,
     registry: Registry<ProductId, ProductMsg>,
-    /// Activations, oldest first: the candidates for passivation when more than
-    /// `actors.max_active_products` run. May hold ids that already passivated.
-    activations: Mutex<VecDeque<ProductId>>,
 }
 
 impl ProductRegistry {
-    /// An empty registry.
+    /// An empty registry capped at `actors.max_active_products`.
     pub fn new(shared: Arc<Shared>) -> Self {
+        let cap = shared.config.actors.max_active_products;
         Self {
             shared,
-            registry: Registry::default(),
-            activations: Mutex::new(VecDeque::new()),
+            registry: Registry::new(cap),
         }
     }
 
-    /// Starts the sweeper that asks every live product actor, once per
-    /// `actors.idle_seconds`, whether it has been idle long enough to passivate.
-    pub fn spawn_idle_sweeper(self: &Arc<Self>) {
-        let registry = Arc::downgrade(self);
-        let every = std::time::Duration::from_secs(self.shared.config.actors.idle_seconds.max(1));
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(every);
-            tick.tick().await;
-            loop {
-                tick.tick().await;
-                let Some(registry) = registry.upgrade() else {
-                    break;
-                };
-                registry.registry.for_each_running(|actor| {
-                    let _ = actor.send_message(ProductMsg::IdleCheck);
-                });
-            }
-        });
-    }
-
-    /// Records an activation and, past the cap, asks the oldest live actors to passivate.
-    /// An actor that holds stock, has writes in flight or was busy within the last second
-    /// stays (holds need its timer); the idle sweeper passivates it later.
-    fn note_activation(&self, id: &ProductId) {
-        let cap = self.shared.config.actors.max_active_products.max(1);
-        let Ok(mut activations) = self.activations.lock() else {
-            return;
-        };
-        activations.push_back(id.clone());
-        let active = self.registry.active();
-        let excess = active.saturating_sub(cap);
-        // Ask a few more than the excess so that refusals do not leave us over the cap. An
-        // actor asked goes to the back of the queue: if it refused (busy, holding), it is
-        // asked again later. Entries of actors no longer running are dropped as they come
-        // round and do not count.
-        let mut asked = 0;
-        let mut looked = 0;
-        while excess > 0 && asked < excess.saturating_add(2) && looked < 1024 {
-            let Some(oldest) = activations.pop_front() else {
-                break;
-            };
-            looked += 1;
-            if let Some(actor) = self.registry.running(&oldest) {
-                let _ = actor.send_message(ProductMsg::Evict);
-                activations.push_back(oldest);
-                asked += 1;
-            }
-        }
-        // Ids of actors that passivated by themselves pile up; keep the queue bounded.
-        if activations.len() > active.max(cap).saturating_mul(2).saturating_add(1024) {
-            activations.retain(|id| self.registry.running(id).is_some());
-        }
+    /// Starts the idle sweeper of product actors (see [`Registry::spawn_idle_sweeper`]).
+    pub fn spawn_idle_sweeper(&self) {
+        self.registry
+            .spawn_idle_sweeper(self.shared.config.actors.idle_every());
     }
 
     /// Number of running product actors.
@@ -247,12 +279,10 @@ impl ProductRegistry {
                 slot,
             };
             async move {
-                let actor = ProductActor::spawn(None, ProductActor, args)
+                ProductActor::spawn(None, ProductActor, args)
                     .await
                     .map(|(actor, _)| actor)
-                    .map_err(|e| ActorError::Unavailable(e.to_string()))?;
-                self.note_activation(id);
-                Ok(actor)
+                    .map_err(|e| ActorError::Unavailable(e.to_string()))
             }
         };
         self.registry.call(id, spawn, build).await
