@@ -166,9 +166,17 @@ pub async fn place(
     let shared = &commerce.shared;
     let (store_id, lines, cart) = match &request.source {
         Source::Cart(cart_id) => {
-            let cart = commerce
+            let cart = match commerce
                 .call_cart(cart_id, |reply| CartMsg::Get { reply })
-                .await?;
+                .await
+            {
+                Ok(cart) => cart,
+                Err(ActorError::NotFound) => {
+                    return checked_out(commerce, caller, cart_id)
+                        .map_or(Err(AppError::NotFound), |order| answer(&order));
+                }
+                Err(error) => return Err(error.into()),
+            };
             if !may_read_cart(caller, &cart) {
                 return Err(AppError::NotFound);
             }
@@ -294,6 +302,27 @@ pub async fn place(
             }
         }
     }
+}
+
+/// The order a vanished cart was checked out into, when `caller` may see it.
+///
+/// A cart is deleted once its order is confirmed, so checking out a cart that is gone but has
+/// such an order can only be a retry of that checkout, e.g. a client whose answer a crash cut
+/// off between the capture and the confirmation (the idempotency record is written with the
+/// answer, so it does not exist then). Answering that order keeps the retry from ending in a
+/// 404 and can never charge again.
+fn checked_out(commerce: &Commerce, caller: &Caller, cart_id: &CartId) -> Option<Arc<Order>> {
+    commerce
+        .shared
+        .read_model
+        .orders
+        .iter()
+        .find(|o| {
+            o.cart_id.as_ref() == Some(cart_id)
+                && o.status != OrderStatus::PaymentFailed
+                && may_see_order(caller, o)
+        })
+        .map(|o| Arc::clone(o.value()))
 }
 
 fn answer(order: &Order) -> Result<(StatusCode, Value), AppError> {
