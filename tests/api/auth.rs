@@ -502,7 +502,7 @@ async fn access_tokens_work_on_the_websocket() {
 
     // `?token=` authenticates: the customer's own cart topic, which an anonymous connection
     // may not see, is open to it.
-    let cart = id_of(&app.create_cart(Some(&token)).await);
+    let cart = crate::helpers::id_of(&app.create_cart(Some(&token)).await);
     let topic = format!("cart:{cart}");
     let mut ws = Ws::connect(&format!("{}?token={token}", app.ws_url())).await;
     let reply = ws.subscribe(&topic).await;
