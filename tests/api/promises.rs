@@ -7,7 +7,7 @@
 use crate::helpers::*;
 use reqwest::Method;
 use serde_json::{Value, json};
-use std::{net::SocketAddr, time::Duration};
+use std::time::Duration;
 
 /// Starts the real binary on `dir` with `env` and waits until it is ready; returns the
 /// process and a [`TestApp`] handle speaking to it.
@@ -707,7 +707,6 @@ async fn a_bug_answers_500_internal_without_any_detail_of_it() {
     }
     // A bug in one request leaves the server serving others.
     assert_eq!(app.get("/readyz").await.0, 200);
-    let _: SocketAddr = app.addr;
     server.kill_9();
 }
 
