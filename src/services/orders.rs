@@ -180,13 +180,15 @@ pub async fn place(
             if !may_read_cart(caller, &cart) {
                 return Err(AppError::NotFound);
             }
-            // A second checkout while the first one's payment still runs (it answered 202) is
-            // the same checkout: answer with that order instead of charging again.
+            // A second checkout while the first one's payment still runs (it answered 202), or
+            // after it was confirmed but before the cart is deleted (a retry racing the
+            // recovery that finished it), is the same checkout: answer with that order
+            // instead of charging again.
             let in_flight = shared
                 .read_model
                 .orders
                 .iter()
-                .find(|o| o.cart_id.as_ref() == Some(cart_id) && o.status == OrderStatus::Pending)
+                .find(|o| o.cart_id.as_ref() == Some(cart_id) && live_checkout(o.status))
                 .map(|o| Arc::clone(o.value()));
             if let Some(order) = in_flight {
                 return answer(&order);
@@ -319,10 +321,16 @@ fn checked_out(commerce: &Commerce, caller: &Caller, cart_id: &CartId) -> Option
         .iter()
         .find(|o| {
             o.cart_id.as_ref() == Some(cart_id)
-                && o.status != OrderStatus::PaymentFailed
+                && live_checkout(o.status)
                 && may_see_order(caller, o)
         })
         .map(|o| Arc::clone(o.value()))
+}
+
+/// Whether an order of a cart still stands for that cart's checkout: a failed payment or a
+/// cancellation leaves the cart free to be checked out again.
+fn live_checkout(status: OrderStatus) -> bool {
+    !matches!(status, OrderStatus::PaymentFailed | OrderStatus::Cancelled)
 }
 
 fn answer(order: &Order) -> Result<(StatusCode, Value), AppError> {
