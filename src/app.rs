@@ -167,6 +167,9 @@ impl App {
     /// Rebuilds the read models, finishes interrupted commits and releases holds that lapsed
     /// while the server was down; then the server is ready.
     pub async fn recover(self: &Arc<Self>) -> Result<(), StorageError> {
+        if let Some(delay) = crate::fault::recovery_delay() {
+            tokio::time::sleep(delay).await;
+        }
         let started = std::time::Instant::now();
         let shared = Arc::clone(&self.shared);
         let holders = tokio::task::spawn_blocking(move || rebuild_read_models(&shared))

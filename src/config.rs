@@ -232,12 +232,12 @@ impl Config {
         }
         figment
             .merge(Env::prefixed("EMPORIUM_").split("__").filter(|key| {
-                // Variables read elsewhere (log settings; the browser tests' switch) are not
+                // Variables read elsewhere (log settings; the browser tests' switch; fault injection) are not
                 // configuration keys.
                 // Keys keep the variable's case (`LOG_FORMAT`), so compare without it.
                 !matches!(
                     key.as_str().to_ascii_lowercase().as_str(),
-                    "log" | "log_format" | "require_browser"
+                    "log" | "log_format" | "require_browser" | "fault"
                 )
             }))
             .merge(Serialized::defaults(overrides))

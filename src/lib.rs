@@ -15,6 +15,7 @@ pub mod config;
 pub mod demo;
 pub mod domain;
 pub mod error;
+pub mod fault;
 pub mod http;
 pub mod observability;
 pub mod payments;

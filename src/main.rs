@@ -78,6 +78,12 @@ fn main() -> ExitCode {
         data_dir: args.data_dir,
         demo: args.demo,
     };
+    if let Ok(spec) = std::env::var("EMPORIUM_FAULT")
+        && let Err(error) = emporium::fault::install(&spec)
+    {
+        eprintln!("emporium: invalid EMPORIUM_FAULT: {error}");
+        return ExitCode::from(2);
+    }
     let config = match Config::load(args.config.as_deref(), overrides) {
         Ok(config) => config,
         Err(error) => {

@@ -36,6 +36,7 @@ impl Passwords {
             .await
             .map_err(|e| AppError::Internal(e.to_string()))?;
         tokio::task::spawn_blocking(move || {
+            crate::fault::password_hash_panics();
             let mut salt = [0u8; 16];
             rand::rng().fill_bytes(&mut salt);
             let salt = SaltString::encode_b64(&salt).map_err(|e| e.to_string())?;

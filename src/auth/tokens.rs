@@ -199,6 +199,16 @@ mod tests {
         let a = new_refresh_token();
         assert!(a.starts_with("rt_") && a.len() == 46, "{a}");
         assert_ne!(a, new_refresh_token());
-        assert_eq!(refresh_digest(&a), refresh_digest(&a));
+        // The digest is SHA-256 of the token (the FIPS 180-2 "abc" vector), so a stored
+        // digest can be found again from the token a client presents.
+        assert_eq!(
+            refresh_digest("abc"),
+            [
+                0xba, 0x78, 0x16, 0xbf, 0x8f, 0x01, 0xcf, 0xea, 0x41, 0x41, 0x40, 0xde, 0x5d, 0xae,
+                0x22, 0x23, 0xb0, 0x03, 0x61, 0xa3, 0x96, 0x17, 0x7a, 0x9c, 0xb4, 0x10, 0xff, 0x61,
+                0xf2, 0x00, 0x15, 0xad
+            ]
+        );
+        assert_ne!(refresh_digest(&a), refresh_digest(&new_refresh_token()));
     }
 }

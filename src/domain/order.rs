@@ -363,6 +363,7 @@ mod tests {
                 status: OrderStatus::Pending,
                 at: 0,
                 by: "usr".into(),
+                reason: None,
             }],
             created_at: 0,
             updated_at: 0,
@@ -419,7 +420,7 @@ mod tests {
                         prop_assert_eq!(order.history.len(), before.history.len() + 1);
                         prop_assert_eq!(
                             order.history.last(),
-                            Some(&HistoryEntry { status: to, at, by: "someone".into() })
+                            Some(&HistoryEntry { status: to, at, by: "someone".into(), reason: None })
                         );
                     }
                     Err(allowed) => {

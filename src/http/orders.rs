@@ -225,6 +225,7 @@ pub async fn get(
     responses(
         (status = 200, description = "A page of orders, newest first.", body = s::OrderPage),
         (status = 401, response = s::Unauthorized),
+        (status = 404, response = s::NotFound),
         (status = 422, response = s::Unprocessable),
         (status = 503, response = s::Unavailable),
     ))]
@@ -248,7 +249,21 @@ pub async fn list(
                 .collect::<Result<Vec<_>, _>>()?,
         ),
     };
-    let store = query.store_id.as_deref().map(StoreId::parse);
+    // A store filter names something the caller must be able to see: an unknown store, or
+    // (for staff) another store than their own, is 404 like any resource they may not see,
+    // not an empty page and not 403. Customers may filter by any store: their own orders.
+    let store = match query.store_id.as_deref() {
+        None => None,
+        Some(raw) => {
+            let id = StoreId::parse(raw)
+                .filter(|id| app.shared.read_model.stores.contains_key(id))
+                .ok_or(AppError::NotFound)?;
+            if !matches!(caller, Caller::Customer { .. }) && !caller.sees_store(&id) {
+                return Err(AppError::NotFound);
+            }
+            Some(id)
+        }
+    };
     let mut found: Vec<Arc<Order>> = app
         .shared
         .read_model
@@ -256,11 +271,7 @@ pub async fn list(
         .iter()
         .map(|o| Arc::clone(o.value()))
         .filter(|o| may_see_order(&caller, o))
-        .filter(|o| match &store {
-            None => true,
-            Some(Some(id)) => &o.store_id == id,
-            Some(None) => false,
-        })
+        .filter(|o| store.as_ref().is_none_or(|id| &o.store_id == id))
         .filter(|o| statuses.as_ref().is_none_or(|s| s.contains(&o.status)))
         .collect();
     found.sort_by(|a, b| (b.created_at, &b.id).cmp(&(a.created_at, &a.id)));

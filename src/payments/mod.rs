@@ -137,7 +137,10 @@ impl PaymentProvider for SimulatedProvider {
                 at: now_ms(),
             };
             match self.record(&charge.idempotency_key, entry).await {
-                Ok(transaction_id) => ChargeOutcome::Captured { transaction_id },
+                Ok(transaction_id) => {
+                    crate::fault::crash_after_capture();
+                    ChargeOutcome::Captured { transaction_id }
+                }
                 Err(error) => {
                     tracing::warn!(%error, "payment ledger write failed");
                     ChargeOutcome::Transient

@@ -95,8 +95,31 @@ mod tests {
             Err(CodecError::Format(Some(9)))
         ));
         assert!(decode::<String>(&[FORMAT, 200]).is_err());
-        // A corrupted length prefix (3 GB) is an error, not a huge allocation.
-        assert!(decode::<Vec<u8>>(&[FORMAT, 0xfc, 0xbd, 0xbd, 0xbd, 0xbd]).is_err());
-        assert!(decode::<String>(&[FORMAT, 0xfc, 0xbd, 0xbd, 0xbd, 0xbd]).is_err());
+        // A corrupted length prefix (3 GB) on a string is refused by the cap before anything
+        // is read or allocated (a short input alone would also be an error, hence the exact
+        // variant). Sequences are read element by element, so they fail at the end instead.
+        let limited = |result: Result<String, CodecError>| {
+            matches!(
+                result,
+                Err(CodecError::Decode(
+                    bincode::error::DecodeError::LimitExceeded
+                ))
+            )
+        };
+        let huge = [FORMAT, 0xfc, 0xbd, 0xbd, 0xbd, 0xbd];
+        assert!(limited(decode::<String>(&huge)));
+        assert!(decode::<Vec<u8>>(&huge).is_err());
+        // Just over 64 MiB is refused; a claim under the cap fails only for the missing bytes.
+        let mut over = vec![FORMAT, 0xfc];
+        over.extend(((DECODE_LIMIT + 1) as u32).to_le_bytes());
+        assert!(limited(decode::<String>(&over)));
+        let mut under = vec![FORMAT, 0xfc];
+        under.extend((1024u32 * 1024).to_le_bytes());
+        assert!(matches!(
+            decode::<String>(&under),
+            Err(CodecError::Decode(
+                bincode::error::DecodeError::UnexpectedEnd { .. }
+            ))
+        ));
     }
 }

@@ -162,6 +162,9 @@ fn run(
                 storage.apply_writes(writes)
             };
             let flushed = match applied {
+                Ok(()) if crate::fault::flush_fails() => {
+                    Err(StorageError("injected fault: flush failed".into()))
+                }
                 Ok(()) => db.flush().map_err(StorageError::from),
                 Err(error) => Err(error),
             };

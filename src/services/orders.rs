@@ -166,19 +166,29 @@ pub async fn place(
     let shared = &commerce.shared;
     let (store_id, lines, cart) = match &request.source {
         Source::Cart(cart_id) => {
-            let cart = commerce
+            let cart = match commerce
                 .call_cart(cart_id, |reply| CartMsg::Get { reply })
-                .await?;
+                .await
+            {
+                Ok(cart) => cart,
+                Err(ActorError::NotFound) => {
+                    return checked_out(commerce, caller, cart_id)
+                        .map_or(Err(AppError::NotFound), |order| answer(&order));
+                }
+                Err(error) => return Err(error.into()),
+            };
             if !may_read_cart(caller, &cart) {
                 return Err(AppError::NotFound);
             }
-            // A second checkout while the first one's payment still runs (it answered 202) is
-            // the same checkout: answer with that order instead of charging again.
+            // A second checkout while the first one's payment still runs (it answered 202), or
+            // after it was confirmed but before the cart is deleted (a retry racing the
+            // recovery that finished it), is the same checkout: answer with that order
+            // instead of charging again.
             let in_flight = shared
                 .read_model
                 .orders
                 .iter()
-                .find(|o| o.cart_id.as_ref() == Some(cart_id) && o.status == OrderStatus::Pending)
+                .find(|o| o.cart_id.as_ref() == Some(cart_id) && live_checkout(o.status))
                 .map(|o| Arc::clone(o.value()));
             if let Some(order) = in_flight {
                 return answer(&order);
@@ -295,6 +305,33 @@ pub async fn place(
             }
         }
     }
+}
+
+/// The order a vanished cart was checked out into, when `caller` may see it.
+///
+/// A cart is deleted once its order is confirmed, so checking out a cart that is gone but has
+/// such an order can only be a retry of that checkout, e.g. a client whose answer a crash cut
+/// off between the capture and the confirmation (the idempotency record is written with the
+/// answer, so it does not exist then). Answering that order keeps the retry from ending in a
+/// 404 and can never charge again.
+fn checked_out(commerce: &Commerce, caller: &Caller, cart_id: &CartId) -> Option<Arc<Order>> {
+    commerce
+        .shared
+        .read_model
+        .orders
+        .iter()
+        .find(|o| {
+            o.cart_id.as_ref() == Some(cart_id)
+                && live_checkout(o.status)
+                && may_see_order(caller, o)
+        })
+        .map(|o| Arc::clone(o.value()))
+}
+
+/// Whether an order of a cart still stands for that cart's checkout: a failed payment or a
+/// cancellation leaves the cart free to be checked out again.
+fn live_checkout(status: OrderStatus) -> bool {
+    !matches!(status, OrderStatus::PaymentFailed | OrderStatus::Cancelled)
 }
 
 fn answer(order: &Order) -> Result<(StatusCode, Value), AppError> {

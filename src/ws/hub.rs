@@ -452,6 +452,7 @@ mod tests {
             ));
         }
         let _ = (latest_rx.recv().await, all_rx.recv().await);
+        let published = tokio::time::Instant::now();
         for seq in 1..=5 {
             hub.publish_durable(topic, seq, "stock.changed", &stock("p1", seq as i64), 0);
         }
@@ -469,12 +470,24 @@ mod tests {
             [1],
             "the first change goes out at once"
         );
-        tokio::time::sleep(Duration::from_millis(150)).await;
-        assert_eq!(
-            seqs(&mut latest_rx),
-            [5],
-            "then only the newest, after the interval"
+        // Poll rather than sleep: the newest must come, and not before the interval is over.
+        let flushed = loop {
+            let got = seqs(&mut latest_rx);
+            if !got.is_empty() {
+                break got;
+            }
+            assert!(
+                published.elapsed() < Duration::from_secs(2),
+                "never flushed"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        };
+        assert!(
+            published.elapsed() >= Duration::from_millis(95),
+            "flushed after {:?}, inside the 100 ms interval",
+            published.elapsed()
         );
+        assert_eq!(flushed, [5], "then only the newest, after the interval");
         hub.publish_durable(topic, 6, "stock.changed", &stock("p1", 6), 0);
         hub.publish_durable(topic, 7, "product.updated", &json!({"id": "p1"}), 0);
         assert_eq!(

@@ -500,9 +500,20 @@ async fn access_tokens_work_on_the_websocket() {
     let session = app.new_customer().await;
     let token = access_token(&session);
 
+    // `?token=` authenticates: the customer's own cart topic, which an anonymous connection
+    // may not see, is open to it.
+    let cart = crate::helpers::id_of(&app.create_cart(Some(&token)).await);
+    let topic = format!("cart:{cart}");
     let mut ws = Ws::connect(&format!("{}?token={token}", app.ws_url())).await;
-    ws.send_json(json!({"op": "ping"})).await;
-    assert_eq!(ws.next_json().await["type"], "pong");
+    let reply = ws.subscribe(&topic).await;
+    assert_eq!(reply["snapshot"]["id"], cart.as_str(), "{reply}");
+    let mut anonymous = app.ws().await;
+    let reply = anonymous.try_subscribe(&topic).await;
+    assert_eq!(
+        (&reply["type"], &reply["code"]),
+        (&json!("error"), &json!("not_found")),
+        "{reply}"
+    );
 
     let mut ws = app.ws().await;
     ws.send_json(json!({"op": "auth", "token": token, "ref": "a"}))

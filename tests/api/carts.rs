@@ -432,7 +432,8 @@ async fn a_lapsed_hold_gives_the_units_back_keeps_the_lines_and_is_announced_on_
     assert_eq!(expired["data"]["hold"], Value::Null);
     assert_eq!(line_quantity(&expired["data"], &product), Some(2));
 
-    eventually(Duration::from_secs(5), || async {
+    // The units are back by the time the expiry is published.
+    eventually(Duration::from_millis(500), || async {
         reserved(&app, &product).await == 0
     })
     .await;
@@ -449,7 +450,8 @@ async fn checkout_after_a_lapsed_hold_takes_the_hold_again() {
     let store = app.create_store().await;
     let product = app.create_product(&store, 5).await;
     let cart = app.cart_with(&shopper.token, &product, 2).await;
-    eventually(Duration::from_secs(5), || async {
+    // A 1 s hold lapses at most 1 s after it expires (plus polling slack).
+    eventually(Duration::from_millis(2500), || async {
         app.get_cart(&cart, Some(&shopper.token)).await.1["hold"].is_null()
             && reserved(&app, &product).await == 0
     })
@@ -474,7 +476,8 @@ async fn checkout_after_a_lapsed_hold_answers_409_when_the_stock_went_meanwhile(
     let store = app.create_store().await;
     let product = app.create_product(&store, 2).await;
     let cart = app.cart_with(&shopper.token, &product, 2).await;
-    eventually(Duration::from_secs(5), || async {
+    // A 1 s hold lapses at most 1 s after it expires (plus polling slack).
+    eventually(Duration::from_millis(2500), || async {
         reserved(&app, &product).await == 0
     })
     .await;

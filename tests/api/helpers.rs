@@ -893,3 +893,29 @@ impl Ws {
         self.next_json().await
     }
 }
+
+impl TestApp {
+    /// A handle on a server running elsewhere (e.g. a [`ServerProcess`]), so the request
+    /// helpers above work against it too. It owns no data dir and stops nothing.
+    pub fn remote(addr: SocketAddr) -> Self {
+        Self {
+            addr,
+            client: reqwest::Client::new(),
+            dir: None,
+            shutdown: None,
+            server: None,
+        }
+    }
+}
+
+/// Time from now until `grace_ms` after the RFC 3339 instant `expires_at` (zero if past):
+/// the timeout for polling a "within N ms of expiry" promise.
+pub fn until_after(expires_at: &Value, grace_ms: i64) -> Duration {
+    let at = expires_at
+        .as_str()
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .unwrap_or_else(|| panic!("{expires_at} is no RFC 3339 instant"));
+    (at.with_timezone(&chrono::Utc) + chrono::Duration::milliseconds(grace_ms) - chrono::Utc::now())
+        .to_std()
+        .unwrap_or_default()
+}

@@ -118,7 +118,9 @@ async fn a_hold_still_running_at_a_crash_lapses_after_the_restart_without_being_
         inventory["reserved"], 2,
         "the hold has not lapsed yet: {inventory}"
     );
-    crate::helpers::eventually(Duration::from_secs(5), || async {
+    // Expiry promises "at most 1 s after expires_at"; half a second more for the polling.
+    let within = crate::helpers::until_after(&body["expires_at"], 1500);
+    crate::helpers::eventually(within, || async {
         let (_, inventory) = send(client.get(&url)).await;
         inventory["reserved"] == 0 && inventory["available"] == 5
     })

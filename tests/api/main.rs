@@ -12,6 +12,7 @@ mod observability;
 mod orders;
 mod passivation;
 mod products;
+mod promises;
 mod requests;
 mod reservations;
 mod sessions;

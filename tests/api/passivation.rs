@@ -23,7 +23,8 @@ async fn product_actors(client: &reqwest::Client, server: &ServerProcess) -> u64
         .find(|l| l.starts_with("emporium_actors_active{") && l.contains("kind=\"product\""))
         .and_then(|l| l.split_whitespace().last())
         .and_then(|v| v.parse::<f64>().ok())
-        .map_or(0, |v| v as u64)
+        .map(|v| v as u64)
+        .unwrap_or_else(|| panic!("no emporium_actors_active{{kind=\"product\"}} in:\n{text}"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

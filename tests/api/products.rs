@@ -583,7 +583,12 @@ async fn reserving_an_archived_product_answers_409_product_unavailable() {
     let app = spawn_app().await;
     let store = app.create_store().await;
     let id = app.create_product(&store, 5).await;
-    app.admin_delete(&format!("/api/v1/products/{id}")).await;
+    let (status, archived) = app.admin_delete(&format!("/api/v1/products/{id}")).await;
+    assert_eq!(
+        (status, &archived["status"]),
+        (200, &json!("archived")),
+        "{archived}"
+    );
 
     expect_problem(
         app.admin_request(reqwest::Method::POST, "/api/v1/reservations")
@@ -604,7 +609,12 @@ async fn a_hold_taken_before_archiving_still_commits() {
     let store = app.create_store().await;
     let id = app.create_product(&store, 5).await;
     let reservation = app.reserve_ok(&[(&id, 2)], None).await;
-    app.admin_delete(&format!("/api/v1/products/{id}")).await;
+    let (status, archived) = app.admin_delete(&format!("/api/v1/products/{id}")).await;
+    assert_eq!(
+        (status, &archived["status"]),
+        (200, &json!("archived")),
+        "{archived}"
+    );
 
     let (status, committed) = app
         .admin_post_empty(&format!("/api/v1/reservations/{reservation}/commit"))
@@ -622,7 +632,12 @@ async fn a_patch_can_bring_an_archived_product_back() {
     let app = spawn_app().await;
     let store = app.create_store().await;
     let id = app.create_product(&store, 5).await;
-    app.admin_delete(&format!("/api/v1/products/{id}")).await;
+    let (status, archived) = app.admin_delete(&format!("/api/v1/products/{id}")).await;
+    assert_eq!(
+        (status, &archived["status"]),
+        (200, &json!("archived")),
+        "{archived}"
+    );
 
     let (status, product) = app
         .admin_patch(
