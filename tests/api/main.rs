@@ -13,6 +13,7 @@ mod orders;
 mod passivation;
 mod products;
 mod reservations;
+mod secrets;
 mod stores;
 mod websocket;
 mod ws_fuzz;
