@@ -123,10 +123,7 @@ fn main() -> ExitCode {
     let addr = config.addr;
     let result = runtime.block_on(async {
         // Storage first: a data dir in use or unusable is reported before any `listening on`.
-        let app = match emporium::open(config).await {
-            Ok(app) => app,
-            Err(error) => return Err(Failure::Start(error)),
-        };
+        let app = emporium::open(config).await.map_err(Failure::Start)?;
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .map_err(|e| Failure::Start(format!("cannot listen on {addr}: {e}")))?;
