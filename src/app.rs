@@ -5,7 +5,9 @@ use crate::{
     actors::{ProductRegistry, Shared, product::ProductMsg},
     config::Config,
     domain::time::now_ms,
-    persistence::{Storage, StorageError, committer::Committer},
+    persistence::{
+        Storage, StorageError, committer::Committer, data_dir::DataDir, secrets::Secrets,
+    },
     read_model::ReadModel,
     services::{catalog::Catalog, reservations::Reservations},
     views::ProductView,
@@ -36,6 +38,8 @@ pub struct App {
     pub commerce: Arc<crate::actors::commerce::Commerce>,
     /// The admin bearer token.
     pub admin_token: String,
+    /// Where it came from (it is logged only when generated, and only then).
+    pub admin_token_source: AdminTokenSource,
     /// Accounts and tokens.
     pub auth: crate::auth::Auth,
     /// Set once recovery has finished.
@@ -48,25 +52,15 @@ pub struct App {
 }
 
 impl App {
-    /// Opens storage and assembles the server (not ready until [`App::recover`] ran).
+    /// Opens the data dir (locking it) and storage, resolves the secrets, and assembles the
+    /// server (not ready until [`App::recover`] ran). Blocking.
     pub fn open(config: Config) -> Result<Arc<Self>, StorageError> {
-        std::fs::create_dir_all(&config.data_dir).map_err(|e| {
-            StorageError(format!("cannot create {}: {e}", config.data_dir.display()))
-        })?;
-        let storage = Storage::open(&config.data_dir)?;
-        let admin_token = match &config.admin_token {
-            Some(token) if !token.is_empty() => token.clone(),
-            _ => match storage.meta("admin_token")? {
-                Some(token) => token,
-                None => {
-                    let token = format!("adm_{}", random_token());
-                    storage.set_meta("admin_token", &token)?;
-                    storage.flush()?;
-                    tracing::info!(admin_token = %token, "generated the admin token (stored in the data dir; shown once)");
-                    token
-                }
-            },
-        };
+        let data_dir = DataDir::open(&config.data_dir)?;
+        let storage = Storage::open_in(&data_dir)?;
+        let resolved = resolve_secrets(&config, &data_dir)?;
+        data_dir.tighten_created();
+        let admin_token = resolved.admin_token;
+        let admin_token_source = resolved.admin_token_source;
         let config = Arc::new(config);
         let shared = Arc::new(Shared {
             config: Arc::clone(&config),
@@ -79,7 +73,7 @@ impl App {
         });
         let products = Arc::new(ProductRegistry::new(Arc::clone(&shared)));
         products.spawn_idle_sweeper();
-        let auth = crate::auth::Auth::open(Arc::clone(&shared))?;
+        let auth = crate::auth::Auth::open(Arc::clone(&shared), resolved.jwt_secret)?;
         let orders = crate::actors::registry::Registry::new(config.actors.max_active_orders);
         let carts = crate::actors::registry::Registry::new(config.actors.max_active_carts);
         orders.spawn_idle_sweeper(config.actors.idle_every());
@@ -99,6 +93,7 @@ impl App {
             shared,
             products,
             admin_token,
+            admin_token_source,
             auth,
             ready: AtomicBool::new(false),
             shutdown: watch::channel(false).0,
@@ -164,9 +159,23 @@ impl App {
         });
     }
 
-    /// Rebuilds the read models, finishes interrupted commits and releases holds that lapsed
-    /// while the server was down; then the server is ready.
+    /// [`App::restore`], then the server is ready.
     pub async fn recover(self: &Arc<Self>) -> Result<(), StorageError> {
+        self.restore().await?;
+        self.mark_ready();
+        Ok(())
+    }
+
+    /// Declares the server ready (`/readyz` 200); [`App::restore`] must have run.
+    pub fn mark_ready(&self) {
+        self.ready.store(true, Ordering::Release);
+        tracing::info!("ready");
+    }
+
+    /// Rebuilds the read models, finishes interrupted commits, releases holds that lapsed
+    /// while the server was down and resumes pending payments; the server is not ready yet
+    /// (so `--demo` can load its catalog first).
+    pub async fn restore(self: &Arc<Self>) -> Result<(), StorageError> {
         if let Some(delay) = crate::fault::recovery_delay() {
             tokio::time::sleep(delay).await;
         }
@@ -193,7 +202,6 @@ impl App {
             }
         }
         let carts = self.wake_carts().await?;
-        self.ready.store(true, Ordering::Release);
         let pending: Vec<_> = self
             .shared
             .read_model
@@ -225,7 +233,7 @@ impl App {
             woken_products = holders.len(),
             woken_carts = carts,
             millis = started.elapsed().as_millis() as u64,
-            "recovery finished; ready"
+            "recovery finished"
         );
         Ok(())
     }
@@ -268,12 +276,68 @@ fn rebuild_read_models(
     Ok(holders)
 }
 
-/// 30 random lowercase alphanumerics (~155 bits).
-fn random_token() -> String {
-    use rand::Rng;
-    const CHARS: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
-    let mut rng = rand::rng();
-    (0..30)
-        .map(|_| CHARS[rng.random_range(0..CHARS.len())] as char)
-        .collect()
+/// Where the admin token in use came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AdminTokenSource {
+    /// `admin_token` / `EMPORIUM_ADMIN_TOKEN`: the operator's; never logged, never stored.
+    Configured,
+    /// `DATA_DIR/secrets`, from an earlier start or `emporium admin-token rotate`.
+    Stored,
+    /// Generated by this start (logged once, stored for later starts).
+    Generated,
+}
+
+/// The secrets this start uses.
+struct ResolvedSecrets {
+    admin_token: String,
+    admin_token_source: AdminTokenSource,
+    jwt_secret: String,
+}
+
+/// The admin token and JWT key: from the configuration, else from `DATA_DIR/secrets`, else
+/// generated and stored there. A configured value is never written to the data dir.
+fn resolve_secrets(config: &Config, data_dir: &DataDir) -> Result<ResolvedSecrets, StorageError> {
+    let mut secrets = data_dir.secrets()?;
+    let mut changed = false;
+    let configured = |value: &Option<String>| value.clone().filter(|v| !v.is_empty());
+    let (admin_token, admin_token_source) = match configured(&config.admin_token) {
+        Some(token) => (token, AdminTokenSource::Configured),
+        None => match &secrets.admin_token {
+            Some(token) => (token.clone(), AdminTokenSource::Stored),
+            None => {
+                let token = Secrets::new_admin_token();
+                secrets.admin_token = Some(token.clone());
+                changed = true;
+                (token, AdminTokenSource::Generated)
+            }
+        },
+    };
+    let jwt_secret = match configured(&config.auth.jwt_secret) {
+        Some(secret) => secret,
+        None => match &secrets.jwt_secret {
+            Some(secret) => secret.clone(),
+            None => {
+                let secret = Secrets::new_jwt_secret();
+                secrets.jwt_secret = Some(secret.clone());
+                changed = true;
+                tracing::info!(secrets = %data_dir.secrets_path().display(), "generated the JWT secret");
+                secret
+            }
+        },
+    };
+    if changed {
+        data_dir.save_secrets(&secrets)?;
+    }
+    if admin_token_source == AdminTokenSource::Generated {
+        tracing::info!(
+            admin_token = %admin_token,
+            secrets = %data_dir.secrets_path().display(),
+            "generated the admin token (logged only this once; `emporium admin-token show` prints it again)"
+        );
+    }
+    Ok(ResolvedSecrets {
+        admin_token,
+        admin_token_source,
+        jwt_secret,
+    })
 }

@@ -2,7 +2,7 @@
 //! empty data directory so a newcomer sees the product working at once.
 
 use crate::{
-    app::App,
+    app::{AdminTokenSource, App},
     auth::{NewUser, users::Role},
     domain::{ids::StoreId, money::Money, product::NewProduct, store::StoreKind},
     error::AppError,
@@ -406,7 +406,17 @@ pub async fn seed(app: &App) -> Result<(), AppError> {
         None,
     )
     .await?;
-    tracing::info!(admin_token = %app.admin_token, "demo ready: use this admin token for writes");
+    // The token itself is not repeated: an operator's is never logged, a generated one was
+    // logged once when it was made.
+    let token = match app.admin_token_source {
+        AdminTokenSource::Configured => "the admin token you configured",
+        AdminTokenSource::Generated => "the generated admin token logged above",
+        AdminTokenSource::Stored => "the admin token that `emporium admin-token show` prints",
+    };
+    tracing::info!(
+        data_dir = %app.config.data_dir.display(),
+        "demo ready: use {token} for writes"
+    );
     Ok(())
 }
 

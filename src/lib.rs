@@ -50,29 +50,47 @@ pub async fn run_with_routes(
     shutdown: impl Future<Output = ()> + Send + 'static,
     extra: axum::Router<Arc<app::App>>,
 ) -> Result<(), String> {
+    let app = open(config).await?;
+    serve(app, listener, shutdown, extra).await
+}
+
+/// Opens the data dir and storage and assembles the server, before anything is announced: a
+/// data dir in use or unusable fails here, with one sentence naming it.
+pub async fn open(config: config::Config) -> Result<Arc<app::App>, String> {
+    observability::install();
+    tokio::task::spawn_blocking(move || app::App::open(config))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.0)
+}
+
+/// Serves an [opened](open) app on `listener` until `shutdown` resolves (see [`run`]). The
+/// server is ready once recovery has finished and, with `demo`, the demo catalog is loaded.
+pub async fn serve(
+    app: Arc<app::App>,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    extra: axum::Router<Arc<app::App>>,
+) -> Result<(), String> {
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     observability::install();
     let upkeep = observability::spawn_upkeep();
     tracing::info!("listening on http://{addr}");
-    let demo = config.demo;
-    let app = {
-        let config = config.clone();
-        tokio::task::spawn_blocking(move || app::App::open(config))
-            .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| e.to_string())?
-    };
     {
         let app = Arc::clone(&app);
         tokio::spawn(async move {
-            if let Err(error) = app.recover().await {
+            if let Err(error) = app.restore().await {
                 tracing::error!(%error, "recovery failed; the server stays not ready");
                 return;
             }
             app.spawn_housekeeping();
-            if demo && let Err(error) = demo::seed(&app).await {
-                tracing::error!(%error, "loading the demo catalog failed");
+            if app.config.demo
+                && let Err(error) = demo::seed(&app).await
+            {
+                tracing::error!(%error, "loading the demo catalog failed; the server stays not ready");
+                return;
             }
+            app.mark_ready();
         });
     }
     let router = http::router_with(Arc::clone(&app), extra);

@@ -31,8 +31,6 @@ use std::{net::IpAddr, sync::Arc};
 use tokens::{AccessTokens, RefreshRecord, RefreshState};
 use users::{MAX_EMAIL_CHARS, MAX_PASSWORD_CHARS, Role, User};
 
-/// Key of the generated JWT secret in storage's `meta` tree.
-const JWT_SECRET_META: &str = "jwt_secret";
 /// Secrets shorter than this (in bytes) are accepted with a warning: HS256 wants ≥ 256 bits.
 const MIN_SECRET_BYTES: usize = 32;
 
@@ -99,24 +97,11 @@ impl Drop for EmailClaim<'_> {
 }
 
 impl Auth {
-    /// Sets up the account service: the JWT secret comes from `auth.jwt_secret`, else from the
-    /// data dir, else it is generated and stored there. Also drops refresh tokens that can no
+    /// Sets up the account service with the JWT key `secret` (from `auth.jwt_secret` or the
+    /// data dir's secrets file, resolved by the caller). Also drops refresh tokens that can no
     /// longer be used. Blocking (runs inside `App::open`).
-    pub fn open(shared: Arc<Shared>) -> Result<Self, StorageError> {
+    pub fn open(shared: Arc<Shared>, secret: String) -> Result<Self, StorageError> {
         let config = &shared.config.auth;
-        let secret = match &config.jwt_secret {
-            Some(secret) if !secret.is_empty() => secret.clone(),
-            _ => match shared.storage.meta(JWT_SECRET_META)? {
-                Some(secret) => secret,
-                None => {
-                    let secret = random_secret();
-                    shared.storage.set_meta(JWT_SECRET_META, &secret)?;
-                    shared.storage.flush()?;
-                    tracing::info!("generated the JWT secret (stored in the data dir)");
-                    secret
-                }
-            },
-        };
         if secret.len() < MIN_SECRET_BYTES {
             tracing::warn!(
                 "auth.jwt_secret is shorter than {MIN_SECRET_BYTES} bytes; access tokens are easier to forge"
@@ -399,14 +384,4 @@ impl Auth {
         tracing::warn!(%user, "a used refresh token was presented again; revoked all of the user's refresh tokens");
         Err(AppError::Unauthorized)
     }
-}
-
-/// 64 random alphanumerics (~380 bits) for the HMAC key.
-fn random_secret() -> String {
-    use rand::Rng;
-    const CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-    let mut rng = rand::rng();
-    (0..64)
-        .map(|_| CHARS[rng.random_range(0..CHARS.len())] as char)
-        .collect()
 }

@@ -5,15 +5,18 @@
 //!   atomic [`sled::Batch`], so a crash never leaves a journal record without its event or
 //!   movement.
 //! - `catalog`: stores. `reservations`: reservation records. `idempotency`: stored answers for
-//!   `Idempotency-Key`. `meta`: generated secrets. `users`: accounts and refresh tokens
-//!   (layout in `users.rs`).
+//!   `Idempotency-Key`. `meta`: settings (never secrets: those live in `DATA_DIR/secrets`,
+//!   see [`data_dir`]). `users`: accounts and refresh tokens (layout in `users.rs`).
 //!
 //! Nothing written here is acknowledged until the [`committer::Committer`] has flushed it.
 
 pub mod codec;
 pub mod committer;
+pub mod data_dir;
 mod keys;
 mod legacy;
+mod legacy_layout;
+pub mod secrets;
 mod users;
 
 use crate::domain::{
@@ -49,6 +52,11 @@ impl From<CodecError> for StorageError {
 
 /// Result of a storage call.
 pub type StorageResult<T> = Result<T, StorageError>;
+
+/// Key in `meta` of the order number the id counter counts from (big-endian `u64`): a
+/// database rewritten from a legacy one starts a fresh sled counter, and order numbers must
+/// keep growing.
+const ORDER_NUMBER_BASE: &[u8] = b"order_number_base";
 
 /// One entry of a product's journal.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -230,23 +238,46 @@ pub struct Storage {
     meta: sled::Tree,
     users: sled::Tree,
     payments: sled::Tree,
+    /// Added to sled's id counter for order numbers (see [`ORDER_NUMBER_BASE`]).
+    order_number_base: u64,
+    /// Keeps the data dir locked for as long as the database is open.
+    _data_dir: Option<data_dir::DataDir>,
 }
 
 impl Storage {
-    /// Opens (or creates) the database in `dir`.
+    /// Opens (or creates) the database of an opened data dir; it keeps the dir's lock.
+    pub fn open_in(data_dir: &data_dir::DataDir) -> StorageResult<Self> {
+        let mut storage = Self::open(&data_dir.db_path())?;
+        storage._data_dir = Some(data_dir.clone());
+        Ok(storage)
+    }
+
+    /// Opens (or creates) a sled database right in `dir` (no lock file, no secrets; the
+    /// server uses [`Storage::open_in`], benches this).
     pub fn open(dir: &Path) -> StorageResult<Self> {
         let db = sled::Config::new()
             .path(dir)
             .cache_capacity(256 * 1024 * 1024)
             .open()?;
+        let meta = db.open_tree("meta")?;
+        let order_number_base = match meta.get(ORDER_NUMBER_BASE)? {
+            Some(raw) => u64::from_be_bytes(
+                raw.as_ref()
+                    .try_into()
+                    .map_err(|_| StorageError("malformed order_number_base".into()))?,
+            ),
+            None => 0,
+        };
         Ok(Self {
             entities: db.open_tree("entities")?,
             catalog: db.open_tree("catalog")?,
             reservations: db.open_tree("reservations")?,
             idempotency: db.open_tree("idempotency")?,
-            meta: db.open_tree("meta")?,
+            meta,
             users: db.open_tree("users")?,
             payments: db.open_tree("payments")?,
+            order_number_base,
+            _data_dir: None,
             db,
         })
     }
@@ -421,7 +452,7 @@ impl Storage {
 
     /// A fresh order number (monotonic across restarts; may skip after a crash).
     pub fn next_order_number(&self) -> StorageResult<u64> {
-        Ok(self.db.generate_id()? + 1)
+        Ok(self.order_number_base + self.db.generate_id()? + 1)
     }
 
     /// The payment provider's ledger entry stored under `key`.

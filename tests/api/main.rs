@@ -15,6 +15,7 @@ mod products;
 mod promises;
 mod requests;
 mod reservations;
+mod secrets;
 mod sessions;
 mod stores;
 mod websocket;
