@@ -51,7 +51,7 @@ async fn an_adjustment_sent_twice_with_one_idempotency_key_is_applied_once() {
         .as_array()
         .expect("movements")
         .iter()
-        .filter(|m| m["kind"] == "adjustment")
+        .filter(|m| m["reason"] == "restock")
         .count();
     assert_eq!(restocks, 1, "one movement");
 
@@ -441,6 +441,7 @@ async fn an_adjustment_retried_after_a_kill_9_and_restart_replays_without_applyi
     let client = reqwest::Client::new();
     let server = ServerProcess::start(dir.path(), &[]);
     let addr = server.addr;
+    crate::helpers::wait_ready(&client, addr).await;
     let store = create_store(&client, addr).await;
     let product = create_product(&client, addr, &store, 5).await;
     let adjust = |addr: std::net::SocketAddr| {
