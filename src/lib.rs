@@ -77,12 +77,15 @@ pub async fn run_with_routes(
     let router = http::router_with(Arc::clone(&app), extra);
     let (drained_tx, drained_rx) = tokio::sync::oneshot::channel::<()>();
     let app_for_shutdown = Arc::clone(&app);
-    let server = axum::serve(listener, router).with_graceful_shutdown(async move {
-        shutdown.await;
-        tracing::info!("shutting down: draining requests");
-        app_for_shutdown.begin_shutdown();
-        let _ = drained_tx.send(());
-    });
+    // hyper's own 414/431 answers become problem+json with an access-log line.
+    let server = axum::serve(http::raw_limits::Listener(listener), router).with_graceful_shutdown(
+        async move {
+            shutdown.await;
+            tracing::info!("shutting down: draining requests");
+            app_for_shutdown.begin_shutdown();
+            let _ = drained_tx.send(());
+        },
+    );
     let serve = async { server.await.map_err(|e| e.to_string()) };
     let grace = async {
         if drained_rx.await.is_ok() {
