@@ -125,6 +125,10 @@ pub struct HttpConfig {
     /// is the client); from anyone else the header is ignored, as a client could write any
     /// address into it. Exact addresses, no ranges.
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Browser origins (`https://shop.example`) allowed to call the API across origins;
+    /// empty: no CORS headers at all.
+    #[serde(default)]
+    pub cors_origins: Vec<String>,
 }
 
 /// `actors.*` (an Emporium extension): one passivation policy for every kind of actor, with
@@ -195,6 +199,7 @@ impl Default for Config {
             http: HttpConfig {
                 max_body_bytes: 1_048_576,
                 trusted_proxies: Vec::new(),
+                cors_origins: Vec::new(),
             },
             actors: ActorsConfig {
                 idle_seconds: 300,
@@ -266,9 +271,38 @@ impl Config {
                 "http.max_body_bytes must be at least 1",
             ),
         ];
-        match checks.iter().find(|(bad, _)| *bad) {
-            Some((_, message)) => Err((*message).to_owned()),
-            None => Ok(self),
+        if let Some((_, message)) = checks.iter().find(|(bad, _)| *bad) {
+            return Err((*message).to_owned());
         }
+        if let Some(origin) = self.http.cors_origins.iter().find(|o| !is_origin(o)) {
+            return Err(format!(
+                "http.cors_origins: {origin:?} is not an origin like https://shop.example \
+                 (scheme, host and optional port; no path, no wildcard)"
+            ));
+        }
+        Ok(self)
     }
+}
+
+/// Whether `text` is a serialised web origin: `http(s)://host[:port]`, nothing after it.
+fn is_origin(text: &str) -> bool {
+    let Some(rest) = text
+        .strip_prefix("https://")
+        .or_else(|| text.strip_prefix("http://"))
+    else {
+        return false;
+    };
+    let host = match rest.rsplit_once(':') {
+        Some((host, port))
+            if (1..=5).contains(&port.len()) && port.bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            host
+        }
+        _ => rest,
+    };
+    let ipv6 = host.starts_with('[') && host.ends_with(']');
+    !host.is_empty()
+        && host.chars().all(|c| {
+            c.is_ascii_alphanumeric() || matches!(c, '.' | '-') || (ipv6 && "[]:".contains(c))
+        })
 }

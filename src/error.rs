@@ -87,6 +87,12 @@ pub enum AppError {
     /// 413.
     #[error("body larger than {0} bytes")]
     PayloadTooLarge(usize),
+    /// 414: the request line is longer than the server reads (see `http::raw_limits`).
+    #[error("the request line (path and query string) is too long")]
+    UriTooLong,
+    /// 431: the request head is larger than the server reads (see `http::raw_limits`).
+    #[error("the request headers are too large")]
+    HeadersTooLarge,
     /// 415.
     #[error("expected Content-Type: application/json")]
     UnsupportedMediaType,

@@ -96,14 +96,17 @@ pub async fn serve(
     let router = http::router_with(Arc::clone(&app), extra);
     let (drained_tx, drained_rx) = tokio::sync::oneshot::channel::<()>();
     let app_for_shutdown = Arc::clone(&app);
-    // With the peer address, so login throttling knows the client IP.
-    let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
-    let server = axum::serve(listener, service).with_graceful_shutdown(async move {
-        shutdown.await;
-        tracing::info!("shutting down: draining requests");
-        app_for_shutdown.begin_shutdown();
-        let _ = drained_tx.send(());
-    });
+    // hyper's own 414/431 answers become problem+json with an access-log line; the peer
+    // address goes with each request, so login throttling knows the client IP.
+    let service = router.into_make_service_with_connect_info::<http::raw_limits::PeerAddr>();
+    let server = axum::serve(http::raw_limits::Listener(listener), service).with_graceful_shutdown(
+        async move {
+            shutdown.await;
+            tracing::info!("shutting down: draining requests");
+            app_for_shutdown.begin_shutdown();
+            let _ = drained_tx.send(());
+        },
+    );
     let serve = async { server.await.map_err(|e| e.to_string()) };
     let grace = async {
         if drained_rx.await.is_ok() {

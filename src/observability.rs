@@ -10,7 +10,7 @@
 use crate::app::App;
 use axum::{
     extract::{MatchedPath, Request, State},
-    http::{HeaderName, HeaderValue, header},
+    http::{HeaderName, HeaderValue, Method, StatusCode, header},
     middleware::Next,
     response::{IntoResponse, Response},
 };
@@ -231,7 +231,7 @@ fn client_request_id(value: &HeaderValue) -> Option<&str> {
 }
 
 /// A random UUID v4 text.
-fn new_request_id() -> String {
+pub fn new_request_id() -> String {
     let mut b: [u8; 16] = rand::random();
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
@@ -272,18 +272,21 @@ pub async fn track(mut request: Request, next: Next) -> Response {
     );
     let path = request.uri().path().to_owned();
     let mut response = next.run(request).instrument(span.clone()).await;
-    let elapsed = started.elapsed();
     let status = response.status();
     response.headers_mut().insert(REQUEST_ID.clone(), id_header);
-    span.in_scope(|| {
-        tracing::info!(
-            target: "emporium::access",
-            %path,
-            status = status.as_u16(),
-            micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX),
-            "request"
-        );
-    });
+    span.in_scope(|| access(&method, route, &path, status, started.elapsed()));
+    response
+}
+
+/// The access-log line and request metrics of one answer (inside its span).
+fn access(method: &Method, route: String, path: &str, status: StatusCode, elapsed: Duration) {
+    tracing::info!(
+        target: "emporium::access",
+        %path,
+        status = status.as_u16(),
+        micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX),
+        "request"
+    );
     let labels = [
         ("method", method.as_str().to_owned()),
         ("route", route),
@@ -291,7 +294,25 @@ pub async fn track(mut request: Request, next: Next) -> Response {
     ];
     metrics::counter!(HTTP_REQUESTS, &labels).increment(1);
     metrics::histogram!(HTTP_DURATION, &labels).record(elapsed.as_secs_f64());
-    response
+}
+
+/// Logs and counts an answer given before routing (hyper's limits, see
+/// `http::raw_limits`) exactly like [`track`] does for routed ones, route `unmatched`.
+pub fn record_unrouted(
+    request_id: &str,
+    method: &str,
+    path: &str,
+    status: StatusCode,
+    elapsed: Duration,
+) {
+    let method = Method::from_bytes(method.as_bytes()).unwrap_or(Method::GET);
+    let span = tracing::info_span!(
+        "request",
+        request_id = %request_id,
+        method = %method,
+        route = "unmatched",
+    );
+    span.in_scope(|| access(&method, "unmatched".to_owned(), path, status, elapsed));
 }
 
 #[cfg(test)]

@@ -112,6 +112,12 @@ impl AppError {
                 "payload_too_large",
                 "Payload too large",
             ),
+            Self::UriTooLong => (StatusCode::URI_TOO_LONG, "uri_too_long", "URI too long"),
+            Self::HeadersTooLarge => (
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                "headers_too_large",
+                "Request headers too large",
+            ),
             Self::UpgradeRequired(_) => (
                 StatusCode::UPGRADE_REQUIRED,
                 "upgrade_required",

@@ -2,6 +2,7 @@
 //! JSON bodies (400/413/415/422 with field paths), query strings (422) and the caller's
 //! identity (401).
 
+use super::field_text;
 use crate::{
     app::App,
     domain::{
@@ -57,11 +58,14 @@ impl<T: DeserializeOwned> FromRequest<Arc<App>> for ApiJson<T> {
     }
 }
 
-/// Parses a JSON object body into `T`: 400 when it is not a JSON object, 422 with the field
-/// path when a field is missing, unknown, mistyped or out of range.
+/// Parses a JSON object body into `T`: 400 when it is not a JSON object (or repeats a key in
+/// any object), 422 with the field path when a field is missing, unknown, mistyped or out of
+/// range.
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<(T, Value), AppError> {
-    let raw: Value = serde_json::from_slice(bytes)
-        .map_err(|e| AppError::InvalidJson(format!("the body is not valid JSON: {e}")))?;
+    let not_json =
+        |e: serde_json::Error| AppError::InvalidJson(format!("the body is not valid JSON: {e}"));
+    super::unique_keys::check(bytes).map_err(not_json)?;
+    let raw: Value = serde_json::from_slice(bytes).map_err(not_json)?;
     if !raw.is_object() {
         return Err(AppError::InvalidJson(
             "the body must be a JSON object".into(),
@@ -69,10 +73,17 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<(T, Value), AppError>
     }
     let value = serde_path_to_error::deserialize(raw.clone()).map_err(|e| {
         let path = e.path().to_string();
-        let message = e.inner().to_string();
-        AppError::Validation(vec![FieldError::new(field_of(&path, &message), message)])
+        let raw_message = e.inner().to_string();
+        let field = field_of(&path, &raw_message);
+        let message = field_text::message(leaf(&field), &raw_message);
+        AppError::Validation(vec![FieldError::new(field, message)])
     })?;
     Ok((value, raw))
+}
+
+/// The last segment of a dotted field path (`items[0].quantity` → `quantity`).
+fn leaf(field: &str) -> &str {
+    field.rsplit('.').next().unwrap_or(field)
 }
 
 /// The most precise field name for a serde error: the path, extended with the field named in
@@ -116,22 +127,23 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiQuer
             .map(|Query(value)| Self(value))
             .map_err(|rejection| {
                 let text = rejection.body_text();
-                let message = text
+                let text = text
                     .strip_prefix("Failed to deserialize query string: ")
-                    .unwrap_or(&text)
-                    .to_owned();
-                // serde_urlencoded reports "<param>: <problem>" or "missing field `<param>`".
-                let field = message
-                    .strip_prefix("missing field `")
-                    .and_then(|rest| rest.split('`').next())
-                    .or_else(|| {
-                        message
-                            .split_once(": ")
-                            .map(|(param, _)| param)
-                            .filter(|p| !p.contains(' '))
-                    })
-                    .unwrap_or("query")
-                    .to_owned();
+                    .unwrap_or(&text);
+                // serde_path_to_error reports "<param>: <problem>", or just the problem when
+                // it concerns the whole query ("missing field `<param>`").
+                let (field, raw) = match text.split_once(": ") {
+                    Some((param, rest)) if !param.contains(' ') => (param.to_owned(), rest),
+                    _ => {
+                        let named = text
+                            .strip_prefix("missing field `")
+                            .or_else(|| text.strip_prefix("unknown field `"))
+                            .and_then(|rest| rest.split('`').next())
+                            .unwrap_or("query");
+                        (named.to_owned(), text)
+                    }
+                };
+                let message = field_text::message(&field, raw);
                 AppError::Validation(vec![FieldError::new(field, message)])
             })
     }
@@ -324,10 +336,16 @@ pub fn pagination(
     let per_page = per_page.unwrap_or(20);
     let mut errors = Vec::new();
     if page < 1 {
-        errors.push(FieldError::new("page", "must be at least 1"));
+        errors.push(FieldError::new(
+            "page",
+            "must be a whole number of at least 1",
+        ));
     }
     if !(1..=100).contains(&per_page) {
-        errors.push(FieldError::new("per_page", "must be between 1 and 100"));
+        errors.push(FieldError::new(
+            "per_page",
+            "must be a whole number from 1 to 100",
+        ));
     }
     if errors.is_empty() {
         Ok((page, per_page))
@@ -351,8 +369,8 @@ impl FromRequestParts<Arc<App>> for ClientIp {
     ) -> Result<Self, std::convert::Infallible> {
         let peer = parts
             .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|info| info.0.ip().to_canonical());
+            .get::<ConnectInfo<super::raw_limits::PeerAddr>>()
+            .map(|info| info.0.0.ip().to_canonical());
         Ok(Self(peer.map(|peer| {
             client_ip(peer, &parts.headers, &app.config.http.trusted_proxies)
         })))

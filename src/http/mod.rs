@@ -4,14 +4,18 @@ mod auth;
 mod carts;
 pub mod error;
 pub mod extract;
+mod field_text;
+mod headers;
 mod health;
 mod idempotency;
 pub mod openapi;
 mod orders;
 mod products;
+pub mod raw_limits;
 mod reservations;
 pub mod schema;
 mod stores;
+mod unique_keys;
 
 use crate::{app::App, error::AppError};
 use axum::{
@@ -77,7 +81,7 @@ pub fn router_with(app: Arc<App>, extra: Router<Arc<App>>) -> Router {
         .route("/users", post(auth::create_user))
         .merge(extra)
         .layer(middleware::from_fn_with_state(Arc::clone(&app), guard));
-    Router::new()
+    let router = Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(crate::observability::render))
@@ -89,8 +93,14 @@ pub fn router_with(app: Arc<App>, extra: Router<Arc<App>>) -> Router {
         .nest("/api/v1", api)
         .fallback(|| async { AppError::NotFound })
         .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed })
-        .layer(DefaultBodyLimit::max(app.config.http.max_body_bytes))
-        .with_state(app)
+        .layer(DefaultBodyLimit::max(app.config.http.max_body_bytes));
+    let mut router = router.with_state(Arc::clone(&app));
+    // CORS answers preflights itself, before routing would call them 405.
+    if let Some(cors) = headers::cors(&app.config.http.cors_origins) {
+        router = router.layer(cors);
+    }
+    router
+        .layer(middleware::from_fn(headers::secure))
         // Outermost: request id, span, access log and request metrics for every answer.
         .layer(middleware::from_fn(crate::observability::track))
 }

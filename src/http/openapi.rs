@@ -24,7 +24,7 @@ with a `code` (see the `Problem` schema). Live updates: the WebSocket at `/api/v
 (docs/API.md §9).",
         license(name = "MIT", identifier = "MIT"),
     ),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &RawLimits),
     paths(
         health::healthz,
         health::readyz,
@@ -79,6 +79,8 @@ with a `code` (see the `Problem` schema). Live updates: the WebSocket at `/api/v
         schema::RateLimited,
         schema::UpgradeRequired,
         schema::Unavailable,
+        schema::UriTooLong,
+        schema::HeadersTooLarge,
     )),
     tags(
         (name = "Health", description = "Liveness, readiness and metrics."),
@@ -113,6 +115,37 @@ impl Modify for BearerAuth {
     }
 }
 
+/// 414 and 431 can answer any operation (the server refuses such requests before routing,
+/// see `http::raw_limits`), so every operation lists them.
+struct RawLimits;
+
+impl Modify for RawLimits {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{Ref, RefOr};
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.options,
+                &mut item.head,
+                &mut item.patch,
+                &mut item.trace,
+            ];
+            for operation in operations.into_iter().flatten() {
+                for (status, name) in [("414", "UriTooLong"), ("431", "HeadersTooLarge")] {
+                    operation
+                        .responses
+                        .responses
+                        .entry(status.to_owned())
+                        .or_insert_with(|| RefOr::Ref(Ref::from_response_name(name)));
+                }
+            }
+        }
+    }
+}
+
 /// The document as JSON text, built once.
 pub static DOCUMENT: LazyLock<String> = LazyLock::new(|| {
     ApiDoc::openapi()
@@ -136,6 +169,54 @@ pub async fn document() -> Response {
 }
 
 /// `GET /api/docs`: an endpoint list rendered in the browser from the document.
-pub async fn docs_page() -> Html<&'static str> {
-    Html(include_str!("api_docs.html"))
+pub async fn docs_page() -> Response {
+    (
+        [
+            (
+                header::CONTENT_SECURITY_POLICY,
+                HeaderValue::from_str(&DOCS_CSP)
+                    .unwrap_or_else(|_| HeaderValue::from_static("default-src 'none'")),
+            ),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+            (
+                header::REFERRER_POLICY,
+                HeaderValue::from_static("no-referrer"),
+            ),
+        ],
+        Html(DOCS_PAGE),
+    )
+        .into_response()
+}
+
+const DOCS_PAGE: &str = include_str!("api_docs.html");
+
+/// The docs page may run its one inline script and style (allowed by hash, so an injected
+/// one would not run), fetch the document from this origin, and nothing else.
+static DOCS_CSP: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "default-src 'none'; script-src {}; style-src {}; connect-src 'self'; \
+         img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+        inline_hash(DOCS_PAGE, "script"),
+        inline_hash(DOCS_PAGE, "style"),
+    )
+});
+
+/// `'sha256-…'` of the text inside the first `<tag>…</tag>` of `page` (`'none'` without one).
+fn inline_hash(page: &str, tag: &str) -> String {
+    use base64::Engine;
+    use sha2::Digest;
+    let open = format!("<{tag}>");
+    let close = format!("</{tag}>");
+    page.split_once(&open)
+        .and_then(|(_, rest)| rest.split_once(&close))
+        .map_or_else(
+            || "'none'".to_owned(),
+            |(body, _)| {
+                let digest = sha2::Sha256::digest(body.as_bytes());
+                format!(
+                    "'sha256-{}'",
+                    base64::engine::general_purpose::STANDARD.encode(digest)
+                )
+            },
+        )
 }

@@ -63,11 +63,23 @@ fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
     Option::<T>::deserialize(d).map(Some)
 }
 
-/// Any of the catalog fields; `null` clears `description`, `category` and `brand`.
+/// A field that may be left out but not set to `null` (nothing to clear it to): `null` is a
+/// 422 for that field instead of being read as "unchanged".
+fn not_null<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
+    match Option::<T>::deserialize(d)? {
+        Some(value) => Ok(Some(value)),
+        None => Err(serde::de::Error::custom("must not be null")),
+    }
+}
+
+/// Any of the catalog fields; `null` clears `description`, `category` and `brand` and is
+/// refused (422) for the others.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateProduct {
     /// 1–200 characters.
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(nullable = false)]
     name: Option<String>,
     /// ≤ 10000 characters; `null` clears.
     #[serde(default, deserialize_with = "nullable")]
@@ -82,14 +94,24 @@ pub struct UpdateProduct {
     #[schema(value_type = Option<String>)]
     brand: Option<Option<String>>,
     /// In the store's currency; existing cart lines keep their price.
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(nullable = false)]
     price: Option<Money>,
     /// Replaces every attribute.
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(nullable = false)]
     attributes: Option<BTreeMap<String, String>>,
     /// Replaces every image.
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(nullable = false)]
     image_urls: Option<Vec<String>>,
     /// ≥ 0.
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(nullable = false)]
     low_stock_threshold: Option<i64>,
     /// `archived` withdraws the product.
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(nullable = false)]
     status: Option<ProductStatus>,
 }
 

@@ -514,4 +514,6 @@ problem_response! {
     RateLimited => "`rate_limited`: too many attempts; see `Retry-After`.",
     UpgradeRequired => "`upgrade_required`: a plain HTTP request to the WebSocket endpoint.",
     Unavailable => "`unavailable`: recovering, shutting down or storage failing; see `Retry-After`.",
+    UriTooLong => "`uri_too_long`: the request line (path and query) is over 64 KiB; the connection closes.",
+    HeadersTooLarge => "`headers_too_large`: the request head is too large; the connection closes.",
 }

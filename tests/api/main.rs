@@ -5,6 +5,7 @@ mod browser;
 mod carts;
 mod chaos;
 mod durability;
+mod edges;
 mod errors;
 mod helpers;
 mod lifecycle;

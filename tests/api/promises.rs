@@ -594,13 +594,30 @@ async fn crossing_multi_product_orders_never_oversell_even_across_kill_9() {
     let store = app.create_store().await;
     let a = app.create_product(&store, 5).await;
     let b = app.create_product(&store, 5).await;
-    let statuses = crossing_buyers(&app, &store, &a, &b, 16).await;
-    let won = statuses.iter().filter(|s| matches!(s, 200 | 201)).count();
-    assert!(
-        statuses.iter().all(|s| matches!(s, 200 | 201 | 409)),
-        "{statuses:?}"
-    );
-    assert_eq!(won, 5, "exactly the 5 pairs in stock: {statuses:?}");
+    // Crossing holds (A then B against B then A) may both be refused while each holds the
+    // other's last unit, so buyers come in rounds until the stock is gone. After every round
+    // both products have sold exactly the same number of units (all or nothing per order),
+    // and across the rounds exactly the 5 pairs in stock were sold: never more.
+    let mut won = 0;
+    for _round in 0..20 {
+        let statuses = crossing_buyers(&app, &store, &a, &b, 16).await;
+        assert!(
+            statuses.iter().all(|s| matches!(s, 200 | 201 | 409)),
+            "{statuses:?}"
+        );
+        won += statuses.iter().filter(|s| matches!(s, 200 | 201)).count();
+        assert!(won <= 5, "more pairs sold than in stock: {won}");
+        let (ia, ib) = (app.inventory(&a).await, app.inventory(&b).await);
+        assert_eq!(
+            ia["available"], ib["available"],
+            "all or nothing: {ia} {ib}"
+        );
+        assert_eq!(ia["available"].as_u64(), Some(5 - won as u64), "{ia}");
+        if won == 5 {
+            break;
+        }
+    }
+    assert_eq!(won, 5, "the 5 pairs in stock sell out");
     let (ia, ib) = (app.inventory(&a).await, app.inventory(&b).await);
     assert_eq!(ia["available"], 0, "{ia}");
     assert_eq!(ib["available"], 0, "{ib}");
