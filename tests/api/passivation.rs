@@ -10,21 +10,7 @@ use std::time::Duration;
 
 /// `emporium_actors_active{kind="product"}` from the server's `/metrics`.
 async fn product_actors(client: &reqwest::Client, server: &ServerProcess) -> u64 {
-    let text = client
-        .get(format!("http://{}/metrics", server.addr))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("metrics text");
-    text.lines()
-        .find(|l| l.starts_with("emporium_actors_active{") && l.contains("kind=\"product\""))
-        .and_then(|l| l.split_whitespace().last())
-        .and_then(|v| v.parse::<f64>().ok())
-        .map(|v| v as u64)
-        .unwrap_or_else(|| panic!("no emporium_actors_active{{kind=\"product\"}} in:\n{text}"))
+    active_actors_of_kind(client, server, "product").await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
