@@ -625,6 +625,16 @@ async fn a_hold_taken_before_archiving_still_commits() {
     let inventory = app.inventory(&id).await;
     assert_eq!(inventory["on_hand"], 3);
     assert_eq!(inventory["reserved"], 0);
+    // The product really was archived (and stays so): nothing new can be held.
+    let (_, product) = app.get(&format!("/api/v1/products/{id}")).await;
+    assert_eq!(product["status"], "archived", "{product}");
+    expect_problem(
+        app.admin_request(reqwest::Method::POST, "/api/v1/reservations")
+            .json(&json!({"items": [{"product_id": id, "quantity": 1}]})),
+        409,
+        "product_unavailable",
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -638,6 +648,14 @@ async fn a_patch_can_bring_an_archived_product_back() {
         (200, &json!("archived")),
         "{archived}"
     );
+    // Archived for real first, so what follows shows the PATCH bringing it back.
+    expect_problem(
+        app.admin_request(reqwest::Method::POST, "/api/v1/reservations")
+            .json(&json!({"items": [{"product_id": id, "quantity": 1}]})),
+        409,
+        "product_unavailable",
+    )
+    .await;
 
     let (status, product) = app
         .admin_patch(
