@@ -644,6 +644,18 @@ async fn crossing_multi_product_orders_never_oversell_even_across_kill_9() {
             .sum();
         assert_eq!(sold + reserved, 5, "every unit sold or held once: {now}");
     }
+
+    // All or nothing when only one side is short: A is restocked, B stays sold out, so
+    // every buyer's hold on A must be given back when B refuses.
+    adjust_stock(&app.client, app.addr, &a, 3).await;
+    let statuses = crossing_buyers(&app, &store, &a, &b, 8).await;
+    assert!(statuses.iter().all(|s| *s == 409), "{statuses:?}");
+    let now = app.inventory(&a).await;
+    assert_eq!(
+        (&now["available"], &now["reserved"]),
+        (&json!(3), &ia["reserved"]),
+        "a refused pair holds nothing of A: {now}"
+    );
     server.kill_9();
 }
 
