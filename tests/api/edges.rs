@@ -163,15 +163,7 @@ fn oversized_request_lines_and_headers_answer_problem_json_and_are_logged() {
         rx.recv_timeout(Duration::from_secs(20))
             .expect("a log line within 20 s")
     };
-    let addr = loop {
-        let line = next();
-        if let Some(rest) = line["message"]
-            .as_str()
-            .and_then(|m| m.strip_prefix("listening on http://"))
-        {
-            break rest.to_owned();
-        }
-    };
+    let addr = listening_addr(&rx);
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let ids = runtime.block_on(async {
         let client = reqwest::Client::new();

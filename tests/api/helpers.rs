@@ -919,3 +919,19 @@ pub fn until_after(expires_at: &Value, grace_ms: i64) -> Duration {
         .to_std()
         .unwrap_or_default()
 }
+
+/// The address of the binary's `listening on http://…` line, read from its JSON log lines
+/// (`EMPORIUM_LOG_FORMAT=json`); the lines before it are dropped.
+pub fn listening_addr(log: &std::sync::mpsc::Receiver<Value>) -> String {
+    loop {
+        let line = log
+            .recv_timeout(Duration::from_secs(20))
+            .expect("a log line within 20 s");
+        if let Some(rest) = line["message"]
+            .as_str()
+            .and_then(|m| m.strip_prefix("listening on http://"))
+        {
+            return rest.to_owned();
+        }
+    }
+}

@@ -619,15 +619,7 @@ fn json_logs_carry_the_request_id() {
         rx.recv_timeout(Duration::from_secs(20))
             .expect("a log line within 20 s")
     };
-    let addr = loop {
-        let line = next();
-        if let Some(rest) = line["message"]
-            .as_str()
-            .and_then(|m| m.strip_prefix("listening on http://"))
-        {
-            break rest.to_owned();
-        }
-    };
+    let addr = listening_addr(&rx);
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     runtime.block_on(async {
         let client = reqwest::Client::new();
