@@ -56,7 +56,7 @@ impl App {
     /// server (not ready until [`App::recover`] ran). Blocking.
     pub fn open(config: Config) -> Result<Arc<Self>, StorageError> {
         let data_dir = DataDir::open(&config.data_dir)?;
-        let storage = Storage::open_in(&data_dir)?;
+        let storage = Storage::open_in(&data_dir, (&config.storage).into())?;
         let resolved = resolve_secrets(&config, &data_dir)?;
         data_dir.tighten_created();
         let admin_token = resolved.admin_token;
@@ -130,7 +130,7 @@ impl App {
         let storage = self.shared.storage.clone();
         let carts = tokio::task::spawn_blocking(move || storage.carts_needing_timers(now_ms()))
             .await
-            .map_err(|e| StorageError(format!("cart sweep failed: {e}")))??;
+            .map_err(|e| StorageError::Other(format!("cart sweep failed: {e}")))??;
         for id in &carts {
             if let Err(error) = self
                 .commerce
@@ -183,12 +183,12 @@ impl App {
         let shared = Arc::clone(&self.shared);
         let holders = tokio::task::spawn_blocking(move || rebuild_read_models(&shared))
             .await
-            .map_err(|e| StorageError(format!("recovery task failed: {e}")))??;
+            .map_err(|e| StorageError::Other(format!("recovery task failed: {e}")))??;
         let interrupted = self
             .reservations
             .recover()
             .await
-            .map_err(|e| StorageError(e.to_string()))?;
+            .map_err(|e| StorageError::Other(e.to_string()))?;
         // Wake every product that holds stock: lapsed holds are released now, before ready,
         // and the others get their expiry timer armed (an actor that is never woken would
         // keep its holds forever).
@@ -198,7 +198,9 @@ impl App {
                 .call(id, |reply| ProductMsg::ExpireDue { reply: Some(reply) })
                 .await
             {
-                return Err(StorageError(format!("expiring holds of {id}: {error}")));
+                return Err(StorageError::Other(format!(
+                    "expiring holds of {id}: {error}"
+                )));
             }
         }
         let carts = self.wake_carts().await?;

@@ -36,6 +36,30 @@ pub struct Config {
     pub http: HttpConfig,
     /// Actor housekeeping.
     pub actors: ActorsConfig,
+    /// The event log and its checkpoints.
+    #[serde(default)]
+    pub storage: StorageConfig,
+}
+
+/// `storage.*` (an Emporium extension): the event log's segments and checkpoints.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageConfig {
+    /// A log segment is closed once it holds this many bytes; segments wholly below the
+    /// checkpoint (and every consumer's cursor) are deleted.
+    pub log_segment_bytes: u64,
+    /// How often sled is flushed and the checkpoint moved forward. Shorter: less log to
+    /// replay at start-up; longer: fewer flushes competing with the write path.
+    pub checkpoint_interval_ms: u64,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        Self {
+            log_segment_bytes: 64 * 1024 * 1024,
+            checkpoint_interval_ms: 1000,
+        }
+    }
 }
 
 /// `auth.*`
@@ -207,6 +231,7 @@ impl Default for Config {
                 max_active_orders: 20_000,
                 max_active_carts: 20_000,
             },
+            storage: StorageConfig::default(),
         }
     }
 }
@@ -269,6 +294,14 @@ impl Config {
             (
                 self.http.max_body_bytes == 0,
                 "http.max_body_bytes must be at least 1",
+            ),
+            (
+                self.storage.log_segment_bytes < 4096,
+                "storage.log_segment_bytes must be at least 4096",
+            ),
+            (
+                self.storage.checkpoint_interval_ms == 0,
+                "storage.checkpoint_interval_ms must be at least 1",
             ),
         ];
         if let Some((_, message)) = checks.iter().find(|(bad, _)| *bad) {

@@ -144,6 +144,6 @@ impl From<ActorError> for AppError {
 
 impl From<StorageError> for AppError {
     fn from(e: StorageError) -> Self {
-        Self::Unavailable(e.0)
+        Self::Unavailable(e.to_string())
     }
 }

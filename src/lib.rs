@@ -61,7 +61,7 @@ pub async fn open(config: config::Config) -> Result<Arc<app::App>, String> {
     tokio::task::spawn_blocking(move || app::App::open(config))
         .await
         .map_err(|e| e.to_string())?
-        .map_err(|e| e.0)
+        .map_err(|e| e.to_string())
 }
 
 /// Serves an [opened](open) app on `listener` until `shutdown` resolves (see [`run`]). The

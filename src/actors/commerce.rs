@@ -121,7 +121,8 @@ impl Commerce {
             order.version += 1;
             json!({"from": from.as_str(), "to": order.status.as_str(), "order": views::order(order)})
         });
-        let unavailable = |e: crate::persistence::StorageError| ActorError::Unavailable(e.0);
+        let unavailable =
+            |e: crate::persistence::StorageError| ActorError::Unavailable(e.to_string());
         write.order(order).map_err(unavailable)?;
         if let Some(data) = &changed {
             write
@@ -186,7 +187,8 @@ impl Commerce {
         deleted: bool,
     ) -> Result<(), ActorError> {
         let at = now_ms();
-        let unavailable = |e: crate::persistence::StorageError| ActorError::Unavailable(e.0);
+        let unavailable =
+            |e: crate::persistence::StorageError| ActorError::Unavailable(e.to_string());
         let mut write = ProductWrite::default();
         if deleted {
             write.delete_cart(&cart.id);

@@ -665,16 +665,13 @@ impl ProductState {
         let Some(reply) = reply else { return };
         self.shared
             .committer
-            .submit(
-                false,
-                Box::new(move |durable| {
-                    let _ = reply.send(
-                        durable
-                            .map_err(|e| ActorError::Unavailable(e.to_string()))
-                            .and(answer),
-                    );
-                }),
-            )
+            .submit(Box::new(move |durable| {
+                let _ = reply.send(
+                    durable
+                        .map_err(|e| ActorError::Unavailable(e.to_string()))
+                        .and(answer),
+                );
+            }))
             .await;
     }
 

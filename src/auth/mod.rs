@@ -107,8 +107,9 @@ impl Auth {
                 "auth.jwt_secret is shorter than {MIN_SECRET_BYTES} bytes; access tokens are easier to forge"
             );
         }
-        let pruned = shared.storage.prune_refresh_tokens(now_ms())?;
+        let (removal, pruned) = shared.storage.prune_refresh_tokens(now_ms())?;
         if pruned > 0 {
+            shared.committer.write_durable_blocking(removal)?;
             tracing::debug!(pruned, "removed spent refresh tokens");
         }
         Ok(Self {
@@ -228,7 +229,10 @@ impl Auth {
                     state: RefreshState::Used,
                     ..record.clone()
                 };
-                if !storage.swap_refresh_token(&digest, &record, &used)? {
+                if !storage
+                    .swap_refresh_token(&self.shared.committer, &digest, &record, &used)
+                    .await?
+                {
                     // Another request exchanged it first: the same token was presented twice.
                     return self.revoke_all(&record.user_id).await;
                 }
@@ -255,7 +259,10 @@ impl Auth {
             state: RefreshState::Revoked,
             ..record.clone()
         };
-        if storage.swap_refresh_token(&digest, &record, &revoked)? {
+        if storage
+            .swap_refresh_token(&self.shared.committer, &digest, &record, &revoked)
+            .await?
+        {
             self.shared.committer.durable().await?;
         }
         Ok(())
@@ -291,7 +298,10 @@ impl Auth {
             password_hash,
             created_at: now_ms(),
         };
-        self.shared.storage.put_new_user(&user)?;
+        self.shared
+            .storage
+            .put_new_user(&self.shared.committer, &user)
+            .await?;
         tracing::info!(user = %user.id, role = user.role.as_str(), "account created");
         Ok((user, claim))
     }
@@ -366,7 +376,13 @@ impl Auth {
             created_at: now,
             expires_at: now.saturating_add(i64::try_from(ttl_ms).unwrap_or(i64::MAX)),
         };
-        storage.put_refresh_token(&tokens::refresh_digest(&refresh_token), &record)?;
+        storage
+            .put_refresh_token(
+                &self.shared.committer,
+                &tokens::refresh_digest(&refresh_token),
+                &record,
+            )
+            .await?;
         let access_token = self.access.issue(&user)?;
         self.shared.committer.durable().await?;
         Ok(Session {
@@ -379,7 +395,10 @@ impl Auth {
 
     /// Revokes every refresh token of `user` (a used token came back) and answers 401.
     async fn revoke_all(&self, user: &UserId) -> Result<Session, AppError> {
-        self.shared.storage.bump_refresh_generation(user)?;
+        self.shared
+            .storage
+            .bump_refresh_generation(&self.shared.committer, user)
+            .await?;
         self.shared.committer.durable().await?;
         tracing::warn!(%user, "a used refresh token was presented again; revoked all of the user's refresh tokens");
         Err(AppError::Unauthorized)

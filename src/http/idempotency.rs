@@ -122,10 +122,9 @@ where
         at: now_ms(),
     };
     let stored = async {
-        app.shared
-            .storage
-            .put_idempotent_answer(&storage_key, &answer)?;
-        app.shared.committer.durable().await
+        let mut write = crate::persistence::ProductWrite::default();
+        write.idempotent_answer(&storage_key, &answer)?;
+        app.shared.committer.write_durable(write).await
     };
     if let Err(error) = stored.await {
         tracing::error!(%error, "could not store an idempotent answer");

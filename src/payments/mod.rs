@@ -75,13 +75,11 @@ impl SimulatedProvider {
 
     async fn record(&self, key: &str, entry: LedgerEntry) -> Result<String, String> {
         let id = entry.transaction_id.clone();
-        self.shared
-            .storage
-            .put_ledger_entry(key, &entry)
-            .map_err(|e| e.to_string())?;
+        let mut write = crate::persistence::ProductWrite::default();
+        write.ledger_entry(key, &entry).map_err(|e| e.to_string())?;
         self.shared
             .committer
-            .durable()
+            .write_durable(write)
             .await
             .map_err(|e| e.to_string())?;
         Ok(id)

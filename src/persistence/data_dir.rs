@@ -6,7 +6,8 @@
 //!   `emporium admin-token` command), so a second one stops with a sentence instead of
 //!   sled's raw `WouldBlock`.
 //! - `secrets`: the JWT key and the admin token ([`Secrets`]), mode 0600, never in sled.
-//! - `sled/`: the database.
+//! - `sled/`: the database (state as of the last checkpoint, and derived indexes).
+//! - `log/`: the event log's segments (see [`super::log`]).
 //!
 //! The directory is 0700 and everything in it 0600 (directories 0700); a looser mode found at
 //! start is logged and tightened, because the database and the secrets must not be readable
@@ -30,6 +31,8 @@ use std::{
 const DB_DIR: &str = "sled";
 /// Where a legacy database is rewritten before it becomes [`DB_DIR`] with one rename.
 const DB_REWRITE_DIR: &str = "sled.rewrite";
+/// Sub-directory of the event log ([`super::log`]).
+const LOG_DIR: &str = "log";
 /// The lock file.
 const LOCK_FILE: &str = "lock";
 /// The secrets file.
@@ -47,7 +50,7 @@ pub struct DataDirError(pub String);
 
 impl From<DataDirError> for StorageError {
     fn from(e: DataDirError) -> Self {
-        Self(e.0)
+        Self::Other(e.0)
     }
 }
 
@@ -116,6 +119,11 @@ impl DataDir {
         self.path.join(DB_DIR)
     }
 
+    /// The event log's segments.
+    pub fn log_path(&self) -> PathBuf {
+        self.path.join(LOG_DIR)
+    }
+
     /// The secrets file.
     pub fn secrets_path(&self) -> PathBuf {
         self.path.join(SECRETS_FILE)
@@ -144,8 +152,7 @@ impl DataDir {
             let rewrite = self.path.join(DB_REWRITE_DIR);
             if rewrite.exists() {
                 // A rewrite a crash interrupted; the legacy database is still complete.
-                fs::remove_dir_all(&rewrite)
-                    .map_err(|e| StorageError(format!("removing {}: {e}", rewrite.display())))?;
+                fs::remove_dir_all(&rewrite).map_err(StorageError::io("removing", &rewrite))?;
             }
             let old = legacy::open(&self.path)?;
             let found = legacy::secrets(&old)?;
@@ -160,7 +167,7 @@ impl DataDir {
             legacy::rewrite(&old, &rewrite)?;
             drop(old);
             fs::rename(&rewrite, &db_path).map_err(|e| {
-                StorageError(format!(
+                StorageError::Other(format!(
                     "renaming {} to {}: {e}",
                     rewrite.display(),
                     db_path.display()
@@ -195,7 +202,7 @@ fn lock_exclusive(file: &File) -> io::Result<()> {
 pub(super) fn sync_dir(path: &Path) -> Result<(), StorageError> {
     File::open(path)
         .and_then(|dir| dir.sync_all())
-        .map_err(|e| StorageError(format!("syncing {}: {e}", path.display())))
+        .map_err(StorageError::io("syncing", path))
 }
 
 /// Sets `path` to 0700 (directory) or 0600 (file) if it lets group or others in; with `warn`

@@ -70,9 +70,7 @@ pub fn rewrite(old: &sled::Db, dest: &Path) -> StorageResult<()> {
 
 /// Removes the legacy database's files once the rewritten one is in place.
 pub fn remove_leftovers(dir: &Path) -> StorageResult<()> {
-    let fail = |path: &Path, e: std::io::Error| {
-        StorageError(format!("removing the old {}: {e}", path.display()))
-    };
+    let fail = |path: &Path, e: std::io::Error| StorageError::io("removing the old", path)(e);
     for name in ["conf", "db"] {
         let path = dir.join(name);
         if path.is_file() {

@@ -1,23 +1,39 @@
-//! Everything that touches sled. One database, a few trees:
+//! Everything that touches the disk: the [log] under every write, and sled holding the state
+//! the log has been applied to.
+//!
+//! The write path: an entity writer (actor or service) builds a [`ProductWrite`] and hands it
+//! to the [`committer::Committer`], which appends the writes of a whole group to the log with
+//! one `write` and one `fdatasync`, then applies them to sled (without flushing it) and only
+//! then replies and publishes. sled is flushed at a *checkpoint* (every
+//! `storage.checkpoint_interval_ms`, and at shutdown), which records the log position whose
+//! writes are all in sled; start-up re-applies the log after it. Log segments wholly below
+//! the checkpoint and below every consumer's cursor are deleted, so the disk stays bounded.
+//!
+//! sled's trees (one batch per tree per group):
 //!
 //! - `entities`: per-product journal (`j`), published events (`e`), inventory movements (`m`)
-//!   and snapshots (`s`). Keeping them in one tree lets a product's whole write go in one
-//!   atomic [`sled::Batch`], so a crash never leaves a journal record without its event or
-//!   movement.
+//!   and snapshots (`s`); orders (`o`) and carts (`k`).
 //! - `catalog`: stores. `reservations`: reservation records. `idempotency`: stored answers for
-//!   `Idempotency-Key`. `meta`: settings (never secrets: those live in `DATA_DIR/secrets`,
-//!   see [`data_dir`]). `users`: accounts and refresh tokens (layout in `users.rs`).
+//!   `Idempotency-Key`. `meta`: settings and the checkpoint (never secrets: those live in
+//!   `DATA_DIR/secrets`, see [`data_dir`]). `users`: accounts and refresh tokens (layout in
+//!   `users.rs`). `payments`: the simulated provider's ledger. `cursors`: each log consumer's
+//!   position.
 //!
-//! Nothing written here is acknowledged until the [`committer::Committer`] has flushed it.
+//! Nothing written here is acknowledged until its log record is durable.
 
 pub mod codec;
 pub mod committer;
+pub mod consumer;
 pub mod data_dir;
 mod keys;
 mod legacy;
 mod legacy_layout;
+pub mod log;
 pub mod secrets;
 mod users;
+mod write;
+
+pub use write::{MalformedRecord, Op, ProductWrite, Tree};
 
 use crate::domain::{
     cart::Cart,
@@ -30,28 +46,143 @@ use crate::domain::{
     time::Millis,
 };
 use codec::CodecError;
+use log::{LogError, Lsn};
 use serde::{Deserialize, Serialize};
-use std::path::Path;
+use std::{
+    path::{Path, PathBuf},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
+};
 
-/// Storage failed; the details go to the log, the client gets a 503.
+/// Storage failed; the details go to the log, the client gets a 503. Causes are kept as
+/// sources (shared, because one failed group commit fails every job in it).
 #[derive(Clone, Debug, thiserror::Error)]
-#[error("storage failure: {0}")]
-pub struct StorageError(pub String);
+pub enum StorageError {
+    /// sled refused a read or write.
+    #[error("database: {0}")]
+    Database(#[source] Arc<sled::Error>),
+    /// A stored value could not be encoded or decoded.
+    #[error("stored value: {0}")]
+    Codec(#[source] Arc<CodecError>),
+    /// The log could not be read or written (or is damaged).
+    #[error(transparent)]
+    Log(Arc<LogError>),
+    /// A log record's body is not a write.
+    #[error(transparent)]
+    Record(Arc<MalformedRecord>),
+    /// A file of the data dir could not be handled.
+    #[error("{action} {}: {source}", path.display())]
+    Io {
+        /// What was being done.
+        action: &'static str,
+        /// The file or folder.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: Arc<std::io::Error>,
+    },
+    /// A stored key or index entry has an impossible shape.
+    #[error("malformed {0}")]
+    Malformed(&'static str),
+    /// The committer is gone or failed before this write (the server refuses writes).
+    #[error("{0}")]
+    Unavailable(&'static str),
+    /// Anything else, with its explanation (start-up steps, background tasks).
+    #[error("{0}")]
+    Other(String),
+}
+
+impl StorageError {
+    /// An IO failure on `path`.
+    pub fn io<'a>(
+        action: &'static str,
+        path: &'a Path,
+    ) -> impl FnOnce(std::io::Error) -> Self + 'a {
+        move |source| Self::Io {
+            action,
+            path: path.to_path_buf(),
+            source: Arc::new(source),
+        }
+    }
+}
 
 impl From<sled::Error> for StorageError {
     fn from(e: sled::Error) -> Self {
-        Self(e.to_string())
+        Self::Database(Arc::new(e))
     }
 }
 
 impl From<CodecError> for StorageError {
     fn from(e: CodecError) -> Self {
-        Self(e.to_string())
+        Self::Codec(Arc::new(e))
+    }
+}
+
+impl From<LogError> for StorageError {
+    fn from(e: LogError) -> Self {
+        Self::Log(Arc::new(e))
+    }
+}
+
+impl From<MalformedRecord> for StorageError {
+    fn from(e: MalformedRecord) -> Self {
+        Self::Record(Arc::new(e))
     }
 }
 
 /// Result of a storage call.
 pub type StorageResult<T> = Result<T, StorageError>;
+
+/// How the log is laid out and checkpointed (`storage.*` in the config).
+#[derive(Clone, Copy, Debug)]
+pub struct StorageOptions {
+    /// A segment is closed once it holds this many bytes.
+    pub log_segment_bytes: u64,
+    /// How often sled is flushed and the checkpoint moved (then old segments deleted).
+    pub checkpoint_interval: std::time::Duration,
+}
+
+impl Default for StorageOptions {
+    fn default() -> Self {
+        Self {
+            log_segment_bytes: 64 * 1024 * 1024,
+            checkpoint_interval: std::time::Duration::from_secs(1),
+        }
+    }
+}
+
+impl From<&crate::config::StorageConfig> for StorageOptions {
+    fn from(config: &crate::config::StorageConfig) -> Self {
+        Self {
+            log_segment_bytes: config.log_segment_bytes,
+            checkpoint_interval: std::time::Duration::from_millis(
+                config.checkpoint_interval_ms.max(1),
+            ),
+        }
+    }
+}
+
+/// Key in `meta` of the checkpoint: the LSN (big-endian `u64`) up to which every log record
+/// is applied to sled and flushed.
+const CHECKPOINT: &[u8] = b"log_checkpoint";
+
+/// The log's side of the storage, shared by every clone of it.
+pub(crate) struct LogState {
+    /// The `log/` folder.
+    pub(crate) dir: PathBuf,
+    /// The writer, until the committer takes it.
+    pub(crate) writer: Mutex<Option<log::LogWriter>>,
+    /// The last LSN applied to sled.
+    pub(crate) applied: AtomicU64,
+    /// The last durable LSN, for consumers waiting for more.
+    pub(crate) durable: tokio::sync::watch::Sender<Lsn>,
+    /// The last checkpoint (also serialises checkpoints).
+    checkpointed: Mutex<Lsn>,
+    /// Options it was opened with.
+    pub(crate) options: StorageOptions,
+}
 
 /// Key in `meta` of the order number the id counter counts from (big-endian `u64`): a
 /// database rewritten from a legacy one starts a fresh sled counter, and order numbers must
@@ -136,97 +267,6 @@ pub struct Movement {
     pub by: String,
 }
 
-/// Everything one entity write (a product's, an order's or a cart's) puts on disk, applied
-/// atomically.
-///
-/// A write is a list of key operations, not a `sled::Batch`, because the
-/// [committer](committer::Committer) merges every write of a group commit into *one* batch:
-/// sled 0.34 seals (writes and syncs) its IO buffer at the end of every atomic batch, so a
-/// batch per write cost a device sync per write and capped a hot product at a few thousand
-/// writes a second. One batch per group keeps each write atomic (a superset is) and costs one
-/// sync per group.
-#[derive(Default)]
-pub struct ProductWrite {
-    ops: Vec<(sled::IVec, Option<sled::IVec>)>,
-    /// Reservation records, applied (one insert each) just before the group's entity batch
-    /// so that the batch's IO buffer carries them too.
-    reservation_ops: Vec<(sled::IVec, Option<sled::IVec>)>,
-}
-
-impl ProductWrite {
-    /// Appends a journal record.
-    pub fn journal(&mut self, product: &ProductId, record: &JournalRecord) -> StorageResult<()> {
-        self.put(keys::journal(product, record.idx), codec::encode(record)?);
-        Ok(())
-    }
-
-    /// Records a published event for later replay.
-    pub fn event(&mut self, product: &ProductId, event: &StoredEvent) -> StorageResult<()> {
-        self.event_of(product.as_str(), event)
-    }
-
-    /// Records a published event of any durable topic's entity (product, order, cart).
-    pub fn event_of(&mut self, entity: &str, event: &StoredEvent) -> StorageResult<()> {
-        self.put(keys::event(entity, event.seq), codec::encode(event)?);
-        Ok(())
-    }
-
-    /// Writes an order record.
-    pub fn order(&mut self, order: &Order) -> StorageResult<()> {
-        self.put(keys::order(order.id.as_str()), codec::encode_v2(order)?);
-        Ok(())
-    }
-
-    /// Writes a cart record.
-    pub fn cart(&mut self, cart: &Cart) -> StorageResult<()> {
-        self.put(keys::cart(cart.id.as_str()), codec::encode_v2(cart)?);
-        Ok(())
-    }
-
-    /// Deletes a cart record.
-    pub fn delete_cart(&mut self, id: &CartId) {
-        self.remove(keys::cart(id.as_str()).into());
-    }
-
-    /// Records an inventory movement, numbered `n` (1-based).
-    pub fn movement(&mut self, product: &ProductId, n: u64, m: &Movement) -> StorageResult<()> {
-        self.put(keys::movement(product, n), codec::encode(m)?);
-        Ok(())
-    }
-
-    /// Replaces the snapshot.
-    pub fn snapshot(&mut self, snapshot: &Snapshot) -> StorageResult<()> {
-        self.put(
-            keys::snapshot(&snapshot.product.catalog.id),
-            codec::encode(snapshot)?,
-        );
-        Ok(())
-    }
-
-    /// Marks that `reservation`'s hold on `product` was sold, so a retried commit (after a
-    /// crash between the sale and the reservation record) is recognised as done.
-    pub fn commit_marker(&mut self, product: &ProductId, reservation: &str) {
-        self.put(keys::commit_marker(product, reservation), vec![1u8]);
-    }
-
-    fn put(&mut self, key: impl Into<sled::IVec>, value: impl Into<sled::IVec>) {
-        self.ops.push((key.into(), Some(value.into())));
-    }
-
-    fn remove(&mut self, key: sled::IVec) {
-        self.ops.push((key, None));
-    }
-
-    /// Writes a reservation record.
-    pub fn reservation(&mut self, r: &Reservation) -> StorageResult<()> {
-        self.reservation_ops.push((
-            r.id.as_str().as_bytes().into(),
-            Some(codec::encode(r)?.into()),
-        ));
-        Ok(())
-    }
-}
-
 /// The embedded database.
 #[derive(Clone)]
 pub struct Storage {
@@ -238,6 +278,10 @@ pub struct Storage {
     meta: sled::Tree,
     users: sled::Tree,
     payments: sled::Tree,
+    cursors: sled::Tree,
+    log: Arc<LogState>,
+    /// Serialises the read-compare-write updates of `users` (see `users.rs`).
+    users_lock: Arc<tokio::sync::Mutex<()>>,
     /// Added to sled's id counter for order numbers (see [`ORDER_NUMBER_BASE`]).
     order_number_base: u64,
     /// Keeps the data dir locked for as long as the database is open.
@@ -245,30 +289,49 @@ pub struct Storage {
 }
 
 impl Storage {
-    /// Opens (or creates) the database of an opened data dir; it keeps the dir's lock.
-    pub fn open_in(data_dir: &data_dir::DataDir) -> StorageResult<Self> {
-        let mut storage = Self::open(&data_dir.db_path())?;
+    /// Opens (or creates) the database and log of an opened data dir, replaying the log after
+    /// the last checkpoint; it keeps the dir's lock.
+    pub fn open_in(data_dir: &data_dir::DataDir, options: StorageOptions) -> StorageResult<Self> {
+        let mut storage = Self::open_at(&data_dir.db_path(), &data_dir.log_path(), options)?;
         storage._data_dir = Some(data_dir.clone());
         Ok(storage)
     }
 
-    /// Opens (or creates) a sled database right in `dir` (no lock file, no secrets; the
-    /// server uses [`Storage::open_in`], benches this).
+    /// Opens storage in `dir` laid out like a data dir (`sled/`, `log/`) but without its lock
+    /// file and secrets (the server uses [`Storage::open_in`], benches this).
     pub fn open(dir: &Path) -> StorageResult<Self> {
+        Self::open_at(
+            &dir.join("sled"),
+            &dir.join("log"),
+            StorageOptions::default(),
+        )
+    }
+
+    fn open_at(db_dir: &Path, log_dir: &Path, options: StorageOptions) -> StorageResult<Self> {
+        // sled is flushed only at checkpoints: the log is what makes a write durable.
         let db = sled::Config::new()
-            .path(dir)
+            .path(db_dir)
             .cache_capacity(256 * 1024 * 1024)
+            .flush_every_ms(None)
             .open()?;
         let meta = db.open_tree("meta")?;
         let order_number_base = match meta.get(ORDER_NUMBER_BASE)? {
             Some(raw) => u64::from_be_bytes(
                 raw.as_ref()
                     .try_into()
-                    .map_err(|_| StorageError("malformed order_number_base".into()))?,
+                    .map_err(|_| StorageError::Malformed("order_number_base"))?,
             ),
             None => 0,
         };
-        Ok(Self {
+        let checkpoint = match meta.get(CHECKPOINT)? {
+            Some(raw) => u64::from_be_bytes(
+                raw.as_ref()
+                    .try_into()
+                    .map_err(|_| StorageError::Malformed("log checkpoint"))?,
+            ),
+            None => 0,
+        };
+        let storage = Self {
             entities: db.open_tree("entities")?,
             catalog: db.open_tree("catalog")?,
             reservations: db.open_tree("reservations")?,
@@ -276,24 +339,102 @@ impl Storage {
             meta,
             users: db.open_tree("users")?,
             payments: db.open_tree("payments")?,
+            cursors: db.open_tree("cursors")?,
+            log: Arc::new(LogState {
+                dir: log_dir.to_path_buf(),
+                writer: Mutex::new(None),
+                applied: AtomicU64::new(checkpoint),
+                durable: tokio::sync::watch::channel(checkpoint).0,
+                checkpointed: Mutex::new(checkpoint),
+                options,
+            }),
+            users_lock: Arc::default(),
             order_number_base,
             _data_dir: None,
             db,
-        })
+        };
+        let mut replayed = 0u64;
+        let opened = log::open::<StorageError>(
+            log_dir,
+            checkpoint,
+            options.log_segment_bytes,
+            |_, body| {
+                storage.apply_writes([ProductWrite::decode(body)?])?;
+                replayed += 1;
+                Ok(())
+            },
+        )?;
+        if let Some((segment, bytes)) = &opened.truncated {
+            tracing::warn!(
+                segment = %segment.display(),
+                bytes,
+                "cut a torn record off the end of the log (a write interrupted by a crash, never acknowledged)"
+            );
+        }
+        let last = opened.last;
+        storage.log.applied.store(last, Ordering::Release);
+        storage.log.durable.send_replace(last);
+        if let Ok(mut writer) = storage.log.writer.lock() {
+            *writer = Some(opened.writer);
+        }
+        if replayed > 0 {
+            tracing::info!(replayed, last, "replayed the log after the last checkpoint");
+            storage.checkpoint()?;
+        }
+        Ok(storage)
     }
 
-    /// The database handle, for the committer's flushes.
+    /// The database handle (start-up migrations, tests).
     pub fn db(&self) -> &sled::Db {
         &self.db
     }
 
-    /// Flushes everything written so far (used at shutdown; request paths use the committer).
-    pub fn flush(&self) -> StorageResult<()> {
-        self.db.flush()?;
-        Ok(())
+    pub(crate) fn log_state(&self) -> &Arc<LogState> {
+        &self.log
     }
 
-    /// Reads a secret or setting from `meta`.
+    /// The last durable LSN.
+    pub fn durable_lsn(&self) -> Lsn {
+        *self.log.durable.borrow()
+    }
+
+    /// Makes everything applied so far durable in sled and moves the checkpoint there; then
+    /// deletes the log segments nobody needs any more (below the checkpoint and below every
+    /// consumer's cursor). Used by the committer's timer and at shutdown.
+    pub fn checkpoint(&self) -> StorageResult<Lsn> {
+        let mut checkpointed = self
+            .log
+            .checkpointed
+            .lock()
+            .map_err(|_| StorageError::Unavailable("a checkpoint panicked"))?;
+        let applied = self.log.applied.load(Ordering::Acquire);
+        if applied > *checkpointed {
+            // Every write of records up to `applied` happened before this insert, so the
+            // flush below makes them durable together with the mark.
+            self.meta.insert(CHECKPOINT, &applied.to_be_bytes())?;
+            self.db.flush()?;
+            *checkpointed = applied;
+        }
+        let mut keep = *checkpointed;
+        for entry in self.cursors.iter() {
+            let (_, raw) = entry?;
+            if let Ok(raw) = <[u8; 8]>::try_from(raw.as_ref()) {
+                keep = keep.min(u64::from_be_bytes(raw));
+            }
+        }
+        let removed = log::remove_through(&self.log.dir, keep)?;
+        if removed > 0 {
+            tracing::debug!(removed, keep, "removed log segments below the checkpoint");
+        }
+        Ok(*checkpointed)
+    }
+
+    /// Flushes everything and checkpoints (at shutdown; request paths use the committer).
+    pub fn flush(&self) -> StorageResult<()> {
+        self.checkpoint().map(|_| ())
+    }
+
+    /// Reads a setting from `meta`.
     pub fn meta(&self, key: &str) -> StorageResult<Option<String>> {
         Ok(self
             .meta
@@ -301,37 +442,43 @@ impl Storage {
             .map(|v| String::from_utf8_lossy(&v).into_owned()))
     }
 
-    /// Writes a secret or setting to `meta` (the caller flushes).
-    pub fn set_meta(&self, key: &str, value: &str) -> StorageResult<()> {
-        self.meta.insert(key, value.as_bytes())?;
+    fn tree(&self, tree: Tree) -> &sled::Tree {
+        match tree {
+            Tree::Entities => &self.entities,
+            Tree::Catalog => &self.catalog,
+            Tree::Reservations => &self.reservations,
+            Tree::Idempotency => &self.idempotency,
+            Tree::Meta => &self.meta,
+            Tree::Users => &self.users,
+            Tree::Payments => &self.payments,
+        }
+    }
+
+    /// Applies a group of writes (already durable in the log) to sled: one batch per tree.
+    /// Readers may see one tree's part of a group before another's, never half of a tree's.
+    pub(crate) fn apply_writes(
+        &self,
+        writes: impl IntoIterator<Item = ProductWrite>,
+    ) -> StorageResult<()> {
+        let mut batches: [Option<sled::Batch>; Tree::ALL.len()] = Default::default();
+        for write in writes {
+            for op in write.ops {
+                let batch = batches[op.tree as usize - 1].get_or_insert_with(Default::default);
+                match op.value {
+                    Some(value) => batch.insert(op.key, value),
+                    None => batch.remove(op.key),
+                }
+            }
+        }
+        for (tree, batch) in Tree::ALL.into_iter().zip(batches) {
+            if let Some(batch) = batch {
+                self.tree(tree).apply_batch(batch)?;
+            }
+        }
         Ok(())
     }
 
     // ---- products -------------------------------------------------------------------------
-
-    /// Applies a group of writes: their reservation records one insert each, then every
-    /// entity operation as one atomic batch; durable after the next flush. Request paths never
-    /// call this directly: they hand a [`ProductWrite`] to the
-    /// [committer](committer::Committer).
-    pub fn apply_writes(&self, writes: Vec<ProductWrite>) -> StorageResult<()> {
-        let mut batch = sled::Batch::default();
-        for write in writes {
-            for (key, value) in write.reservation_ops {
-                match value {
-                    Some(value) => self.reservations.insert(key, value)?,
-                    None => self.reservations.remove(key)?,
-                };
-            }
-            for (key, value) in write.ops {
-                match value {
-                    Some(value) => batch.insert(key, value),
-                    None => batch.remove(key),
-                }
-            }
-        }
-        self.entities.apply_batch(batch)?;
-        Ok(())
-    }
 
     /// Loads a product: its snapshot plus the journal records after it. Returns the product and
     /// its last journal position, or `None` for an unknown product.
@@ -368,8 +515,7 @@ impl Storage {
             .scan_prefix(keys::SNAPSHOT_PREFIX)
             .map(|entry| {
                 let (key, _) = entry?;
-                keys::product_of_snapshot(&key)
-                    .ok_or_else(|| StorageError("malformed snapshot key".into()))
+                keys::product_of_snapshot(&key).ok_or(StorageError::Malformed("snapshot key"))
             })
     }
 
@@ -386,13 +532,13 @@ impl Storage {
             .entities
             .range(keys::journal(id, 0)..=keys::journal(id, idx))
         {
-            write.remove(entry?.0);
+            write.remove(Tree::Entities, entry?.0);
         }
         for entry in self
             .entities
             .range(keys::event(id.as_str(), 0)..keys::event(id.as_str(), keep_from_seq))
         {
-            write.remove(entry?.0);
+            write.remove(Tree::Entities, entry?.0);
         }
         Ok(())
     }
@@ -463,13 +609,6 @@ impl Storage {
             .transpose()
     }
 
-    /// Stores a ledger entry under `key` (durable after the next flush).
-    pub fn put_ledger_entry(&self, key: &str, entry: &LedgerEntry) -> StorageResult<()> {
-        self.payments
-            .insert(key.as_bytes(), codec::encode(entry)?)?;
-        Ok(())
-    }
-
     /// Every ledger entry, oldest key first.
     pub fn ledger(&self) -> impl Iterator<Item = StorageResult<LedgerEntry>> + '_ {
         self.payments
@@ -478,13 +617,6 @@ impl Storage {
     }
 
     // ---- stores ---------------------------------------------------------------------------
-
-    /// Writes a store (durable after the next flush).
-    pub fn put_store(&self, store: &Store) -> StorageResult<()> {
-        self.catalog
-            .insert(keys::store(&store.id), codec::encode(store)?)?;
-        Ok(())
-    }
 
     /// Every store.
     pub fn stores(&self) -> StorageResult<Vec<Store>> {
@@ -495,19 +627,6 @@ impl Storage {
     }
 
     // ---- reservations ---------------------------------------------------------------------
-
-    /// Writes a reservation (durable after the next flush).
-    pub fn put_reservation(&self, r: &Reservation) -> StorageResult<()> {
-        self.reservations
-            .insert(r.id.as_str().as_bytes(), codec::encode(r)?)?;
-        Ok(())
-    }
-
-    /// Removes a reservation record (one whose holds were refused).
-    pub fn delete_reservation(&self, id: &ReservationId) -> StorageResult<()> {
-        self.reservations.remove(id.as_str().as_bytes())?;
-        Ok(())
-    }
 
     /// Reads a reservation.
     pub fn reservation(&self, id: &ReservationId) -> StorageResult<Option<Reservation>> {
@@ -532,16 +651,6 @@ impl Storage {
             .get(key)?
             .map(|raw| Ok(codec::decode(&raw)?))
             .transpose()
-    }
-
-    /// Stores an answer for `key` (durable after the next flush).
-    pub fn put_idempotent_answer(
-        &self,
-        key: &[u8],
-        answer: &IdempotentAnswer,
-    ) -> StorageResult<()> {
-        self.idempotency.insert(key, codec::encode(answer)?)?;
-        Ok(())
     }
 
     /// Ensures the id is a store's (used where only existence matters).

@@ -68,7 +68,7 @@ impl Secrets {
         drop(file);
         fs::rename(&tmp, path).map_err(fail)?;
         if let Some(dir) = path.parent() {
-            super::data_dir::sync_dir(dir).map_err(|e| DataDirError(e.0))?;
+            super::data_dir::sync_dir(dir).map_err(|e| DataDirError(e.to_string()))?;
         }
         Ok(())
     }

@@ -6,9 +6,11 @@
 //! - `r` SHA-256 of a refresh token → [`RefreshRecord`]
 //! - `g` user id → the user's refresh generation (big-endian `u64`)
 //!
-//! As everywhere in this module, nothing is durable until the committer has flushed.
+//! As everywhere in this module, every write goes through the committer (and the log).
 
-use super::{Storage, StorageError, StorageResult, codec};
+use super::{
+    ProductWrite, Storage, StorageError, StorageResult, Tree, codec, committer::Committer,
+};
 use crate::{
     auth::{
         tokens::{RefreshRecord, RefreshState},
@@ -25,17 +27,35 @@ fn key(tag: u8, rest: &[u8]) -> Vec<u8> {
     key
 }
 
-impl Storage {
-    /// Writes a new user and its email index entry in one atomic batch.
-    pub fn put_new_user(&self, user: &User) -> StorageResult<()> {
-        let mut batch = sled::Batch::default();
-        batch.insert(key(b'u', user.id.as_str().as_bytes()), codec::encode(user)?);
-        batch.insert(
-            key(b'e', user.email_lower.as_bytes()),
-            user.id.as_str().as_bytes(),
+impl ProductWrite {
+    /// Writes a new user and its email index entry.
+    pub fn new_user(&mut self, user: &User) -> StorageResult<()> {
+        self.put(
+            Tree::Users,
+            key(b'u', user.id.as_str().as_bytes()),
+            codec::encode(user)?,
         );
-        self.users.apply_batch(batch)?;
+        self.put(
+            Tree::Users,
+            key(b'e', user.email_lower.as_bytes()),
+            user.id.as_str().as_bytes().to_vec(),
+        );
         Ok(())
+    }
+
+    /// Writes a refresh token record under its digest.
+    pub fn refresh_token(&mut self, digest: &[u8], record: &RefreshRecord) -> StorageResult<()> {
+        self.put(Tree::Users, key(b'r', digest), codec::encode(record)?);
+        Ok(())
+    }
+}
+
+impl Storage {
+    /// Writes a new user and its email index entry, durably.
+    pub async fn put_new_user(&self, committer: &Committer, user: &User) -> StorageResult<()> {
+        let mut write = ProductWrite::default();
+        write.new_user(user)?;
+        committer.write_durable(write).await
     }
 
     /// Reads a user.
@@ -54,16 +74,21 @@ impl Storage {
                 std::str::from_utf8(&raw)
                     .ok()
                     .and_then(UserId::parse)
-                    .ok_or_else(|| StorageError("malformed email index entry".into()))
+                    .ok_or(StorageError::Malformed("email index entry"))
             })
             .transpose()
     }
 
-    /// Writes a refresh token record under its digest.
-    pub fn put_refresh_token(&self, digest: &[u8], record: &RefreshRecord) -> StorageResult<()> {
-        self.users
-            .insert(key(b'r', digest), codec::encode(record)?)?;
-        Ok(())
+    /// Writes a refresh token record under its digest, durably.
+    pub async fn put_refresh_token(
+        &self,
+        committer: &Committer,
+        digest: &[u8],
+        record: &RefreshRecord,
+    ) -> StorageResult<()> {
+        let mut write = ProductWrite::default();
+        write.refresh_token(digest, record)?;
+        committer.write_durable(write).await
     }
 
     /// Reads the refresh token record stored under `digest`.
@@ -74,22 +99,26 @@ impl Storage {
             .transpose()
     }
 
-    /// Replaces the record under `digest` only if it still is `current`; false when another
-    /// request changed it first (the single-use guarantee of refresh tokens rests on this).
-    pub fn swap_refresh_token(
+    /// Replaces the record under `digest` only if it still is `current`, durably; false when
+    /// another request changed it first (the single-use guarantee of refresh tokens rests on
+    /// this). Swaps run one at a time, each until its write is applied, so the comparison
+    /// always sees the previous swap.
+    pub async fn swap_refresh_token(
         &self,
+        committer: &Committer,
         digest: &[u8],
         current: &RefreshRecord,
         next: &RefreshRecord,
     ) -> StorageResult<bool> {
-        Ok(self
-            .users
-            .compare_and_swap(
-                key(b'r', digest),
-                Some(codec::encode(current)?),
-                Some(codec::encode(next)?),
-            )?
-            .is_ok())
+        let _one_at_a_time = self.users_lock.lock().await;
+        let stored = self.users.get(key(b'r', digest))?;
+        if stored.as_deref() != Some(codec::encode(current)?.as_slice()) {
+            return Ok(false);
+        }
+        let mut write = ProductWrite::default();
+        write.refresh_token(digest, next)?;
+        committer.write_durable(write).await?;
+        Ok(true)
     }
 
     /// The user's refresh generation (0 until the first revocation).
@@ -101,26 +130,30 @@ impl Storage {
             .map_or(0, u64::from_be_bytes))
     }
 
-    /// Moves the user to a new refresh generation, revoking every refresh token issued
-    /// before; atomic, so concurrent revocations never lose one.
-    pub fn bump_refresh_generation(&self, user: &UserId) -> StorageResult<u64> {
-        let next = self
-            .users
-            .update_and_fetch(key(b'g', user.as_str().as_bytes()), |old| {
-                let current = old
-                    .and_then(|raw| <[u8; 8]>::try_from(raw).ok())
-                    .map_or(0, u64::from_be_bytes);
-                Some(current.wrapping_add(1).to_be_bytes().to_vec())
-            })?
-            .and_then(|raw| <[u8; 8]>::try_from(raw.as_ref()).ok())
-            .map_or(0, u64::from_be_bytes);
+    /// Moves the user to a new refresh generation, durably, revoking every refresh token
+    /// issued before; one at a time (like swaps), so concurrent revocations never lose one.
+    pub async fn bump_refresh_generation(
+        &self,
+        committer: &Committer,
+        user: &UserId,
+    ) -> StorageResult<u64> {
+        let _one_at_a_time = self.users_lock.lock().await;
+        let next = self.refresh_generation(user)?.wrapping_add(1);
+        let mut write = ProductWrite::default();
+        write.put(
+            Tree::Users,
+            key(b'g', user.as_str().as_bytes()),
+            next.to_be_bytes().to_vec(),
+        );
+        committer.write_durable(write).await?;
         Ok(next)
     }
 
-    /// Removes refresh token records that would be refused anyway: expired before `now`,
-    /// logged out, or unreadable. Used ones stay until they expire, for reuse detection.
-    /// Returns how many went.
-    pub fn prune_refresh_tokens(&self, now: Millis) -> StorageResult<usize> {
+    /// The removal of refresh token records that would be refused anyway: expired before
+    /// `now`, logged out, or unreadable. Used ones stay until they expire, for reuse
+    /// detection. Returns the write and how many it removes.
+    pub fn prune_refresh_tokens(&self, now: Millis) -> StorageResult<(ProductWrite, usize)> {
+        let mut write = ProductWrite::default();
         let mut removed = 0;
         for entry in self.users.scan_prefix(key(b'r', &[])) {
             let (k, raw) = entry?;
@@ -128,10 +161,10 @@ impl Storage {
                 .map(|r| r.expires_at < now || r.state == RefreshState::Revoked)
                 .unwrap_or(true);
             if expired {
-                self.users.remove(k)?;
+                write.remove(Tree::Users, k);
                 removed += 1;
             }
         }
-        Ok(removed)
+        Ok((write, removed))
     }
 }

@@ -62,8 +62,9 @@ impl Catalog {
             open: true,
             created_at: now_ms(),
         };
-        self.shared.storage.put_store(&store)?;
-        self.shared.committer.durable().await?;
+        let mut write = ProductWrite::default();
+        write.store(&store)?;
+        self.shared.committer.write_durable(write).await?;
         self.shared
             .read_model
             .stores
@@ -85,8 +86,9 @@ impl Catalog {
             return Ok(store);
         }
         store.open = open;
-        self.shared.storage.put_store(&store)?;
-        self.shared.committer.durable().await?;
+        let mut write = ProductWrite::default();
+        write.store(&store)?;
+        self.shared.committer.write_durable(write).await?;
         let data = views::store(&store);
         let read_model = Arc::clone(&self.shared.read_model);
         let stored = store.clone();

@@ -20,6 +20,7 @@ use crate::{
         time::now_ms,
     },
     error::AppError,
+    persistence::ProductWrite,
 };
 use futures_util::future::join_all;
 use std::{
@@ -171,7 +172,15 @@ impl Reservations {
                 .collect();
             self.release_all(id, held).await;
             if outcomes.first().is_some_and(Result::is_ok)
-                && let Err(error) = self.shared.storage.delete_reservation(id)
+                && let Err(error) = self
+                    .shared
+                    .committer
+                    .write_durable({
+                        let mut removal = ProductWrite::default();
+                        removal.delete_reservation(id);
+                        removal
+                    })
+                    .await
             {
                 tracing::warn!(reservation = %id, %error, "could not remove a refused reservation");
             }
@@ -378,8 +387,9 @@ impl Reservations {
     }
 
     async fn save(&self, reservation: &Reservation) -> Result<(), AppError> {
-        self.shared.storage.put_reservation(reservation)?;
-        self.shared.committer.durable().await?;
+        let mut write = ProductWrite::default();
+        write.reservation(reservation)?;
+        self.shared.committer.write_durable(write).await?;
         Ok(())
     }
 }

@@ -1,0 +1,136 @@
+//! Log consumers with durable cursors: the outbox under everything that reacts to changes
+//! after they are acknowledged (search, notifications, webhooks, insights).
+//!
+//! A [`Consumer`] reads every record after its cursor, in log order, and only records that
+//! are durable. It saves its cursor when it has finished with a record ([`Consumer::save`]);
+//! after a crash it starts again right after the last *saved* cursor, so delivery is at least
+//! once: the records between the saved cursor and the crash come again, nothing is skipped.
+//! While a consumer's cursor lags, the log segments it still needs are kept (see
+//! [`Storage::checkpoint`]).
+
+use super::{ProductWrite, Storage, StorageError, StorageResult, StoredEvent, Tree, codec, log};
+use log::{LogReader, Lsn};
+use tokio::sync::watch;
+
+/// Where a consumer without a saved cursor starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Start {
+    /// At the oldest record still in the log.
+    Oldest,
+    /// After the last durable record: only changes from now on.
+    Now,
+}
+
+/// One durable record of the log.
+pub struct LogEvent {
+    /// Its position.
+    pub lsn: Lsn,
+    /// What it changed.
+    pub write: ProductWrite,
+}
+
+impl LogEvent {
+    /// The published events (product, order, cart topics) this record carries, as
+    /// `(entity id, event)`.
+    pub fn events(&self) -> impl Iterator<Item = (String, StoredEvent)> + '_ {
+        self.write.ops().iter().filter_map(|op| {
+            if op.tree != Tree::Entities {
+                return None;
+            }
+            let entity = op.key.strip_prefix(b"e")?;
+            let end = entity.iter().position(|b| *b == 0)?;
+            let entity = std::str::from_utf8(&entity[..end]).ok()?;
+            let event = codec::decode::<StoredEvent>(op.value.as_ref()?).ok()?;
+            Some((entity.to_owned(), event))
+        })
+    }
+}
+
+/// A named reader of the log with a cursor kept in sled.
+pub struct Consumer {
+    name: String,
+    storage: Storage,
+    /// Taken while a blocking read runs.
+    reader: Option<LogReader>,
+    durable: watch::Receiver<Lsn>,
+}
+
+impl Storage {
+    /// The consumer called `name`, positioned after its saved cursor (or at `start` when it
+    /// has none yet; that position is saved at once, so the log keeps what it will read).
+    pub fn consumer(&self, name: &str, start: Start) -> StorageResult<Consumer> {
+        let state = self.log_state();
+        let position = match self.cursors.get(name.as_bytes())? {
+            Some(raw) => u64::from_be_bytes(
+                raw.as_ref()
+                    .try_into()
+                    .map_err(|_| StorageError::Malformed("consumer cursor"))?,
+            ),
+            None => {
+                let position = match start {
+                    Start::Now => *state.durable.borrow(),
+                    Start::Oldest => log::segments(&state.dir)?
+                        .first()
+                        .map_or(*state.durable.borrow(), |(first, _)| first - 1),
+                };
+                self.cursors
+                    .insert(name.as_bytes(), &position.to_be_bytes())?;
+                self.db.flush()?;
+                position
+            }
+        };
+        Ok(Consumer {
+            name: name.to_owned(),
+            storage: self.clone(),
+            reader: Some(LogReader::new(&state.dir, position)),
+            durable: state.durable.subscribe(),
+        })
+    }
+}
+
+impl Consumer {
+    /// The last record handed out.
+    pub fn position(&self) -> Lsn {
+        self.reader.as_ref().map_or(0, LogReader::position)
+    }
+
+    /// Up to `max` records after the last one handed out, waiting until there is at least
+    /// one. `Err` when the log cannot be read (or the storage is gone).
+    pub async fn next(&mut self, max: usize) -> StorageResult<Vec<LogEvent>> {
+        let position = self.position();
+        let durable = *self
+            .durable
+            .wait_for(|durable| *durable > position)
+            .await
+            .map_err(|_| StorageError::Unavailable("the log was closed"))?;
+        let mut reader = self
+            .reader
+            .take()
+            .ok_or(StorageError::Unavailable("a read of this consumer failed"))?;
+        let (reader, read) = tokio::task::spawn_blocking(move || {
+            let read = reader.read(durable, max.max(1));
+            (reader, read)
+        })
+        .await
+        .map_err(|e| StorageError::Other(format!("a log read panicked: {e}")))?;
+        self.reader = Some(reader);
+        read?
+            .into_iter()
+            .map(|(lsn, body)| {
+                Ok(LogEvent {
+                    lsn,
+                    write: ProductWrite::decode(&body)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Saves `lsn` as this consumer's cursor, durably: after a crash it resumes after it.
+    pub async fn save(&self, lsn: Lsn) -> StorageResult<()> {
+        self.storage
+            .cursors
+            .insert(self.name.as_bytes(), &lsn.to_be_bytes())?;
+        self.storage.db.flush_async().await?;
+        Ok(())
+    }
+}
