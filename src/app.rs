@@ -145,6 +145,9 @@ impl App {
 
     /// Sweeps carts every ten minutes (untouched carts expire even while the server runs).
     pub fn spawn_housekeeping(self: &Arc<Self>) {
+        if let Some(path) = crate::fault::probe_consumer_file() {
+            spawn_probe_consumer(self.shared.storage.clone(), path);
+        }
         let app = Arc::downgrade(self);
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(std::time::Duration::from_secs(600));
@@ -342,4 +345,40 @@ fn resolve_secrets(config: &Config, data_dir: &DataDir) -> Result<ResolvedSecret
         admin_token_source,
         jwt_secret,
     })
+}
+
+/// The `probe_consumer` test hook (see [`crate::fault`]): a log consumer that reports what it
+/// receives to a file.
+fn spawn_probe_consumer(storage: Storage, path: std::path::PathBuf) {
+    use std::io::Write;
+    tokio::spawn(async move {
+        let run = async {
+            let mut consumer =
+                storage.consumer("fault-probe", crate::persistence::consumer::Start::Oldest)?;
+            let mut file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)
+                .map_err(StorageError::io("opening", &path))?;
+            let mut report = |line: String| {
+                file.write_all(line.as_bytes())
+                    .map_err(StorageError::io("writing", &path))
+            };
+            report(format!("start {}\n", consumer.position()))?;
+            loop {
+                let events = consumer.next(64).await?;
+                let Some(last) = events.last().map(|e| e.lsn) else {
+                    continue;
+                };
+                let lines: String = events.iter().map(|e| format!("e {}\n", e.lsn)).collect();
+                report(lines)?;
+                consumer.save(last).await?;
+                report(format!("c {last}\n"))?;
+            }
+        };
+        let result: Result<(), StorageError> = run.await;
+        if let Err(error) = result {
+            tracing::error!(%error, "the probe consumer stopped");
+        }
+    });
 }

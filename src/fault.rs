@@ -12,7 +12,11 @@
 //! - `crash_after_capture`: the process aborts right after the payment provider durably
 //!   captured a charge, before the order is confirmed;
 //! - `recovery_delay_ms:<n>`: start-up recovery waits `n` ms before it begins;
-//! - `panic_in_password_hash`: the password hashing task panics (a bug: 500 `internal`).
+//! - `panic_in_password_hash`: the password hashing task panics (a bug: 500 `internal`);
+//! - `probe_consumer:<path>`: a log consumer (durable cursor `fault-probe`) appends to
+//!   `<path>` a line `start <cursor>` when it starts, `e <lsn>` per record it receives and
+//!   `c <lsn>` after each durable save of its cursor, so a test can check from outside that
+//!   a consumer killed at random points gets every record in order without a gap.
 
 use std::{path::PathBuf, sync::OnceLock, time::Duration};
 
@@ -23,6 +27,7 @@ struct Faults {
     crash_after_capture: bool,
     recovery_delay_ms: u64,
     panic_in_password_hash: bool,
+    probe_consumer: Option<PathBuf>,
 }
 
 static FAULTS: OnceLock<Faults> = OnceLock::new();
@@ -43,6 +48,9 @@ pub fn install(spec: &str) -> Result<(), String> {
                     .map_err(|_| format!("recovery_delay_ms needs a number, not {value:?}"))?;
             }
             "panic_in_password_hash" => faults.panic_in_password_hash = true,
+            "probe_consumer" if !value.is_empty() => {
+                faults.probe_consumer = Some(PathBuf::from(value));
+            }
             _ => return Err(format!("unknown fault {item:?}")),
         }
     }
@@ -82,4 +90,9 @@ pub fn password_hash_panics() {
     if FAULTS.get().is_some_and(|f| f.panic_in_password_hash) {
         panic!("injected fault: panic_in_password_hash");
     }
+}
+
+/// Where the probe consumer writes, when `probe_consumer` is on.
+pub fn probe_consumer_file() -> Option<PathBuf> {
+    FAULTS.get().and_then(|f| f.probe_consumer.clone())
 }

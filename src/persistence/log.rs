@@ -535,10 +535,7 @@ mod tests {
 
     type Records = Vec<(Lsn, Vec<u8>)>;
 
-    fn open_collect(
-        dir: &Path,
-        checkpoint: Lsn,
-    ) -> Result<(Opened, Records), LogError> {
+    fn open_collect(dir: &Path, checkpoint: Lsn) -> Result<(Opened, Records), LogError> {
         let mut seen = Vec::new();
         let opened = open::<LogError>(dir, checkpoint, 1 << 20, |lsn, body| {
             seen.push((lsn, body.to_vec()));

@@ -7,6 +7,7 @@ mod chaos;
 mod durability;
 mod edges;
 mod errors;
+mod event_log;
 mod helpers;
 mod lifecycle;
 mod observability;
