@@ -7,6 +7,7 @@
 //! presenting a used token again (a sign it leaked) revokes every refresh token of the user by
 //! moving the user to a new refresh generation.
 
+pub mod caller;
 pub mod passwords;
 pub mod rate_limit;
 pub mod tokens;
@@ -20,9 +21,9 @@ use crate::{
         time::now_ms,
     },
     error::AppError,
-    http::extract::Caller,
     persistence::StorageError,
 };
+pub use caller::Caller;
 use dashmap::{DashMap, mapref::entry::Entry};
 use passwords::Passwords;
 use rate_limit::LoginThrottle;

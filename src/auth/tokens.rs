@@ -1,14 +1,16 @@
 //! Access tokens (HS256 JWTs, stateless and short-lived) and refresh tokens (random, stored
 //! only as SHA-256 digests, single use).
 
-use super::users::{Role, User};
+use super::{
+    Caller,
+    users::{Role, User},
+};
 use crate::{
     domain::{
         ids::{StoreId, UserId},
         time::Millis,
     },
     error::AppError,
-    http::extract::Caller,
 };
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
