@@ -8,7 +8,7 @@ pub mod registry;
 
 use crate::{
     config::Config, persistence::Storage, persistence::committer::Committer, read_model::ReadModel,
-    ws::Hub,
+    realtime::Hub,
 };
 use std::sync::Arc;
 

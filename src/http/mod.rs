@@ -14,6 +14,7 @@ mod products;
 pub mod raw_limits;
 mod reservations;
 pub mod schema;
+pub mod socket;
 mod stores;
 mod unique_keys;
 
@@ -72,7 +73,7 @@ pub fn router_with(app: Arc<App>, extra: Router<Arc<App>>) -> Router {
         .route("/orders/{id}/status", put(orders::set_status))
         .route("/orders/{id}/cancel", post(orders::cancel))
         .route("/admin/payments", get(orders::ledger))
-        .route("/ws", get(crate::ws::socket::upgrade))
+        .route("/ws", get(socket::upgrade))
         .route("/auth/register", post(auth::register))
         .route("/auth/login", post(auth::login))
         .route("/auth/refresh", post(auth::refresh))

@@ -2,8 +2,9 @@
 //! handlers' `#[utoipa::path]` annotations, their input types and [`super::schema`]; and
 //! `GET /api/docs`, a self-contained page that renders it (no CDN, no external assets).
 
+use super::socket;
 use super::{auth, carts, health, orders, products, reservations, schema, stores};
-use crate::{observability, ws::socket};
+use crate::observability;
 use axum::{
     http::{HeaderValue, header},
     response::{Html, IntoResponse, Response},
