@@ -16,6 +16,7 @@ mod reservations;
 pub mod schema;
 pub mod socket;
 mod stores;
+pub mod telemetry;
 mod unique_keys;
 
 use crate::{app::App, error::AppError};
@@ -85,7 +86,7 @@ pub fn router_with(app: Arc<App>, extra: Router<Arc<App>>) -> Router {
     let router = Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
-        .route("/metrics", get(crate::observability::render))
+        .route("/metrics", get(telemetry::render))
         .route("/api/v1/openapi.json", get(openapi::document))
         .route("/api/docs", get(openapi::docs_page))
         .route("/", get(crate::web::storefront))
@@ -103,7 +104,7 @@ pub fn router_with(app: Arc<App>, extra: Router<Arc<App>>) -> Router {
     router
         .layer(middleware::from_fn(headers::secure))
         // Outermost: request id, span, access log and request metrics for every answer.
-        .layer(middleware::from_fn(crate::observability::track))
+        .layer(middleware::from_fn(telemetry::track))
 }
 
 /// Answers 503 while recovery runs or after storage failed, so no request sees a half-built

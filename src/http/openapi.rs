@@ -2,9 +2,8 @@
 //! handlers' `#[utoipa::path]` annotations, their input types and [`super::schema`]; and
 //! `GET /api/docs`, a self-contained page that renders it (no CDN, no external assets).
 
-use super::socket;
 use super::{auth, carts, health, orders, products, reservations, schema, stores};
-use crate::observability;
+use super::{socket, telemetry};
 use axum::{
     http::{HeaderValue, header},
     response::{Html, IntoResponse, Response},
@@ -29,7 +28,7 @@ with a `code` (see the `Problem` schema). Live updates: the WebSocket at `/api/v
     paths(
         health::healthz,
         health::readyz,
-        observability::render,
+        telemetry::render,
         document,
         stores::list,
         stores::create,
