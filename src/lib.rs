@@ -12,6 +12,7 @@ pub mod actors;
 pub mod app;
 pub mod auth;
 pub mod config;
+pub mod context;
 pub mod demo;
 pub mod domain;
 pub mod error;

@@ -14,7 +14,7 @@ pub mod tokens;
 pub mod users;
 
 use crate::{
-    actors::Shared,
+    context::Shared,
     domain::{
         error::FieldError,
         ids::{StoreId, UserId},
