@@ -9,12 +9,10 @@
 //! As everywhere in this module, nothing is durable until the committer has flushed.
 
 use super::{Storage, StorageError, StorageResult, codec};
-use crate::{
-    auth::{
-        tokens::{RefreshRecord, RefreshState},
-        users::User,
-    },
-    domain::{ids::UserId, time::Millis},
+use crate::domain::{
+    ids::UserId,
+    time::Millis,
+    user::{RefreshRecord, RefreshState, User},
 };
 
 fn key(tag: u8, rest: &[u8]) -> Vec<u8> {
