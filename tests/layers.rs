@@ -1,6 +1,7 @@
-//! The import layers of the design notes (issue 11: one import direction) as data, checked against the source: every `crate::…` path
-//! in a top-level module of `src/` may only name a module of its own layer or of a lower one,
-//! and modules of one layer may not use each other in a circle. A new top-level module must
+//! The import layers of the design notes (issue 11: one import direction) as data, checked
+//! against the source: every `crate::…` path in a top-level module of `src/` may only name a
+//! module of its own layer or of a lower one, and modules of one layer may not use each other
+//! in a circle. A new top-level module must
 //! be placed in [`LAYERS`] before it compiles into a passing suite.
 //!
 //! The check reads the source text (comments and string literals removed), so it needs no
