@@ -2,7 +2,7 @@
 //!
 //! - `hub_fanout/emporium/{N}`: N [`Connection`]s (the hub's handle on a WebSocket connection,
 //!   with the server's default outbound queue of 4096 frames) subscribe to one `product:` topic
-//!   through [`Hub::subscribe_durable`], as `ws::socket` does for a client's `subscribe` (the
+//!   through [`Hub::subscribe_durable`], as `http::socket` does for a client's `subscribe` (the
 //!   `subscribed` frames are drained before measuring). One iteration is one
 //!   [`Hub::publish_durable`] of a `stock.changed` event — render the frame once, then push it
 //!   into every subscriber's queue under the topic's lock — followed by draining every queue
@@ -28,7 +28,7 @@ use emporium::{
         time::now_ms,
     },
     observability,
-    ws::{Hub, connection::Connection, protocol},
+    realtime::{Hub, connection::Connection, protocol},
 };
 use serde_json::{Value, json};
 use std::{hint::black_box, sync::Arc};

@@ -9,9 +9,9 @@ use crate::{
         Storage, StorageError, committer::Committer, data_dir::DataDir, secrets::Secrets,
     },
     read_model::ReadModel,
+    realtime::Hub,
     services::{catalog::Catalog, reservations::Reservations},
     views::ProductView,
-    ws::Hub,
 };
 use std::sync::{
     Arc,

@@ -166,7 +166,7 @@ pub struct ActorsConfig {
     /// it. Also the period of the idle sweep.
     pub idle_seconds: u64,
     /// Most product actors kept running at once. Beyond it the oldest activations that hold
-    /// nothing and have been quiet for a second are passivated, so memory stays bounded
+    /// nothing and have been quiet for `evictable_after_ms` are passivated, so memory stays bounded
     /// however many products traffic touches (about 10 KiB per live actor).
     pub max_active_products: usize,
     /// Most order actors kept running at once. Beyond it the oldest ones with no payment in
@@ -175,12 +175,21 @@ pub struct ActorsConfig {
     /// Most cart actors kept running at once. Beyond it the oldest ones without a stock hold
     /// are passivated.
     pub max_active_carts: usize,
+    /// How long a product actor must have been quiet before the cap may passivate it: a
+    /// product reloads from its snapshot and journal on disk, so a hot one is kept. Short in
+    /// tests, so they need not wait a second for actors to become evictable.
+    pub evictable_after_ms: u64,
 }
 
 impl ActorsConfig {
     /// The idle sweep's period (and idle time): `idle_seconds`, at least one second.
     pub fn idle_every(&self) -> std::time::Duration {
         std::time::Duration::from_secs(self.idle_seconds.max(1))
+    }
+
+    /// The quiet time after which the product cap may passivate an actor.
+    pub fn evictable_after(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.evictable_after_ms)
     }
 }
 
@@ -230,6 +239,7 @@ impl Default for Config {
                 max_active_products: 20_000,
                 max_active_orders: 20_000,
                 max_active_carts: 20_000,
+                evictable_after_ms: 1000,
             },
             storage: StorageConfig::default(),
         }

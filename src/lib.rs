@@ -2,7 +2,7 @@
 //!
 //! Every product's stock is owned by its own actor ([`actors`]); changes are decided by pure
 //! rules ([`domain`]), made durable with a group commit ([`persistence`]) before anyone hears
-//! of them, and then pushed to WebSocket subscribers ([`ws`]). REST lives in [`http`]; the
+//! of them, and then pushed to WebSocket subscribers ([`realtime`]). REST lives in [`http`]; the
 //! storefront and staff dashboard pages, embedded in the binary, in [`web`].
 //!
 //! [`run`] serves on an already bound listener until a shutdown future resolves, so tests can
@@ -12,6 +12,7 @@ pub mod actors;
 pub mod app;
 pub mod auth;
 pub mod config;
+pub mod context;
 pub mod demo;
 pub mod domain;
 pub mod error;
@@ -21,10 +22,10 @@ pub mod observability;
 pub mod payments;
 pub mod persistence;
 pub mod read_model;
+pub mod realtime;
 pub mod services;
 pub mod views;
 pub mod web;
-pub mod ws;
 
 use std::{future::Future, sync::Arc, time::Duration};
 use tokio::net::TcpListener;

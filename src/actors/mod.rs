@@ -6,27 +6,10 @@ pub mod order;
 pub mod product;
 pub mod registry;
 
-use crate::{
-    config::Config, persistence::Storage, persistence::committer::Committer, read_model::ReadModel,
-    ws::Hub,
-};
-use std::sync::Arc;
-
+/// What every actor needs from the rest of the server (defined below the actors, so that
+/// accounts and payments can use it too).
+pub use crate::context::Shared;
 pub use registry::ProductRegistry;
-
-/// What every actor needs from the rest of the server.
-pub struct Shared {
-    /// Settings.
-    pub config: Arc<Config>,
-    /// The database.
-    pub storage: Storage,
-    /// Group commit.
-    pub committer: Committer,
-    /// Live updates.
-    pub hub: Arc<Hub>,
-    /// Read models updated after every durable change.
-    pub read_model: Arc<ReadModel>,
-}
 
 /// Why an actor call did not produce an answer.
 #[derive(Clone, Debug, thiserror::Error)]

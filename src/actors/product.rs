@@ -148,10 +148,6 @@ impl super::registry::Passivates for ProductMsg {
     }
 }
 
-/// How long an actor must have been quiet before the registry's cap may passivate it: a
-/// product reloads from its snapshot and journal on disk, so a hot one is kept.
-const EVICTABLE_AFTER: Duration = Duration::from_secs(1);
-
 /// Start-up arguments.
 pub struct ProductArgs {
     /// The product.
@@ -379,7 +375,10 @@ impl Actor for ProductActor {
                 return Ok(());
             }
             ProductMsg::Evict => {
-                state.maybe_passivate(&myself, EVICTABLE_AFTER);
+                // Only one quiet for `actors.evictable_after_ms`: a product reloads from its
+                // snapshot and journal on disk, so a hot one is kept.
+                let quiet = state.shared.config.actors.evictable_after();
+                state.maybe_passivate(&myself, quiet);
                 return Ok(());
             }
         };

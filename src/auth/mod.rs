@@ -7,22 +7,23 @@
 //! presenting a used token again (a sign it leaked) revokes every refresh token of the user by
 //! moving the user to a new refresh generation.
 
+pub mod caller;
 pub mod passwords;
 pub mod rate_limit;
 pub mod tokens;
 pub mod users;
 
 use crate::{
-    actors::Shared,
+    context::Shared,
     domain::{
         error::FieldError,
         ids::{StoreId, UserId},
         time::now_ms,
     },
     error::AppError,
-    http::extract::Caller,
     persistence::StorageError,
 };
+pub use caller::Caller;
 use dashmap::{DashMap, mapref::entry::Entry};
 use passwords::Passwords;
 use rate_limit::LoginThrottle;

@@ -1,14 +1,15 @@
 //! Access tokens (HS256 JWTs, stateless and short-lived) and refresh tokens (random, stored
 //! only as SHA-256 digests, single use).
 
-use super::users::{Role, User};
+use super::{
+    Caller,
+    users::{Role, User},
+};
+/// The stored refresh-token records are domain types (storage keeps them without `auth`).
+pub use crate::domain::user::{RefreshRecord, RefreshState};
 use crate::{
-    domain::{
-        ids::{StoreId, UserId},
-        time::Millis,
-    },
+    domain::ids::{StoreId, UserId},
     error::AppError,
-    http::extract::Caller,
 };
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
@@ -101,33 +102,6 @@ impl AccessTokens {
         }?;
         Ok((caller, claims.exp))
     }
-}
-
-/// A refresh token as stored (under the digest of the token, never the token itself).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RefreshRecord {
-    /// Whose token it is.
-    pub user_id: UserId,
-    /// The user's refresh generation when it was issued; bumping the generation revokes every
-    /// older token of the user at once.
-    pub generation: u64,
-    /// Where the token is in its single-use life.
-    pub state: RefreshState,
-    /// Issue time.
-    pub created_at: Millis,
-    /// After this the token is refused.
-    pub expires_at: Millis,
-}
-
-/// The life of a refresh token. Stored by variant position, so new states go at the end.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum RefreshState {
-    /// May be exchanged once.
-    Active,
-    /// Exchanged; presenting it again means it leaked.
-    Used,
-    /// Logged out.
-    Revoked,
 }
 
 /// A fresh refresh token: `rt_` and ~256 random bits.

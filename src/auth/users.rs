@@ -1,12 +1,8 @@
 //! User accounts as stored, their public view, and the checks a new account must pass.
 
-use crate::domain::{
-    error::FieldError,
-    ids::{StoreId, UserId},
-    time::Millis,
-};
-use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use crate::domain::error::FieldError;
+/// The account records are domain types (storage keeps them without knowing about `auth`).
+pub use crate::domain::user::{Role, User};
 
 /// Longest accepted email address (RFC 5321's path limit less the angle brackets).
 pub const MAX_EMAIL_CHARS: usize = 254;
@@ -16,63 +12,6 @@ pub const MIN_PASSWORD_CHARS: usize = 8;
 pub const MAX_PASSWORD_CHARS: usize = 1024;
 /// Longest display name.
 pub const MAX_NAME_CHARS: usize = 200;
-
-/// What a user may do. Stored by variant position, so new roles go at the end.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    /// A shopper: carts and their own orders.
-    Customer,
-    /// Works for one store: its products, stock, reservations and orders.
-    Staff,
-    /// Everything.
-    Admin,
-}
-
-impl Role {
-    /// The role as the API spells it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Customer => "customer",
-            Self::Staff => "staff",
-            Self::Admin => "admin",
-        }
-    }
-}
-
-/// A user account as stored in the `users` tree.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct User {
-    /// `usr_…`
-    pub id: UserId,
-    /// The address as the user typed it (shown back to them).
-    pub email: String,
-    /// [`normalize_email`] of `email`: the uniqueness and login key.
-    pub email_lower: String,
-    /// Display name.
-    pub name: String,
-    /// What the user may do.
-    pub role: Role,
-    /// The store a staff member works for (`None` for every other role).
-    pub store_id: Option<StoreId>,
-    /// Argon2id PHC string; never leaves the server.
-    pub password_hash: String,
-    /// Creation time.
-    pub created_at: Millis,
-}
-
-impl User {
-    /// The user as the API shows it (docs/API.md §7): no hash, no internal fields.
-    pub fn view(&self) -> Value {
-        json!({
-            "id": self.id,
-            "email": self.email,
-            "name": self.name,
-            "role": self.role.as_str(),
-            "store_id": self.store_id,
-        })
-    }
-}
 
 /// The key emails are compared by: the contract makes addresses case-insensitive.
 pub fn normalize_email(email: &str) -> String {

@@ -12,5 +12,6 @@ pub mod reservation;
 pub mod stock;
 pub mod store;
 pub mod time;
+pub mod user;
 
 pub use error::DomainError;

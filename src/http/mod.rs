@@ -14,7 +14,9 @@ mod products;
 pub mod raw_limits;
 mod reservations;
 pub mod schema;
+pub mod socket;
 mod stores;
+pub mod telemetry;
 mod unique_keys;
 
 use crate::{app::App, error::AppError};
@@ -72,7 +74,7 @@ pub fn router_with(app: Arc<App>, extra: Router<Arc<App>>) -> Router {
         .route("/orders/{id}/status", put(orders::set_status))
         .route("/orders/{id}/cancel", post(orders::cancel))
         .route("/admin/payments", get(orders::ledger))
-        .route("/ws", get(crate::ws::socket::upgrade))
+        .route("/ws", get(socket::upgrade))
         .route("/auth/register", post(auth::register))
         .route("/auth/login", post(auth::login))
         .route("/auth/refresh", post(auth::refresh))
@@ -84,7 +86,7 @@ pub fn router_with(app: Arc<App>, extra: Router<Arc<App>>) -> Router {
     let router = Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
-        .route("/metrics", get(crate::observability::render))
+        .route("/metrics", get(telemetry::render))
         .route("/api/v1/openapi.json", get(openapi::document))
         .route("/api/docs", get(openapi::docs_page))
         .route("/", get(crate::web::storefront))
@@ -102,7 +104,7 @@ pub fn router_with(app: Arc<App>, extra: Router<Arc<App>>) -> Router {
     router
         .layer(middleware::from_fn(headers::secure))
         // Outermost: request id, span, access log and request metrics for every answer.
-        .layer(middleware::from_fn(crate::observability::track))
+        .layer(middleware::from_fn(telemetry::track))
 }
 
 /// Answers 503 while recovery runs or after storage failed, so no request sees a half-built

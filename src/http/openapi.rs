@@ -3,7 +3,7 @@
 //! `GET /api/docs`, a self-contained page that renders it (no CDN, no external assets).
 
 use super::{auth, carts, health, orders, products, reservations, schema, stores};
-use crate::{observability, ws::socket};
+use super::{socket, telemetry};
 use axum::{
     http::{HeaderValue, header},
     response::{Html, IntoResponse, Response},
@@ -28,7 +28,7 @@ with a `code` (see the `Problem` schema). Live updates: the WebSocket at `/api/v
     paths(
         health::healthz,
         health::readyz,
-        observability::render,
+        telemetry::render,
         document,
         stores::list,
         stores::create,

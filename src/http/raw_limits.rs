@@ -12,7 +12,8 @@
 //! Nothing else produces 414 or 431, so a status line with one of them at the start of a
 //! write is always hyper's automatic answer.
 
-use crate::{error::AppError, observability};
+use super::telemetry;
+use crate::error::AppError;
 use std::{
     io,
     pin::Pin,
@@ -132,7 +133,7 @@ impl Guarded {
         let (method, path) = request_line(&self.head);
         let started = Instant::now();
         let (status, body) = error.problem_json();
-        let request_id = observability::new_request_id();
+        let request_id = telemetry::new_request_id();
         let body = body.to_string();
         let answer = format!(
             "HTTP/1.1 {} {}\r\ncontent-type: {}\r\ncontent-length: {}\r\n\
@@ -141,10 +142,10 @@ impl Guarded {
             status.canonical_reason().unwrap_or_default(),
             super::error::PROBLEM_JSON,
             body.len(),
-            observability::REQUEST_ID.as_str(),
+            telemetry::REQUEST_ID.as_str(),
         );
         self.answer = Some((answer.into_bytes(), 0));
-        observability::record_unrouted(&request_id, &method, &path, status, started.elapsed());
+        telemetry::record_unrouted(&request_id, &method, &path, status, started.elapsed());
         true
     }
 }

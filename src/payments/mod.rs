@@ -5,7 +5,7 @@
 //! or the server restarts, an order is charged at most once.
 
 use crate::{
-    actors::Shared,
+    context::Shared,
     domain::{money::Money, time::now_ms},
     persistence::LedgerEntry,
 };

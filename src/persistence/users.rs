@@ -11,12 +11,10 @@
 use super::{
     ProductWrite, Storage, StorageError, StorageResult, Tree, codec, committer::Committer,
 };
-use crate::{
-    auth::{
-        tokens::{RefreshRecord, RefreshState},
-        users::User,
-    },
-    domain::{ids::UserId, time::Millis},
+use crate::domain::{
+    ids::UserId,
+    time::Millis,
+    user::{RefreshRecord, RefreshState, User},
 };
 
 fn key(tag: u8, rest: &[u8]) -> Vec<u8> {

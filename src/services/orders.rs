@@ -10,6 +10,7 @@ use crate::{
         order::{OrderMsg, is_lapsed},
         product::ProductMsg,
     },
+    auth::Caller,
     domain::{
         DomainError,
         cart::Cart,
@@ -19,7 +20,6 @@ use crate::{
         time::now_ms,
     },
     error::AppError,
-    http::extract::Caller,
     services::reservations::{MAX_ITEMS, MAX_QUANTITY, PIN_GRACE_MS},
     views,
 };

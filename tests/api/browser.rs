@@ -754,11 +754,25 @@ async fn order_flow(app: &TestApp, shop: &Shop, driver: &Driver, shopper: &Clien
     )
     .await;
     screenshot(staff, "dashboard-offline").await;
+    // An observer on the dashboard's topic: once it has the confirmation, the server has fanned
+    // it out, so a page still connected would have it too.
+    let mut observer = app.ws_as(ADMIN_TOKEN).await;
+    observer
+        .subscribe(&format!("store:{}:orders", shop.store_id))
+        .await;
     let customer = app.customer().await;
     let cart = app.cart_with(&customer.token, &shop.pizza, 1).await;
     let (status, order) = app.checkout(&customer.token, &cart, "tok_visa").await;
     assert_eq!(status, 201, "{order}");
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    loop {
+        let event = observer.next_event().await;
+        if event["event"] == "order.status_changed"
+            && event["data"]["order"]["id"] == order["id"]
+            && event["data"]["to"] == "confirmed"
+        {
+            break;
+        }
+    }
     assert_eq!(
         eval(staff, "document.querySelectorAll('.ticket').length").await,
         json!(0),

@@ -15,33 +15,52 @@ async fn product_actors(client: &reqwest::Client, server: &ServerProcess) -> u64
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cap_passivates_the_oldest_quiet_actors_and_they_come_back_with_their_state() {
+    // `actors.evictable_after_ms`: how long an actor must be quiet before the cap may stop it.
+    const QUIET: Duration = Duration::from_millis(400);
     let dir = tempfile::tempdir().expect("temp dir");
     let client = reqwest::Client::new();
-    let server = ServerProcess::start(dir.path(), &[("EMPORIUM_ACTORS__MAX_ACTIVE_PRODUCTS", "4")]);
+    let server = ServerProcess::start(
+        dir.path(),
+        &[
+            ("EMPORIUM_ACTORS__MAX_ACTIVE_PRODUCTS", "4"),
+            ("EMPORIUM_ACTORS__EVICTABLE_AFTER_MS", "400"),
+        ],
+    );
     let addr = server.addr;
     wait_ready(&client, addr).await;
     let store = create_store(&client, addr).await;
     let mut products = Vec::new();
-    for _ in 0..12 {
+    for _ in 0..10 {
         products.push(create_product(&client, addr, &store, 10).await);
     }
-    // The first ten become active and then quiet.
-    for product in &products[..10] {
-        adjust_stock(&client, addr, product, 1).await;
-    }
-    assert_eq!(product_actors(&client, &server).await, 10);
-    // The cap only passivates actors quiet for 1 s (the server's fixed `EVICTABLE_AFTER`).
-    // That quietness is not visible from outside, and polling would mean activating more
-    // actors, which are hot and change what is counted, so this one wait stays a sleep.
-    tokio::time::sleep(Duration::from_millis(1_200)).await;
-    // New activations push the count over the cap: the quiet ones are passivated.
-    for product in &products[10..] {
-        adjust_stock(&client, addr, product, 1).await;
-    }
-    eventually(Duration::from_secs(10), || async {
-        product_actors(&client, &server).await <= 4
-    })
+    // Ten become active at once (well within `QUIET` of each other): over the cap, but hot
+    // ones are kept.
+    futures_util::future::join_all(
+        products
+            .iter()
+            .map(|product| adjust_stock(&client, addr, product, 1)),
+    )
     .await;
+    assert_eq!(product_actors(&client, &server).await, 10);
+    // Then one more activation per round, rounds `QUIET` apart: the actors the cap asks to
+    // go are quiet by then, so the count falls to the cap (the eviction messages are handled
+    // asynchronously, hence the rounds).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        tokio::time::sleep(QUIET).await;
+        let product = create_product(&client, addr, &store, 10).await;
+        adjust_stock(&client, addr, &product, 1).await;
+        products.push(product);
+        let active = product_actors(&client, &server).await;
+        if active <= 4 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "still {active} product actors after {} activations (cap 4)",
+            products.len()
+        );
+    }
     // Every product still has its writes: a re-activated actor loads them from disk.
     for product in &products {
         let adjusted = adjust_stock(&client, addr, product, 1).await;

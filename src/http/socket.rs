@@ -1,7 +1,8 @@
 //! One WebSocket connection: a reader task that runs the protocol and a writer task that
 //! drains the connection's bounded queue into the socket.
 
-use super::{
+use super::extract::{ApiQuery, Caller, Credentials, credentials_from_token};
+use crate::realtime::{
     connection::{CLOSE_GOING_AWAY, CLOSE_LAGGED, CLOSE_POLICY, CLOSE_UNAUTHORIZED, Connection},
     hub::Replayed,
     protocol::{self, ClientOp, Mode, Since},
@@ -13,7 +14,6 @@ use crate::{
         time::{Millis, now_ms},
     },
     error::AppError,
-    http::extract::{ApiQuery, Caller, Credentials, credentials_from_token},
     services::orders::{may_read_cart, may_see_order},
     views,
 };
@@ -59,10 +59,10 @@ pub struct WsQuery {
     params(WsQuery),
     responses(
         (status = 101, description = "Switching to the WebSocket protocol of docs/API.md §9."),
-        (status = 401, response = crate::http::schema::Unauthorized),
-        (status = 422, response = crate::http::schema::Unprocessable),
-        (status = 426, response = crate::http::schema::UpgradeRequired),
-        (status = 503, response = crate::http::schema::Unavailable),
+        (status = 401, response = super::schema::Unauthorized),
+        (status = 422, response = super::schema::Unprocessable),
+        (status = 426, response = super::schema::UpgradeRequired),
+        (status = 503, response = super::schema::Unavailable),
     ))]
 pub async fn upgrade(
     State(app): State<Arc<App>>,
