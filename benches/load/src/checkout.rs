@@ -137,11 +137,9 @@ pub async fn run(
     // Verify: every order confirmed (as answered and as read back), one charge per order of
     // its total in the ledger.
     progress("verifying");
-    let ledger = http
-        .admin(Method::GET, "/api/v1/admin/payments", None)
-        .await;
+    let ledger = ledger(&mut http).await;
     let mut charges: std::collections::HashMap<String, Vec<i64>> = Default::default();
-    for e in ledger["items"].as_array().into_iter().flatten() {
+    for e in &ledger {
         if e["kind"] == "charge" {
             let amount = e["amount"]
                 .as_i64()
@@ -239,4 +237,25 @@ pub async fn run(
             )
         }
     );
+}
+
+/// Every ledger entry: `GET /api/v1/admin/payments` page by page (100 per page, oldest first).
+async fn ledger(http: &mut Http) -> Vec<Value> {
+    let mut entries = Vec::new();
+    for page in 1.. {
+        let answer = http
+            .admin(
+                Method::GET,
+                &format!("/api/v1/admin/payments?page={page}&per_page=100"),
+                None,
+            )
+            .await;
+        let items = answer["items"].as_array().cloned().unwrap_or_default();
+        let last = items.len() < 100;
+        entries.extend(items);
+        if last {
+            break;
+        }
+    }
+    entries
 }

@@ -38,7 +38,7 @@ pub struct Options {
 
 /// What the baseline's clients did.
 pub struct Outcome {
-    /// The server's version line (`postgres (PostgreSQL) 15.x`).
+    /// The server's name and version (`PostgreSQL 15.18`).
     pub version: String,
     /// Committed transactions.
     pub ok: u64,
@@ -95,7 +95,7 @@ pub struct Cluster {
     port: u16,
     version: String,
     /// Declared last: removed after the postmaster is stopped (see `Drop`).
-    dir: TempDir,
+    _dir: TempDir,
 }
 
 impl Cluster {
@@ -120,8 +120,14 @@ impl Cluster {
         let version = Command::new(bin.join("postgres"))
             .arg("--version")
             .output()
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-            .unwrap_or_else(|_| "postgres".into());
+            .map(|o| {
+                // "postgres (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)" → "PostgreSQL 15.18"
+                let line = String::from_utf8_lossy(&o.stdout).into_owned();
+                line.split_whitespace()
+                    .nth(2)
+                    .map_or_else(|| "PostgreSQL".into(), |v| format!("PostgreSQL {v}"))
+            })
+            .unwrap_or_else(|_| "PostgreSQL".into());
         let mut initdb = Command::new(bin.join("initdb"));
         initdb.arg("-D").arg(&data).args([
             "-U",
@@ -175,7 +181,7 @@ impl Cluster {
             postmaster,
             port,
             version,
-            dir,
+            _dir: dir,
         };
         let until = Instant::now() + Duration::from_secs(60);
         loop {
@@ -240,8 +246,7 @@ impl Drop for Cluster {
             let _ = self.postmaster.kill();
             let _ = self.postmaster.wait();
         }
-        // `dir` (a TempDir) is removed when this struct's fields drop, right after this.
-        let _ = &self.dir;
+        // `_dir` (a TempDir) is removed when the fields drop, right after this.
     }
 }
 
@@ -334,7 +339,7 @@ where
                     Ok(false) => stop.store(true, Relaxed),
                     Err(e) => {
                         errors += 1;
-                        first_error.get_or_insert(e.to_string());
+                        first_error.get_or_insert(explain(&e));
                         if e.is_closed() {
                             break;
                         }
@@ -380,6 +385,15 @@ where
     outcome
 }
 
+/// An error with the server's message when there is one (tokio-postgres's `Display` says
+/// only "db error").
+fn explain(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{}: {}", db.code().code(), db.message()),
+        None => e.to_string(),
+    }
+}
+
 /// Stock each product row starts with in the checkout baseline (never runs out in 10 s).
 const CHECKOUT_STOCK: i32 = 10_000_000;
 
@@ -406,16 +420,20 @@ pub async fn checkout(
                  unit_price bigint NOT NULL, PRIMARY KEY (order_id, product_id));
              CREATE TABLE payments (id bigserial PRIMARY KEY,
                  order_id bigint NOT NULL REFERENCES orders, kind text NOT NULL,
-                 amount bigint NOT NULL, created_at timestamptz NOT NULL DEFAULT now());
-             VACUUM ANALYZE;"
+                 amount bigint NOT NULL, created_at timestamptz NOT NULL DEFAULT now());"
         ))
         .await
-        .map_err(|e| format!("schema: {e}"))?;
+        .map_err(|e| format!("schema: {}", explain(&e)))?;
+    // Outside the schema's implicit transaction: VACUUM refuses to run in one.
+    setup
+        .batch_execute("VACUUM ANALYZE")
+        .await
+        .map_err(|e| format!("vacuum: {}", explain(&e)))?;
     let mut connections = Vec::with_capacity(clients);
     for client in cluster.connect_many(clients).await? {
         let statements = Statements::prepare(&client)
             .await
-            .map_err(|e| format!("prepare: {e}"))?;
+            .map_err(|e| format!("prepare: {}", explain(&e)))?;
         connections.push((client, statements));
     }
     let deadline = Instant::now() + Duration::from_secs_f64(secs);
@@ -458,7 +476,7 @@ pub async fn checkout(
             &[&i64::from(CHECKOUT_STOCK)],
         )
         .await
-        .map_err(|e| format!("read back: {e}"))?;
+        .map_err(|e| format!("read back: {}", explain(&e)))?;
     let (orders, payments, items, ordered, taken): (i64, i64, i64, i64, i64) =
         (row.get(0), row.get(1), row.get(2), row.get(3), row.get(4));
     let exact = orders == outcome.ok as i64
@@ -553,7 +571,7 @@ pub async fn hot_row(cluster: Arc<Cluster>, clients: usize, stock: i32) -> Resul
              INSERT INTO products VALUES (1, {stock});"
         ))
         .await
-        .map_err(|e| format!("schema: {e}"))?;
+        .map_err(|e| format!("schema: {}", explain(&e)))?;
     let mut connections = Vec::with_capacity(clients);
     for client in cluster.connect_many(clients).await? {
         let take = client
@@ -561,7 +579,7 @@ pub async fn hot_row(cluster: Arc<Cluster>, clients: usize, stock: i32) -> Resul
                 "UPDATE products SET available = available - 1 WHERE id = 1 AND available >= 1",
             )
             .await
-            .map_err(|e| format!("prepare: {e}"))?;
+            .map_err(|e| format!("prepare: {}", explain(&e)))?;
         connections.push((client, take));
     }
     let deadline = Instant::now() + Duration::from_secs(600);
@@ -573,7 +591,7 @@ pub async fn hot_row(cluster: Arc<Cluster>, clients: usize, stock: i32) -> Resul
     let available: i32 = setup
         .query_one("SELECT available FROM products WHERE id = 1", &[])
         .await
-        .map_err(|e| format!("read back: {e}"))?
+        .map_err(|e| format!("read back: {}", explain(&e)))?
         .get(0);
     let exact = available == 0 && outcome.ok == stock as u64;
     outcome.check = format!(
