@@ -199,6 +199,20 @@ pub async fn run(
             format!("{:.2}", pg.latencies.pct_ms(99.0)),
             format!("{:.2}", pg.latencies.pct_ms(99.9)),
         ]);
+        match pg.pgbench.as_mut() {
+            Some(Ok(bench)) => rows.push(vec![
+                format!("{}, pgbench -c {customers} -j 2", bench.version),
+                bench.ok.to_string(),
+                bench.errors.to_string(),
+                format!("{:.2}", bench.elapsed.as_secs_f64()),
+                format!("{:.0}", bench.per_sec()),
+                format!("{:.2}", bench.latencies.pct_ms(50.0)),
+                format!("{:.2}", bench.latencies.pct_ms(99.0)),
+                format!("{:.2}", bench.latencies.pct_ms(99.9)),
+            ]),
+            Some(Err(why)) => println!("pgbench cross-check: skipped ({why})"),
+            None => {}
+        }
     }
     table(
         "checkout",
@@ -219,6 +233,13 @@ pub async fn run(
             pg.first_error
                 .as_ref()
                 .map_or(String::new(), |e| format!("; first error: {e}"))
+        );
+    }
+    if let Some(Some(Ok(bench))) = pg.as_ref().map(|pg| &pg.pgbench) {
+        println!(
+            "ratio emporium/pgbench orders/s: {:.2} (the same transaction from PostgreSQL's \
+             C client, `pgbench -n -M prepared`, on the same cluster right after)",
+            orders.len() as f64 / elapsed / bench.per_sec()
         );
     }
     if let Some(e) = errors.1 {

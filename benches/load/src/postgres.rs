@@ -50,6 +50,8 @@ pub struct Outcome {
     pub latencies: Latencies,
     /// The read-back check, one sentence.
     pub check: String,
+    /// checkout: the same transaction from pgbench on the same cluster (`Err`: why not).
+    pub pgbench: Option<Result<Box<Outcome>, String>>,
 }
 
 impl Outcome {
@@ -93,6 +95,8 @@ where
 pub struct Cluster {
     postmaster: Child,
     port: u16,
+    /// The directory of `initdb`, `postgres` and (when installed) `pgbench`.
+    bin: PathBuf,
     version: String,
     /// Declared last: removed after the postmaster is stopped (see `Drop`).
     _dir: TempDir,
@@ -180,6 +184,7 @@ impl Cluster {
         let mut cluster = Self {
             postmaster,
             port,
+            bin,
             version,
             _dir: dir,
         };
@@ -219,6 +224,10 @@ impl Cluster {
             all.push(self.connect().await?);
         }
         Ok(all)
+    }
+
+    fn dir(&self) -> &Path {
+        &self._dir.0
     }
 
     pub fn version(&self) -> String {
@@ -357,6 +366,7 @@ where
         elapsed: Duration::ZERO,
         latencies: Latencies::default(),
         check: String::new(),
+        pgbench: None,
     };
     let mut last = 0;
     loop {
@@ -489,7 +499,119 @@ pub async fn checkout(
         if exact { " — OK" } else { " — FAILED" }
     );
     outcome.version = cluster.version();
+    outcome.pgbench = Some(
+        pgbench_checkout(&cluster, clients, secs, rows)
+            .await
+            .map(Box::new),
+    );
     Ok(outcome)
+}
+
+/// The checkout transaction as a pgbench script (three rows from three thirds of the table,
+/// so distinct and in id order; the stock never runs out, so no guard ever fails).
+const PGBENCH_CHECKOUT: &str = "\\set a random(1, :third)
+\\set b random(:third + 1, 2 * :third)
+\\set c random(2 * :third + 1, 3 * :third)
+BEGIN;
+UPDATE products SET available = available - 1 WHERE id = :a AND available >= 1;
+UPDATE products SET available = available - 2 WHERE id = :b AND available >= 2;
+UPDATE products SET available = available - 3 WHERE id = :c AND available >= 3;
+INSERT INTO orders (customer, total, status) VALUES (:client_id, 11994, 'confirmed') RETURNING id \\gset
+INSERT INTO order_items (order_id, product_id, quantity, unit_price) VALUES (:id, :a, 1, 1999), (:id, :b, 2, 1999), (:id, :c, 3, 1999);
+INSERT INTO payments (order_id, kind, amount) VALUES (:id, 'charge', 11994);
+COMMIT;
+";
+
+/// A cross-check with PostgreSQL's own C client on the same cluster, after the
+/// tokio-postgres run: `pgbench -n -M prepared -c C -j 2 -T secs -f checkout.sql`, with its
+/// per-transaction log for the percentiles. `Err` says why it did not run.
+async fn pgbench_checkout(
+    cluster: &Cluster,
+    clients: usize,
+    secs: f64,
+    rows: i32,
+) -> Result<Outcome, String> {
+    let pgbench = cluster.bin.join("pgbench");
+    if !pgbench.is_file() {
+        return Err(format!("no {}", pgbench.display()));
+    }
+    let script = cluster.dir().join("checkout.sql");
+    std::fs::write(&script, PGBENCH_CHECKOUT).map_err(|e| format!("checkout.sql: {e}"))?;
+    let mut command = Command::new(&pgbench);
+    command
+        .args([
+            "-n",
+            "-M",
+            "prepared",
+            "-c",
+            &clients.to_string(),
+            "-j",
+            "2",
+        ])
+        .args(["-T", &(secs.ceil().max(1.0) as u64).to_string()])
+        .args(["-D", &format!("third={}", rows / 3)])
+        .args(["-h", "127.0.0.1", "-p", &cluster.port.to_string()])
+        .args(["-U", "bench", "-l", "--log-prefix"])
+        .arg(cluster.dir().join("pgbench-log"))
+        .arg("-f")
+        .arg(&script)
+        .arg("postgres")
+        .current_dir(cluster.dir());
+    die_with_parent(&mut command);
+    progress("PostgreSQL: pgbench");
+    let out = tokio::task::spawn_blocking(move || command.output())
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| format!("starting {}: {e}", pgbench.display()))?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        return Err(format!(
+            "pgbench failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    // "number of transactions actually processed: N", "number of failed transactions: N",
+    // "tps = X (without initial connection time)"; the log: one line per transaction,
+    // "client_id transaction_no time_us script_no time_epoch time_us".
+    let field = |prefix: &str| {
+        stdout
+            .lines()
+            .find_map(|l| l.trim().strip_prefix(prefix))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|n| n.parse::<f64>().ok())
+    };
+    let ok = field("number of transactions actually processed:").unwrap_or(0.0) as u64;
+    let tps = field("tps =").unwrap_or(0.0);
+    let failed = field("number of failed transactions:").unwrap_or(0.0) as u64;
+    let mut latencies = Latencies::default();
+    for entry in std::fs::read_dir(cluster.dir())
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        if entry
+            .file_name()
+            .to_string_lossy()
+            .starts_with("pgbench-log")
+        {
+            let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
+            latencies.0.extend(
+                text.lines()
+                    .filter_map(|l| l.split_whitespace().nth(2)?.parse::<u64>().ok()),
+            );
+        }
+    }
+    Ok(Outcome {
+        version: cluster.version(),
+        ok,
+        errors: failed,
+        first_error: None,
+        // pgbench's tps leaves out connection time: the equivalent span at that rate.
+        elapsed: Duration::from_secs_f64(if tps > 0.0 { ok as f64 / tps } else { secs }),
+        latencies,
+        check: String::new(),
+        pgbench: None,
+    })
 }
 
 /// One order inside an open transaction: `false` when a product has too little stock.
