@@ -18,7 +18,7 @@ use std::{
 };
 use tokio::task::JoinSet;
 
-pub fn rss_kib(pid: u32) -> u64 {
+fn rss_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {
@@ -31,7 +31,7 @@ pub fn rss_kib(pid: u32) -> u64 {
 }
 
 /// Runs `per_item(http, i)` for `0..count` over `connections` connections.
-pub async fn in_parallel(
+async fn in_parallel(
     addr: SocketAddr,
     count: usize,
     connections: usize,
@@ -200,12 +200,12 @@ pub async fn run(products: usize, connections: usize, server: Option<PathBuf>) {
     );
 }
 
-pub fn fmt_opt(v: Option<u64>) -> String {
+fn fmt_opt(v: Option<u64>) -> String {
     v.map_or("?".into(), |v| v.to_string())
 }
 
 /// `emporium_actors_active{kind="product"}` from `/metrics`.
-pub async fn product_actors(http: &mut Http) -> Option<u64> {
+async fn product_actors(http: &mut Http) -> Option<u64> {
     // /metrics is text, not JSON: fetch it raw.
     let request = Request::builder()
         .uri("/metrics")
@@ -226,7 +226,7 @@ pub async fn product_actors(http: &mut Http) -> Option<u64> {
         .map(|v| v as u64)
 }
 
-pub fn du(path: &Path) -> u64 {
+fn du(path: &Path) -> u64 {
     let Ok(entries) = std::fs::read_dir(path) else {
         return 0;
     };

@@ -137,11 +137,9 @@ pub async fn run(
     // Verify: every order confirmed (as answered and as read back), one charge per order of
     // its total in the ledger.
     progress("verifying");
-    let ledger = http
-        .admin(Method::GET, "/api/v1/admin/payments", None)
-        .await;
+    let ledger = ledger(&mut http).await;
     let mut charges: std::collections::HashMap<String, Vec<i64>> = Default::default();
-    for e in ledger["items"].as_array().into_iter().flatten() {
+    for e in &ledger {
         if e["kind"] == "charge" {
             let amount = e["amount"]
                 .as_i64()
@@ -201,6 +199,20 @@ pub async fn run(
             format!("{:.2}", pg.latencies.pct_ms(99.0)),
             format!("{:.2}", pg.latencies.pct_ms(99.9)),
         ]);
+        match pg.pgbench.as_mut() {
+            Some(Ok(bench)) => rows.push(vec![
+                format!("{}, pgbench -c {customers} -j 2", bench.version),
+                bench.ok.to_string(),
+                bench.errors.to_string(),
+                format!("{:.2}", bench.elapsed.as_secs_f64()),
+                format!("{:.0}", bench.per_sec()),
+                format!("{:.2}", bench.latencies.pct_ms(50.0)),
+                format!("{:.2}", bench.latencies.pct_ms(99.0)),
+                format!("{:.2}", bench.latencies.pct_ms(99.9)),
+            ]),
+            Some(Err(why)) => println!("pgbench cross-check: skipped ({why})"),
+            None => {}
+        }
     }
     table(
         "checkout",
@@ -223,6 +235,13 @@ pub async fn run(
                 .map_or(String::new(), |e| format!("; first error: {e}"))
         );
     }
+    if let Some(Some(Ok(bench))) = pg.as_ref().map(|pg| &pg.pgbench) {
+        println!(
+            "ratio emporium/pgbench orders/s: {:.2} (the same transaction from PostgreSQL's \
+             C client, `pgbench -n -M prepared`, on the same cluster right after)",
+            orders.len() as f64 / elapsed / bench.per_sec()
+        );
+    }
     if let Some(e) = errors.1 {
         println!("first error: {e}");
     }
@@ -239,4 +258,25 @@ pub async fn run(
             )
         }
     );
+}
+
+/// Every ledger entry: `GET /api/v1/admin/payments` page by page (100 per page, oldest first).
+async fn ledger(http: &mut Http) -> Vec<Value> {
+    let mut entries = Vec::new();
+    for page in 1.. {
+        let answer = http
+            .admin(
+                Method::GET,
+                &format!("/api/v1/admin/payments?page={page}&per_page=100"),
+                None,
+            )
+            .await;
+        let items = answer["items"].as_array().cloned().unwrap_or_default();
+        let last = items.len() < 100;
+        entries.extend(items);
+        if last {
+            break;
+        }
+    }
+    entries
 }

@@ -28,10 +28,10 @@ use tokio::{net::TcpStream, sync::broadcast, task::JoinSet};
 use tokio_tungstenite::tungstenite::Message;
 
 /// `ws.latest_interval_ms` of the fanout server (passed to the child explicitly).
-pub const LATEST_INTERVAL_MS: u64 = 100;
+const LATEST_INTERVAL_MS: u64 = 100;
 
 /// Raises RLIMIT_NOFILE towards `wanted`; answers the soft limit in force.
-pub fn raise_fd_limit(wanted: u64) -> u64 {
+fn raise_fd_limit(wanted: u64) -> u64 {
     let mut limit = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
@@ -62,7 +62,7 @@ pub fn raise_fd_limit(wanted: u64) -> u64 {
 }
 
 /// What the subscriber clients saw.
-pub struct Seen {
+struct Seen {
     latency: Histogram,
     deliveries: AtomicU64,
     lagged: AtomicU64,
@@ -83,7 +83,7 @@ impl Seen {
 }
 
 /// The publish time of an `event` frame: its `at` (RFC 3339, ms).
-pub fn event_at(text: &str) -> Option<i64> {
+fn event_at(text: &str) -> Option<i64> {
     if !text.contains("\"type\":\"event\"") {
         return None;
     }
@@ -96,7 +96,7 @@ pub fn event_at(text: &str) -> Option<i64> {
 
 /// Connects `n` WebSocket clients to `url`, each sending `subscribe` (if any) and then
 /// recording every event frame into `seen` until `stop`.
-pub async fn connect_clients(
+async fn connect_clients(
     addr: SocketAddr,
     path: &str,
     subscribe: Option<String>,
@@ -173,7 +173,7 @@ pub async fn connect_clients(
 
 /// Waits (up to 60 s) until process `pid` (None: this one) has fewer than `limit` open
 /// files: the server ends of closed client connections take a moment to go.
-pub async fn wait_fds_below(pid: Option<u32>, limit: usize) {
+async fn wait_fds_below(pid: Option<u32>, limit: usize) {
     let dir = pid.map_or_else(|| "/proc/self/fd".to_owned(), |p| format!("/proc/{p}/fd"));
     let until = Instant::now() + Duration::from_secs(60);
     loop {
@@ -188,7 +188,7 @@ pub async fn wait_fds_below(pid: Option<u32>, limit: usize) {
 }
 
 /// One rate step's figures.
-pub struct Step {
+struct Step {
     rate: f64,
     published: u64,
     deliveries: u64,
@@ -201,7 +201,7 @@ pub struct Step {
 }
 
 /// An asynchronous publisher's confirmations and request latencies.
-pub struct Publisher {
+struct Publisher {
     confirmed: AtomicU64,
     latency: Histogram,
 }
@@ -209,7 +209,7 @@ pub struct Publisher {
 /// Publishes with HTTP POSTs over a pool of keep-alive connections, each from a spawned task
 /// so a slow one never delays the schedule; counts the answers with status `ok` and their
 /// round trips in `stats`.
-pub struct HttpPublisher {
+struct HttpPublisher {
     pool: Vec<tokio::sync::Mutex<Http>>,
     path: String,
     token: Option<&'static str>,
@@ -261,7 +261,7 @@ impl HttpPublisher {
     }
 }
 
-pub fn step_row(target: &str, s: &Step, n: usize) -> Vec<String> {
+fn step_row(target: &str, s: &Step, n: usize) -> Vec<String> {
     vec![
         target.to_owned(),
         format!("{:.0}", s.rate),
@@ -279,7 +279,7 @@ pub fn step_row(target: &str, s: &Step, n: usize) -> Vec<String> {
 /// step. Stops after the first step with a lagged close, a p99 over 1 s, or under 90 % of
 /// the expected deliveries.
 #[allow(clippy::too_many_arguments)]
-pub async fn rising<F, Fut>(
+async fn rising<F, Fut>(
     name: &str,
     seen: &Arc<Seen>,
     n: usize,
@@ -431,7 +431,7 @@ pub async fn serve_baseline(addr: SocketAddr, capacity: usize) {
 }
 
 /// Starts `serve-baseline` (this executable) on a free port; answers its address.
-pub async fn spawn_baseline(capacity: usize) -> (ChildGuard, SocketAddr) {
+async fn spawn_baseline(capacity: usize) -> (ChildGuard, SocketAddr) {
     let exe = std::env::current_exe().expect("current exe");
     let addr = free_addr();
     let mut child = spawn_child(
@@ -449,7 +449,7 @@ pub async fn spawn_baseline(capacity: usize) -> (ChildGuard, SocketAddr) {
 }
 
 /// A frame shaped like emporium's `stock.changed`, stamped now.
-pub fn baseline_frame(product: &str, seq: u64) -> Utf8Bytes {
+fn baseline_frame(product: &str, seq: u64) -> Utf8Bytes {
     let at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     json!({
         "type": "event", "topic": format!("product:{product}"), "seq": seq,

@@ -14,7 +14,7 @@ use std::{
 };
 use tokio::task::JoinSet;
 
-pub struct Run {
+struct Run {
     ok: u64,
     sold_out: u64,
     errors: u64,
@@ -25,7 +25,7 @@ pub struct Run {
 
 /// `connections` tasks POST `body` to `path` until `stop` (a 409 sold-out answer, or the
 /// deadline for the no-op target).
-pub async fn hammer(
+async fn hammer(
     addr: SocketAddr,
     path: &'static str,
     body: String,

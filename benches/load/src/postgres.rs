@@ -38,7 +38,7 @@ pub struct Options {
 
 /// What the baseline's clients did.
 pub struct Outcome {
-    /// The server's version line (`postgres (PostgreSQL) 15.x`).
+    /// The server's name and version (`PostgreSQL 15.18`).
     pub version: String,
     /// Committed transactions.
     pub ok: u64,
@@ -50,6 +50,8 @@ pub struct Outcome {
     pub latencies: Latencies,
     /// The read-back check, one sentence.
     pub check: String,
+    /// checkout: the same transaction from pgbench on the same cluster (`Err`: why not).
+    pub pgbench: Option<Result<Box<Outcome>, String>>,
 }
 
 impl Outcome {
@@ -93,9 +95,11 @@ where
 pub struct Cluster {
     postmaster: Child,
     port: u16,
+    /// The directory of `initdb`, `postgres` and (when installed) `pgbench`.
+    bin: PathBuf,
     version: String,
     /// Declared last: removed after the postmaster is stopped (see `Drop`).
-    dir: TempDir,
+    _dir: TempDir,
 }
 
 impl Cluster {
@@ -120,8 +124,14 @@ impl Cluster {
         let version = Command::new(bin.join("postgres"))
             .arg("--version")
             .output()
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-            .unwrap_or_else(|_| "postgres".into());
+            .map(|o| {
+                // "postgres (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)" → "PostgreSQL 15.18"
+                let line = String::from_utf8_lossy(&o.stdout).into_owned();
+                line.split_whitespace()
+                    .nth(2)
+                    .map_or_else(|| "PostgreSQL".into(), |v| format!("PostgreSQL {v}"))
+            })
+            .unwrap_or_else(|_| "PostgreSQL".into());
         let mut initdb = Command::new(bin.join("initdb"));
         initdb.arg("-D").arg(&data).args([
             "-U",
@@ -174,8 +184,9 @@ impl Cluster {
         let mut cluster = Self {
             postmaster,
             port,
+            bin,
             version,
-            dir,
+            _dir: dir,
         };
         let until = Instant::now() + Duration::from_secs(60);
         loop {
@@ -215,6 +226,10 @@ impl Cluster {
         Ok(all)
     }
 
+    fn dir(&self) -> &Path {
+        &self._dir.0
+    }
+
     pub fn version(&self) -> String {
         self.version.clone()
     }
@@ -240,8 +255,7 @@ impl Drop for Cluster {
             let _ = self.postmaster.kill();
             let _ = self.postmaster.wait();
         }
-        // `dir` (a TempDir) is removed when this struct's fields drop, right after this.
-        let _ = &self.dir;
+        // `_dir` (a TempDir) is removed when the fields drop, right after this.
     }
 }
 
@@ -334,7 +348,7 @@ where
                     Ok(false) => stop.store(true, Relaxed),
                     Err(e) => {
                         errors += 1;
-                        first_error.get_or_insert(e.to_string());
+                        first_error.get_or_insert(explain(&e));
                         if e.is_closed() {
                             break;
                         }
@@ -352,6 +366,7 @@ where
         elapsed: Duration::ZERO,
         latencies: Latencies::default(),
         check: String::new(),
+        pgbench: None,
     };
     let mut last = 0;
     loop {
@@ -380,6 +395,15 @@ where
     outcome
 }
 
+/// An error with the server's message when there is one (tokio-postgres's `Display` says
+/// only "db error").
+fn explain(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{}: {}", db.code().code(), db.message()),
+        None => e.to_string(),
+    }
+}
+
 /// Stock each product row starts with in the checkout baseline (never runs out in 10 s).
 const CHECKOUT_STOCK: i32 = 10_000_000;
 
@@ -406,16 +430,20 @@ pub async fn checkout(
                  unit_price bigint NOT NULL, PRIMARY KEY (order_id, product_id));
              CREATE TABLE payments (id bigserial PRIMARY KEY,
                  order_id bigint NOT NULL REFERENCES orders, kind text NOT NULL,
-                 amount bigint NOT NULL, created_at timestamptz NOT NULL DEFAULT now());
-             VACUUM ANALYZE;"
+                 amount bigint NOT NULL, created_at timestamptz NOT NULL DEFAULT now());"
         ))
         .await
-        .map_err(|e| format!("schema: {e}"))?;
+        .map_err(|e| format!("schema: {}", explain(&e)))?;
+    // Outside the schema's implicit transaction: VACUUM refuses to run in one.
+    setup
+        .batch_execute("VACUUM ANALYZE")
+        .await
+        .map_err(|e| format!("vacuum: {}", explain(&e)))?;
     let mut connections = Vec::with_capacity(clients);
     for client in cluster.connect_many(clients).await? {
         let statements = Statements::prepare(&client)
             .await
-            .map_err(|e| format!("prepare: {e}"))?;
+            .map_err(|e| format!("prepare: {}", explain(&e)))?;
         connections.push((client, statements));
     }
     let deadline = Instant::now() + Duration::from_secs_f64(secs);
@@ -458,7 +486,7 @@ pub async fn checkout(
             &[&i64::from(CHECKOUT_STOCK)],
         )
         .await
-        .map_err(|e| format!("read back: {e}"))?;
+        .map_err(|e| format!("read back: {}", explain(&e)))?;
     let (orders, payments, items, ordered, taken): (i64, i64, i64, i64, i64) =
         (row.get(0), row.get(1), row.get(2), row.get(3), row.get(4));
     let exact = orders == outcome.ok as i64
@@ -471,7 +499,119 @@ pub async fn checkout(
         if exact { " — OK" } else { " — FAILED" }
     );
     outcome.version = cluster.version();
+    outcome.pgbench = Some(
+        pgbench_checkout(&cluster, clients, secs, rows)
+            .await
+            .map(Box::new),
+    );
     Ok(outcome)
+}
+
+/// The checkout transaction as a pgbench script (three rows from three thirds of the table,
+/// so distinct and in id order; the stock never runs out, so no guard ever fails).
+const PGBENCH_CHECKOUT: &str = "\\set a random(1, :third)
+\\set b random(:third + 1, 2 * :third)
+\\set c random(2 * :third + 1, 3 * :third)
+BEGIN;
+UPDATE products SET available = available - 1 WHERE id = :a AND available >= 1;
+UPDATE products SET available = available - 2 WHERE id = :b AND available >= 2;
+UPDATE products SET available = available - 3 WHERE id = :c AND available >= 3;
+INSERT INTO orders (customer, total, status) VALUES (:client_id, 11994, 'confirmed') RETURNING id \\gset
+INSERT INTO order_items (order_id, product_id, quantity, unit_price) VALUES (:id, :a, 1, 1999), (:id, :b, 2, 1999), (:id, :c, 3, 1999);
+INSERT INTO payments (order_id, kind, amount) VALUES (:id, 'charge', 11994);
+COMMIT;
+";
+
+/// A cross-check with PostgreSQL's own C client on the same cluster, after the
+/// tokio-postgres run: `pgbench -n -M prepared -c C -j 2 -T secs -f checkout.sql`, with its
+/// per-transaction log for the percentiles. `Err` says why it did not run.
+async fn pgbench_checkout(
+    cluster: &Cluster,
+    clients: usize,
+    secs: f64,
+    rows: i32,
+) -> Result<Outcome, String> {
+    let pgbench = cluster.bin.join("pgbench");
+    if !pgbench.is_file() {
+        return Err(format!("no {}", pgbench.display()));
+    }
+    let script = cluster.dir().join("checkout.sql");
+    std::fs::write(&script, PGBENCH_CHECKOUT).map_err(|e| format!("checkout.sql: {e}"))?;
+    let mut command = Command::new(&pgbench);
+    command
+        .args([
+            "-n",
+            "-M",
+            "prepared",
+            "-c",
+            &clients.to_string(),
+            "-j",
+            "2",
+        ])
+        .args(["-T", &(secs.ceil().max(1.0) as u64).to_string()])
+        .args(["-D", &format!("third={}", rows / 3)])
+        .args(["-h", "127.0.0.1", "-p", &cluster.port.to_string()])
+        .args(["-U", "bench", "-l", "--log-prefix"])
+        .arg(cluster.dir().join("pgbench-log"))
+        .arg("-f")
+        .arg(&script)
+        .arg("postgres")
+        .current_dir(cluster.dir());
+    die_with_parent(&mut command);
+    progress("PostgreSQL: pgbench");
+    let out = tokio::task::spawn_blocking(move || command.output())
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| format!("starting {}: {e}", pgbench.display()))?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        return Err(format!(
+            "pgbench failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    // "number of transactions actually processed: N", "number of failed transactions: N",
+    // "tps = X (without initial connection time)"; the log: one line per transaction,
+    // "client_id transaction_no time_us script_no time_epoch time_us".
+    let field = |prefix: &str| {
+        stdout
+            .lines()
+            .find_map(|l| l.trim().strip_prefix(prefix))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|n| n.parse::<f64>().ok())
+    };
+    let ok = field("number of transactions actually processed:").unwrap_or(0.0) as u64;
+    let tps = field("tps =").unwrap_or(0.0);
+    let failed = field("number of failed transactions:").unwrap_or(0.0) as u64;
+    let mut latencies = Latencies::default();
+    for entry in std::fs::read_dir(cluster.dir())
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        if entry
+            .file_name()
+            .to_string_lossy()
+            .starts_with("pgbench-log")
+        {
+            let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
+            latencies.0.extend(
+                text.lines()
+                    .filter_map(|l| l.split_whitespace().nth(2)?.parse::<u64>().ok()),
+            );
+        }
+    }
+    Ok(Outcome {
+        version: cluster.version(),
+        ok,
+        errors: failed,
+        first_error: None,
+        // pgbench's tps leaves out connection time: the equivalent span at that rate.
+        elapsed: Duration::from_secs_f64(if tps > 0.0 { ok as f64 / tps } else { secs }),
+        latencies,
+        check: String::new(),
+        pgbench: None,
+    })
 }
 
 /// One order inside an open transaction: `false` when a product has too little stock.
@@ -553,7 +693,7 @@ pub async fn hot_row(cluster: Arc<Cluster>, clients: usize, stock: i32) -> Resul
              INSERT INTO products VALUES (1, {stock});"
         ))
         .await
-        .map_err(|e| format!("schema: {e}"))?;
+        .map_err(|e| format!("schema: {}", explain(&e)))?;
     let mut connections = Vec::with_capacity(clients);
     for client in cluster.connect_many(clients).await? {
         let take = client
@@ -561,7 +701,7 @@ pub async fn hot_row(cluster: Arc<Cluster>, clients: usize, stock: i32) -> Resul
                 "UPDATE products SET available = available - 1 WHERE id = 1 AND available >= 1",
             )
             .await
-            .map_err(|e| format!("prepare: {e}"))?;
+            .map_err(|e| format!("prepare: {}", explain(&e)))?;
         connections.push((client, take));
     }
     let deadline = Instant::now() + Duration::from_secs(600);
@@ -573,7 +713,7 @@ pub async fn hot_row(cluster: Arc<Cluster>, clients: usize, stock: i32) -> Resul
     let available: i32 = setup
         .query_one("SELECT available FROM products WHERE id = 1", &[])
         .await
-        .map_err(|e| format!("read back: {e}"))?
+        .map_err(|e| format!("read back: {}", explain(&e)))?
         .get(0);
     let exact = available == 0 && outcome.ok == stock as u64;
     outcome.check = format!(
