@@ -28,6 +28,7 @@ use std::{
     fs::{self, File, OpenOptions},
     io::{self, Read, Seek, SeekFrom, Write},
     path::{Path, PathBuf},
+    sync::Arc,
 };
 
 /// Position of a record in the log (1-based; 0 means "before the first record").
@@ -183,10 +184,37 @@ fn sync_dir(dir: &Path) -> Result<(), LogError> {
         .map_err(io_error("syncing", dir))
 }
 
+/// A group written to a segment but not yet synced.
+pub struct Written {
+    file: Arc<File>,
+    path: PathBuf,
+    /// The LSN of the group's last record.
+    pub last: Lsn,
+}
+
+impl Written {
+    /// `fdatasync`s the segment: on return every record written to it before this call is
+    /// durable (so, with groups synced concurrently, a later group's sync covers the earlier
+    /// ones too). Returns the LSN of the group's last record.
+    pub fn sync(self) -> Result<Lsn, LogError> {
+        if crate::fault::flush_fails() {
+            return Err(LogError::Io {
+                action: "syncing",
+                path: self.path,
+                source: io::Error::other("injected fault: flush failed"),
+            });
+        }
+        self.file
+            .sync_data()
+            .map_err(io_error("syncing", &self.path))?;
+        Ok(self.last)
+    }
+}
+
 /// Appends groups of records; owned by the committer's writer thread.
 pub struct LogWriter {
     dir: PathBuf,
-    file: File,
+    file: Arc<File>,
     path: PathBuf,
     size: u64,
     next: Lsn,
@@ -207,6 +235,20 @@ impl LogWriter {
         &mut self,
         bodies: impl IntoIterator<Item = &'a [u8]>,
     ) -> Result<Lsn, LogError> {
+        match self.write(bodies)? {
+            Some(written) => written.sync(),
+            None => Ok(self.next - 1),
+        }
+    }
+
+    /// Writes `bodies` as consecutive records with one `write`, without syncing: the caller
+    /// syncs the returned [`Written`] (possibly on another thread, while the next group is
+    /// written) and acknowledges nothing before that returns. `None` when there was nothing
+    /// to write.
+    pub fn write<'a>(
+        &mut self,
+        bodies: impl IntoIterator<Item = &'a [u8]>,
+    ) -> Result<Option<Written>, LogError> {
         self.buf.clear();
         let mut lsn = self.next;
         for body in bodies {
@@ -214,7 +256,7 @@ impl LogWriter {
             lsn += 1;
         }
         if lsn == self.next {
-            return Ok(lsn - 1);
+            return Ok(None);
         }
         if self.size >= self.segment_bytes {
             self.roll()?;
@@ -226,24 +268,25 @@ impl LogWriter {
                 source: io::Error::other("injected fault: flush failed"),
             });
         }
-        self.file
+        (&*self.file)
             .write_all(&self.buf)
             .map_err(io_error("writing", &self.path))?;
-        self.file
-            .sync_data()
-            .map_err(io_error("syncing", &self.path))?;
         self.size += self.buf.len() as u64;
         self.next = lsn;
         if self.buf.capacity() > 8 * 1024 * 1024 {
             self.buf = Vec::new();
         }
-        Ok(lsn - 1)
+        Ok(Some(Written {
+            file: Arc::clone(&self.file),
+            path: self.path.clone(),
+            last: lsn - 1,
+        }))
     }
 
     /// Starts a new segment at the next LSN (and makes its name durable).
     fn roll(&mut self) -> Result<(), LogError> {
         let (file, path) = create_segment(&self.dir, self.next)?;
-        self.file = file;
+        self.file = Arc::new(file);
         self.path = path;
         self.size = 0;
         Ok(())
@@ -364,7 +407,7 @@ pub fn open<E: From<LogError>>(
     Ok(Opened {
         writer: LogWriter {
             dir: dir.to_path_buf(),
-            file,
+            file: Arc::new(file),
             path,
             size,
             next,
