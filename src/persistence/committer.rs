@@ -291,7 +291,14 @@ fn write_groups(
                 }
             }
         };
-        if applier.send(Group { seq, jobs, appended }).is_err() {
+        if applier
+            .send(Group {
+                seq,
+                jobs,
+                appended,
+            })
+            .is_err()
+        {
             return;
         }
     }
@@ -326,7 +333,14 @@ fn sync_groups(
             micros = elapsed.as_micros() as u64,
             "group commit"
         );
-        if applier.send(Group { seq, jobs, appended }).is_err() {
+        if applier
+            .send(Group {
+                seq,
+                jobs,
+                appended,
+            })
+            .is_err()
+        {
             return;
         }
     }

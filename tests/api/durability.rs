@@ -255,46 +255,7 @@ async fn kill_9_during_a_burst_of_writes_loses_no_acknowledged_write() {
     let product = create_product(&client, addr, &store, 100).await;
 
     // Four writers adjust +1 as fast as they can until the server disappears under them.
-    let writers: Vec<_> = (0..4)
-        .map(|_| {
-            let (client, product) = (client.clone(), product.clone());
-            tokio::spawn(async move {
-                let (mut acknowledged, mut attempted) = (0i64, 0i64);
-                loop {
-                    attempted += 1;
-                    let response = client
-                        .post(format!(
-                            "http://{addr}/api/v1/products/{product}/inventory/adjustments"
-                        ))
-                        .bearer_auth(ADMIN_TOKEN)
-                        .json(&json!({"delta": 1, "reason": "restock"}))
-                        .send()
-                        .await;
-                    let ok = match response {
-                        Ok(r) if r.status() == 200 => r.bytes().await.is_ok(),
-                        _ => false,
-                    };
-                    if !ok {
-                        return (acknowledged, attempted);
-                    }
-                    acknowledged += 1;
-                }
-            })
-        })
-        .collect();
-    eventually(Duration::from_secs(10), || async {
-        inventory_at(&client, addr, &product).await["on_hand"]
-            .as_i64()
-            .is_some_and(|n| n >= 150)
-    })
-    .await;
-    server.kill_9();
-    let (mut acknowledged, mut attempted) = (0, 0);
-    for writer in writers {
-        let (a, t) = writer.await.expect("writer");
-        acknowledged += a;
-        attempted += t;
-    }
+    let (acknowledged, attempted) = adjust_until_killed(server, &product, 50, 100).await;
     assert!(acknowledged >= 50, "{acknowledged} acknowledged");
 
     let server = ServerProcess::start(dir.path(), &[]);

@@ -935,3 +935,56 @@ pub fn listening_addr(log: &std::sync::mpsc::Receiver<Value>) -> String {
         }
     }
 }
+
+/// Four writers adjust +1 until the server is killed under them; returns (acknowledged,
+/// attempted).
+pub async fn adjust_until_killed(
+    server: ServerProcess,
+    product: &str,
+    at_least: i64,
+    start_on_hand: i64,
+) -> (i64, i64) {
+    let client = reqwest::Client::new();
+    let addr = server.addr;
+    let writers: Vec<_> = (0..4)
+        .map(|_| {
+            let (client, product) = (client.clone(), product.to_owned());
+            tokio::spawn(async move {
+                let (mut acknowledged, mut attempted) = (0i64, 0i64);
+                loop {
+                    attempted += 1;
+                    let response = client
+                        .post(format!(
+                            "http://{addr}/api/v1/products/{product}/inventory/adjustments"
+                        ))
+                        .bearer_auth(ADMIN_TOKEN)
+                        .json(&json!({"delta": 1, "reason": "restock"}))
+                        .send()
+                        .await;
+                    let ok = match response {
+                        Ok(r) if r.status() == 200 => r.bytes().await.is_ok(),
+                        _ => false,
+                    };
+                    if !ok {
+                        return (acknowledged, attempted);
+                    }
+                    acknowledged += 1;
+                }
+            })
+        })
+        .collect();
+    eventually(Duration::from_secs(20), || async {
+        inventory_at(&client, addr, product).await["on_hand"]
+            .as_i64()
+            .is_some_and(|n| n >= start_on_hand + at_least)
+    })
+    .await;
+    server.kill_9();
+    let (mut acknowledged, mut attempted) = (0, 0);
+    for writer in writers {
+        let (a, t) = writer.await.expect("writer");
+        acknowledged += a;
+        attempted += t;
+    }
+    (acknowledged, attempted)
+}
