@@ -23,12 +23,21 @@ use crate::{
     services::reservations::{MAX_ITEMS, MAX_QUANTITY, PIN_GRACE_MS},
     views,
 };
-use axum::http::StatusCode;
 use dashmap::DashMap;
 use futures_util::future::join_all;
 use serde_json::Value;
 use std::{collections::BTreeMap, sync::Arc, time::Duration};
 use tokio::sync::{Mutex, OwnedMutexGuard};
+
+/// A placed order as the caller sees it: settled (confirmed or later), or still pending
+/// while the payment is retried. The edge turns it into 201 or 202.
+#[derive(Debug)]
+pub enum Placed {
+    /// The payment settled: the order's view.
+    Created(Value),
+    /// The payment is still being retried: the order's view, `pending`.
+    Accepted(Value),
+}
 
 /// Holds a cart's checkout lock ([`Commerce::checkouts`]); dropping it (also when the request
 /// is abandoned) frees the lock and forgets it once nobody else waits for it.
@@ -157,7 +166,7 @@ pub async fn place(
     commerce: &Arc<Commerce>,
     caller: &Caller,
     request: PlaceOrder,
-) -> Result<(StatusCode, Value), AppError> {
+) -> Result<Placed, AppError> {
     validate(&request)?;
     let _checkout = match &request.source {
         Source::Cart(cart_id) => Some(CartCheckout::lock(&commerce.checkouts, cart_id).await),
@@ -299,7 +308,7 @@ pub async fn place(
                 .map(|o| Arc::clone(o.value()))
                 .unwrap_or_else(|| Arc::new(order));
             if current.status == OrderStatus::Pending {
-                Ok((StatusCode::ACCEPTED, views::order(&current)))
+                Ok(Placed::Accepted(views::order(&current)))
             } else {
                 answer(&current)
             }
@@ -334,7 +343,7 @@ fn live_checkout(status: OrderStatus) -> bool {
     !matches!(status, OrderStatus::PaymentFailed | OrderStatus::Cancelled)
 }
 
-fn answer(order: &Order) -> Result<(StatusCode, Value), AppError> {
+fn answer(order: &Order) -> Result<Placed, AppError> {
     match order.status {
         OrderStatus::PaymentFailed => Err(AppError::PaymentFailed {
             order_id: order.id.to_string(),
@@ -345,8 +354,8 @@ fn answer(order: &Order) -> Result<(StatusCode, Value), AppError> {
                 .unwrap_or_else(|| "card_declined".into()),
             order: views::order(order),
         }),
-        OrderStatus::Pending => Ok((StatusCode::ACCEPTED, views::order(order))),
-        _ => Ok((StatusCode::CREATED, views::order(order))),
+        OrderStatus::Pending => Ok(Placed::Accepted(views::order(order))),
+        _ => Ok(Placed::Created(views::order(order))),
     }
 }
 
