@@ -128,6 +128,14 @@ impl From<DomainError> for AppError {
             DomainError::HoldNotFound => Self::ReservationInactive("expired".into()),
             DomainError::VersionMismatch { current } => Self::VersionMismatch { current },
             DomainError::OutOfRange(field) => Self::field(field, "out of range"),
+            DomainError::NotFound => Self::NotFound,
+            DomainError::StoreMismatch => Self::StoreMismatch,
+            DomainError::StoreClosed => Self::StoreClosed,
+            DomainError::InvalidTransition { from, to, allowed } => Self::InvalidTransition {
+                from: from.as_str().into(),
+                to: to.as_str().into(),
+                allowed: allowed.iter().map(|s| s.as_str().to_owned()).collect(),
+            },
         }
     }
 }

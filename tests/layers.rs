@@ -45,12 +45,6 @@ const ALLOWED_UPWARD: &[(&str, &str, &str)] = &[
          until auth has a typed error of its own",
     ),
     (
-        "actors",
-        "error",
-        "cart and order actors reply Result<Result<_, AppError>, ActorError>: HTTP errors live \
-         inside actors until their refusals are domain errors",
-    ),
-    (
         "services",
         "error",
         "the reservation saga, checkout and catalog answer AppError until they have typed errors",
