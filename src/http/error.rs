@@ -1,7 +1,7 @@
 //! Renders [`AppError`] as `application/problem+json` (RFC 9457) with the contract's `code`
 //! and extension members. Internal details go to the log, never to the client.
 
-use crate::error::AppError;
+use crate::{auth::AuthError, error::AppError};
 use axum::{
     http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
@@ -217,5 +217,21 @@ impl IntoResponse for AppError {
             response.headers_mut().insert(header::RETRY_AFTER, value);
         }
         response
+    }
+}
+
+impl From<AuthError> for AppError {
+    fn from(e: AuthError) -> Self {
+        match e {
+            AuthError::Unauthorized => Self::Unauthorized,
+            AuthError::Forbidden => Self::Forbidden,
+            AuthError::NotFound => Self::NotFound,
+            AuthError::InvalidCredentials => Self::InvalidCredentials,
+            AuthError::RateLimited { retry_after_secs } => Self::RateLimited { retry_after_secs },
+            AuthError::EmailTaken => Self::EmailTaken,
+            AuthError::Validation(errors) => Self::Validation(errors),
+            AuthError::Storage(e) => e.into(),
+            AuthError::Internal(detail) => Self::Internal(detail),
+        }
     }
 }
