@@ -202,6 +202,7 @@ pub async fn create(
                     Placed::Created(order) => (StatusCode::CREATED, order),
                     Placed::Accepted(order) => (StatusCode::ACCEPTED, order),
                 })
+                .map_err(AppError::from)
         })
         .await)
 }
