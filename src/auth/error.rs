@@ -33,7 +33,17 @@ pub enum AuthError {
     /// Reading or durably writing an account or token failed.
     #[error(transparent)]
     Storage(#[from] StorageError),
-    /// Hashing, verifying or signing failed: a bug or an exhausted machine (500).
+    /// A password hashing or verification task died (it panicked or the runtime is shutting
+    /// down): 500.
+    #[error("the {task} task failed")]
+    Task {
+        /// Which task: `hashing` or `verification`.
+        task: &'static str,
+        /// Why it ended.
+        #[source]
+        source: tokio::task::JoinError,
+    },
+    /// Hashing or signing failed: a bug (500).
     #[error("{0}")]
     Internal(String),
 }

@@ -46,7 +46,10 @@ impl Passwords {
                 .map_err(|e| e.to_string())
         })
         .await
-        .map_err(|e| AuthError::Internal(format!("hashing task failed: {e}")))?
+        .map_err(|source| AuthError::Task {
+            task: "hashing",
+            source,
+        })?
         .map_err(|e| AuthError::Internal(format!("hashing failed: {e}")))
     }
 
@@ -71,7 +74,10 @@ impl Passwords {
             })
         })
         .await
-        .map_err(|e| AuthError::Internal(format!("verification task failed: {e}")))?;
+        .map_err(|source| AuthError::Task {
+            task: "verification",
+            source,
+        })?;
         Ok(known && matches)
     }
 

@@ -234,6 +234,9 @@ impl From<AuthError> for AppError {
             AuthError::EmailTaken => Self::EmailTaken,
             AuthError::Validation(errors) => Self::Validation(errors),
             AuthError::Storage(e) => e.into(),
+            AuthError::Task { task, source } => {
+                Self::Internal(format!("{task} task failed: {source}"))
+            }
             AuthError::Internal(detail) => Self::Internal(detail),
         }
     }
