@@ -18,7 +18,6 @@
 //!
 //! Run: `cargo bench --bench fanout` (under a minute on two cores).
 
-use axum::extract::ws::Utf8Bytes;
 mod common;
 
 use criterion::{BenchmarkId, Criterion, Throughput};
@@ -28,7 +27,7 @@ use emporium::{
         time::now_ms,
     },
     observability,
-    realtime::{Hub, connection::Connection, protocol},
+    realtime::{Frame, Hub, connection::Connection, protocol},
 };
 use serde_json::{Value, json};
 use std::{hint::black_box, sync::Arc};
@@ -55,7 +54,7 @@ fn stock_changed(product: &ProductId, store: &StoreId, version: u64) -> Value {
 
 /// A hub with `n` subscribers on `topic`; returns their outbound queues (already drained of
 /// the `subscribed` frame) and keeps the connections alive through the hub.
-fn subscribed_hub(topic: &str, n: usize) -> (Hub, Vec<mpsc::Receiver<Utf8Bytes>>) {
+fn subscribed_hub(topic: &str, n: usize) -> (Hub, Vec<mpsc::Receiver<Frame>>) {
     let hub = Hub::new(REPLAY_BUFFER);
     let queues = (1..=n as u64)
         .map(|id| {
@@ -110,7 +109,7 @@ fn fanout_benches(c: &mut Criterion) {
         assert_eq!(hub.subscriber_count(&topic), n);
         drop((hub, queues));
 
-        let (tx, _) = broadcast::channel::<Utf8Bytes>(16);
+        let (tx, _) = broadcast::channel::<Frame>(16);
         let mut receivers: Vec<_> = (0..n).map(|_| tx.subscribe()).collect();
         let mut seq = 0;
         group.bench_function(BenchmarkId::new("broadcast", n), |b| {

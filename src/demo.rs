@@ -3,7 +3,7 @@
 
 use crate::{
     app::{AdminTokenSource, App},
-    auth::{NewUser, users::Role},
+    auth::{AuthError, NewUser, users::Role},
     domain::{ids::StoreId, money::Money, product::NewProduct, store::StoreKind},
     error::AppError,
 };
@@ -443,8 +443,8 @@ async fn demo_login(
         })
         .await;
     match created {
-        Ok(_) | Err(AppError::EmailTaken) => {}
-        Err(error) => return Err(error),
+        Ok(_) | Err(AuthError::EmailTaken) => {}
+        Err(error) => return Err(error.into()),
     }
     let role = role.as_str();
     match store {

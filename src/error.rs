@@ -1,14 +1,8 @@
 //! The one error type of the request paths. Each variant is one row of the error table in
-//! docs/API.md §2; `http::error` renders it as problem+json.
+//! docs/API.md §2; `http::error` renders it as problem+json and
+//! holds the conversions from the lower layers' errors, so only the edges name this type.
 
-use crate::{
-    actors::ActorError,
-    domain::{
-        DomainError,
-        error::{FieldError, Shortage},
-    },
-    persistence::StorageError,
-};
+use crate::domain::error::{FieldError, Shortage};
 
 /// Everything a request can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -117,33 +111,5 @@ impl AppError {
     /// A single-field 422.
     pub fn field(field: impl Into<String>, message: impl Into<String>) -> Self {
         Self::Validation(vec![FieldError::new(field, message)])
-    }
-}
-
-impl From<DomainError> for AppError {
-    fn from(e: DomainError) -> Self {
-        match e {
-            DomainError::InsufficientStock(shortages) => Self::InsufficientStock(shortages),
-            DomainError::ProductUnavailable(_) => Self::ProductUnavailable,
-            DomainError::HoldNotFound => Self::ReservationInactive("expired".into()),
-            DomainError::VersionMismatch { current } => Self::VersionMismatch { current },
-            DomainError::OutOfRange(field) => Self::field(field, "out of range"),
-        }
-    }
-}
-
-impl From<ActorError> for AppError {
-    fn from(e: ActorError) -> Self {
-        match e {
-            ActorError::Refused(refusal) => refusal.into(),
-            ActorError::NotFound => Self::NotFound,
-            ActorError::Unavailable(reason) => Self::Unavailable(reason),
-        }
-    }
-}
-
-impl From<StorageError> for AppError {
-    fn from(e: StorageError) -> Self {
-        Self::Unavailable(e.to_string())
     }
 }

@@ -38,24 +38,14 @@ const LAYERS: &[&[&str]] = &[
 /// Edges that go up a layer today, each with why it is still there. This list may only
 /// shrink: an edge that no longer exists fails the test too, so it is removed when fixed.
 const ALLOWED_UPWARD: &[(&str, &str, &str)] = &[
-    (
-        "auth",
-        "error",
-        "logins, tokens and passwords answer AppError (Unauthorized, RateLimited, EmailTaken…) \
-         until auth has a typed error of its own",
-    ),
-    (
-        "actors",
-        "error",
-        "cart and order actors reply Result<Result<_, AppError>, ActorError>: HTTP errors live \
-         inside actors until their refusals are domain errors",
-    ),
-    (
-        "services",
-        "error",
-        "the reservation saga, checkout and catalog answer AppError until they have typed errors",
-    ),
+    // Empty since auth, the actors and the services answer typed errors of their own
+    // (AuthError, DomainError, ServiceError) and only the edges name AppError.
 ];
+
+/// The modules that may name axum: the edges (REST and WebSocket handlers, the pages) and
+/// the assembly that hands their router to the server. `lib.rs` (which serves the router) and
+/// `main.rs` (the binary) are crate roots above every layer and are not scanned.
+const AXUM_ALLOWED: &[&str] = &["http", "app", "web"];
 
 /// `src/` of this crate.
 fn src() -> PathBuf {
@@ -246,6 +236,60 @@ fn identifier(text: &str) -> String {
         .collect()
 }
 
+/// Whether `code` names the `axum` crate: a path `axum::…` (a `use` or inline), or
+/// `extern crate axum`.
+fn names_axum(code: &str) -> bool {
+    let mut rest = code;
+    while let Some(at) = rest.find("axum") {
+        let before = rest[..at].chars().next_back();
+        let after = &rest[at + "axum".len()..];
+        rest = after;
+        let starts_word = !before.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == ':');
+        let ends_word = !after
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_alphanumeric() || c == '_');
+        if !(starts_word && ends_word) {
+            continue;
+        }
+        let extern_crate = code[..code.len() - after.len() - "axum".len()]
+            .trim_end()
+            .ends_with("extern crate");
+        if after.trim_start().starts_with("::") || extern_crate {
+            return true;
+        }
+    }
+    false
+}
+
+/// The files of the modules outside [`AXUM_ALLOWED`] that name axum.
+fn axum_outside_the_edges() -> Vec<String> {
+    let mut found = Vec::new();
+    for module in top_level_modules() {
+        if AXUM_ALLOWED.contains(&module.as_str()) {
+            continue;
+        }
+        let dir = src().join(&module);
+        let root = if dir.is_dir() {
+            dir
+        } else {
+            src().join(format!("{module}.rs"))
+        };
+        for file in rust_files(&root) {
+            let text = fs::read_to_string(&file).expect("source readable");
+            if names_axum(&code_only(&text)) {
+                found.push(
+                    file.strip_prefix(src())
+                        .unwrap_or(&file)
+                        .display()
+                        .to_string(),
+                );
+            }
+        }
+    }
+    found
+}
+
 /// Module → the modules it names, from the source.
 fn imports() -> BTreeMap<String, BTreeSet<String>> {
     top_level_modules()
@@ -361,6 +405,32 @@ fn no_module_imports_a_module_of_a_higher_layer() {
             found.join(" → ")
         );
     }
+}
+
+#[test]
+fn nothing_below_the_edges_names_axum() {
+    let found = axum_outside_the_edges();
+    assert!(
+        found.is_empty(),
+        "only {AXUM_ALLOWED:?} may name axum (issue 11: nothing below http names axum); \
+         found in src/{}",
+        found.join(", src/")
+    );
+}
+
+#[test]
+fn the_axum_scanner_sees_paths_but_not_lookalikes_comments_or_strings() {
+    let named = |text: &str| names_axum(&code_only(text));
+    assert!(named("use axum::extract::ws::Utf8Bytes;"));
+    assert!(named("fn f() -> axum :: http::StatusCode { todo!() }"));
+    assert!(named("use {axum::Router, std::sync::Arc};"));
+    assert!(named("extern crate axum;"));
+    assert!(!named("// use axum::Router;"));
+    assert!(!named(r#"let s = "axum::Router";"#));
+    assert!(!named(
+        "use crate::axum_free::thing; let axum = 1; my_axum::x();"
+    ));
+    assert!(!named("use problem_details::axum::Thing;"));
 }
 
 #[test]

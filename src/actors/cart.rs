@@ -6,14 +6,11 @@
 //! expiry, needs no running actor: housekeeping wakes carts past their lifetime.
 
 use super::{ActorError, commerce::Commerce, product::ProductMsg, registry::Slot};
-use crate::{
-    domain::{
-        DomainError,
-        cart::{Cart, CartHold, CartLine},
-        ids::{ProductId, ReservationId},
-        time::{Millis, now_ms},
-    },
-    error::AppError,
+use crate::domain::{
+    DomainError,
+    cart::{Cart, CartHold, CartLine},
+    ids::{ProductId, ReservationId},
+    time::{Millis, now_ms},
 };
 use futures_util::future::join_all;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
@@ -24,7 +21,7 @@ use std::{
 use tokio::task::JoinHandle;
 
 /// Reply with the cart after a durable change, or the refusal.
-pub type CartReply = RpcReplyPort<Result<Result<Arc<Cart>, AppError>, ActorError>>;
+pub type CartReply = RpcReplyPort<Result<Result<Arc<Cart>, DomainError>, ActorError>>;
 
 /// Messages a cart actor understands.
 pub enum CartMsg {
@@ -264,16 +261,16 @@ impl CartState {
         &mut self,
         product_id: ProductId,
         quantity: i64,
-    ) -> Result<Result<Arc<Cart>, AppError>, ActorError> {
+    ) -> Result<Result<Arc<Cart>, DomainError>, ActorError> {
         let shared = &self.commerce.shared;
         let Some(product) = shared.read_model.product(&product_id) else {
-            return Ok(Err(AppError::NotFound));
+            return Ok(Err(DomainError::NotFound));
         };
         let store_id = product.catalog.store_id.clone();
         if self.cart.store_id.as_ref().is_some_and(|s| s != &store_id)
             && (self.cart.store_bound || !self.cart.lines.is_empty())
         {
-            return Ok(Err(AppError::StoreMismatch));
+            return Ok(Err(DomainError::StoreMismatch));
         }
         let current = self
             .cart
@@ -288,7 +285,7 @@ impl CartState {
                 .get(&store_id)
                 .is_some_and(|s| s.open);
             if !open {
-                return Ok(Err(AppError::StoreClosed));
+                return Ok(Err(DomainError::StoreClosed));
             }
         }
         let now = now_ms();
@@ -443,9 +440,10 @@ pub fn cart_ttl_ms(commerce: &Commerce) -> i64 {
 }
 
 /// A product refusal becomes the cart's answer; storage trouble stays an actor error.
-fn refusal(error: ActorError) -> Result<Result<Arc<Cart>, AppError>, ActorError> {
+fn refusal(error: ActorError) -> Result<Result<Arc<Cart>, DomainError>, ActorError> {
     match error {
         ActorError::Unavailable(_) => Err(error),
-        other => Ok(Err(other.into())),
+        ActorError::Refused(refusal) => Ok(Err(refusal)),
+        ActorError::NotFound => Ok(Err(DomainError::NotFound)),
     }
 }

@@ -18,7 +18,6 @@ use crate::{
         order::{Actor as Who, Order, OrderStatus, PaymentStatus},
         time::now_ms,
     },
-    error::AppError,
     payments::{Charge, ChargeOutcome},
 };
 use futures_util::future::join_all;
@@ -54,7 +53,7 @@ pub enum OrderMsg {
         /// Who.
         by: String,
         /// Answer (`Err` carries an invalid transition as a refusal).
-        reply: RpcReplyPort<Result<Result<Arc<Order>, AppError>, ActorError>>,
+        reply: RpcReplyPort<Result<Result<Arc<Order>, DomainError>, ActorError>>,
     },
     /// Cancellation by the customer or staff.
     Cancel {
@@ -65,7 +64,7 @@ pub enum OrderMsg {
         /// The caller's reason, kept in the history entry.
         reason: Option<String>,
         /// Answer.
-        reply: RpcReplyPort<Result<Result<Arc<Order>, AppError>, ActorError>>,
+        reply: RpcReplyPort<Result<Result<Arc<Order>, DomainError>, ActorError>>,
     },
     /// The idle sweep: passivate if not busy and idle for `actors.idle_seconds`, or finished.
     IdleCheck,
@@ -427,7 +426,7 @@ impl OrderState {
         &mut self,
         to: OrderStatus,
         by: &str,
-    ) -> Result<Result<Arc<Order>, AppError>, ActorError> {
+    ) -> Result<Result<Arc<Order>, DomainError>, ActorError> {
         if to == OrderStatus::Cancelled {
             return self.cancel(Who::Staff, by, None).await;
         }
@@ -448,7 +447,7 @@ impl OrderState {
         who: Who,
         by: &str,
         reason: Option<String>,
-    ) -> Result<Result<Arc<Order>, AppError>, ActorError> {
+    ) -> Result<Result<Arc<Order>, DomainError>, ActorError> {
         if self.order.status == OrderStatus::Cancelled {
             return Ok(Ok(Arc::new(self.order.clone())));
         }
@@ -480,11 +479,11 @@ impl OrderState {
         Ok(Ok(Arc::new(self.order.clone())))
     }
 
-    fn invalid(&self, to: OrderStatus, allowed: Vec<OrderStatus>) -> AppError {
-        AppError::InvalidTransition {
-            from: self.order.status.as_str().into(),
-            to: to.as_str().into(),
-            allowed: allowed.iter().map(|s| s.as_str().to_owned()).collect(),
+    fn invalid(&self, to: OrderStatus, allowed: Vec<OrderStatus>) -> DomainError {
+        DomainError::InvalidTransition {
+            from: self.order.status,
+            to,
+            allowed,
         }
     }
 }

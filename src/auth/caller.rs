@@ -3,10 +3,8 @@
 //! the HTTP edge's job (`http::extract`); the rules live here so that services and the
 //! WebSocket handler use the same ones without depending on HTTP.
 
-use crate::{
-    domain::ids::{StoreId, UserId},
-    error::AppError,
-};
+use super::AuthError;
+use crate::domain::ids::{StoreId, UserId};
 
 /// Who is calling.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -58,22 +56,22 @@ impl Caller {
     }
 
     /// Refuses anyone but an admin: 401 for anonymous callers, 403 for other users.
-    pub fn require_admin(&self) -> Result<(), AppError> {
+    pub fn require_admin(&self) -> Result<(), AuthError> {
         match self {
             Self::Admin { .. } => Ok(()),
-            Self::Anonymous => Err(AppError::Unauthorized),
-            Self::Customer { .. } | Self::Staff { .. } => Err(AppError::Forbidden),
+            Self::Anonymous => Err(AuthError::Unauthorized),
+            Self::Customer { .. } | Self::Staff { .. } => Err(AuthError::Forbidden),
         }
     }
 
     /// Admits admins and the staff of `store`: 401 for anonymous callers, 403 for others
     /// (the store's resources are visible to everyone, so refusing is not a leak).
-    pub fn require_store_staff(&self, store: &StoreId) -> Result<(), AppError> {
+    pub fn require_store_staff(&self, store: &StoreId) -> Result<(), AuthError> {
         match self {
             Self::Admin { .. } => Ok(()),
             Self::Staff { store_id, .. } if store_id == store => Ok(()),
-            Self::Anonymous => Err(AppError::Unauthorized),
-            Self::Customer { .. } | Self::Staff { .. } => Err(AppError::Forbidden),
+            Self::Anonymous => Err(AuthError::Unauthorized),
+            Self::Customer { .. } | Self::Staff { .. } => Err(AuthError::Forbidden),
         }
     }
 
@@ -89,11 +87,11 @@ impl Caller {
 
     /// [`Caller::sees_store`] as a check: 401 for anonymous callers (they should log in), 404
     /// for the others (they are not told whether such a resource exists).
-    pub fn require_sees_store(&self, store: &StoreId) -> Result<(), AppError> {
+    pub fn require_sees_store(&self, store: &StoreId) -> Result<(), AuthError> {
         match self {
-            Self::Anonymous => Err(AppError::Unauthorized),
+            Self::Anonymous => Err(AuthError::Unauthorized),
             _ if self.sees_store(store) => Ok(()),
-            _ => Err(AppError::NotFound),
+            _ => Err(AuthError::NotFound),
         }
     }
 

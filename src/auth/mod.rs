@@ -8,6 +8,7 @@
 //! moving the user to a new refresh generation.
 
 pub mod caller;
+pub mod error;
 pub mod passwords;
 pub mod rate_limit;
 pub mod tokens;
@@ -20,11 +21,11 @@ use crate::{
         ids::{StoreId, UserId},
         time::now_ms,
     },
-    error::AppError,
     persistence::StorageError,
 };
 pub use caller::Caller;
 use dashmap::{DashMap, mapref::entry::Entry};
+pub use error::AuthError;
 use passwords::Passwords;
 use rate_limit::LoginThrottle;
 use serde_json::{Value, json};
@@ -127,17 +128,17 @@ impl Auth {
     }
 
     /// The caller an access token stands for (401 when it is not a valid, unexpired token).
-    pub fn caller(&self, token: &str) -> Result<Caller, AppError> {
+    pub fn caller(&self, token: &str) -> Result<Caller, AuthError> {
         self.access.caller(token)
     }
 
     /// [`Auth::caller`] with the token's expiry (Unix seconds).
-    pub fn verify(&self, token: &str) -> Result<(Caller, u64), AppError> {
+    pub fn verify(&self, token: &str) -> Result<(Caller, u64), AuthError> {
         self.access.verify(token)
     }
 
     /// Reads a user.
-    pub fn user(&self, id: &UserId) -> Result<Option<User>, AppError> {
+    pub fn user(&self, id: &UserId) -> Result<Option<User>, AuthError> {
         Ok(self.shared.storage.user(id)?)
     }
 
@@ -147,7 +148,7 @@ impl Auth {
         email: String,
         password: String,
         name: String,
-    ) -> Result<Session, AppError> {
+    ) -> Result<Session, AuthError> {
         let new = NewUser {
             email,
             password,
@@ -162,7 +163,7 @@ impl Auth {
     }
 
     /// `POST /users`: an account of any role, created by an admin (no session).
-    pub async fn create_user(&self, new: NewUser) -> Result<User, AppError> {
+    pub async fn create_user(&self, new: NewUser) -> Result<User, AuthError> {
         let (user, claim) = self.insert_user(new).await?;
         self.shared.committer.durable().await?;
         drop(claim);
@@ -176,18 +177,18 @@ impl Auth {
         email: &str,
         password: String,
         client_ip: Option<IpAddr>,
-    ) -> Result<Session, AppError> {
+    ) -> Result<Session, AuthError> {
         if email.chars().count() > MAX_EMAIL_CHARS {
             // No account can have this address; not worth a throttle entry.
-            return Err(AppError::InvalidCredentials);
+            return Err(AuthError::InvalidCredentials);
         }
         let key = users::normalize_email(email);
         let attempt = self
             .limiter
             .begin(&key, client_ip, now_ms())
-            .map_err(|retry_after_secs| AppError::RateLimited { retry_after_secs })?;
+            .map_err(|retry_after_secs| AuthError::RateLimited { retry_after_secs })?;
         if password.chars().count() > MAX_PASSWORD_CHARS {
-            return Err(AppError::InvalidCredentials);
+            return Err(AuthError::InvalidCredentials);
         }
         let user = match self.shared.storage.user_id_by_email(&key)? {
             Some(id) => self.shared.storage.user(&id)?,
@@ -196,14 +197,14 @@ impl Auth {
         let Some(user) = user else {
             // Same work as a wrong password, so timing does not tell which emails exist.
             self.passwords.verify(password, None).await?;
-            return Err(AppError::InvalidCredentials);
+            return Err(AuthError::InvalidCredentials);
         };
         if !self
             .passwords
             .verify(password, Some(user.password_hash.clone()))
             .await?
         {
-            return Err(AppError::InvalidCredentials);
+            return Err(AuthError::InvalidCredentials);
         }
         self.limiter.succeeded(&attempt);
         self.start_session(user).await
@@ -211,19 +212,19 @@ impl Auth {
 
     /// `POST /auth/refresh`: exchanges a refresh token for a new pair. A used token revokes
     /// every refresh token of its user.
-    pub async fn refresh(&self, token: &str) -> Result<Session, AppError> {
+    pub async fn refresh(&self, token: &str) -> Result<Session, AuthError> {
         let storage = &self.shared.storage;
         let digest = tokens::refresh_digest(token);
         let Some(record) = storage.refresh_token(&digest)? else {
-            return Err(AppError::Unauthorized);
+            return Err(AuthError::Unauthorized);
         };
         if record.expires_at <= now_ms()
             || record.generation != storage.refresh_generation(&record.user_id)?
         {
-            return Err(AppError::Unauthorized);
+            return Err(AuthError::Unauthorized);
         }
         match record.state {
-            RefreshState::Revoked => Err(AppError::Unauthorized),
+            RefreshState::Revoked => Err(AuthError::Unauthorized),
             RefreshState::Used => self.revoke_all(&record.user_id).await,
             RefreshState::Active => {
                 let used = RefreshRecord {
@@ -239,7 +240,7 @@ impl Auth {
                 }
                 let user = storage
                     .user(&record.user_id)?
-                    .ok_or(AppError::Unauthorized)?;
+                    .ok_or(AuthError::Unauthorized)?;
                 self.start_session(user).await
             }
         }
@@ -247,7 +248,7 @@ impl Auth {
 
     /// `POST /auth/logout`: retires a refresh token. Unknown or already retired tokens are
     /// fine (logging out twice is not an error).
-    pub async fn logout(&self, token: &str) -> Result<(), AppError> {
+    pub async fn logout(&self, token: &str) -> Result<(), AuthError> {
         let storage = &self.shared.storage;
         let digest = tokens::refresh_digest(token);
         let Some(record) = storage.refresh_token(&digest)? else {
@@ -271,11 +272,11 @@ impl Auth {
 
     /// Validates, hashes and stores a new user (not yet durable). The returned claim keeps
     /// the email reserved until the caller has made the write durable.
-    async fn insert_user(&self, new: NewUser) -> Result<(User, EmailClaim<'_>), AppError> {
+    async fn insert_user(&self, new: NewUser) -> Result<(User, EmailClaim<'_>), AuthError> {
         let mut errors = users::validate_credentials(&new.email, &new.password, &new.name);
         let store_id = self.check_store(new.role, new.store_id.as_deref(), &mut errors);
         if !errors.is_empty() {
-            return Err(AppError::Validation(errors));
+            return Err(AuthError::Validation(errors));
         }
         let email_lower = users::normalize_email(&new.email);
         // Answer a plain duplicate before spending a hash on it.
@@ -285,7 +286,7 @@ impl Auth {
             .user_id_by_email(&email_lower)?
             .is_some()
         {
-            return Err(AppError::EmailTaken);
+            return Err(AuthError::EmailTaken);
         }
         let password_hash = self.passwords.hash(new.password).await?;
         let claim = self.claim_email(&email_lower)?;
@@ -340,9 +341,9 @@ impl Auth {
 
     /// Reserves a normalised email for one registration: refused when another registration
     /// holds it or an account already has it.
-    fn claim_email(&self, email_lower: &str) -> Result<EmailClaim<'_>, AppError> {
+    fn claim_email(&self, email_lower: &str) -> Result<EmailClaim<'_>, AuthError> {
         match self.registering.entry(email_lower.to_owned()) {
-            Entry::Occupied(_) => return Err(AppError::EmailTaken),
+            Entry::Occupied(_) => return Err(AuthError::EmailTaken),
             Entry::Vacant(entry) => {
                 entry.insert(());
             }
@@ -353,14 +354,14 @@ impl Auth {
         };
         // Checked after claiming: a registration that finished in between is seen here.
         if self.shared.storage.user_id_by_email(email_lower)?.is_some() {
-            return Err(AppError::EmailTaken);
+            return Err(AuthError::EmailTaken);
         }
         Ok(claim)
     }
 
     /// Issues an access token and a stored refresh token, answering once the refresh token
     /// (and whatever the caller wrote before) is durable.
-    async fn start_session(&self, user: User) -> Result<Session, AppError> {
+    async fn start_session(&self, user: User) -> Result<Session, AuthError> {
         let storage = &self.shared.storage;
         let refresh_token = tokens::new_refresh_token();
         let now = now_ms();
@@ -395,13 +396,13 @@ impl Auth {
     }
 
     /// Revokes every refresh token of `user` (a used token came back) and answers 401.
-    async fn revoke_all(&self, user: &UserId) -> Result<Session, AppError> {
+    async fn revoke_all(&self, user: &UserId) -> Result<Session, AuthError> {
         self.shared
             .storage
             .bump_refresh_generation(&self.shared.committer, user)
             .await?;
         self.shared.committer.durable().await?;
         tracing::warn!(%user, "a used refresh token was presented again; revoked all of the user's refresh tokens");
-        Err(AppError::Unauthorized)
+        Err(AuthError::Unauthorized)
     }
 }

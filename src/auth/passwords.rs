@@ -4,7 +4,7 @@
 //! recommendation), so it runs on the blocking pool, and a semaphore caps how many run at
 //! once: a burst of logins queues instead of exhausting memory.
 
-use crate::error::AppError;
+use super::AuthError;
 use argon2::{Argon2, PasswordHash, PasswordHasher, PasswordVerifier, password_hash::SaltString};
 use rand::RngCore;
 use tokio::sync::{OnceCell, Semaphore};
@@ -29,12 +29,12 @@ impl Default for Passwords {
 
 impl Passwords {
     /// The Argon2id PHC string of `password` with a fresh random salt.
-    pub async fn hash(&self, password: String) -> Result<String, AppError> {
+    pub async fn hash(&self, password: String) -> Result<String, AuthError> {
         let _permit = self
             .permits
             .acquire()
             .await
-            .map_err(|e| AppError::Internal(e.to_string()))?;
+            .map_err(|e| AuthError::Internal(e.to_string()))?;
         tokio::task::spawn_blocking(move || {
             crate::fault::password_hash_panics();
             let mut salt = [0u8; 16];
@@ -46,13 +46,16 @@ impl Passwords {
                 .map_err(|e| e.to_string())
         })
         .await
-        .map_err(|e| AppError::Internal(format!("hashing task failed: {e}")))?
-        .map_err(|e| AppError::Internal(format!("hashing failed: {e}")))
+        .map_err(|source| AuthError::Task {
+            task: "hashing",
+            source,
+        })?
+        .map_err(|e| AuthError::Internal(format!("hashing failed: {e}")))
     }
 
     /// Whether `password` matches `hash`; with no hash (unknown account) it checks against a
     /// decoy and answers false, spending the same time.
-    pub async fn verify(&self, password: String, hash: Option<String>) -> Result<bool, AppError> {
+    pub async fn verify(&self, password: String, hash: Option<String>) -> Result<bool, AuthError> {
         let known = hash.is_some();
         let hash = match hash {
             Some(hash) => hash,
@@ -62,7 +65,7 @@ impl Passwords {
             .permits
             .acquire()
             .await
-            .map_err(|e| AppError::Internal(e.to_string()))?;
+            .map_err(|e| AuthError::Internal(e.to_string()))?;
         let matches = tokio::task::spawn_blocking(move || {
             PasswordHash::new(&hash).is_ok_and(|parsed| {
                 Argon2::default()
@@ -71,11 +74,14 @@ impl Passwords {
             })
         })
         .await
-        .map_err(|e| AppError::Internal(format!("verification task failed: {e}")))?;
+        .map_err(|source| AuthError::Task {
+            task: "verification",
+            source,
+        })?;
         Ok(known && matches)
     }
 
-    async fn decoy(&self) -> Result<String, AppError> {
+    async fn decoy(&self) -> Result<String, AuthError> {
         self.decoy
             .get_or_try_init(|| async {
                 let mut random = [0u8; 24];

@@ -1,16 +1,14 @@
 //! Access tokens (HS256 JWTs, stateless and short-lived) and refresh tokens (random, stored
 //! only as SHA-256 digests, single use).
 
+use super::AuthError;
 use super::{
     Caller,
     users::{Role, User},
 };
+use crate::domain::ids::{StoreId, UserId};
 /// The stored refresh-token records are domain types (storage keeps them without `auth`).
 pub use crate::domain::user::{RefreshRecord, RefreshState};
-use crate::{
-    domain::ids::{StoreId, UserId},
-    error::AppError,
-};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -65,7 +63,7 @@ impl AccessTokens {
     }
 
     /// A signed access token for `user`.
-    pub fn issue(&self, user: &User) -> Result<String, AppError> {
+    pub fn issue(&self, user: &User) -> Result<String, AuthError> {
         let iat = jsonwebtoken::get_current_timestamp();
         let claims = AccessClaims {
             sub: user.id.to_string(),
@@ -75,22 +73,22 @@ impl AccessTokens {
             exp: iat.saturating_add(self.ttl_seconds),
         };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
-            .map_err(|e| AppError::Internal(format!("signing an access token: {e}")))
+            .map_err(|e| AuthError::Internal(format!("signing an access token: {e}")))
     }
 
     /// The caller an access token stands for; a malformed, tampered, expired or otherwise
     /// odd token is a 401.
-    pub fn caller(&self, token: &str) -> Result<Caller, AppError> {
+    pub fn caller(&self, token: &str) -> Result<Caller, AuthError> {
         self.verify(token).map(|(caller, _)| caller)
     }
 
     /// [`AccessTokens::caller`] with the token's expiry (Unix seconds): a live connection
     /// authenticated with it ends then.
-    pub fn verify(&self, token: &str) -> Result<(Caller, u64), AppError> {
+    pub fn verify(&self, token: &str) -> Result<(Caller, u64), AuthError> {
         let claims = jsonwebtoken::decode::<AccessClaims>(token, &self.decoding, &self.validation)
-            .map_err(|_| AppError::Unauthorized)?
+            .map_err(|_| AuthError::Unauthorized)?
             .claims;
-        let user_id = UserId::parse(&claims.sub).ok_or(AppError::Unauthorized)?;
+        let user_id = UserId::parse(&claims.sub).ok_or(AuthError::Unauthorized)?;
         let store_id = claims.store_id.as_deref().map(StoreId::parse);
         let caller = match (claims.role, store_id) {
             (Role::Customer, None) => Ok(Caller::Customer { user_id }),
@@ -98,7 +96,7 @@ impl AccessTokens {
                 user_id: Some(user_id),
             }),
             (Role::Staff, Some(Some(store_id))) => Ok(Caller::Staff { user_id, store_id }),
-            _ => Err(AppError::Unauthorized),
+            _ => Err(AuthError::Unauthorized),
         }?;
         Ok((caller, claims.exp))
     }

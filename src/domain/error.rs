@@ -1,7 +1,7 @@
 //! Business refusals. These are ordinary replies from actors and services, never actor
 //! failures; the HTTP layer maps each one to its problem+json answer.
 
-use super::ids::ProductId;
+use super::{ids::ProductId, order::OrderStatus};
 
 /// One product that could not supply what was asked.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -36,6 +36,25 @@ pub enum DomainError {
     /// The change would overflow a counter: a client-supplied number was absurd.
     #[error("{0}")]
     OutOfRange(&'static str),
+    /// The entity the command names (a product put in a cart) does not exist.
+    #[error("not found")]
+    NotFound,
+    /// A cart holds one store's products only.
+    #[error("the cart already holds another store's products")]
+    StoreMismatch,
+    /// The store is closed: nothing more of it can be added to a cart.
+    #[error("the store is closed")]
+    StoreClosed,
+    /// The order's state machine has no such step for this caller.
+    #[error("cannot go from {} to {}", from.as_str(), to.as_str())]
+    InvalidTransition {
+        /// Current state.
+        from: OrderStatus,
+        /// Requested state.
+        to: OrderStatus,
+        /// States reachable from `from` for this caller.
+        allowed: Vec<OrderStatus>,
+    },
 }
 
 /// One invalid field of a request, as listed in a 422 `validation_failed` answer.

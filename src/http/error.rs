@@ -1,7 +1,10 @@
 //! Renders [`AppError`] as `application/problem+json` (RFC 9457) with the contract's `code`
 //! and extension members. Internal details go to the log, never to the client.
 
-use crate::error::AppError;
+use crate::{
+    actors::ActorError, auth::AuthError, domain::DomainError, error::AppError,
+    persistence::StorageError, services::ServiceError,
+};
 use axum::{
     http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
@@ -217,5 +220,90 @@ impl IntoResponse for AppError {
             response.headers_mut().insert(header::RETRY_AFTER, value);
         }
         response
+    }
+}
+
+impl From<AuthError> for AppError {
+    fn from(e: AuthError) -> Self {
+        match e {
+            AuthError::Unauthorized => Self::Unauthorized,
+            AuthError::Forbidden => Self::Forbidden,
+            AuthError::NotFound => Self::NotFound,
+            AuthError::InvalidCredentials => Self::InvalidCredentials,
+            AuthError::RateLimited { retry_after_secs } => Self::RateLimited { retry_after_secs },
+            AuthError::EmailTaken => Self::EmailTaken,
+            AuthError::Validation(errors) => Self::Validation(errors),
+            AuthError::Storage(e) => e.into(),
+            AuthError::Task { task, source } => {
+                Self::Internal(format!("{task} task failed: {source}"))
+            }
+            AuthError::Internal(detail) => Self::Internal(detail),
+        }
+    }
+}
+
+impl From<ServiceError> for AppError {
+    fn from(e: ServiceError) -> Self {
+        match e {
+            ServiceError::Refused(refusal) => refusal.into(),
+            ServiceError::Access(e) => e.into(),
+            ServiceError::NotFound => Self::NotFound,
+            ServiceError::Validation(errors) => Self::Validation(errors),
+            ServiceError::InsufficientStock(shortages) => Self::InsufficientStock(shortages),
+            ServiceError::StoreMismatch => Self::StoreMismatch,
+            ServiceError::StoreClosed => Self::StoreClosed,
+            ServiceError::SkuTaken => Self::SkuTaken,
+            ServiceError::ReservationInactive(status) => Self::ReservationInactive(status),
+            ServiceError::ReservationTransition { from, to, allowed } => {
+                Self::InvalidTransition { from, to, allowed }
+            }
+            ServiceError::PaymentFailed {
+                order_id,
+                decline_code,
+                order,
+            } => Self::PaymentFailed {
+                order_id,
+                decline_code,
+                order,
+            },
+            ServiceError::Unavailable(reason) => Self::Unavailable(reason),
+            ServiceError::Storage(e) => e.into(),
+        }
+    }
+}
+
+impl From<DomainError> for AppError {
+    fn from(e: DomainError) -> Self {
+        match e {
+            DomainError::InsufficientStock(shortages) => Self::InsufficientStock(shortages),
+            DomainError::ProductUnavailable(_) => Self::ProductUnavailable,
+            DomainError::HoldNotFound => Self::ReservationInactive("expired".into()),
+            DomainError::VersionMismatch { current } => Self::VersionMismatch { current },
+            DomainError::OutOfRange(field) => Self::field(field, "out of range"),
+            DomainError::NotFound => Self::NotFound,
+            DomainError::StoreMismatch => Self::StoreMismatch,
+            DomainError::StoreClosed => Self::StoreClosed,
+            DomainError::InvalidTransition { from, to, allowed } => Self::InvalidTransition {
+                from: from.as_str().into(),
+                to: to.as_str().into(),
+                allowed: allowed.iter().map(|s| s.as_str().to_owned()).collect(),
+            },
+        }
+    }
+}
+
+impl From<ActorError> for AppError {
+    fn from(e: ActorError) -> Self {
+        match e {
+            ActorError::Refused(refusal) => refusal.into(),
+            ActorError::NotFound => Self::NotFound,
+            ActorError::Unavailable(reason) => Self::Unavailable(reason),
+        }
+    }
+}
+
+impl From<StorageError> for AppError {
+    fn from(e: StorageError) -> Self {
+        Self::Unavailable(e.to_string())
     }
 }

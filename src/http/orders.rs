@@ -13,7 +13,7 @@ use crate::{
         order::{Actor as Who, Order, OrderStatus},
     },
     error::AppError,
-    services::orders::{self, PlaceOrder, Source, may_see_order},
+    services::orders::{self, PlaceOrder, Placed, Source, may_see_order},
     views,
 };
 use axum::{
@@ -196,7 +196,13 @@ pub async fn create(
     };
     Ok(idempotency
         .run(&app, &caller, &raw, || async {
-            orders::place(&app.commerce, &caller, request).await
+            orders::place(&app.commerce, &caller, request)
+                .await
+                .map(|placed| match placed {
+                    Placed::Created(order) => (StatusCode::CREATED, order),
+                    Placed::Accepted(order) => (StatusCode::ACCEPTED, order),
+                })
+                .map_err(AppError::from)
         })
         .await)
 }

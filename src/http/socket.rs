@@ -3,6 +3,7 @@
 
 use super::extract::{ApiQuery, Caller, Credentials, credentials_from_token};
 use crate::realtime::{
+    Frame,
     connection::{CLOSE_GOING_AWAY, CLOSE_LAGGED, CLOSE_POLICY, CLOSE_UNAUTHORIZED, Connection},
     hub::Replayed,
     protocol::{self, ClientOp, Mode, Since},
@@ -20,7 +21,7 @@ use crate::{
 use axum::{
     extract::{
         State, WebSocketUpgrade,
-        ws::{CloseFrame, Message, WebSocket, rejection::WebSocketUpgradeRejection},
+        ws::{CloseFrame, Message, Utf8Bytes, WebSocket, rejection::WebSocketUpgradeRejection},
     },
     response::Response,
 };
@@ -182,10 +183,16 @@ async fn serve(app: Arc<App>, socket: WebSocket, credentials: Credentials) {
     let _ = tokio::time::timeout(Duration::from_secs(5), writer).await;
 }
 
+/// The edge between the hub's frames and axum's messages: the shared bytes become the text
+/// message without a copy (only a UTF-8 check, which a [`Frame`] always passes).
+fn text(frame: Frame) -> Message {
+    Message::Text(Utf8Bytes::try_from(frame.into_bytes()).unwrap_or_default())
+}
+
 /// Drains the queue into the socket; on a close request, sends the close frame and stops.
 async fn write_frames(
     mut sink: SplitSink<WebSocket, Message>,
-    mut queue: mpsc::Receiver<axum::extract::ws::Utf8Bytes>,
+    mut queue: mpsc::Receiver<Frame>,
     conn: Arc<Connection>,
 ) {
     let mut close = conn.close_signal();
@@ -207,7 +214,7 @@ async fn write_frames(
                     // it does not read, and its backlog is what got it closed.
                     if code != CLOSE_LAGGED {
                         while let Ok(frame) = queue.try_recv() {
-                            if sink.feed(Message::Text(frame)).await.is_err() {
+                            if sink.feed(text(frame)).await.is_err() {
                                 break;
                             }
                         }
@@ -222,11 +229,11 @@ async fn write_frames(
                 Some(frame) => {
                     // Write what is already queued (up to a bound) with one flush: a backlog
                     // costs one syscall per batch, not per frame.
-                    let mut sent = sink.feed(Message::Text(frame)).await;
+                    let mut sent = sink.feed(text(frame)).await;
                     let mut batched = 1;
                     while sent.is_ok() && batched < WRITE_BATCH {
                         let Ok(next) = queue.try_recv() else { break };
-                        sent = sink.feed(Message::Text(next)).await;
+                        sent = sink.feed(text(next)).await;
                         batched += 1;
                     }
                     if sent.is_err() || sink.flush().await.is_err() {

@@ -4,7 +4,7 @@
 //! connection whose queue is full is told to close with 4008 (`lagged`); the client resumes
 //! with `since`.
 
-use axum::extract::ws::Utf8Bytes;
+use super::Frame;
 use tokio::sync::{mpsc, watch};
 
 /// Close code for a client that did not keep up.
@@ -20,21 +20,21 @@ pub const CLOSE_GOING_AWAY: u16 = 1001;
 pub struct Connection {
     /// Process-unique id (subscriber identity within a topic).
     pub id: u64,
-    tx: mpsc::Sender<Utf8Bytes>,
+    tx: mpsc::Sender<Frame>,
     close: watch::Sender<u16>,
 }
 
 impl Connection {
     /// A connection with room for `capacity` queued frames; returns the queue's receiving end
     /// (for the writer task).
-    pub fn new(id: u64, capacity: usize) -> (Self, mpsc::Receiver<Utf8Bytes>) {
+    pub fn new(id: u64, capacity: usize) -> (Self, mpsc::Receiver<Frame>) {
         let (tx, rx) = mpsc::channel(capacity.max(1));
         let (close, _) = watch::channel(0);
         (Self { id, tx, close }, rx)
     }
 
     /// Queues a frame without waiting. A full queue closes the connection as lagged.
-    pub fn push(&self, frame: Utf8Bytes) -> bool {
+    pub fn push(&self, frame: Frame) -> bool {
         let queued = self.push_uncounted(frame);
         if queued {
             crate::observability::HOT.ws_deliveries.increment(1);
@@ -44,7 +44,7 @@ impl Connection {
 
     /// [`Connection::push`] without counting the delivery: a fan-out to thousands counts
     /// them once (a counter update per push was ~9 % of a large fan-out).
-    pub fn push_uncounted(&self, frame: Utf8Bytes) -> bool {
+    pub fn push_uncounted(&self, frame: Frame) -> bool {
         match self.tx.try_send(frame) {
             Ok(()) => true,
             Err(mpsc::error::TrySendError::Full(_)) => {

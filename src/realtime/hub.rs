@@ -18,12 +18,12 @@
 //! the newest, and fan-out still never waits. Other events go out at once, after flushing
 //! what is pending so that a product's events are never overtaken by its older stock.
 
+use super::Frame;
 use super::{
     connection::Connection,
     protocol::{self, Since},
 };
 use crate::domain::time::Millis;
-use axum::extract::ws::Utf8Bytes;
 use dashmap::DashMap;
 use serde_json::Value;
 use std::{
@@ -50,7 +50,7 @@ struct Slot {
     /// When a `stock.changed` of this product last went to the latest-mode subscribers.
     last: Option<Instant>,
     /// The newest `stock.changed` not yet delivered to them.
-    pending: Option<(u64, Utf8Bytes)>,
+    pending: Option<(u64, Frame)>,
 }
 
 #[derive(Default)]
@@ -58,7 +58,7 @@ struct Topic {
     /// Last sequence published (volatile topics number their own events).
     seq: u64,
     /// Recent frames of volatile topics, for resume.
-    ring: VecDeque<(u64, Utf8Bytes)>,
+    ring: VecDeque<(u64, Frame)>,
     subscribers: Vec<Subscriber>,
     /// Conflation slots by product id (only while latest-mode subscribers exist).
     latest: HashMap<String, Slot>,
@@ -67,7 +67,7 @@ struct Topic {
 }
 
 /// A frame to replay: its sequence and its text.
-pub type Replayed = (u64, Utf8Bytes);
+pub type Replayed = (u64, Frame);
 
 /// The topic registry.
 pub struct Hub {
@@ -292,7 +292,7 @@ impl Hub {
         seq: u64,
         event: &str,
         data: &Value,
-        frame: Utf8Bytes,
+        frame: Frame,
     ) {
         if !t.subscribers.iter().any(|s| s.latest) {
             fan_out(&mut t.subscribers, seq, &frame, |_| true);
@@ -382,7 +382,7 @@ impl Hub {
 fn fan_out(
     subscribers: &mut Vec<Subscriber>,
     seq: u64,
-    frame: &Utf8Bytes,
+    frame: &Frame,
     to: impl Fn(&Subscriber) -> bool,
 ) {
     let mut delivered = 0u64;
@@ -400,7 +400,7 @@ fn fan_out(
 /// Sends pending conflated frames to the latest-mode subscribers: all of them, or with
 /// `Some((now, interval))` only those whose product's interval has passed.
 fn flush(t: &mut Topic, due: Option<(Instant, Duration)>) {
-    let mut frames: Vec<(u64, Utf8Bytes)> = Vec::new();
+    let mut frames: Vec<(u64, Frame)> = Vec::new();
     for slot in t.latest.values_mut() {
         let ready = match due {
             None => true,
@@ -456,7 +456,7 @@ mod tests {
         for seq in 1..=5 {
             hub.publish_durable(topic, seq, "stock.changed", &stock("p1", seq as i64), 0);
         }
-        let seqs = |rx: &mut tokio::sync::mpsc::Receiver<Utf8Bytes>| {
+        let seqs = |rx: &mut tokio::sync::mpsc::Receiver<Frame>| {
             let mut out = Vec::new();
             while let Ok(frame) = rx.try_recv() {
                 let v: Value = serde_json::from_str(frame.as_str()).expect("json");

@@ -3,7 +3,9 @@
 //! and lives in `http::socket`.
 
 pub mod connection;
+pub mod frame;
 pub mod hub;
 pub mod protocol;
 
+pub use frame::Frame;
 pub use hub::Hub;

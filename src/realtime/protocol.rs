@@ -1,8 +1,8 @@
 //! The WebSocket protocol (docs/API.md §9): client operations in, server frames out.
 //! Pure functions, so the wire format is tested without sockets.
 
+use super::Frame;
 use crate::domain::time::{Millis, rfc3339};
-use axum::extract::ws::Utf8Bytes;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
@@ -80,7 +80,7 @@ pub fn parse(text: &str) -> Result<ClientOp, String> {
     ClientOp::deserialize(value).map_err(|e| format!("invalid message: {e}"))
 }
 
-fn with_ref(mut object: Map<String, Value>, reference: Option<&Value>) -> Utf8Bytes {
+fn with_ref(mut object: Map<String, Value>, reference: Option<&Value>) -> Frame {
     if let Some(r) = reference {
         object.insert("ref".into(), r.clone());
     }
@@ -103,7 +103,7 @@ pub fn subscribed_snapshot(
     reset: bool,
     latest: bool,
     reference: Option<&Value>,
-) -> Utf8Bytes {
+) -> Frame {
     let mut o = object(json!({
         "type": "subscribed", "topic": topic, "epoch": epoch, "seq": seq, "snapshot": snapshot,
     }));
@@ -124,7 +124,7 @@ pub fn subscribed_replay(
     replayed: usize,
     latest: bool,
     reference: Option<&Value>,
-) -> Utf8Bytes {
+) -> Frame {
     let mut o = object(json!({
         "type": "subscribed", "topic": topic, "epoch": epoch, "seq": seq, "replayed": replayed,
     }));
@@ -135,14 +135,14 @@ pub fn subscribed_replay(
 }
 
 /// `{"type":"event", …}`.
-pub fn event(topic: &str, seq: u64, event: &str, data: &Value, at: Millis) -> Utf8Bytes {
+pub fn event(topic: &str, seq: u64, event: &str, data: &Value, at: Millis) -> Frame {
     json!({"type": "event", "topic": topic, "seq": seq, "event": event, "data": data, "at": rfc3339(at)})
         .to_string()
         .into()
 }
 
 /// `{"type":"unsubscribed","topic":…}`.
-pub fn unsubscribed(topic: &str, reference: Option<&Value>) -> Utf8Bytes {
+pub fn unsubscribed(topic: &str, reference: Option<&Value>) -> Frame {
     with_ref(
         object(json!({"type": "unsubscribed", "topic": topic})),
         reference,
@@ -151,19 +151,19 @@ pub fn unsubscribed(topic: &str, reference: Option<&Value>) -> Utf8Bytes {
 
 /// `{"type":"unsubscribed","topic":…,"reason":"forbidden"}`: the server ended a subscription
 /// the caller may no longer see (it re-authenticated as someone else).
-pub fn unsubscribed_forbidden(topic: &str) -> Utf8Bytes {
+pub fn unsubscribed_forbidden(topic: &str) -> Frame {
     json!({"type": "unsubscribed", "topic": topic, "reason": "forbidden"})
         .to_string()
         .into()
 }
 
 /// `{"type":"pong"}`.
-pub fn pong(reference: Option<&Value>) -> Utf8Bytes {
+pub fn pong(reference: Option<&Value>) -> Frame {
     with_ref(object(json!({"type": "pong"})), reference)
 }
 
 /// `{"type":"authenticated","role":…}` (an Emporium extension: confirms an `auth` op).
-pub fn authenticated(role: &str, reference: Option<&Value>) -> Utf8Bytes {
+pub fn authenticated(role: &str, reference: Option<&Value>) -> Frame {
     with_ref(
         object(json!({"type": "authenticated", "role": role})),
         reference,
@@ -171,12 +171,7 @@ pub fn authenticated(role: &str, reference: Option<&Value>) -> Utf8Bytes {
 }
 
 /// `{"type":"error","code":…,"detail":…}` with the topic when there is one.
-pub fn error(
-    code: &str,
-    detail: &str,
-    topic: Option<&str>,
-    reference: Option<&Value>,
-) -> Utf8Bytes {
+pub fn error(code: &str, detail: &str, topic: Option<&str>, reference: Option<&Value>) -> Frame {
     let mut o = object(json!({"type": "error", "code": code, "detail": detail}));
     if let Some(topic) = topic {
         o.insert("topic".into(), Value::String(topic.to_owned()));

@@ -11,8 +11,8 @@ use crate::{
         store::{Store, StoreKind},
         time::now_ms,
     },
-    error::AppError,
     persistence::{Movement, MovementKind, ProductWrite, Snapshot, StoredEvent},
+    services::error::ServiceError,
     views::{self, ProductView},
 };
 use std::sync::Arc;
@@ -40,7 +40,7 @@ impl Catalog {
         name: String,
         kind: StoreKind,
         currency: String,
-    ) -> Result<Store, AppError> {
+    ) -> Result<Store, ServiceError> {
         let mut errors = Vec::new();
         if name.trim().is_empty() || name.chars().count() > 200 {
             errors.push(FieldError::new("name", "must be 1-200 characters"));
@@ -52,7 +52,7 @@ impl Catalog {
             ));
         }
         if !errors.is_empty() {
-            return Err(AppError::Validation(errors));
+            return Err(ServiceError::Validation(errors));
         }
         let store = Store {
             id: StoreId::generate(),
@@ -73,7 +73,7 @@ impl Catalog {
     }
 
     /// Opens or closes a store and publishes `store.status_changed`.
-    pub async fn set_store_open(&self, id: &StoreId, open: bool) -> Result<Store, AppError> {
+    pub async fn set_store_open(&self, id: &StoreId, open: bool) -> Result<Store, ServiceError> {
         let _guard = self.store_writes.lock().await;
         let mut store = self
             .shared
@@ -81,7 +81,7 @@ impl Catalog {
             .stores
             .get(id)
             .map(|s| s.clone())
-            .ok_or(AppError::NotFound)?;
+            .ok_or(ServiceError::NotFound)?;
         if store.open == open {
             return Ok(store);
         }
@@ -105,22 +105,26 @@ impl Catalog {
     }
 
     /// Creates a product, with its initial stock as its first movement, in one atomic write.
-    pub async fn create_product(&self, new: NewProduct, by: &str) -> Result<ProductView, AppError> {
+    pub async fn create_product(
+        &self,
+        new: NewProduct,
+        by: &str,
+    ) -> Result<ProductView, ServiceError> {
         let currency = self
             .shared
             .read_model
             .stores
             .get(&new.store_id)
             .map(|s| s.currency.clone())
-            .ok_or(AppError::NotFound)?;
+            .ok_or(ServiceError::NotFound)?;
         let errors = new.validate(&currency);
         if !errors.is_empty() {
-            return Err(AppError::Validation(errors));
+            return Err(ServiceError::Validation(errors));
         }
         let id = ProductId::generate();
         let (store_id, sku) = (new.store_id.clone(), new.sku.clone());
         if !self.shared.read_model.claim_sku(&store_id, &sku, &id) {
-            return Err(AppError::SkuTaken);
+            return Err(ServiceError::SkuTaken);
         }
         let result = self.persist_new_product(new, id, by).await;
         if result.is_err() {
@@ -134,7 +138,7 @@ impl Catalog {
         new: NewProduct,
         id: ProductId,
         by: &str,
-    ) -> Result<ProductView, AppError> {
+    ) -> Result<ProductView, ServiceError> {
         let now = now_ms();
         let initial_stock = new.initial_stock;
         let mut product = Product {
@@ -170,7 +174,7 @@ impl Catalog {
                         by: by.to_owned(),
                     },
                 )
-                .map_err(AppError::from)?;
+                .map_err(ServiceError::from)?;
             let levels = product.ledger.levels();
             for (seq, signal) in (1u64..).zip(&signals) {
                 let (name, data) = match signal {
@@ -190,7 +194,7 @@ impl Catalog {
                             data: data.to_string(),
                         },
                     )
-                    .map_err(AppError::from)?;
+                    .map_err(ServiceError::from)?;
             }
         }
         write
@@ -198,7 +202,7 @@ impl Catalog {
                 idx,
                 product: product.clone(),
             })
-            .map_err(AppError::from)?;
+            .map_err(ServiceError::from)?;
         self.shared.committer.write_durable(write).await?;
         let view = ProductView {
             catalog: Arc::clone(&product.catalog),

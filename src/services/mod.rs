@@ -2,5 +2,8 @@
 //! product creation) and reservations (the multi-product hold saga).
 
 pub mod catalog;
+pub mod error;
 pub mod orders;
 pub mod reservations;
+
+pub use error::ServiceError;

@@ -19,16 +19,25 @@ use crate::{
         order::{HistoryEntry, Order, OrderLine, OrderStatus, Payment, PaymentStatus},
         time::now_ms,
     },
-    error::AppError,
+    services::error::ServiceError,
     services::reservations::{MAX_ITEMS, MAX_QUANTITY, PIN_GRACE_MS},
     views,
 };
-use axum::http::StatusCode;
 use dashmap::DashMap;
 use futures_util::future::join_all;
 use serde_json::Value;
 use std::{collections::BTreeMap, sync::Arc, time::Duration};
 use tokio::sync::{Mutex, OwnedMutexGuard};
+
+/// A placed order as the caller sees it: settled (confirmed or later), or still pending
+/// while the payment is retried. The edge turns it into 201 or 202.
+#[derive(Debug)]
+pub enum Placed {
+    /// The payment settled: the order's view.
+    Created(Value),
+    /// The payment is still being retried: the order's view, `pending`.
+    Accepted(Value),
+}
 
 /// Holds a cart's checkout lock ([`Commerce::checkouts`]); dropping it (also when the request
 /// is abandoned) frees the lock and forgets it once nobody else waits for it.
@@ -99,7 +108,7 @@ pub fn may_see_order(caller: &Caller, order: &Order) -> bool {
     }
 }
 
-fn validate(request: &PlaceOrder) -> Result<(), AppError> {
+fn validate(request: &PlaceOrder) -> Result<(), ServiceError> {
     let mut errors = Vec::new();
     if request.token.is_empty() || request.token.len() > 100 {
         errors.push(FieldError::new("payment.token", "must be 1-100 characters"));
@@ -148,7 +157,7 @@ fn validate(request: &PlaceOrder) -> Result<(), AppError> {
     if errors.is_empty() {
         Ok(())
     } else {
-        Err(AppError::Validation(errors))
+        Err(ServiceError::Validation(errors))
     }
 }
 
@@ -157,7 +166,7 @@ pub async fn place(
     commerce: &Arc<Commerce>,
     caller: &Caller,
     request: PlaceOrder,
-) -> Result<(StatusCode, Value), AppError> {
+) -> Result<Placed, ServiceError> {
     validate(&request)?;
     let _checkout = match &request.source {
         Source::Cart(cart_id) => Some(CartCheckout::lock(&commerce.checkouts, cart_id).await),
@@ -173,12 +182,12 @@ pub async fn place(
                 Ok(cart) => cart,
                 Err(ActorError::NotFound) => {
                     return checked_out(commerce, caller, cart_id)
-                        .map_or(Err(AppError::NotFound), |order| answer(&order));
+                        .map_or(Err(ServiceError::NotFound), |order| answer(&order));
                 }
                 Err(error) => return Err(error.into()),
             };
             if !may_read_cart(caller, &cart) {
-                return Err(AppError::NotFound);
+                return Err(ServiceError::NotFound);
             }
             // A second checkout while the first one's payment still runs (it answered 202), or
             // after it was confirmed but before the cart is deleted (a retry racing the
@@ -194,7 +203,7 @@ pub async fn place(
                 return answer(&order);
             }
             let Some(store_id) = cart.store_id.clone().filter(|_| !cart.lines.is_empty()) else {
-                return Err(AppError::field("cart_id", "the cart is empty"));
+                return Err(ServiceError::field("cart_id", "the cart is empty"));
             };
             let lines = cart
                 .lines
@@ -211,16 +220,16 @@ pub async fn place(
         }
         Source::Items { store_id, items } => {
             if !shared.read_model.stores.contains_key(store_id) {
-                return Err(AppError::NotFound);
+                return Err(ServiceError::NotFound);
             }
             let mut lines = Vec::with_capacity(items.len());
             for (product_id, quantity) in items {
                 let product = shared
                     .read_model
                     .product(product_id)
-                    .ok_or(AppError::NotFound)?;
+                    .ok_or(ServiceError::NotFound)?;
                 if &product.catalog.store_id != store_id {
-                    return Err(AppError::StoreMismatch);
+                    return Err(ServiceError::StoreMismatch);
                 }
                 lines.push(OrderLine {
                     product_id: product_id.clone(),
@@ -239,7 +248,7 @@ pub async fn place(
         .get(&store_id)
         .is_some_and(|s| s.open);
     if !open {
-        return Err(AppError::StoreClosed);
+        return Err(ServiceError::StoreClosed);
     }
     let reservation = take_hold(commerce, cart.as_deref(), &lines).await?;
 
@@ -299,7 +308,7 @@ pub async fn place(
                 .map(|o| Arc::clone(o.value()))
                 .unwrap_or_else(|| Arc::new(order));
             if current.status == OrderStatus::Pending {
-                Ok((StatusCode::ACCEPTED, views::order(&current)))
+                Ok(Placed::Accepted(views::order(&current)))
             } else {
                 answer(&current)
             }
@@ -334,9 +343,9 @@ fn live_checkout(status: OrderStatus) -> bool {
     !matches!(status, OrderStatus::PaymentFailed | OrderStatus::Cancelled)
 }
 
-fn answer(order: &Order) -> Result<(StatusCode, Value), AppError> {
+fn answer(order: &Order) -> Result<Placed, ServiceError> {
     match order.status {
-        OrderStatus::PaymentFailed => Err(AppError::PaymentFailed {
+        OrderStatus::PaymentFailed => Err(ServiceError::PaymentFailed {
             order_id: order.id.to_string(),
             decline_code: order
                 .payment
@@ -345,8 +354,8 @@ fn answer(order: &Order) -> Result<(StatusCode, Value), AppError> {
                 .unwrap_or_else(|| "card_declined".into()),
             order: views::order(order),
         }),
-        OrderStatus::Pending => Ok((StatusCode::ACCEPTED, views::order(order))),
-        _ => Ok((StatusCode::CREATED, views::order(order))),
+        OrderStatus::Pending => Ok(Placed::Accepted(views::order(order))),
+        _ => Ok(Placed::Created(views::order(order))),
     }
 }
 
@@ -356,7 +365,7 @@ async fn take_hold(
     commerce: &Arc<Commerce>,
     cart: Option<&Cart>,
     lines: &[OrderLine],
-) -> Result<ReservationId, AppError> {
+) -> Result<ReservationId, ServiceError> {
     let pinned_until = now_ms() + PIN_GRACE_MS;
     if let Some(cart) = cart
         && cart.hold.as_ref().is_some_and(|h| h.expires_at > now_ms())
@@ -422,7 +431,7 @@ async fn take_hold(
             other => return Err(other.into()),
         }
     }
-    Err(AppError::InsufficientStock(shortages))
+    Err(ServiceError::InsufficientStock(shortages))
 }
 
 fn products_of(lines: &[OrderLine]) -> Vec<&ProductId> {

@@ -19,8 +19,8 @@ use crate::{
         reservation::{Reservation, ReservationItem, ReservationStatus},
         time::now_ms,
     },
-    error::AppError,
     persistence::ProductWrite,
+    services::error::ServiceError,
 };
 use futures_util::future::join_all;
 use std::{
@@ -73,7 +73,7 @@ impl Reservations {
     }
 
     /// Checks the request against the contract's limits.
-    pub fn validate(&self, request: &NewReservation) -> Result<(), AppError> {
+    pub fn validate(&self, request: &NewReservation) -> Result<(), ServiceError> {
         let mut errors = Vec::new();
         if request.items.is_empty() || request.items.len() > MAX_ITEMS {
             errors.push(FieldError::new(
@@ -115,12 +115,16 @@ impl Reservations {
         if errors.is_empty() {
             Ok(())
         } else {
-            Err(AppError::Validation(errors))
+            Err(ServiceError::Validation(errors))
         }
     }
 
     /// Holds every item or nothing.
-    pub async fn create(&self, request: NewReservation, by: &str) -> Result<Reservation, AppError> {
+    pub async fn create(
+        &self,
+        request: NewReservation,
+        by: &str,
+    ) -> Result<Reservation, ServiceError> {
         self.validate(&request)?;
         for item in &request.items {
             if !self
@@ -129,7 +133,7 @@ impl Reservations {
                 .products
                 .contains_key(&item.product_id)
             {
-                return Err(AppError::NotFound);
+                return Err(ServiceError::NotFound);
             }
         }
         let ttl = request
@@ -192,24 +196,24 @@ impl Reservations {
     }
 
     /// Reads a reservation.
-    pub fn get(&self, id: &ReservationId) -> Result<Reservation, AppError> {
+    pub fn get(&self, id: &ReservationId) -> Result<Reservation, ServiceError> {
         self.shared
             .storage
             .reservation(id)?
-            .ok_or(AppError::NotFound)
+            .ok_or(ServiceError::NotFound)
     }
 
     /// Sells every held unit. Repeating a commit answers the committed reservation again.
-    pub async fn commit(&self, id: &ReservationId, by: &str) -> Result<Reservation, AppError> {
+    pub async fn commit(&self, id: &ReservationId, by: &str) -> Result<Reservation, ServiceError> {
         let _guard = self.lock_for(id).lock().await;
         let mut reservation = self.get(id)?;
         match reservation.status {
             ReservationStatus::Committed => return Ok(reservation),
             ReservationStatus::Released => {
-                return Err(AppError::ReservationInactive("released".into()));
+                return Err(ServiceError::ReservationInactive("released".into()));
             }
             ReservationStatus::Expired => {
-                return Err(AppError::ReservationInactive("expired".into()));
+                return Err(ServiceError::ReservationInactive("expired".into()));
             }
             ReservationStatus::Active => {
                 if now_ms() >= reservation.expires_at {
@@ -232,7 +236,7 @@ impl Reservations {
         &self,
         reservation: &mut Reservation,
         by: &str,
-    ) -> Result<(), AppError> {
+    ) -> Result<(), ServiceError> {
         let outcomes = join_all(reservation.items.iter().map(|item| {
             let id = reservation.id.clone();
             self.products
@@ -264,12 +268,12 @@ impl Reservations {
     }
 
     /// Gives every held unit back. Repeating a release answers 200 again.
-    pub async fn release(&self, id: &ReservationId) -> Result<Reservation, AppError> {
+    pub async fn release(&self, id: &ReservationId) -> Result<Reservation, ServiceError> {
         let _guard = self.lock_for(id).lock().await;
         let mut reservation = self.get(id)?;
         match reservation.status {
             ReservationStatus::Committed | ReservationStatus::Committing => {
-                Err(AppError::InvalidTransition {
+                Err(ServiceError::ReservationTransition {
                     from: "committed".into(),
                     to: "released".into(),
                     allowed: Vec::new(),
@@ -298,10 +302,10 @@ impl Reservations {
         &self,
         id: &ReservationId,
         ttl_seconds: u64,
-    ) -> Result<Reservation, AppError> {
+    ) -> Result<Reservation, ServiceError> {
         let max = self.shared.config.reservations.max_ttl_seconds;
         if !(1..=max).contains(&ttl_seconds) {
-            return Err(AppError::field(
+            return Err(ServiceError::field(
                 "ttl_seconds",
                 format!("must be between 1 and {max}"),
             ));
@@ -310,7 +314,7 @@ impl Reservations {
         let mut reservation = self.get(id)?;
         let status = reservation.public_status(now_ms());
         if status != "active" || reservation.status == ReservationStatus::Committing {
-            return Err(AppError::ReservationInactive(status.to_owned()));
+            return Err(ServiceError::ReservationInactive(status.to_owned()));
         }
         let expires_at = now_ms() + i64::try_from(ttl_seconds).unwrap_or(0) * 1000;
         if !self.extend_holds(&reservation, expires_at).await? {
@@ -322,7 +326,7 @@ impl Reservations {
     }
 
     /// Finishes commits interrupted by a crash (recovery, before the server turns ready).
-    pub async fn recover(&self) -> Result<usize, AppError> {
+    pub async fn recover(&self) -> Result<usize, ServiceError> {
         let pending: Vec<Reservation> = self
             .shared
             .storage
@@ -341,12 +345,16 @@ impl Reservations {
     }
 
     /// Extends every hold to at least `now + PIN_GRACE_MS`; false when one has lapsed.
-    async fn pin(&self, reservation: &Reservation) -> Result<bool, AppError> {
+    async fn pin(&self, reservation: &Reservation) -> Result<bool, ServiceError> {
         let until = reservation.expires_at.max(now_ms() + PIN_GRACE_MS);
         self.extend_holds(reservation, until).await
     }
 
-    async fn extend_holds(&self, reservation: &Reservation, until: i64) -> Result<bool, AppError> {
+    async fn extend_holds(
+        &self,
+        reservation: &Reservation,
+        until: i64,
+    ) -> Result<bool, ServiceError> {
         let outcomes = join_all(reservation.items.iter().map(|item| {
             let id = reservation.id.clone();
             self.products
@@ -373,7 +381,7 @@ impl Reservations {
     }
 
     /// Records the reservation as expired and gives back whatever is still held.
-    async fn mark_expired(&self, reservation: &mut Reservation) -> AppError {
+    async fn mark_expired(&self, reservation: &mut Reservation) -> ServiceError {
         self.release_all(
             &reservation.id,
             reservation.items.iter().map(|i| &i.product_id).collect(),
@@ -381,12 +389,12 @@ impl Reservations {
         .await;
         reservation.status = ReservationStatus::Expired;
         match self.save(reservation).await {
-            Ok(()) => AppError::ReservationInactive("expired".into()),
+            Ok(()) => ServiceError::ReservationInactive("expired".into()),
             Err(error) => error,
         }
     }
 
-    async fn save(&self, reservation: &Reservation) -> Result<(), AppError> {
+    async fn save(&self, reservation: &Reservation) -> Result<(), ServiceError> {
         let mut write = ProductWrite::default();
         write.reservation(reservation)?;
         self.shared.committer.write_durable(write).await?;
@@ -396,20 +404,20 @@ impl Reservations {
 
 /// One answer for several refused holds: storage trouble first, then unknown or archived
 /// products, then every shortage together.
-fn combine_refusals(errors: impl Iterator<Item = ActorError>) -> AppError {
+fn combine_refusals(errors: impl Iterator<Item = ActorError>) -> ServiceError {
     let mut shortages = Vec::new();
-    let mut worst: Option<AppError> = None;
+    let mut worst: Option<ServiceError> = None;
     for error in errors {
         match error {
             ActorError::Refused(DomainError::InsufficientStock(mut s)) => shortages.append(&mut s),
-            ActorError::Unavailable(reason) => return AppError::Unavailable(reason),
+            ActorError::Unavailable(reason) => return ServiceError::Unavailable(reason),
             other => {
-                let mapped = AppError::from(other);
-                if worst.is_none() || matches!(mapped, AppError::NotFound) {
+                let mapped = ServiceError::from(other);
+                if worst.is_none() || matches!(mapped, ServiceError::NotFound) {
                     worst = Some(mapped);
                 }
             }
         }
     }
-    worst.unwrap_or(AppError::InsufficientStock(shortages))
+    worst.unwrap_or(ServiceError::InsufficientStock(shortages))
 }
