@@ -37,6 +37,12 @@ pub const HOLDS_EXPIRED: &str = "emporium_holds_expired_total";
 pub const JOURNAL_BATCH: &str = "emporium_journal_batch_size";
 /// `emporium_journal_fsync_seconds`
 pub const JOURNAL_FSYNC: &str = "emporium_journal_fsync_seconds";
+/// `emporium_log_durable_lsn`
+pub const LOG_DURABLE: &str = "emporium_log_durable_lsn";
+/// `emporium_log_checkpoint_lsn`
+pub const LOG_CHECKPOINT: &str = "emporium_log_checkpoint_lsn";
+/// `emporium_log_segments`
+pub const LOG_SEGMENTS: &str = "emporium_log_segments";
 /// `emporium_orders{status}`
 pub const ORDERS: &str = "emporium_orders";
 /// `emporium_payment_attempts_total{outcome}`
@@ -117,7 +123,19 @@ fn describe() {
     describe_histogram!(
         JOURNAL_FSYNC,
         Unit::Seconds,
-        "Duration of one group commit's flush."
+        "Duration of one group commit's log write and fdatasync."
+    );
+    describe_gauge!(
+        LOG_DURABLE,
+        "Number of the last event-log record that is durable."
+    );
+    describe_gauge!(
+        LOG_CHECKPOINT,
+        "Log record up to which sled is flushed (start-up replays the log after it)."
+    );
+    describe_gauge!(
+        LOG_SEGMENTS,
+        "Event-log segment files kept (those below the checkpoint and every consumer's cursor go)."
     );
     describe_gauge!(ORDERS, "Orders by status (read model).");
     describe_counter!(
@@ -157,6 +175,12 @@ pub struct Hot {
     pub journal_batch: Histogram,
     /// [`JOURNAL_FSYNC`]
     pub journal_fsync: Histogram,
+    /// [`LOG_DURABLE`]
+    pub log_durable: Gauge,
+    /// [`LOG_CHECKPOINT`]
+    pub log_checkpoint: Gauge,
+    /// [`LOG_SEGMENTS`]
+    pub log_segments: Gauge,
 }
 
 /// The cached handles.
@@ -169,6 +193,9 @@ pub static HOT: LazyLock<Hot> = LazyLock::new(|| Hot {
     holds_expired: metrics::counter!(HOLDS_EXPIRED),
     journal_batch: metrics::histogram!(JOURNAL_BATCH),
     journal_fsync: metrics::histogram!(JOURNAL_FSYNC),
+    log_durable: metrics::gauge!(LOG_DURABLE),
+    log_checkpoint: metrics::gauge!(LOG_CHECKPOINT),
+    log_segments: metrics::gauge!(LOG_SEGMENTS),
 });
 
 /// Counts one charge attempt: `captured`, `declined` or `transient`.

@@ -372,6 +372,7 @@ fn apply_groups(
                 (None, Ok(None)) => Ok(()),
                 (None, Ok(Some(last))) => {
                     state.durable.send_replace(last);
+                    crate::observability::HOT.log_durable.set(last as f64);
                     let writes: Vec<ProductWrite> = jobs
                         .iter_mut()
                         .filter_map(|job| job.write.take().map(|(write, _)| write))

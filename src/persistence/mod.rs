@@ -374,6 +374,7 @@ impl Storage {
         let last = opened.last;
         storage.log.applied.store(last, Ordering::Release);
         storage.log.durable.send_replace(last);
+        crate::observability::HOT.log_durable.set(last as f64);
         if let Ok(mut writer) = storage.log.writer.lock() {
             *writer = Some(opened.writer);
         }
@@ -426,6 +427,10 @@ impl Storage {
         if removed > 0 {
             tracing::debug!(removed, keep, "removed log segments below the checkpoint");
         }
+        let hot = &crate::observability::HOT;
+        hot.log_checkpoint.set(*checkpointed as f64);
+        hot.log_segments
+            .set(log::segments(&self.log.dir)?.len() as f64);
         Ok(*checkpointed)
     }
 

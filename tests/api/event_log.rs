@@ -291,6 +291,33 @@ async fn segments_below_the_checkpoint_are_deleted_so_the_log_stays_bounded() {
         segments(dir.path()).len() <= 2
     })
     .await;
+    // The gauges say the same: the last durable record is the log's last, the checkpoint
+    // caught up with it once writes stopped, and two segments at most are kept.
+    let last_lsn = segments(dir.path())
+        .iter()
+        .filter_map(|s| records(&fs::read(s).expect("segment")).last().map(|r| r.1))
+        .max()
+        .expect("records");
+    let addr = server.addr;
+    eventually(Duration::from_secs(10), || async {
+        let text = client
+            .get(format!("http://{addr}/metrics"))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text");
+        let sample = |name: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+                .and_then(|v| v.trim().parse::<f64>().ok())
+        };
+        sample("emporium_log_durable_lsn") == Some(last_lsn as f64)
+            && sample("emporium_log_checkpoint_lsn") == Some(last_lsn as f64)
+            && sample("emporium_log_segments").is_some_and(|n| (1.0..=2.0).contains(&n))
+    })
+    .await;
     server.kill_9();
     let server = ServerProcess::start(dir.path(), &env);
     wait_ready(&client, server.addr).await;
