@@ -165,7 +165,6 @@ impl Auth {
     /// `POST /users`: an account of any role, created by an admin (no session).
     pub async fn create_user(&self, new: NewUser) -> Result<User, AuthError> {
         let (user, claim) = self.insert_user(new).await?;
-        self.shared.committer.durable().await?;
         drop(claim);
         Ok(user)
     }
@@ -261,17 +260,15 @@ impl Auth {
             state: RefreshState::Revoked,
             ..record.clone()
         };
-        if storage
+        // Durable when it returns, like every write through the committer.
+        storage
             .swap_refresh_token(&self.shared.committer, &digest, &record, &revoked)
-            .await?
-        {
-            self.shared.committer.durable().await?;
-        }
+            .await?;
         Ok(())
     }
 
-    /// Validates, hashes and stores a new user (not yet durable). The returned claim keeps
-    /// the email reserved until the caller has made the write durable.
+    /// Validates, hashes and durably stores a new user. The returned claim keeps the email
+    /// reserved until the caller drops it.
     async fn insert_user(&self, new: NewUser) -> Result<(User, EmailClaim<'_>), AuthError> {
         let mut errors = users::validate_credentials(&new.email, &new.password, &new.name);
         let store_id = self.check_store(new.role, new.store_id.as_deref(), &mut errors);
@@ -360,7 +357,7 @@ impl Auth {
     }
 
     /// Issues an access token and a stored refresh token, answering once the refresh token
-    /// (and whatever the caller wrote before) is durable.
+    /// is durable.
     async fn start_session(&self, user: User) -> Result<Session, AuthError> {
         let storage = &self.shared.storage;
         let refresh_token = tokens::new_refresh_token();
@@ -386,7 +383,6 @@ impl Auth {
             )
             .await?;
         let access_token = self.access.issue(&user)?;
-        self.shared.committer.durable().await?;
         Ok(Session {
             user,
             access_token,
@@ -401,7 +397,6 @@ impl Auth {
             .storage
             .bump_refresh_generation(&self.shared.committer, user)
             .await?;
-        self.shared.committer.durable().await?;
         tracing::warn!(%user, "a used refresh token was presented again; revoked all of the user's refresh tokens");
         Err(AuthError::Unauthorized)
     }

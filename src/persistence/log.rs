@@ -26,7 +26,7 @@
 
 use std::{
     fs::{self, File, OpenOptions},
-    io::{self, Read, Seek, SeekFrom, Write},
+    io::{self, Read, Write},
     path::{Path, PathBuf},
     sync::Arc,
 };
@@ -428,7 +428,15 @@ fn whole_record_after(bytes: &[u8], from: usize, expected: Lsn) -> bool {
 /// Removes the segments whose every record is at or below `upto` (never the newest segment).
 /// Returns how many went.
 pub fn remove_through(dir: &Path, upto: Lsn) -> Result<usize, LogError> {
-    let segments = segments(dir)?;
+    remove_listed(dir, &segments(dir)?, upto)
+}
+
+/// [`remove_through`] over a listing of `dir` the caller already made.
+pub fn remove_listed(
+    dir: &Path,
+    segments: &[(Lsn, PathBuf)],
+    upto: Lsn,
+) -> Result<usize, LogError> {
     let mut removed = 0;
     for pair in segments.windows(2) {
         let (_, path) = &pair[0];
@@ -523,9 +531,7 @@ impl LogReader {
 
     fn open_segment_starting(&self, first: Lsn) -> Result<(io::BufReader<File>, Lsn), LogError> {
         let path = self.dir.join(segment_name(first));
-        let mut file = File::open(&path).map_err(io_error("opening", &path))?;
-        file.seek(SeekFrom::Start(0))
-            .map_err(io_error("reading", &path))?;
+        let file = File::open(&path).map_err(io_error("opening", &path))?;
         Ok((io::BufReader::with_capacity(256 * 1024, file), first))
     }
 }

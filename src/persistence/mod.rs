@@ -168,6 +168,9 @@ impl From<&crate::config::StorageConfig> for StorageOptions {
 /// is applied to sled and flushed.
 const CHECKPOINT: &[u8] = b"log_checkpoint";
 
+/// Log records re-applied to sled per batch at start-up.
+const REPLAY_BATCH: usize = 1024;
+
 /// The log's side of the storage, shared by every clone of it.
 pub(crate) struct LogState {
     /// The `log/` folder.
@@ -354,16 +357,22 @@ impl Storage {
             db,
         };
         let mut replayed = 0u64;
+        // Replayed records go to sled like live groups: many writes per batch.
+        let mut pending = Vec::new();
         let opened = log::open::<StorageError>(
             log_dir,
             checkpoint,
             options.log_segment_bytes,
             |_, body| {
-                storage.apply_writes([ProductWrite::decode(body)?])?;
+                pending.push(ProductWrite::decode(body)?);
                 replayed += 1;
+                if pending.len() >= REPLAY_BATCH {
+                    storage.apply_writes(std::mem::take(&mut pending))?;
+                }
                 Ok(())
             },
         )?;
+        storage.apply_writes(pending)?;
         if let Some((segment, bytes)) = &opened.truncated {
             tracing::warn!(
                 segment = %segment.display(),
@@ -383,11 +392,6 @@ impl Storage {
             storage.checkpoint()?;
         }
         Ok(storage)
-    }
-
-    /// The database handle (start-up migrations, tests).
-    pub fn db(&self) -> &sled::Db {
-        &self.db
     }
 
     pub(crate) fn log_state(&self) -> &Arc<LogState> {
@@ -423,14 +427,14 @@ impl Storage {
                 keep = keep.min(u64::from_be_bytes(raw));
             }
         }
-        let removed = log::remove_through(&self.log.dir, keep)?;
+        let segments = log::segments(&self.log.dir)?;
+        let removed = log::remove_listed(&self.log.dir, &segments, keep)?;
         if removed > 0 {
             tracing::debug!(removed, keep, "removed log segments below the checkpoint");
         }
         let hot = &crate::observability::HOT;
         hot.log_checkpoint.set(*checkpointed as f64);
-        hot.log_segments
-            .set(log::segments(&self.log.dir)?.len() as f64);
+        hot.log_segments.set((segments.len() - removed) as f64);
         Ok(*checkpointed)
     }
 

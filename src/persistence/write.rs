@@ -80,11 +80,6 @@ pub struct ProductWrite {
 }
 
 impl ProductWrite {
-    /// Whether the write changes nothing.
-    pub fn is_empty(&self) -> bool {
-        self.ops.is_empty()
-    }
-
     /// Appends a product journal record.
     pub fn journal(&mut self, product: &ProductId, record: &JournalRecord) -> StorageResult<()> {
         self.put(

@@ -45,6 +45,15 @@ fn records(bytes: &[u8]) -> Vec<(usize, u64, usize)> {
     found
 }
 
+/// The number of the log's last whole record, read from the segment files.
+fn last_record_lsn(data_dir: &Path) -> u64 {
+    segments(data_dir)
+        .iter()
+        .filter_map(|s| records(&fs::read(s).expect("segment")).last().map(|r| r.1))
+        .max()
+        .expect("records")
+}
+
 fn copy_dir(from: &Path, to: &Path) {
     fs::create_dir_all(to).expect("mkdir");
     for entry in fs::read_dir(from).expect("read dir") {
@@ -223,11 +232,7 @@ async fn a_consumer_killed_at_random_points_gets_every_record_in_order_without_a
     // A last start: the consumer catches up with the whole log.
     let server = ServerProcess::start(dir.path(), &env);
     wait_ready(&client, server.addr).await;
-    let last_lsn = segments(dir.path())
-        .iter()
-        .filter_map(|s| records(&fs::read(s).expect("segment")).last().map(|r| r.1))
-        .max()
-        .expect("records");
+    let last_lsn = last_record_lsn(dir.path());
     eventually(Duration::from_secs(10), || async {
         fs::read_to_string(&probe)
             .unwrap_or_default()
@@ -293,26 +298,11 @@ async fn segments_below_the_checkpoint_are_deleted_so_the_log_stays_bounded() {
     .await;
     // The gauges say the same: the last durable record is the log's last, the checkpoint
     // caught up with it once writes stopped, and two segments at most are kept.
-    let last_lsn = segments(dir.path())
-        .iter()
-        .filter_map(|s| records(&fs::read(s).expect("segment")).last().map(|r| r.1))
-        .max()
-        .expect("records");
+    let last_lsn = last_record_lsn(dir.path());
     let addr = server.addr;
     eventually(Duration::from_secs(10), || async {
-        let text = client
-            .get(format!("http://{addr}/metrics"))
-            .send()
-            .await
-            .expect("metrics")
-            .text()
-            .await
-            .expect("text");
-        let sample = |name: &str| {
-            text.lines()
-                .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
-                .and_then(|v| v.trim().parse::<f64>().ok())
-        };
+        let text = metrics_text(&client, addr).await;
+        let sample = |series: &str| metric_sample(&text, series);
         sample("emporium_log_durable_lsn") == Some(last_lsn as f64)
             && sample("emporium_log_checkpoint_lsn") == Some(last_lsn as f64)
             && sample("emporium_log_segments").is_some_and(|n| (1.0..=2.0).contains(&n))

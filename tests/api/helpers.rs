@@ -988,3 +988,22 @@ pub async fn adjust_until_killed(
     }
     (acknowledged, attempted)
 }
+
+/// The text of a server's `/metrics`.
+pub async fn metrics_text(client: &reqwest::Client, addr: SocketAddr) -> String {
+    let response = client
+        .get(format!("http://{addr}/metrics"))
+        .send()
+        .await
+        .expect("metrics");
+    assert_eq!(response.status(), 200);
+    response.text().await.expect("metrics text")
+}
+
+/// The value of `series` (name plus labels, exactly as exposed) in a `/metrics` text.
+pub fn metric_sample(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .filter(|line| !line.starts_with('#'))
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+        .and_then(|v| v.trim().parse().ok())
+}

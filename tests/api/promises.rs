@@ -741,23 +741,8 @@ async fn a_bug_answers_500_internal_without_any_detail_of_it() {
 
 // ------------------------------------------------------------ metrics, exactly
 
-/// The value of `series` (name plus labels, exactly as exposed) in a `/metrics` text.
-fn sample(text: &str, series: &str) -> Option<f64> {
-    text.lines()
-        .filter(|line| !line.starts_with('#'))
-        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
-        .and_then(|v| v.trim().parse().ok())
-}
-
 async fn metrics(app: &TestApp) -> String {
-    let response = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .expect("metrics");
-    assert_eq!(response.status(), 200);
-    response.text().await.expect("text")
+    metrics_text(&app.client, app.addr).await
 }
 
 /// A server process of its own has nobody else's counts, so every number is exact.
@@ -790,7 +775,7 @@ async fn metrics_of_a_server_process_of_its_own_count_exactly_what_it_did() {
         }
     }
     let after = metrics(&app).await;
-    let get = |text: &str, series: &str| sample(text, series).unwrap_or(0.0);
+    let get = |text: &str, series: &str| metric_sample(text, series).unwrap_or(0.0);
     let delta = |series: &str| get(&after, series) - get(&before, series);
     let exact = [
         (
