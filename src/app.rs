@@ -42,6 +42,8 @@ pub struct App {
     pub admin_token_source: AdminTokenSource,
     /// Accounts and tokens.
     pub auth: crate::auth::Auth,
+    /// The search index and each store's synonyms.
+    pub search: Arc<crate::search::Search>,
     /// Set once recovery has finished.
     ready: AtomicBool,
     /// Set when shutdown begins; WebSocket connections watch it.
@@ -58,6 +60,11 @@ impl App {
         let data_dir = DataDir::open(&config.data_dir)?;
         let storage = Storage::open_in(&data_dir, (&config.storage).into())?;
         let resolved = resolve_secrets(&config, &data_dir)?;
+        let search = crate::search::Search::open(&data_dir.path().join("search"))
+            .map_err(|e| StorageError::Other(e.to_string()))?;
+        search
+            .load_synonyms(&storage)
+            .map_err(|e| StorageError::Other(e.to_string()))?;
         data_dir.tighten_created();
         let admin_token = resolved.admin_token;
         let admin_token_source = resolved.admin_token_source;
@@ -95,11 +102,28 @@ impl App {
             admin_token,
             admin_token_source,
             auth,
+            search: Arc::new(search),
             ready: AtomicBool::new(false),
             shutdown: watch::channel(false).0,
             idempotency_locks: (0..IDEMPOTENCY_STRIPES).map(|_| Mutex::new(())).collect(),
             next_connection: AtomicU64::new(1),
         }))
+    }
+
+    /// Replaces `store`'s search synonyms: durable first, then in effect for the next query.
+    pub async fn set_synonyms(
+        &self,
+        store: &crate::domain::ids::StoreId,
+        groups: Vec<Vec<String>>,
+    ) -> Result<(), StorageError> {
+        let mut write = crate::persistence::ProductWrite::default();
+        write.synonyms(store, &groups)?;
+        self.shared.committer.write_durable(write).await?;
+        self.search.set_synonyms(
+            store.clone(),
+            crate::search::synonyms::Synonyms::new(groups),
+        );
+        Ok(())
     }
 
     /// Whether recovery has finished and storage is writable.
@@ -148,6 +172,10 @@ impl App {
         if let Some(path) = crate::fault::probe_consumer_file() {
             spawn_probe_consumer(self.shared.storage.clone(), path);
         }
+        tokio::spawn(Arc::clone(&self.search).follow(
+            self.shared.storage.clone(),
+            Arc::clone(&self.shared.read_model),
+        ));
         let app = Arc::downgrade(self);
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(std::time::Duration::from_secs(600));

@@ -21,6 +21,21 @@ type Item = (
     &'static [(&'static str, &'static str)],
 );
 
+/// Search synonyms of the demo shop (`PUT /stores/{id}/synonyms`).
+const RETAIL_SYNONYMS: &[&[&str]] = &[
+    &["tee", "t-shirt"],
+    &["hoodie", "sweatshirt", "jumper"],
+    &["sneakers", "trainers"],
+    &["jacket", "coat"],
+];
+
+/// Search synonyms of the demo restaurant.
+const RESTAURANT_SYNONYMS: &[&[&str]] = &[
+    &["coffee", "espresso"],
+    &["soda", "lemonade"],
+    &["dessert", "dolce"],
+];
+
 const RETAIL: &[Item] = &[
     (
         "TEE-BLUE-M",
@@ -372,6 +387,15 @@ pub async fn seed(app: &App) -> Result<(), AppError> {
             .catalog
             .create_store(name.into(), kind, "USD".into())
             .await?;
+        let synonyms = match kind {
+            StoreKind::Retail => RETAIL_SYNONYMS,
+            StoreKind::Restaurant => RESTAURANT_SYNONYMS,
+        };
+        let groups = synonyms
+            .iter()
+            .map(|group| group.iter().map(|w| (*w).to_owned()).collect())
+            .collect();
+        app.set_synonyms(&store.id, groups).await?;
         for (sku, product_name, category, brand, price, stock, threshold, attributes) in items {
             let new = NewProduct {
                 store_id: store.id.clone(),

@@ -23,6 +23,7 @@ pub mod payments;
 pub mod persistence;
 pub mod read_model;
 pub mod realtime;
+pub mod search;
 pub mod services;
 pub mod views;
 pub mod web;

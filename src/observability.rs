@@ -43,6 +43,10 @@ pub const LOG_DURABLE: &str = "emporium_log_durable_lsn";
 pub const LOG_CHECKPOINT: &str = "emporium_log_checkpoint_lsn";
 /// `emporium_log_segments`
 pub const LOG_SEGMENTS: &str = "emporium_log_segments";
+/// `emporium_search_indexed_lsn`
+pub const SEARCH_INDEXED_LSN: &str = "emporium_search_indexed_lsn";
+/// `emporium_search_documents_indexed_total`
+pub const SEARCH_DOCUMENTS_INDEXED: &str = "emporium_search_documents_indexed_total";
 /// `emporium_orders{status}`
 pub const ORDERS: &str = "emporium_orders";
 /// `emporium_payment_attempts_total{outcome}`
@@ -97,6 +101,14 @@ fn describe() {
         "HTTP request latency, by method, matched route and status."
     );
     describe_gauge!(WS_CONNECTIONS, "Open WebSocket connections.");
+    describe_gauge!(
+        SEARCH_INDEXED_LSN,
+        "Log position the search index has committed (compare emporium_log_durable_lsn)."
+    );
+    describe_counter!(
+        SEARCH_DOCUMENTS_INDEXED,
+        "Product documents written to the search index by its log follower."
+    );
     describe_gauge!(
         WS_SUBSCRIPTIONS,
         "Topic subscriptions held by open WebSocket connections."

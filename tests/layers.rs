@@ -22,6 +22,8 @@ const LAYERS: &[&[&str]] = &[
     &["persistence"],
     // The hub, topics and protocol; the JSON views and the read models they fill.
     &["realtime", "views", "read_model"],
+    // The search index and its log follower (reads the catalog's read model).
+    &["search"],
     // Shared services, accounts and access rules, the payment provider.
     &["context", "auth", "payments"],
     // One actor per product, cart and order; the registry.

@@ -14,6 +14,7 @@ mod products;
 pub mod raw_limits;
 mod reservations;
 pub mod schema;
+pub(crate) mod search;
 pub mod socket;
 mod stores;
 pub mod telemetry;
@@ -42,6 +43,12 @@ pub fn router_with(app: Arc<App>, extra: Router<Arc<App>>) -> Router {
         .route("/stores", get(stores::list).post(stores::create))
         .route("/stores/{id}", get(stores::get))
         .route("/stores/{id}/status", put(stores::set_status))
+        .route(
+            "/stores/{id}/synonyms",
+            get(search::get_synonyms).put(search::set_synonyms),
+        )
+        .route("/search", get(search::search))
+        .route("/search/suggest", get(search::suggest))
         .route("/products", get(products::list).post(products::create))
         .route(
             "/products/{id}",

@@ -3,7 +3,7 @@
 //! `GET /api/docs`, a self-contained page that renders it (no CDN, no external assets).
 
 use super::{auth, carts, health, orders, products, reservations, schema, stores};
-use super::{socket, telemetry};
+use super::{search, socket, telemetry};
 use axum::{
     http::{HeaderValue, header},
     response::{Html, IntoResponse, Response},
@@ -34,6 +34,10 @@ with a `code` (see the `Problem` schema). Live updates: the WebSocket at `/api/v
         stores::create,
         stores::get,
         stores::set_status,
+        search::search,
+        search::suggest,
+        search::get_synonyms,
+        search::set_synonyms,
         products::list,
         products::create,
         products::get,
@@ -91,6 +95,7 @@ with a `code` (see the `Problem` schema). Live updates: the WebSocket at `/api/v
         (name = "Carts", description = "docs/API.md §8."),
         (name = "Orders", description = "Orders and payments (docs/API.md §8)."),
         (name = "WebSocket", description = "Live updates (docs/API.md §9)."),
+        (name = "Search", description = "Search, suggestions and synonyms (docs/API.md §11)."),
     ),
 )]
 pub struct ApiDoc;

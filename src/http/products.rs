@@ -3,7 +3,7 @@
 use super::{
     extract::{ApiJson, ApiPath, ApiQuery, Caller, pagination},
     idempotency::Idempotency,
-    schema as s,
+    schema as s, search,
 };
 use crate::{
     actors::product::ProductMsg,
@@ -15,6 +15,7 @@ use crate::{
         stock::AdjustmentReason,
     },
     error::AppError,
+    search::query::{Filters, Sort},
     views::{self, ProductView},
 };
 use axum::{Json, extract::State, http::StatusCode, response::Response};
@@ -474,114 +475,39 @@ pub async fn list(
     if query.q.as_ref().is_some_and(|q| q.len() > 200) {
         return Err(AppError::field("q", "must be at most 200 characters"));
     }
-    let store_id = match query.store_id.as_deref() {
-        None => None,
+    let (store, unknown_store) = match query.store_id.as_deref() {
+        None => (None, false),
+        // An unknown store simply has no products.
         Some(raw) => match StoreId::parse(raw) {
-            Some(id) => Some(id),
-            // An unknown store simply has no products.
-            None => return Ok(Json(views::page(Vec::new(), page, per_page, 0))),
+            Some(id) => (Some(id), false),
+            None => (None, true),
         },
     };
-    let words: Vec<String> = query
-        .q
-        .as_deref()
-        .unwrap_or_default()
-        .split_whitespace()
-        .map(str::to_lowercase)
-        .collect();
-    let status = query.status.unwrap_or(ProductStatus::Active);
-    let mut matches: Vec<(usize, ProductView)> = app
-        .shared
-        .read_model
-        .products
-        .iter()
-        .filter_map(|entry| {
-            let p = entry.value();
-            let c = &p.catalog;
-            let keep = c.status == status
-                && store_id.as_ref().is_none_or(|s| &c.store_id == s)
-                && query
-                    .category
-                    .as_ref()
-                    .is_none_or(|x| c.category.as_ref() == Some(x))
-                && query
-                    .brand
-                    .as_ref()
-                    .is_none_or(|x| c.brand.as_ref() == Some(x))
-                && query.min_price.is_none_or(|min| c.price.amount >= min)
-                && query.max_price.is_none_or(|max| c.price.amount <= max)
-                && (query.in_stock != Some(true) || p.stock.available > 0);
-            if !keep {
-                return None;
-            }
-            let score = relevance(p, &words)?;
-            Some((score, p.clone()))
-        })
-        .collect();
-    let by_created = |a: &ProductView, b: &ProductView| {
-        (b.catalog.created_at, &b.catalog.id).cmp(&(a.catalog.created_at, &a.catalog.id))
+    let parsed = search::Parsed {
+        q: query.q,
+        filters: Filters {
+            store,
+            status: query.status.unwrap_or(ProductStatus::Active),
+            categories: query.category.into_iter().collect(),
+            brands: query.brand.into_iter().collect(),
+            min_price: query.min_price,
+            max_price: query.max_price,
+            in_stock: query.in_stock == Some(true),
+            min_rating: None,
+            attributes: Default::default(),
+        },
+        facets: Vec::new(),
+        sort: sort.and_then(Sort::parse),
+        page,
+        per_page,
+        unknown_store,
     };
-    match sort {
-        Some("price") => matches.sort_by(|(_, a), (_, b)| {
-            a.catalog
-                .price
-                .amount
-                .cmp(&b.catalog.price.amount)
-                .then_with(|| by_created(a, b))
-        }),
-        Some("-price") => matches.sort_by(|(_, a), (_, b)| {
-            b.catalog
-                .price
-                .amount
-                .cmp(&a.catalog.price.amount)
-                .then_with(|| by_created(a, b))
-        }),
-        Some("name") => matches.sort_by(|(_, a), (_, b)| {
-            a.catalog
-                .name
-                .to_lowercase()
-                .cmp(&b.catalog.name.to_lowercase())
-                .then_with(|| by_created(a, b))
-        }),
-        None if !words.is_empty() => {
-            matches.sort_by(|(sa, a), (sb, b)| sb.cmp(sa).then_with(|| by_created(a, b)))
-        }
-        _ => matches.sort_by(|(_, a), (_, b)| by_created(a, b)),
-    }
-    let total = matches.len();
-    let items = matches
+    // The same engine as `/search`, with this list's contract: every word must match.
+    let (results, _) = search::answer(&app, &parsed, true).await?;
+    let items = results
+        .items
         .iter()
-        .skip((page - 1).saturating_mul(per_page))
-        .take(per_page)
-        .map(|(_, p)| views::product(p))
+        .map(|found| views::product(&found.product))
         .collect();
-    Ok(Json(views::page(items, page, per_page, total)))
-}
-
-/// How well a product matches every query word (name counts most); `None` when a word
-/// matches nowhere. No words: everything matches equally.
-fn relevance(p: &ProductView, words: &[String]) -> Option<usize> {
-    let c = &p.catalog;
-    let fields = [
-        (c.name.to_lowercase(), 4),
-        (c.category.as_deref().unwrap_or_default().to_lowercase(), 2),
-        (c.brand.as_deref().unwrap_or_default().to_lowercase(), 2),
-        (
-            c.description.as_deref().unwrap_or_default().to_lowercase(),
-            1,
-        ),
-    ];
-    let mut score = 0;
-    for word in words {
-        let hit: usize = fields
-            .iter()
-            .filter(|(text, _)| text.contains(word.as_str()))
-            .map(|(_, weight)| weight)
-            .sum();
-        if hit == 0 {
-            return None;
-        }
-        score += hit;
-    }
-    Some(score)
+    Ok(Json(views::page(items, page, per_page, results.total)))
 }

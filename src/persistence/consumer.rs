@@ -8,8 +8,13 @@
 //! While a consumer's cursor lags, the log segments it still needs are kept (see
 //! [`Storage::checkpoint`]).
 
-use super::{ProductWrite, Storage, StorageError, StorageResult, StoredEvent, Tree, codec, log};
+use super::{
+    JournalRecord, ProductWrite, Snapshot, Storage, StorageError, StorageResult, StoredEvent, Tree,
+    codec, log,
+};
+use crate::domain::product::{Catalog, ProductChange};
 use log::{LogReader, Lsn};
+use std::sync::Arc;
 use tokio::sync::watch;
 
 /// Where a consumer without a saved cursor starts.
@@ -42,6 +47,29 @@ impl LogEvent {
             let entity = std::str::from_utf8(&entity[..end]).ok()?;
             let event = codec::decode::<StoredEvent>(op.value.as_ref()?).ok()?;
             Some((entity.to_owned(), event))
+        })
+    }
+}
+
+impl LogEvent {
+    /// The catalog fields of every product this record created or changed (a new product's
+    /// first snapshot, a PATCH or an archive), in the record's order.
+    pub fn catalogs(&self) -> impl Iterator<Item = Arc<Catalog>> + '_ {
+        self.write.ops().iter().filter_map(|op| {
+            if op.tree != Tree::Entities {
+                return None;
+            }
+            let value = op.value.as_ref()?;
+            match op.key.first()? {
+                b's' => codec::decode::<Snapshot>(value)
+                    .ok()
+                    .map(|s| s.product.catalog),
+                b'j' => match codec::decode::<JournalRecord>(value).ok()?.change {
+                    ProductChange::Updated(catalog) => Some(catalog),
+                    ProductChange::Stock(_) => None,
+                },
+                _ => None,
+            }
         })
     }
 }
@@ -85,6 +113,17 @@ impl Storage {
             reader: Some(LogReader::new(&state.dir, position)),
             durable: state.durable.subscribe(),
         })
+    }
+}
+
+impl Storage {
+    /// Moves the saved cursor of consumer `name` to `lsn`, for a reader that keeps its own
+    /// position with its output (the search index records the log position of each commit)
+    /// and must start exactly there.
+    pub fn set_cursor(&self, name: &str, lsn: Lsn) -> StorageResult<()> {
+        self.cursors.insert(name.as_bytes(), &lsn.to_be_bytes())?;
+        self.db.flush()?;
+        Ok(())
     }
 }
 

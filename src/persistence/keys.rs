@@ -5,6 +5,7 @@ use crate::domain::ids::{ProductId, StoreId};
 
 pub const SNAPSHOT_PREFIX: &[u8] = b"s";
 pub const STORE_PREFIX: &[u8] = b"store\0";
+pub const SYNONYMS_PREFIX: &[u8] = b"synonyms\0";
 
 fn entity_key(tag: u8, id: &str, seq: Option<u64>) -> Vec<u8> {
     let mut key = Vec::with_capacity(1 + id.len() + 9);
@@ -70,6 +71,16 @@ pub fn store(id: &StoreId) -> Vec<u8> {
     let mut key = STORE_PREFIX.to_vec();
     key.extend_from_slice(id.as_str().as_bytes());
     key
+}
+
+pub fn synonyms(id: &StoreId) -> Vec<u8> {
+    let mut key = SYNONYMS_PREFIX.to_vec();
+    key.extend_from_slice(id.as_str().as_bytes());
+    key
+}
+
+pub fn store_of_synonyms(key: &[u8]) -> Option<StoreId> {
+    StoreId::parse(std::str::from_utf8(key.strip_prefix(SYNONYMS_PREFIX)?).ok()?)
 }
 
 pub fn commit_marker(id: &ProductId, reservation: &str) -> Vec<u8> {

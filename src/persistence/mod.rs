@@ -627,6 +627,24 @@ impl Storage {
 
     // ---- stores ---------------------------------------------------------------------------
 
+    /// Every store's search synonyms.
+    pub fn synonyms(&self) -> StorageResult<Vec<(StoreId, Vec<Vec<String>>)>> {
+        self.catalog
+            .scan_prefix(keys::SYNONYMS_PREFIX)
+            .filter_map(|entry| match entry {
+                Err(e) => Some(Err(e.into())),
+                Ok((key, value)) => {
+                    let store = keys::store_of_synonyms(&key)?;
+                    Some(
+                        codec::decode(&value)
+                            .map(|groups| (store, groups))
+                            .map_err(Into::into),
+                    )
+                }
+            })
+            .collect()
+    }
+
     /// Every store.
     pub fn stores(&self) -> StorageResult<Vec<Store>> {
         self.catalog

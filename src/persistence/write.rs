@@ -14,7 +14,7 @@ use super::{
 };
 use crate::domain::{
     cart::Cart,
-    ids::{CartId, ProductId, ReservationId},
+    ids::{CartId, ProductId, ReservationId, StoreId},
     order::Order,
     reservation::Reservation,
     store::Store,
@@ -178,6 +178,16 @@ impl ProductWrite {
     /// Writes a store.
     pub fn store(&mut self, store: &Store) -> StorageResult<()> {
         self.put(Tree::Catalog, keys::store(&store.id), codec::encode(store)?);
+        Ok(())
+    }
+
+    /// Writes a store's search synonyms (groups of words that match one another).
+    pub fn synonyms(&mut self, store: &StoreId, groups: &[Vec<String>]) -> StorageResult<()> {
+        self.put(
+            Tree::Catalog,
+            keys::synonyms(store),
+            codec::encode(&groups.to_vec())?,
+        );
         Ok(())
     }
 

@@ -1,0 +1,486 @@
+//! A search request answered over the live catalog: text hits from the index, then the
+//! filters, facet counts, sort and page computed on the products' current state (the read
+//! model), so stock and status are never older than the last acknowledged change.
+
+use super::{engine::TextHit, text};
+use crate::{
+    domain::{
+        ids::{ProductId, StoreId},
+        product::ProductStatus,
+    },
+    views::ProductView,
+};
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+/// Orders of a result list.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sort {
+    /// Words matched, then typos, then weighted BM25, then popularity (needs words).
+    Relevance,
+    /// Cheapest first.
+    Price,
+    /// Dearest first.
+    PriceDesc,
+    /// Best rated first (unrated last).
+    RatingDesc,
+    /// Most units sold in the last 30 days first.
+    PopularityDesc,
+    /// Newest first.
+    CreatedDesc,
+    /// By name, A to Z.
+    Name,
+}
+
+impl Sort {
+    /// The sort named `name` in the contract's spelling.
+    pub fn parse(name: &str) -> Option<Self> {
+        Some(match name {
+            "relevance" => Self::Relevance,
+            "price" => Self::Price,
+            "-price" => Self::PriceDesc,
+            "-rating" => Self::RatingDesc,
+            "-popularity" => Self::PopularityDesc,
+            "-created_at" => Self::CreatedDesc,
+            "name" => Self::Name,
+            _ => return None,
+        })
+    }
+}
+
+/// A facet a request asks counts for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FacetName {
+    /// Category values.
+    Category,
+    /// Brand values.
+    Brand,
+    /// Price range and buckets.
+    Price,
+    /// Whole stars of the average rating.
+    Rating,
+    /// Values of one attribute.
+    Attribute(String),
+}
+
+impl FacetName {
+    /// The facet named `name` (`category`, `brand`, `price`, `rating`, `attr.<name>`).
+    pub fn parse(name: &str) -> Option<Self> {
+        Some(match name {
+            "category" => Self::Category,
+            "brand" => Self::Brand,
+            "price" => Self::Price,
+            "rating" => Self::Rating,
+            other => {
+                let attr = other.strip_prefix("attr.")?;
+                if attr.is_empty() {
+                    return None;
+                }
+                Self::Attribute(attr.to_owned())
+            }
+        })
+    }
+
+    /// Its name in answers.
+    pub fn key(&self) -> String {
+        match self {
+            Self::Category => "category".into(),
+            Self::Brand => "brand".into(),
+            Self::Price => "price".into(),
+            Self::Rating => "rating".into(),
+            Self::Attribute(name) => format!("attr.{name}"),
+        }
+    }
+}
+
+/// What a shopper filters by. Within one filter the values are alternatives (any of);
+/// different filters must all hold.
+#[derive(Clone, Debug)]
+pub struct Filters {
+    /// Only this store's products.
+    pub store: Option<StoreId>,
+    /// Status (active unless staff ask for archived ones).
+    pub status: ProductStatus,
+    /// Any of these categories.
+    pub categories: Vec<String>,
+    /// Any of these brands.
+    pub brands: Vec<String>,
+    /// Lowest price, minor units, inclusive.
+    pub min_price: Option<i64>,
+    /// Highest price, minor units, inclusive.
+    pub max_price: Option<i64>,
+    /// Only products with units available.
+    pub in_stock: bool,
+    /// Lowest average rating (1–5).
+    pub min_rating: Option<u8>,
+    /// Attribute name → any of these values.
+    pub attributes: BTreeMap<String, Vec<String>>,
+}
+
+/// The filters one facet ignores when it counts (its own).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Own<'a> {
+    None,
+    Category,
+    Brand,
+    Price,
+    Rating,
+    Attribute(&'a str),
+}
+
+impl Filters {
+    fn pass(&self, p: &ProductView, skip: Own<'_>) -> bool {
+        let c = &p.catalog;
+        let any_of = |wanted: &[String], value: Option<&String>| {
+            wanted.is_empty() || value.is_some_and(|v| wanted.iter().any(|w| w == v))
+        };
+        (skip == Own::Category || any_of(&self.categories, c.category.as_ref()))
+            && (skip == Own::Brand || any_of(&self.brands, c.brand.as_ref()))
+            && (skip == Own::Price
+                || (self.min_price.is_none_or(|min| c.price.amount >= min)
+                    && self.max_price.is_none_or(|max| c.price.amount <= max)))
+            && (!self.in_stock || p.stock.available > 0)
+            && (skip == Own::Rating
+                || self
+                    .min_rating
+                    .is_none_or(|min| rating_of(p).is_some_and(|avg| avg >= f64::from(min))))
+            && self.attributes.iter().all(|(name, values)| {
+                skip == Own::Attribute(name) || any_of(values, c.attributes.get(name))
+            })
+    }
+
+    /// Whether `p` is in scope at all: store and status (no facet widens these).
+    pub fn scope(&self, p: &ProductView) -> bool {
+        p.catalog.status == self.status
+            && self.store.as_ref().is_none_or(|s| &p.catalog.store_id == s)
+    }
+}
+
+/// The average rating of a product, when it has reviews.
+fn rating_of(_p: &ProductView) -> Option<f64> {
+    None
+}
+
+/// A counted facet value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FacetValue {
+    /// The value (a category, a brand, a whole star count, an attribute value).
+    pub value: String,
+    /// Products with it.
+    pub count: usize,
+}
+
+/// A price bucket: `from` inclusive, `to` exclusive (minor units).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PriceBucket {
+    /// Lower bound, inclusive.
+    pub from: i64,
+    /// Upper bound, exclusive.
+    pub to: i64,
+    /// Products priced in it.
+    pub count: usize,
+}
+
+/// The price facet.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PriceFacet {
+    /// Lowest price.
+    pub min: i64,
+    /// Highest price.
+    pub max: i64,
+    /// Evenly wide buckets with round bounds covering `min..=max`.
+    pub buckets: Vec<PriceBucket>,
+}
+
+/// The counts of one facet.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FacetCounts {
+    /// Values with counts, most frequent first.
+    Values(Vec<FacetValue>),
+    /// The price range (absent when nothing matched).
+    Price(Option<PriceFacet>),
+}
+
+/// One result.
+#[derive(Clone, Debug)]
+pub struct Found {
+    /// The product as it is now.
+    pub product: ProductView,
+    /// How its text matched (none without words).
+    pub hit: Option<TextHit>,
+}
+
+/// A page of results.
+#[derive(Debug)]
+pub struct Results {
+    /// This page.
+    pub items: Vec<Found>,
+    /// Facet counts in the order asked.
+    pub facets: Vec<(FacetName, FacetCounts)>,
+    /// Every result, over all pages.
+    pub total: usize,
+}
+
+/// How the candidates of a request are ranked, counted and paged.
+pub struct Request<'a> {
+    /// Filters.
+    pub filters: &'a Filters,
+    /// Facets to count.
+    pub facets: &'a [FacetName],
+    /// Order.
+    pub sort: Sort,
+    /// 1-based page.
+    pub page: usize,
+    /// Page size.
+    pub per_page: usize,
+    /// Units sold in the last 30 days.
+    pub popularity: &'a dyn Fn(&ProductId) -> u64,
+}
+
+impl Request<'_> {
+    /// Answers over `candidates`: the products in scope ([`Filters::scope`]) that matched the
+    /// words (all of them when there are no words).
+    pub fn run(&self, candidates: Vec<Found>) -> Results {
+        let f = self.filters;
+        let facets = self
+            .facets
+            .iter()
+            .map(|facet| (facet.clone(), count_facet(facet, f, &candidates)))
+            .collect();
+        let mut results: Vec<Found> = candidates
+            .into_iter()
+            .filter(|c| f.pass(&c.product, Own::None))
+            .collect();
+        let popularity: HashMap<ProductId, u64> =
+            if matches!(self.sort, Sort::Relevance | Sort::PopularityDesc) {
+                results
+                    .iter()
+                    .map(|r| {
+                        let id = r.product.catalog.id.clone();
+                        let sold = (self.popularity)(&id);
+                        (id, sold)
+                    })
+                    .collect()
+            } else {
+                HashMap::new()
+            };
+        let sold = |r: &Found| popularity.get(&r.product.catalog.id).copied().unwrap_or(0);
+        let newest = |a: &Found, b: &Found| {
+            (b.product.catalog.created_at, &b.product.catalog.id)
+                .cmp(&(a.product.catalog.created_at, &a.product.catalog.id))
+        };
+        let price = |r: &Found| r.product.catalog.price.amount;
+        match self.sort {
+            Sort::Relevance => results.sort_by(|a, b| {
+                let (ha, hb) = (a.hit.unwrap_or_default(), b.hit.unwrap_or_default());
+                hb.words
+                    .cmp(&ha.words)
+                    .then(ha.typos.cmp(&hb.typos))
+                    .then(hb.score.total_cmp(&ha.score))
+                    .then(sold(b).cmp(&sold(a)))
+                    .then_with(|| newest(a, b))
+            }),
+            Sort::Price => {
+                results.sort_by(|a, b| price(a).cmp(&price(b)).then_with(|| newest(a, b)))
+            }
+            Sort::PriceDesc => {
+                results.sort_by(|a, b| price(b).cmp(&price(a)).then_with(|| newest(a, b)))
+            }
+            Sort::RatingDesc => results.sort_by(|a, b| {
+                let (ra, rb) = (rating_of(&a.product), rating_of(&b.product));
+                rb.unwrap_or(-1.0)
+                    .total_cmp(&ra.unwrap_or(-1.0))
+                    .then_with(|| newest(a, b))
+            }),
+            Sort::PopularityDesc => {
+                results.sort_by(|a, b| sold(b).cmp(&sold(a)).then_with(|| newest(a, b)))
+            }
+            Sort::CreatedDesc => results.sort_by(newest),
+            Sort::Name => results.sort_by(|a, b| {
+                a.product
+                    .catalog
+                    .name
+                    .to_lowercase()
+                    .cmp(&b.product.catalog.name.to_lowercase())
+                    .then_with(|| newest(a, b))
+            }),
+        }
+        let total = results.len();
+        let items = results
+            .into_iter()
+            .skip((self.page - 1).saturating_mul(self.per_page))
+            .take(self.per_page)
+            .collect();
+        Results {
+            items,
+            facets,
+            total,
+        }
+    }
+}
+
+fn count_facet(facet: &FacetName, f: &Filters, candidates: &[Found]) -> FacetCounts {
+    let own = match facet {
+        FacetName::Category => Own::Category,
+        FacetName::Brand => Own::Brand,
+        FacetName::Price => Own::Price,
+        FacetName::Rating => Own::Rating,
+        FacetName::Attribute(name) => Own::Attribute(name),
+    };
+    let counted = candidates
+        .iter()
+        .map(|c| &c.product)
+        .filter(|p| f.pass(p, own));
+    let value_of = |p: &ProductView| -> Option<String> {
+        let c = &p.catalog;
+        match facet {
+            FacetName::Category => c.category.clone(),
+            FacetName::Brand => c.brand.clone(),
+            FacetName::Rating => rating_of(p).map(|avg| (avg.floor() as u8).to_string()),
+            FacetName::Attribute(name) => c.attributes.get(name).cloned(),
+            FacetName::Price => None,
+        }
+    };
+    if *facet == FacetName::Price {
+        let prices: Vec<i64> = counted.map(|p| p.catalog.price.amount).collect();
+        return FacetCounts::Price(price_facet(&prices));
+    }
+    let mut counts: HashMap<String, usize> = HashMap::new();
+    for value in counted.filter_map(value_of) {
+        *counts.entry(value).or_default() += 1;
+    }
+    let mut values: Vec<FacetValue> = counts
+        .into_iter()
+        .map(|(value, count)| FacetValue { value, count })
+        .collect();
+    values.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.value.cmp(&b.value)));
+    FacetCounts::Values(values)
+}
+
+/// At most this many price buckets.
+const MAX_PRICE_BUCKETS: i64 = 6;
+
+/// The range of `prices` cut into at most [`MAX_PRICE_BUCKETS`] buckets of a round width
+/// (1, 2, 2.5 or 5 times a power of ten), so bounds read like 0–2500, 2500–5000.
+pub fn price_facet(prices: &[i64]) -> Option<PriceFacet> {
+    let min = *prices.iter().min()?;
+    let max = *prices.iter().max()?;
+    let buckets_of = |width: i64| (max - min.div_euclid(width) * width) / width + 1;
+    let width = (0..18u32)
+        .flat_map(|power| {
+            let base = 10i64.pow(power);
+            [base, 2 * base, base * 5 / 2, 5 * base]
+        })
+        .find(|width| buckets_of(*width) <= MAX_PRICE_BUCKETS)
+        .unwrap_or(max.max(1));
+    let start = min.div_euclid(width) * width;
+    let count = (max - start) / width + 1;
+    let mut buckets: Vec<PriceBucket> = (0..count)
+        .map(|i| PriceBucket {
+            from: start + i * width,
+            to: start + (i + 1) * width,
+            count: 0,
+        })
+        .collect();
+    for price in prices {
+        let i = ((price - start) / width) as usize;
+        if let Some(bucket) = buckets.get_mut(i) {
+            bucket.count += 1;
+        }
+    }
+    Some(PriceFacet { min, max, buckets })
+}
+
+/// `text` HTML-escaped with the words in `terms` (or two neighbours that together are one
+/// of them, `T-Shirt` for `tshirt`) wrapped in `<mark>…</mark>`; `None` when nothing matched.
+pub fn highlight(source: &str, terms: &HashSet<String>) -> Option<String> {
+    let words = text::words(source);
+    let mut marked = vec![false; words.len()];
+    for (i, word) in words.iter().enumerate() {
+        if terms.contains(&word.text) {
+            marked[i] = true;
+        }
+        // Two neighbours are marked as one joined word only when the first did not match on
+        // its own (`T-Shirt` for `tshirt`, but not `Cotton T` for the prefix `cotto`).
+        if let Some(next) = words.get(i + 1)
+            && !terms.contains(&word.text)
+            && terms.contains(&format!("{}{}", word.text, next.text))
+        {
+            marked[i] = true;
+            marked[i + 1] = true;
+        }
+    }
+    if !marked.contains(&true) {
+        return None;
+    }
+    let mut out = String::with_capacity(source.len() + 16);
+    let mut at = 0;
+    let mut i = 0;
+    while i < words.len() {
+        if !marked[i] {
+            i += 1;
+            continue;
+        }
+        // A run of marked words joined only by punctuation or spaces is one mark when they
+        // are one joined term (`T-Shirt`); otherwise each word gets its own.
+        let start = words[i].start;
+        let mut end = words[i].end;
+        let mut j = i + 1;
+        while j < words.len()
+            && marked[j]
+            && !terms.contains(&words[j - 1].text)
+            && terms.contains(&format!("{}{}", words[j - 1].text, words[j].text))
+        {
+            end = words[j].end;
+            j += 1;
+        }
+        text::escape_html(&source[at..start], &mut out);
+        out.push_str("<mark>");
+        text::escape_html(&source[start..end], &mut out);
+        out.push_str("</mark>");
+        at = end;
+        i = j;
+    }
+    text::escape_html(&source[at..], &mut out);
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn terms(words: &[&str]) -> HashSet<String> {
+        words.iter().map(|w| w.to_string()).collect()
+    }
+
+    #[test]
+    fn highlights_mark_matched_words_and_escape_the_rest() {
+        assert_eq!(
+            highlight("Basic Cotton Tee", &terms(&["cotton"])).as_deref(),
+            Some("Basic <mark>Cotton</mark> Tee")
+        );
+        assert_eq!(
+            highlight("<script>x</script> Café", &terms(&["cafe"])).as_deref(),
+            Some("&lt;script&gt;x&lt;/script&gt; <mark>Café</mark>")
+        );
+        assert_eq!(
+            highlight("Blue T-Shirt", &terms(&["tshirt"])).as_deref(),
+            Some("Blue <mark>T-Shirt</mark>")
+        );
+        assert_eq!(highlight("Blue", &terms(&["red"])), None);
+        assert_eq!(
+            highlight("Cotton T-Shirt", &terms(&["cotton", "cottont"])).as_deref(),
+            Some("<mark>Cotton</mark> T-Shirt")
+        );
+    }
+
+    #[test]
+    fn price_buckets_have_round_bounds_and_cover_the_range() {
+        let facet = price_facet(&[1500, 2400, 8990, 12900]).expect("prices");
+        assert_eq!((facet.min, facet.max), (1500, 12900));
+        assert!(facet.buckets.len() as i64 <= MAX_PRICE_BUCKETS);
+        assert_eq!(facet.buckets[0].from % 500, 0, "{facet:?}");
+        assert_eq!(facet.buckets.iter().map(|b| b.count).sum::<usize>(), 4);
+        let one = price_facet(&[500]).expect("one price");
+        assert_eq!(one.buckets.iter().map(|b| b.count).sum::<usize>(), 1);
+    }
+}
