@@ -190,6 +190,22 @@ impl App {
         });
     }
 
+    /// Loads the catalog and writes the search index afresh (`emporium reindex`; nothing else
+    /// of recovery runs: no hold expires, no payment resumes). Returns the products indexed.
+    pub async fn reindex(self: &Arc<Self>) -> Result<usize, StorageError> {
+        let shared = Arc::clone(&self.shared);
+        tokio::task::spawn_blocking(move || rebuild_read_models(&shared))
+            .await
+            .map_err(|e| StorageError::Other(format!("loading the catalog failed: {e}")))??;
+        let search = Arc::clone(&self.search);
+        let shared = Arc::clone(&self.shared);
+        tokio::task::spawn_blocking(move || search.rebuild(&shared.storage, &shared.read_model))
+            .await
+            .map_err(|e| StorageError::Other(format!("reindexing failed: {e}")))?
+            .map_err(|e| StorageError::Other(e.to_string()))?;
+        Ok(self.shared.read_model.products.len())
+    }
+
     /// [`App::restore`], then the server is ready.
     pub async fn recover(self: &Arc<Self>) -> Result<(), StorageError> {
         self.restore().await?;

@@ -48,6 +48,10 @@ enum Command {
         #[command(subcommand)]
         action: AdminTokenCommand,
     },
+    /// Rebuild the search index from the catalog (snapshots and the log), while no server
+    /// runs. A server also rebuilds it by itself when it is missing or outdated.
+    #[command(after_help = ENVIRONMENT_HELP)]
+    Reindex(DataDirArgs),
 }
 
 #[derive(Subcommand)]
@@ -96,6 +100,7 @@ fn main() -> ExitCode {
     let args = match cli.command {
         Some(Command::Serve(args)) => args,
         Some(Command::AdminToken { action }) => return admin_token(action),
+        Some(Command::Reindex(args)) => return reindex(args),
         None => cli.serve,
     };
     if let Err(code) = init_logging(false) {
@@ -156,6 +161,49 @@ enum Failure {
     Start(String),
     /// While serving.
     Run(String),
+}
+
+/// `emporium reindex`: opens the data dir (refused while a server holds it), loads the
+/// catalog and writes a fresh search index; progress and the figures go to the log.
+fn reindex(args: DataDirArgs) -> ExitCode {
+    if let Err(code) = init_logging(false) {
+        return code;
+    }
+    let overrides = Overrides {
+        data_dir: args.data_dir,
+        ..Overrides::default()
+    };
+    let config = match Config::load(args.config.as_deref(), overrides) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("emporium: invalid configuration: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("emporium: cannot start the runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        let app = tokio::task::spawn_blocking(move || emporium::app::App::open(config))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?;
+        app.reindex().await.map_err(|e| e.to_string())
+    });
+    match result {
+        Ok(products) => {
+            eprintln!("emporium: search index rebuilt with {products} products");
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("emporium: {error}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// `emporium admin-token show|rotate`: the token goes to stdout alone (for scripts), notes

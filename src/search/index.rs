@@ -173,6 +173,12 @@ impl SearchIndex {
         Ok(())
     }
 
+    /// Deletes every document (visible after the next [`SearchIndex::commit`]).
+    pub fn clear(&self) -> tantivy::Result<()> {
+        self.writer()?.delete_all_documents()?;
+        Ok(())
+    }
+
     /// Makes every [`SearchIndex::put`] so far durable and visible, recording `lsn` as the log
     /// position the index now reflects.
     pub fn commit(&self, lsn: Lsn) -> tantivy::Result<()> {

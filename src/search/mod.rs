@@ -212,12 +212,13 @@ impl Search {
         }
     }
 
-    /// Fills the empty index with every product of the read model and commits it at the log
-    /// position taken *before* reading (records after it are indexed again by the follower,
-    /// which ends at the same state). Blocking; returns that position.
-    fn rebuild(&self, storage: &Storage, read_model: &ReadModel) -> Result<Lsn, SearchError> {
+    /// Empties the index, fills it with every product of the read model and commits it at
+    /// the log position taken *before* reading (records after it are indexed again by the
+    /// follower, which ends at the same state). Blocking; returns that position.
+    pub fn rebuild(&self, storage: &Storage, read_model: &ReadModel) -> Result<Lsn, SearchError> {
         let started = Instant::now();
         let lsn = storage.durable_lsn();
+        self.index.clear()?;
         let mut products = 0usize;
         for product in read_model.products.iter() {
             self.index.put(&product.value().catalog)?;

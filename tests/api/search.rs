@@ -586,6 +586,29 @@ async fn the_index_is_rebuilt_when_missing_and_follows_the_log_across_kill_9() {
         0,
         "the renamed product's old words are gone"
     );
+
+    // `emporium reindex` refuses a data dir in use, and rebuilds it once the server is gone.
+    let reindex = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_emporium"))
+            .args(["reindex", "--data-dir"])
+            .arg(dir.path())
+            .env("EMPORIUM_ADMIN_TOKEN", ADMIN_TOKEN)
+            .output()
+            .expect("run emporium reindex")
+    };
+    let refused = reindex();
+    assert!(!refused.status.success(), "a running server's data dir");
+    server.kill_9();
+    let done = reindex();
+    let stderr = String::from_utf8_lossy(&done.stderr);
+    assert!(done.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("search index rebuilt with 3 products"),
+        "{stderr}"
+    );
+    let server = ServerProcess::start(dir.path(), &[]);
+    wait_ready(&client, server.addr).await;
+    assert_eq!(total(server.addr, "walnut").await, 3);
     server.kill_9();
 }
 
