@@ -713,3 +713,146 @@ async fn reviews_and_ratings_survive_kill_9_of_the_real_binary() {
     assert_eq!(status, 404, "a review of another product");
     server.kill_9();
 }
+
+// ---------------------------------------------------------------- the storefront in Chromium
+
+/// The product page in headless Chromium: a shopper who did not receive the product is told
+/// so; a buyer posts a review with the star form; the summary and the grid card show the
+/// rating; every user-written text (author name, title, body) is shown as text, not markup.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_buyer_reviews_a_product_on_its_page_and_the_grid_shows_its_stars() {
+    use crate::browser::{
+        Driver, card, click, eval, fill, open, programs, screenshot, shop_sign_in, wait_text,
+        wait_until,
+    };
+    use futures_util::FutureExt;
+    let Some(programs) = programs() else {
+        return;
+    };
+    let app = spawn_app().await;
+    let store = app.create_store().await;
+    let product = app.create_product(&store, 20).await;
+    let buyer_email = format!("reviewer-{}@example.com", crate::helpers::rand_suffix());
+    let (status, session) = app
+        .register(
+            &buyer_email,
+            crate::helpers::USER_PASSWORD,
+            "Ana <b>Bold</b>",
+        )
+        .await;
+    assert_eq!(status, 201, "{session}");
+    let buyer_token = crate::helpers::access_token(&session);
+    let cart = app.cart_with(&buyer_token, &product, 1).await;
+    let (status, order) = app.checkout(&buyer_token, &cart, "tok_visa").await;
+    assert_eq!(status, 201, "{order}");
+    for step in ["preparing", "ready", "delivered"] {
+        let (status, body) = app
+            .set_order_status(&id_of(&order), step, ADMIN_TOKEN)
+            .await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let stranger_email = format!("stranger-{}@example.com", crate::helpers::rand_suffix());
+    let (status, _) = app
+        .register(&stranger_email, crate::helpers::USER_PASSWORD, "Stranger")
+        .await;
+    assert_eq!(status, 201);
+
+    let mut driver = Driver::start(&programs).await;
+    let browser = driver.session(1280, 900).await;
+    let outcome = std::panic::AssertUnwindSafe(async {
+        open(&browser, &app.url(&format!("/?store={store}"))).await;
+        wait_text(
+            &browser,
+            &format!("{} .product-rating", card(&product)),
+            "No reviews yet",
+        )
+        .await;
+        click(&browser, &format!("{} .product-name a", card(&product))).await;
+        wait_until(
+            &browser,
+            "the product page",
+            "document.querySelector('#product-title')?.textContent === 'Test Product'",
+        )
+        .await;
+        wait_text(&browser, "#no-reviews", "No reviews yet.").await;
+
+        // Someone who never received it.
+        shop_sign_in(&browser, &stranger_email).await;
+        click(&browser, ".star-choice:has(input[value='5'])").await;
+        click(&browser, "#review-submit").await;
+        wait_text(
+            &browser,
+            "#review-message",
+            "Only customers who received this product can review it",
+        )
+        .await;
+        click(&browser, "#sign-out").await;
+        click(&browser, "#review-sign-in").await;
+        click(&browser, "#auth-cancel").await;
+
+        // The buyer, with markup in every text field.
+        shop_sign_in(&browser, &buyer_email).await;
+        click(&browser, ".star-choice:has(input[value='4'])").await;
+        fill(&browser, "#review-title", "<img src=x onerror=alert(1)>Great").await;
+        fill(&browser, "#review-body", "<script>window.pwned=1</script>Fits well.").await;
+        click(&browser, "#review-submit").await;
+        wait_text(&browser, "#review-message", "Thanks! Your review is posted.").await;
+        wait_text(&browser, "#reviews-title", "Reviews (1)").await;
+        wait_text(
+            &browser,
+            "#review-list .review-title",
+            "<img src=x onerror=alert(1)>Great",
+        )
+        .await;
+        wait_text(
+            &browser,
+            "#review-list .review-body",
+            "<script>window.pwned=1</script>Fits well.",
+        )
+        .await;
+        wait_text(&browser, "#review-list .review-author", "Ana <b>Bold</b>").await;
+        let injected = eval(
+            &browser,
+            "document.querySelectorAll('#review-list img, #review-list script, #review-list b').length \
+             + (window.pwned ? 100 : 0)",
+        )
+        .await;
+        assert_eq!(injected, json!(0), "user text became markup");
+        wait_until(
+            &browser,
+            "the summary to show the rating",
+            "document.querySelector('#product-rating [role=img]')?.getAttribute('aria-label') \
+             === 'Rated 4 out of 5 by 1 customer'",
+        )
+        .await;
+        // Their review is theirs to edit now: the form says so and keeps the stars.
+        wait_text(&browser, "#review-form-title", "Edit your review").await;
+        screenshot(&browser, "reviews-product-page").await;
+
+        // Back in the grid, the card carries the stars (from the live product.updated too).
+        click(&browser, "#product-back").await;
+        wait_until(
+            &browser,
+            "the card to show the rating",
+            &format!(
+                "document.querySelector(\"{} .product-rating [role=img]\")?.getAttribute('aria-label') \
+                 === 'Rated 4 out of 5 by 1 customer'",
+                card(&product)
+            ),
+        )
+        .await;
+    })
+    .catch_unwind()
+    .await;
+    let _ = browser.close().await;
+    drop(driver);
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+    let (_, page) = app.get(&reviews_path(&product)).await;
+    assert_eq!(
+        page["items"][0]["title"],
+        "<img src=x onerror=alert(1)>Great"
+    );
+    assert_eq!(page["items"][0]["rating"], 4);
+}
