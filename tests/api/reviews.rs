@@ -243,14 +243,27 @@ async fn the_product_rating_follows_every_review_written_edited_and_deleted() {
     let third = buyer(&app, &[&product], "delivered").await;
     let (_, body) = app.get(&format!("/api/v1/products/{product}")).await;
     let before = version(&body);
+    let mut ws = app.ws().await;
+    ws.subscribe(&format!("product:{product}")).await;
     let four = review_ok(&app, &product, &third.token, 4).await;
     assert_eq!(
         rating(&app, &product).await,
         json!({"average": 4.33, "count": 3})
     );
-    // Every rating change is a product change: it moves the version (`product.updated`).
+    // Every rating change is a product change: it moves the version and is published as
+    // `product.updated` with that version as its seq.
     let (_, body) = app.get(&format!("/api/v1/products/{product}")).await;
     assert_eq!(version(&body), before + 1, "{body}");
+    let event = ws.next_event().await;
+    assert_eq!(
+        (&event["event"], &event["seq"], &event["data"]["rating"]),
+        (
+            &json!("product.updated"),
+            &json!(before + 1),
+            &json!({"average": 4.33, "count": 3})
+        ),
+        "{event}"
+    );
 
     // Lists show the rating too.
     let (status, page) = app.get(&format!("/api/v1/products?store_id={store}")).await;
