@@ -3,7 +3,9 @@
 // form that writes (or edits) their review. Every user-written text goes into the page as
 // text nodes (`h` with `text` or string children), never as HTML.
 
-import { ApiError, describe, formatMoney, h, request } from './api.js';
+import {
+  ApiError, describe, formatMoney, h, listAll, request,
+} from './api.js';
 
 const NOT_PURCHASED = 'Only customers who received this product can review it';
 
@@ -251,7 +253,7 @@ export class ProductPage {
       }
     } catch (error) {
       if (error.code === 'not_purchased') say(NOT_PURCHASED, 'error');
-      else if (error.code === 'already_reviewed') say('You already reviewed this product.', 'error');
+      else if (error.code === 'already_reviewed') await this.findMine(say);
       else if (error.status === 401) this.onSignIn('Your session ended. Sign in again to post your review.');
       else say(describe(error), 'error');
     } finally {
@@ -270,6 +272,31 @@ export class ProductPage {
         note.className = 'notice notice-error';
         note.textContent = describe(error);
       }
+    }
+  }
+
+  /**
+   * Our review is on another page than the one shown: find it, and offer to edit it instead
+   * (read only after the server said it exists, so a product page never walks every review).
+   */
+  async findMine(say) {
+    const me = this.session.user;
+    try {
+      const all = await listAll(`/products/${this.product.id}/reviews`, { sort: '-created_at' });
+      this.mine = all.find((r) => r.customer_id === me?.id) || null;
+    } catch {
+      this.mine = null;
+    }
+    if (!this.mine) {
+      say('You already reviewed this product.', 'error');
+      return;
+    }
+    this.render();
+    const note = this.container.querySelector('#review-message');
+    if (note) {
+      note.hidden = false;
+      note.className = 'notice notice-warn';
+      note.textContent = 'You already reviewed this product: edit your review here instead.';
     }
   }
 
