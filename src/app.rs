@@ -34,6 +34,8 @@ pub struct App {
     pub catalog: Catalog,
     /// The reservation saga.
     pub reservations: Reservations,
+    /// Product reviews.
+    pub reviews: crate::services::reviews::Reviews,
     /// Carts, orders and payments.
     pub commerce: Arc<crate::actors::commerce::Commerce>,
     /// The admin bearer token.
@@ -88,6 +90,10 @@ impl App {
         Ok(Arc::new(Self {
             catalog: Catalog::new(Arc::clone(&shared)),
             reservations: Reservations::new(Arc::clone(&shared), Arc::clone(&products)),
+            reviews: crate::services::reviews::Reviews::new(
+                Arc::clone(&shared),
+                Arc::clone(&products),
+            ),
             commerce: Arc::new(crate::actors::commerce::Commerce {
                 shared: Arc::clone(&shared),
                 products: Arc::clone(&products),
@@ -320,6 +326,7 @@ fn rebuild_read_models(
             catalog,
             stock: product.ledger.levels(),
             movements: product.ledger.movements,
+            rating: product.rating,
         });
     }
     Ok(holders)

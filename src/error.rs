@@ -16,6 +16,12 @@ pub enum AppError {
     /// 403: visible resource, action not allowed.
     #[error("not allowed")]
     Forbidden,
+    /// 403 `not_purchased`: only customers who received the product may review it.
+    #[error("only customers who received this product can review it")]
+    NotPurchased,
+    /// 409 `already_reviewed`: one review per customer and product.
+    #[error("you already reviewed this product; edit that review instead")]
+    AlreadyReviewed,
     /// 404: no such resource (or not visible).
     #[error("not found")]
     NotFound,

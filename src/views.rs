@@ -5,6 +5,7 @@ use crate::{
     domain::{
         product::Catalog,
         reservation::Reservation,
+        review::{Rating, Review},
         stock::{StockCause, StockLevels},
         store::Store,
         time::{Millis, rfc3339},
@@ -23,6 +24,10 @@ pub struct ProductView {
     pub stock: StockLevels,
     /// Number of inventory movements (the movement log's length).
     pub movements: u64,
+    /// The review aggregate as of the last durable change: what product JSON shows as
+    /// `rating`, and what search filters (`min_rating`) and sorts (`-rating`) read, through
+    /// [`Rating::average_hundredths`] to stay exact.
+    pub rating: Rating,
 }
 
 /// A store.
@@ -59,8 +64,30 @@ pub fn product(p: &ProductView) -> Value {
             "available": p.stock.available,
             "version": p.stock.version,
         },
+        "rating": rating(&p.rating),
         "created_at": rfc3339(c.created_at),
         "updated_at": rfc3339(c.updated_at),
+    })
+}
+
+/// A product's `rating`: `{"average": 4.33 | null, "count": 12}`.
+pub fn rating(r: &Rating) -> Value {
+    json!({"average": r.average(), "count": r.count})
+}
+
+/// A review.
+pub fn review(r: &Review) -> Value {
+    json!({
+        "id": r.id,
+        "product_id": r.product_id,
+        "customer_id": r.customer_id,
+        "author_name": r.author_name,
+        "rating": r.rating,
+        "title": r.title,
+        "body": r.body,
+        "verified_purchase": true,
+        "created_at": rfc3339(r.created_at),
+        "updated_at": rfc3339(r.updated_at),
     })
 }
 

@@ -52,6 +52,11 @@ const ASSETS: &[Asset] = &[
         body: include_str!("../web/storefront.js"),
     },
     Asset {
+        name: "reviews.js",
+        content_type: JS,
+        body: include_str!("../web/reviews.js"),
+    },
+    Asset {
         name: "dashboard.js",
         content_type: JS,
         body: include_str!("../web/dashboard.js"),

@@ -5,10 +5,16 @@
 import {
   ApiError, Live, Session, describe, formatMoney, h, idempotencyKey, listAll, request,
 } from './api.js';
+import { ProductPage, ratingLine } from './reviews.js';
 
 const session = new Session('emporium.shopper');
 const live = new Live(() => session.token());
 const $ = (id) => document.getElementById(id);
+const productPage = new ProductPage({
+  container: $('product-body'),
+  session,
+  onSignIn: (reason) => openAuth(reason),
+});
 
 const CART_KEY = 'emporium.cart';
 const STORE_KEY = 'emporium.store';
@@ -156,6 +162,7 @@ function onStoreMessage(msg) {
       rememberProduct(msg.data);
       const card = state.cards.get(msg.data.id);
       if (card) fillCard(card, msg.data);
+      productPage.productUpdated(msg.data);
     } else if (msg.event === 'store.status_changed') {
       updateStore(msg.data);
     }
@@ -233,8 +240,9 @@ function cardFor(id) {
     card = h('li', { class: 'product', dataset: { productId: id } },
       h('div', { class: 'thumb', 'aria-hidden': 'true' }),
       h('div', { class: 'product-body' },
-        h('h2', { class: 'product-name' }),
+        h('h2', { class: 'product-name' }, h('a', { href: `#product/${id}` })),
         h('p', { class: 'product-meta muted' }),
+        h('p', { class: 'product-rating' }),
         h('div', { class: 'product-foot' },
           h('span', { class: 'price num' }),
           h('span', { class: 'stock-badge num' })),
@@ -258,7 +266,8 @@ function fillCard(card, product) {
     thumb.textContent = initials(product.name);
     thumb.style.setProperty('--hue', hue(product.category || product.name));
   }
-  card.querySelector('.product-name').textContent = product.name;
+  card.querySelector('.product-name a').textContent = product.name;
+  card.querySelector('.product-rating').replaceChildren(ratingLine(product.rating));
   card.querySelector('.product-meta').textContent = [product.category, product.brand].filter(Boolean).join(' · ');
   card.querySelector('.price').textContent = formatMoney(product.price);
   card.querySelector('.add').setAttribute('aria-label', `Add ${product.name} to cart`);
@@ -549,6 +558,15 @@ function openOrder(order) {
 }
 
 function route() {
+  const product = location.hash.match(/^#product\/(prod_[A-Za-z0-9_-]+)$/);
+  $('product-view').hidden = !product;
+  if (product) {
+    $('catalog').hidden = true;
+    $('order-view').hidden = true;
+    productPage.show(product[1]).then(() => $('product-title')?.focus?.());
+    return;
+  }
+  productPage.hide();
   const match = location.hash.match(/^#order\/(ord_[A-Za-z0-9_-]+)$/);
   const showingOrder = Boolean(match);
   $('catalog').hidden = showingOrder;
@@ -744,6 +762,7 @@ function onSessionChange() {
   }
   // Reconnect so the socket carries the new identity; topics resume with `since`.
   live.connect();
+  productPage.refresh();
   if (session.user) {
     loadMyOrders();
     if (location.hash.startsWith('#order/')) {
@@ -793,10 +812,12 @@ async function start() {
   $('tab-signup').addEventListener('click', () => setAuthMode('signup'));
   $('auth-form').addEventListener('submit', submitAuth);
   $('auth-cancel').addEventListener('click', () => $('auth-dialog').close());
-  $('back-to-shop').addEventListener('click', (e) => {
-    e.preventDefault();
-    location.hash = '';
-  });
+  for (const id of ['back-to-shop', 'product-back']) {
+    $(id).addEventListener('click', (e) => {
+      e.preventDefault();
+      location.hash = '';
+    });
+  }
   window.addEventListener('hashchange', route);
   setInterval(renderHold, 1000);
   live.connect();

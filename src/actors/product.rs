@@ -16,6 +16,7 @@ use crate::{
         ids::{MovementId, ProductId, ReservationId},
         product::{CatalogPatch, Product, ProductChange, ProductSignal, ProductStatus},
         reservation::Reservation,
+        review::{ReviewBook, ReviewCommand, ReviewEffect},
         stock::{AdjustmentReason, ReleaseCause, StockChange, StockSignal},
         time::{Millis, now_ms},
     },
@@ -39,8 +40,19 @@ const SNAPSHOT_EVERY: u64 = 64;
 /// The reply to every product command: the product as it is after the (durable) change.
 pub type Reply = RpcReplyPort<Result<ProductView, ActorError>>;
 
+/// The reply to a review command: what happened to the review (as stored, or as it was when
+/// removed) and the product after the (durable) change of its rating.
+pub type ReviewReply = RpcReplyPort<Result<(ReviewEffect, ProductView), ActorError>>;
+
 /// Messages a product actor understands.
 pub enum ProductMsg {
+    /// Write, edit or remove a review; the product's rating follows in the same write.
+    Review {
+        /// The command (boxed: see [`ProductMsg::Update`]).
+        command: Box<ReviewCommand>,
+        /// Answer.
+        reply: ReviewReply,
+    },
     /// Hold units for a reservation until `expires_at`.
     Hold {
         /// The holder.
@@ -182,6 +194,9 @@ pub struct ProductState {
     /// while any are in flight: its successor would load the product from sled, where they
     /// are not applied yet.
     writes_in_flight: Arc<AtomicUsize>,
+    /// The product's reviews, read from sled at the first review command (most activations
+    /// are about stock and never need them); from then on ahead of sled like the rest.
+    reviews: Option<ReviewBook>,
 }
 
 impl Actor for ProductActor {
@@ -210,6 +225,7 @@ impl Actor for ProductActor {
             last_message: Instant::now(),
             holds_counted: 0,
             writes_in_flight: Arc::new(AtomicUsize::new(0)),
+            reviews: None,
         };
         state.count_holds();
         state.arm_timer(&myself);
@@ -245,6 +261,13 @@ impl Actor for ProductActor {
             }
             _ => state.last_message = Instant::now(),
         }
+        let message = match message {
+            ProductMsg::Review { command, reply } => {
+                state.review(&myself, *command, reply).await;
+                return Ok(());
+            }
+            other => other,
+        };
         let product = &state.product;
         let ledger = &product.ledger;
         let id = &product.catalog.id;
@@ -369,6 +392,11 @@ impl Actor for ProductActor {
                 MovementContext::system(),
                 reply,
             ),
+            ProductMsg::Review { reply, .. } => {
+                // Handled above; kept exhaustive without a catch-all.
+                let _ = reply.send(Err(ActorError::Unavailable("misrouted review".into())));
+                return Ok(());
+            }
             ProductMsg::IdleCheck => {
                 let idle = Duration::from_secs(state.shared.config.actors.idle_seconds.max(1));
                 state.maybe_passivate(&myself, idle);
@@ -450,6 +478,7 @@ impl ProductState {
             catalog: Arc::clone(&self.product.catalog),
             stock: self.product.ledger.levels(),
             movements: self.product.ledger.movements,
+            rating: self.product.rating,
         }
     }
 
@@ -488,6 +517,22 @@ impl ProductState {
             return self.fail(myself, error.to_string(), reply);
         }
         let view = self.view();
+        self.submit(myself, write, outgoing, view.clone(), view, reply)
+            .await;
+    }
+
+    /// Hands a recorded write to the committer; once it is durable, the read model gets
+    /// `view`, the events go out and `answer` is sent. A failed write stops the actor (memory
+    /// is ahead of disk, so the next message reloads from disk).
+    async fn submit<T: Send + 'static>(
+        &self,
+        myself: &ActorRef<ProductMsg>,
+        write: ProductWrite,
+        outgoing: Vec<Outgoing>,
+        view: ProductView,
+        answer: T,
+        reply: Option<RpcReplyPort<Result<T, ActorError>>>,
+    ) {
         let shared = Arc::clone(&self.shared);
         let failed_actor = myself.clone();
         let in_flight = Arc::clone(&self.writes_in_flight);
@@ -502,12 +547,11 @@ impl ProductState {
                         shared.read_model.put_product(view.clone());
                         publish(&shared, &view, outgoing);
                         if let Some(reply) = reply {
-                            let _ = reply.send(Ok(view));
+                            let _ = reply.send(Ok(answer));
                         }
                     }
                     Err(error) => {
                         in_flight.fetch_sub(1, Ordering::Relaxed);
-                        // Memory is ahead of disk: stop so the next message reloads from disk.
                         failed_actor.stop(Some("flush failed".into()));
                         if let Some(reply) = reply {
                             let _ = reply.send(Err(ActorError::Unavailable(error.to_string())));
@@ -516,6 +560,74 @@ impl ProductState {
                 }),
             )
             .await;
+    }
+
+    /// Decides a review command against the product's reviews and rating; a granted one
+    /// becomes one write: the review record, and the journal record of the new rating (with
+    /// its `product.updated` event), so the two can never disagree on disk. Refusals are
+    /// answered in order behind earlier writes: a second review racing the first is refused
+    /// only once the first is durable.
+    async fn review(
+        &mut self,
+        myself: &ActorRef<ProductMsg>,
+        command: ReviewCommand,
+        reply: ReviewReply,
+    ) {
+        let book = match self.reviews.take() {
+            Some(book) => book,
+            None => match self.shared.storage.reviews(&self.product.catalog.id) {
+                Ok(stored) => ReviewBook::new(stored),
+                Err(error) => {
+                    let _ = reply.send(Err(ActorError::Unavailable(error.to_string())));
+                    return;
+                }
+            },
+        };
+        let decided = book.decide(&command, self.product.rating);
+        let book = self.reviews.insert(book);
+        let (effect, rating) = match decided {
+            Ok(decided) => decided,
+            Err(refusal) => {
+                self.answer_in_order(Err(ActorError::Refused(refusal)), Some(reply))
+                    .await;
+                return;
+            }
+        };
+        book.apply(&effect);
+        let recorded = self
+            .record(
+                vec![ProductChange::Rated(rating)],
+                MovementContext::system(),
+            )
+            .and_then(|(mut write, outgoing)| {
+                match &effect {
+                    ReviewEffect::Put(review) => {
+                        write.review(review).map_err(|e| e.to_string())?;
+                    }
+                    ReviewEffect::Removed(review) => write.delete_review(review),
+                }
+                Ok((write, outgoing))
+            });
+        let (write, outgoing) = match recorded {
+            Ok(recorded) => recorded,
+            Err(error) => {
+                tracing::error!(product = %self.product.catalog.id, %error, "review write failed; stopping actor");
+                self.registry.forget(&self.product.catalog.id, &self.slot);
+                myself.stop(Some("write failed".into()));
+                let _ = reply.send(Err(ActorError::Unavailable(error)));
+                return;
+            }
+        };
+        let view = self.view();
+        self.submit(
+            myself,
+            write,
+            outgoing,
+            view.clone(),
+            (effect, view),
+            Some(reply),
+        )
+        .await;
     }
 
     /// Applies the changes to memory and builds their journal records, events and movements.
@@ -660,7 +772,11 @@ impl ProductState {
     }
 
     /// Answers through the committer, behind every write queued before.
-    async fn answer_in_order(&self, answer: Result<ProductView, ActorError>, reply: Option<Reply>) {
+    async fn answer_in_order<T: Send + 'static>(
+        &self,
+        answer: Result<T, ActorError>,
+        reply: Option<RpcReplyPort<Result<T, ActorError>>>,
+    ) {
         let Some(reply) = reply else { return };
         self.shared
             .committer

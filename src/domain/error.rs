@@ -45,6 +45,12 @@ pub enum DomainError {
     /// The store is closed: nothing more of it can be added to a cart.
     #[error("the store is closed")]
     StoreClosed,
+    /// The customer already reviewed this product (one review per customer and product).
+    #[error("this customer already reviewed this product")]
+    AlreadyReviewed,
+    /// Only a review's author may edit it (and only the author or moderators delete it).
+    #[error("not the author of this review")]
+    NotReviewAuthor,
     /// The order's state machine has no such step for this caller.
     #[error("cannot go from {} to {}", from.as_str(), to.as_str())]
     InvalidTransition {

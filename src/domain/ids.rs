@@ -115,6 +115,11 @@ id_type!(
     MovementId,
     "mov_"
 );
+id_type!(
+    /// A product review (`rev_…`).
+    ReviewId,
+    "rev_"
+);
 
 #[cfg(test)]
 mod tests {

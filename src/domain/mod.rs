@@ -9,6 +9,7 @@ pub mod money;
 pub mod order;
 pub mod product;
 pub mod reservation;
+pub mod review;
 pub mod stock;
 pub mod store;
 pub mod time;

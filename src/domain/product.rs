@@ -4,6 +4,7 @@ use super::{
     error::FieldError,
     ids::{ProductId, StoreId},
     money::{MAX_AMOUNT, Money},
+    review::Rating,
     stock::{Ledger, MAX_UNITS, StockChange, StockSignal},
     time::Millis,
 };
@@ -71,6 +72,10 @@ pub struct Product {
     pub catalog: Arc<Catalog>,
     /// Stock.
     pub ledger: Ledger,
+    /// The aggregate of its reviews (the actor is its only writer, like the stock's). A field
+    /// added after storage format 1: snapshots carry it from format 2 on (see
+    /// `persistence::legacy::SnapshotV1`).
+    pub rating: Rating,
 }
 
 /// One recorded change of a product (the unit of its journal).
@@ -80,6 +85,9 @@ pub enum ProductChange {
     Stock(StockChange),
     /// The catalog fields were replaced (PATCH or archive).
     Updated(Arc<Catalog>),
+    /// A review was written, edited or removed: the rating aggregate is now this. Appended
+    /// last (bincode numbers variants by position, so journals written before it still read).
+    Rated(Rating),
 }
 
 /// An event a change published, with the version (topic `seq`) it took.
@@ -112,6 +120,11 @@ impl Product {
                     signals.push((self.ledger.version, ProductSignal::Stock(low)));
                 }
                 signals
+            }
+            ProductChange::Rated(rating) => {
+                self.rating = *rating;
+                self.ledger.version += 1;
+                vec![(self.ledger.version, ProductSignal::Updated)]
             }
         }
     }

@@ -34,6 +34,8 @@ impl AppError {
             Self::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized", "Unauthorized"),
             Self::Forbidden => (StatusCode::FORBIDDEN, "forbidden", "Forbidden"),
             Self::NotFound => (StatusCode::NOT_FOUND, "not_found", "Not found"),
+            Self::NotPurchased => (StatusCode::FORBIDDEN, "not_purchased", "Not purchased"),
+            Self::AlreadyReviewed => (StatusCode::CONFLICT, "already_reviewed", "Already reviewed"),
             Self::MethodNotAllowed => (
                 StatusCode::METHOD_NOT_ALLOWED,
                 "method_not_allowed",
@@ -253,6 +255,7 @@ impl From<ServiceError> for AppError {
             ServiceError::StoreMismatch => Self::StoreMismatch,
             ServiceError::StoreClosed => Self::StoreClosed,
             ServiceError::SkuTaken => Self::SkuTaken,
+            ServiceError::NotPurchased => Self::NotPurchased,
             ServiceError::ReservationInactive(status) => Self::ReservationInactive(status),
             ServiceError::ReservationTransition { from, to, allowed } => {
                 Self::InvalidTransition { from, to, allowed }
@@ -283,6 +286,8 @@ impl From<DomainError> for AppError {
             DomainError::NotFound => Self::NotFound,
             DomainError::StoreMismatch => Self::StoreMismatch,
             DomainError::StoreClosed => Self::StoreClosed,
+            DomainError::AlreadyReviewed => Self::AlreadyReviewed,
+            DomainError::NotReviewAuthor => Self::Forbidden,
             DomainError::InvalidTransition { from, to, allowed } => Self::InvalidTransition {
                 from: from.as_str().into(),
                 to: to.as_str().into(),

@@ -13,6 +13,7 @@ mod orders;
 mod products;
 pub mod raw_limits;
 mod reservations;
+mod reviews;
 pub mod schema;
 pub(crate) mod search;
 pub mod socket;
@@ -64,6 +65,14 @@ pub fn router_with(app: Arc<App>, extra: Router<Arc<App>>) -> Router {
         .route(
             "/products/{id}/inventory/movements",
             get(products::movements),
+        )
+        .route(
+            "/products/{id}/reviews",
+            get(reviews::list).post(reviews::create),
+        )
+        .route(
+            "/products/{id}/reviews/{review_id}",
+            put(reviews::update).delete(reviews::delete),
         )
         .route("/reservations", post(reservations::create))
         .route("/reservations/{id}", get(reservations::get))
@@ -147,6 +156,7 @@ pub fn fuzz_decode_bodies(bytes: &[u8]) {
     let _ = decode::<products::CreateProduct>(bytes);
     let _ = decode::<products::UpdateProduct>(bytes);
     let _ = decode::<products::Adjust>(bytes);
+    let _ = decode::<reviews::WriteReview>(bytes);
     let _ = decode::<reservations::CreateReservation>(bytes);
     let _ = decode::<reservations::Extend>(bytes);
     let _ = decode::<auth::Register>(bytes);

@@ -2,7 +2,7 @@
 //! handlers' `#[utoipa::path]` annotations, their input types and [`super::schema`]; and
 //! `GET /api/docs`, a self-contained page that renders it (no CDN, no external assets).
 
-use super::{auth, carts, health, orders, products, reservations, schema, stores};
+use super::{auth, carts, health, orders, products, reservations, reviews, schema, stores};
 use super::{search, socket, telemetry};
 use axum::{
     http::{HeaderValue, header},
@@ -46,6 +46,10 @@ with a `code` (see the `Problem` schema). Live updates: the WebSocket at `/api/v
         products::inventory,
         products::adjust,
         products::movements,
+        reviews::create,
+        reviews::list,
+        reviews::update,
+        reviews::delete,
         reservations::create,
         reservations::get,
         reservations::commit,
@@ -70,7 +74,7 @@ with a `code` (see the `Problem` schema). Live updates: the WebSocket at `/api/v
         orders::ledger,
         socket::upgrade,
     ),
-    components(schemas(schema::Problem, schema::ProductSort), responses(
+    components(schemas(schema::Problem, schema::ProductSort, schema::ReviewSort), responses(
         schema::BadRequest,
         schema::Unauthorized,
         schema::PaymentFailed,
@@ -90,6 +94,7 @@ with a `code` (see the `Problem` schema). Live updates: the WebSocket at `/api/v
         (name = "Health", description = "Liveness, readiness and metrics."),
         (name = "Stores", description = "docs/API.md §4."),
         (name = "Products", description = "Catalog and stock (docs/API.md §5)."),
+        (name = "Reviews", description = "Verified-purchase reviews and ratings (docs/API.md §11)."),
         (name = "Reservations", description = "Stock holds (docs/API.md §6)."),
         (name = "Accounts", description = "Registration, tokens and users (docs/API.md §7)."),
         (name = "Carts", description = "docs/API.md §8."),

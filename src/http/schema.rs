@@ -95,12 +95,70 @@ pub struct Product {
     pub low_stock_threshold: i64,
     /// Stock as of the last durable change.
     pub stock: Stock,
+    /// The review aggregate.
+    pub rating: Rating,
     /// RFC 3339.
     #[schema(format = DateTime)]
     pub created_at: String,
     /// RFC 3339.
     #[schema(format = DateTime)]
     pub updated_at: String,
+}
+
+/// A product's review aggregate.
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Rating {
+    /// Mean stars with two decimals (`4.33`); `null` without reviews.
+    #[schema(required = true, minimum = 1, maximum = 5)]
+    pub average: Option<f64>,
+    /// Number of reviews.
+    pub count: u64,
+}
+
+/// A verified-purchase review.
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Review {
+    /// `rev_…`
+    pub id: String,
+    /// `prod_…`
+    pub product_id: String,
+    /// `usr_…` of the author.
+    pub customer_id: String,
+    /// The author's name when they wrote it.
+    pub author_name: String,
+    /// Whole stars, 1–5.
+    #[schema(minimum = 1, maximum = 5)]
+    pub rating: u8,
+    /// ≤ 120 characters.
+    #[schema(required = true)]
+    pub title: Option<String>,
+    /// ≤ 5000 characters.
+    #[schema(required = true)]
+    pub body: Option<String>,
+    /// Always `true`: only customers who received the product can review it.
+    pub verified_purchase: bool,
+    /// RFC 3339.
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    /// RFC 3339.
+    #[schema(format = DateTime)]
+    pub updated_at: String,
+}
+
+/// Sort orders of `GET /products/{id}/reviews`.
+#[derive(Serialize, ToSchema)]
+pub enum ReviewSort {
+    /// Newest first (the default).
+    #[serde(rename = "-created_at")]
+    CreatedDesc,
+    /// Most stars first.
+    #[serde(rename = "-rating")]
+    RatingDesc,
+    /// Fewest stars first.
+    #[serde(rename = "rating")]
+    RatingAsc,
 }
 
 /// `GET /products/{id}/inventory`.
@@ -425,6 +483,7 @@ macro_rules! page {
 page!(StorePage, Store, "A page of stores.");
 page!(ProductPage, Product, "A page of products.");
 page!(MovementPage, Movement, "A page of inventory movements.");
+page!(ReviewPage, Review, "A page of a product's reviews.");
 page!(OrderPage, Order, "A page of orders.");
 page!(
     LedgerPage,
@@ -505,9 +564,9 @@ problem_response! {
     BadRequest => "`invalid_json`: the body is not JSON, or not a JSON object.",
     Unauthorized => "`unauthorized` (missing, malformed, tampered or expired token) or `invalid_credentials`.",
     PaymentFailed => "`payment_failed`: the charge was declined or the provider stayed down; the order exists.",
-    Forbidden => "`forbidden`: the resource is visible, the action is not allowed for this caller.",
+    Forbidden => "`forbidden`: the resource is visible, the action is not allowed for this caller; `not_purchased`: only customers who received the product can review it.",
     NotFound => "`not_found`: no such resource, or not visible to this caller.",
-    Conflict => "A state conflict: `insufficient_stock`, `invalid_transition`, `reservation_inactive`, `store_closed`, `store_mismatch`, `product_unavailable`, `sku_taken`, `email_taken` or `version_mismatch`.",
+    Conflict => "A state conflict: `insufficient_stock`, `invalid_transition`, `reservation_inactive`, `store_closed`, `store_mismatch`, `product_unavailable`, `sku_taken`, `email_taken`, `version_mismatch` or `already_reviewed`.",
     PayloadTooLarge => "`payload_too_large`: the body is over `http.max_body_bytes`.",
     UnsupportedMediaType => "`unsupported_media_type`: the body is not `application/json`.",
     Unprocessable => "`validation_failed` (with `errors`) or `idempotency_key_reused`.",

@@ -8,7 +8,8 @@ pub const FORMAT: u8 = 1;
 
 /// Version of records whose type grew a field since [`FORMAT`] (bincode is not
 /// self-describing, so an old record cannot be read as the new type): orders (a cancellation
-/// reason in the history) and carts (a store bound at creation). They are written as
+/// reason in the history), carts (a store bound at creation) and product snapshots (the
+/// rating aggregate). They are written as
 /// [`encode_v2`] and read with [`decode_upgrading`], which still reads the old records.
 pub const FORMAT_V2: u8 = 2;
 

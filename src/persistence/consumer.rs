@@ -10,7 +10,7 @@
 
 use super::{
     JournalRecord, ProductWrite, Snapshot, Storage, StorageError, StorageResult, StoredEvent, Tree,
-    codec, log,
+    codec, legacy, log,
 };
 use crate::domain::product::{Catalog, ProductChange};
 use log::{LogReader, Lsn};
@@ -61,12 +61,13 @@ impl LogEvent {
             }
             let value = op.value.as_ref()?;
             match op.key.first()? {
-                b's' => codec::decode::<Snapshot>(value)
+                b's' => codec::decode_upgrading::<Snapshot, legacy::SnapshotV1>(value)
                     .ok()
                     .map(|s| s.product.catalog),
                 b'j' => match codec::decode::<JournalRecord>(value).ok()?.change {
                     ProductChange::Updated(catalog) => Some(catalog),
-                    ProductChange::Stock(_) => None,
+                    // Stock and ratings are read live from the read model, not indexed.
+                    ProductChange::Stock(_) | ProductChange::Rated(_) => None,
                 },
                 _ => None,
             }

@@ -88,3 +88,16 @@ pub fn commit_marker(id: &ProductId, reservation: &str) -> Vec<u8> {
     key.extend_from_slice(reservation.as_bytes());
     key
 }
+
+/// A review of a product (`r` + product + `0` + review id): one product's reviews are one
+/// key range.
+pub fn review(product: &ProductId, review: &str) -> Vec<u8> {
+    let mut key = entity_key(b'r', product.as_str(), None);
+    key.extend_from_slice(review.as_bytes());
+    key
+}
+
+/// The prefix of every review key of `product`.
+pub fn reviews_of(product: &ProductId) -> Vec<u8> {
+    entity_key(b'r', product.as_str(), None)
+}

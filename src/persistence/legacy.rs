@@ -3,14 +3,51 @@
 //! [`codec::decode_upgrading`](super::codec::decode_upgrading) so a data directory written
 //! before the change still loads.
 
+use super::Snapshot;
 use crate::domain::{
     cart::{Cart, CartHold, CartLine},
     ids::{CartId, OrderId, ReservationId, StoreId, UserId},
     order::{HistoryEntry, Order, OrderLine, OrderStatus, Payment},
+    product::{Catalog, Product},
+    review::Rating,
+    stock::Ledger,
     time::Millis,
 };
-use serde::Deserialize;
-use std::collections::BTreeMap;
+use serde::{Deserialize, Serialize};
+use std::{collections::BTreeMap, sync::Arc};
+
+/// A product before ratings (field order as then: bincode is positional). `Serialize` too,
+/// so tests can write a snapshot the way format 1 did.
+#[derive(Serialize, Deserialize)]
+pub struct ProductV1 {
+    /// Descriptive fields.
+    pub catalog: Arc<Catalog>,
+    /// Stock.
+    pub ledger: Ledger,
+}
+
+/// A product snapshot before ratings.
+#[derive(Serialize, Deserialize)]
+pub struct SnapshotV1 {
+    /// Last journal record folded in.
+    pub idx: u64,
+    /// The state.
+    pub product: ProductV1,
+}
+
+impl From<SnapshotV1> for Snapshot {
+    fn from(s: SnapshotV1) -> Self {
+        Self {
+            idx: s.idx,
+            product: Product {
+                catalog: s.product.catalog,
+                ledger: s.product.ledger,
+                // Format 1 knew no reviews.
+                rating: Rating::default(),
+            },
+        }
+    }
+}
 
 /// A history entry before cancellation reasons.
 #[derive(Deserialize)]
@@ -192,5 +229,69 @@ mod tests {
         assert_eq!(cart.id, cart_id);
         assert!(!cart.store_bound);
         assert_eq!(cart.version, 4);
+    }
+
+    #[test]
+    fn a_product_snapshot_written_by_format_1_loads_without_reviews_and_takes_ratings_after() {
+        use crate::{
+            domain::{
+                ids::ProductId,
+                product::{ProductChange, ProductStatus},
+            },
+            persistence::{JournalRecord, ProductWrite, Storage, keys},
+        };
+        let id = ProductId::generate();
+        let catalog = Arc::new(Catalog {
+            id: id.clone(),
+            store_id: StoreId::generate(),
+            sku: "OLD-1".into(),
+            name: "Old".into(),
+            description: None,
+            category: None,
+            brand: None,
+            price: Money {
+                amount: 100,
+                currency: "USD".into(),
+            },
+            attributes: BTreeMap::new(),
+            image_urls: Vec::new(),
+            status: ProductStatus::Active,
+            low_stock_threshold: 0,
+            created_at: 1,
+            updated_at: 1,
+        });
+        let mut ledger = Ledger::default();
+        ledger.on_hand = 7;
+        ledger.version = 3;
+        // What the build before ratings wrote: format 1, `(idx, (catalog, ledger))`.
+        let old = codec::encode(&(2u64, (&catalog, &ledger))).expect("encodes");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let storage = Storage::open(dir.path()).expect("opens");
+        let mut write = ProductWrite::default();
+        write.put(super::super::Tree::Entities, keys::snapshot(&id), old);
+        storage.apply_writes([write]).expect("applies");
+        let (product, idx, _) = storage
+            .load_product(&id)
+            .expect("reads")
+            .expect("a format-1 snapshot loads");
+        assert_eq!((idx, product.ledger.on_hand), (2, 7));
+        assert_eq!(product.rating, Rating::default());
+
+        // A rating recorded after it (a journal change appended to the enum) replays on top.
+        let rated = Rating { sum: 9, count: 2 };
+        let mut write = ProductWrite::default();
+        write
+            .journal(
+                &id,
+                &JournalRecord {
+                    idx: 3,
+                    at: 2,
+                    change: ProductChange::Rated(rated),
+                },
+            )
+            .expect("journal");
+        storage.apply_writes([write]).expect("applies");
+        let (product, idx, _) = storage.load_product(&id).expect("reads").expect("loads");
+        assert_eq!((idx, product.rating, product.ledger.version), (3, rated, 4));
     }
 }

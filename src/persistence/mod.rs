@@ -11,8 +11,8 @@
 //!
 //! sled's trees (one batch per tree per group):
 //!
-//! - `entities`: per-product journal (`j`), published events (`e`), inventory movements (`m`)
-//!   and snapshots (`s`); orders (`o`) and carts (`k`).
+//! - `entities`: per-product journal (`j`), published events (`e`), inventory movements (`m`),
+//!   snapshots (`s`) and reviews (`r`); orders (`o`) and carts (`k`).
 //! - `catalog`: stores. `reservations`: reservation records. `idempotency`: stored answers for
 //!   `Idempotency-Key`. `meta`: settings and the checkpoint (never secrets: those live in
 //!   `DATA_DIR/secrets`, see [`data_dir`]). `users`: accounts and refresh tokens (layout in
@@ -42,6 +42,7 @@ use crate::domain::{
     order::Order,
     product::{Product, ProductChange},
     reservation::Reservation,
+    review::Review,
     store::Store,
     time::Millis,
 };
@@ -495,7 +496,7 @@ impl Storage {
         let Some(raw) = self.entities.get(keys::snapshot(id))? else {
             return Ok(None);
         };
-        let snapshot: Snapshot = codec::decode(&raw)?;
+        let snapshot: Snapshot = codec::decode_upgrading::<Snapshot, legacy::SnapshotV1>(&raw)?;
         let snapshot_idx = snapshot.idx;
         let mut product = snapshot.product;
         let mut idx = snapshot.idx;
@@ -509,6 +510,14 @@ impl Storage {
             idx = record.idx;
         }
         Ok(Some((product, idx, snapshot_idx)))
+    }
+
+    /// Every review of a product, in key order.
+    pub fn reviews(&self, product: &ProductId) -> StorageResult<Vec<Review>> {
+        self.entities
+            .scan_prefix(keys::reviews_of(product))
+            .map(|entry| Ok(codec::decode(&entry?.1)?))
+            .collect()
     }
 
     /// Whether `reservation`'s hold on `product` was sold.

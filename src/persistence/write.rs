@@ -17,6 +17,7 @@ use crate::domain::{
     ids::{CartId, ProductId, ReservationId, StoreId},
     order::Order,
     reservation::Reservation,
+    review::Review,
     store::Store,
 };
 
@@ -140,14 +141,32 @@ impl ProductWrite {
         Ok(())
     }
 
-    /// Replaces a product's snapshot.
+    /// Replaces a product's snapshot (format 2: products carry their rating since then).
     pub fn snapshot(&mut self, snapshot: &Snapshot) -> StorageResult<()> {
         self.put(
             Tree::Entities,
             keys::snapshot(&snapshot.product.catalog.id),
-            codec::encode(snapshot)?,
+            codec::encode_v2(snapshot)?,
         );
         Ok(())
+    }
+
+    /// Writes a review (new or edited) of its product.
+    pub fn review(&mut self, review: &Review) -> StorageResult<()> {
+        self.put(
+            Tree::Entities,
+            keys::review(&review.product_id, review.id.as_str()),
+            codec::encode(review)?,
+        );
+        Ok(())
+    }
+
+    /// Removes a review.
+    pub fn delete_review(&mut self, review: &Review) {
+        self.remove(
+            Tree::Entities,
+            keys::review(&review.product_id, review.id.as_str()),
+        );
     }
 
     /// Marks that `reservation`'s hold on `product` was sold, so a retried commit (after a

@@ -7,6 +7,7 @@ use crate::{
         ids::{ProductId, StoreId},
         money::is_known_currency,
         product::{NewProduct, Product},
+        review::Rating,
         stock::{AdjustmentReason, Ledger, StockChange, StockSignal},
         store::{Store, StoreKind},
         time::now_ms,
@@ -144,6 +145,7 @@ impl Catalog {
         let mut product = Product {
             catalog: Arc::new(new.into_catalog(id.clone(), now)),
             ledger: Ledger::default(),
+            rating: Rating::default(),
         };
         let mut write = ProductWrite::default();
         let mut idx = 0;
@@ -208,6 +210,7 @@ impl Catalog {
             catalog: Arc::clone(&product.catalog),
             stock: product.ledger.levels(),
             movements: product.ledger.movements,
+            rating: product.rating,
         };
         self.shared.read_model.put_product(view.clone());
         Ok(view)

@@ -36,6 +36,9 @@ pub enum ServiceError {
     /// The store is closed.
     #[error("the store is closed")]
     StoreClosed,
+    /// Only customers with a delivered order holding the product may review it.
+    #[error("only customers who received this product can review it")]
+    NotPurchased,
     /// The sku is already used in this store.
     #[error("sku is already used in this store")]
     SkuTaken,

@@ -1,9 +1,10 @@
 //! Request-level operations that span more than one actor or record: the catalog (stores and
-//! product creation) and reservations (the multi-product hold saga).
+//! product creation) and reservations (the multi-product hold saga), and reviews (the purchase check).
 
 pub mod catalog;
 pub mod error;
 pub mod orders;
 pub mod reservations;
+pub mod reviews;
 
 pub use error::ServiceError;

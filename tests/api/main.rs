@@ -17,6 +17,7 @@ mod products;
 mod promises;
 mod requests;
 mod reservations;
+mod reviews;
 mod search;
 mod secrets;
 mod sessions;

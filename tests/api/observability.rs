@@ -31,6 +31,10 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/products/{id}/inventory"),
     ("post", "/api/v1/products/{id}/inventory/adjustments"),
     ("get", "/api/v1/products/{id}/inventory/movements"),
+    ("get", "/api/v1/products/{id}/reviews"),
+    ("post", "/api/v1/products/{id}/reviews"),
+    ("put", "/api/v1/products/{id}/reviews/{review_id}"),
+    ("delete", "/api/v1/products/{id}/reviews/{review_id}"),
     ("post", "/api/v1/reservations"),
     ("get", "/api/v1/reservations/{id}"),
     ("post", "/api/v1/reservations/{id}/commit"),
@@ -58,7 +62,7 @@ const ROUTES: &[(&str, &str)] = &[
 
 const METHODS: &[&str] = &["get", "put", "post", "delete", "patch", "head", "options"];
 
-async fn spec(app: &TestApp) -> Value {
+pub(crate) async fn spec(app: &TestApp) -> Value {
     let response = app
         .client
         .get(app.url("/api/v1/openapi.json"))
@@ -178,7 +182,14 @@ fn validate(spec: &Value, schema: &Value, value: &Value, path: &str) -> Result<(
 ///
 /// `expected` is the status this request must get: a documented status alone is not enough
 /// (a 422 problem is documented for most operations and would validate too).
-fn check_answer(spec: &Value, method: &str, path: &str, expected: u16, status: u16, body: &Value) {
+pub(crate) fn check_answer(
+    spec: &Value,
+    method: &str,
+    path: &str,
+    expected: u16,
+    status: u16,
+    body: &Value,
+) {
     assert_eq!(status, expected, "{method} {path}: {body}");
     let operation = &spec["paths"][path][method];
     assert!(operation.is_object(), "{method} {path} is not documented");
