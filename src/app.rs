@@ -49,6 +49,10 @@ pub struct App {
     /// Serialises requests that share an `Idempotency-Key`.
     pub idempotency_locks: Vec<Mutex<()>>,
     next_connection: AtomicU64,
+    /// Tasks that hold the storage (the discovery consumer, the views' saver): stopped by
+    /// [`App::stop_background`] before the storage is flushed and closed, so that a stopped
+    /// server never keeps the data dir locked.
+    background: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
 impl App {
@@ -65,11 +69,12 @@ impl App {
         let shared = Arc::new(Shared {
             config: Arc::clone(&config),
             committer: Committer::start(storage.clone()),
-            storage,
             hub: Arc::new(Hub::new(config.ws.replay_buffer).with_latest_interval(
                 std::time::Duration::from_millis(config.ws.latest_interval_ms),
             )),
             read_model: Arc::new(ReadModel::default()),
+            discovery: Arc::new(crate::discovery::Discovery::open(&storage)?),
+            storage,
         });
         let products = Arc::new(ProductRegistry::new(Arc::clone(&shared)));
         products.spawn_idle_sweeper();
@@ -99,6 +104,7 @@ impl App {
             shutdown: watch::channel(false).0,
             idempotency_locks: (0..IDEMPOTENCY_STRIPES).map(|_| Mutex::new(())).collect(),
             next_connection: AtomicU64::new(1),
+            background: Default::default(),
         }))
     }
 
@@ -117,6 +123,29 @@ impl App {
     /// Starts shutdown: readiness goes away and WebSocket connections close.
     pub fn begin_shutdown(&self) {
         self.shutdown.send_replace(true);
+    }
+
+    /// Stops the background tasks that hold the storage and waits until they are gone, then
+    /// writes the product views one last time (at shutdown, before the final flush).
+    pub async fn stop_background(&self) {
+        let tasks = self
+            .background
+            .lock()
+            .map(|mut tasks| std::mem::take(&mut *tasks))
+            .unwrap_or_default();
+        for task in tasks {
+            task.abort();
+            let _ = task.await;
+        }
+        if let Err(error) = self
+            .shared
+            .discovery
+            .views
+            .persist(&self.shared.storage)
+            .await
+        {
+            tracing::warn!(%error, "persisting product views at shutdown failed");
+        }
     }
 
     /// A process-unique id for a WebSocket connection.
@@ -143,10 +172,35 @@ impl App {
         Ok(carts.len())
     }
 
-    /// Sweeps carts every ten minutes (untouched carts expire even while the server runs).
+    /// Sweeps carts every ten minutes (untouched carts expire even while the server runs);
+    /// starts the discovery consumer (popularity, co-purchases) and the periodic save of
+    /// product views. Runs after [`App::restore`]: the discovery consumer starts from the
+    /// orders read model.
     pub fn spawn_housekeeping(self: &Arc<Self>) {
         if let Some(path) = crate::fault::probe_consumer_file() {
             spawn_probe_consumer(self.shared.storage.clone(), path);
+        }
+        let shared = Arc::clone(&self.shared);
+        let follow = tokio::spawn(async move {
+            let followed = shared
+                .discovery
+                .follow(&shared.storage, &shared.read_model)
+                .await;
+            if let Err(error) = followed {
+                tracing::error!(%error, "the discovery consumer stopped; popularity is frozen");
+            }
+        });
+        let shared = Arc::clone(&self.shared);
+        let persist = tokio::spawn(async move {
+            let every =
+                std::time::Duration::from_millis(shared.config.discovery.views_flush_ms.max(1));
+            shared
+                .discovery
+                .persist_views_every(&shared.storage, every)
+                .await;
+        });
+        if let Ok(mut tasks) = self.background.lock() {
+            tasks.extend([follow, persist]);
         }
         let app = Arc::downgrade(self);
         tokio::spawn(async move {

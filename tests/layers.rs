@@ -20,8 +20,9 @@ const LAYERS: &[&[&str]] = &[
     &["domain", "config", "observability", "fault"],
     // The durable store.
     &["persistence"],
-    // The hub, topics and protocol; the JSON views and the read models they fill.
-    &["realtime", "views", "read_model"],
+    // The hub, topics and protocol; the JSON views and the read models they fill; discovery
+    // signals derived from the log (popularity, co-purchases, views).
+    &["realtime", "views", "read_model", "discovery"],
     // Shared services, accounts and access rules, the payment provider.
     &["context", "auth", "payments"],
     // One actor per product, cart and order; the registry.

@@ -2,7 +2,7 @@
 //! handlers' `#[utoipa::path]` annotations, their input types and [`super::schema`]; and
 //! `GET /api/docs`, a self-contained page that renders it (no CDN, no external assets).
 
-use super::{auth, carts, health, orders, products, reservations, schema, stores};
+use super::{auth, carts, health, orders, products, recommendations, reservations, schema, stores};
 use super::{socket, telemetry};
 use axum::{
     http::{HeaderValue, header},
@@ -42,6 +42,7 @@ with a `code` (see the `Problem` schema). Live updates: the WebSocket at `/api/v
         products::inventory,
         products::adjust,
         products::movements,
+        recommendations::get,
         reservations::create,
         reservations::get,
         reservations::commit,
@@ -66,7 +67,7 @@ with a `code` (see the `Problem` schema). Live updates: the WebSocket at `/api/v
         orders::ledger,
         socket::upgrade,
     ),
-    components(schemas(schema::Problem, schema::ProductSort), responses(
+    components(schemas(schema::Problem, schema::ProductSort, schema::RecommendationKind), responses(
         schema::BadRequest,
         schema::Unauthorized,
         schema::PaymentFailed,

@@ -8,7 +8,10 @@
 //! While a consumer's cursor lags, the log segments it still needs are kept (see
 //! [`Storage::checkpoint`]).
 
-use super::{ProductWrite, Storage, StorageError, StorageResult, StoredEvent, Tree, codec, log};
+use super::{
+    ProductWrite, Storage, StorageError, StorageResult, StoredEvent, Tree, codec, keys, legacy, log,
+};
+use crate::domain::order::Order;
 use log::{LogReader, Lsn};
 use tokio::sync::watch;
 
@@ -42,6 +45,20 @@ impl LogEvent {
             let entity = std::str::from_utf8(&entity[..end]).ok()?;
             let event = codec::decode::<StoredEvent>(op.value.as_ref()?).ok()?;
             Some((entity.to_owned(), event))
+        })
+    }
+}
+
+impl LogEvent {
+    /// The order records this record writes (each one the whole order as of this change), in
+    /// the order they were written. A record whose order value cannot be decoded is skipped
+    /// (start-up would have refused a damaged log; a value of a newer format is not ours).
+    pub fn orders(&self) -> impl Iterator<Item = Order> + '_ {
+        self.write.ops().iter().filter_map(|op| {
+            if op.tree != Tree::Entities || !op.key.starts_with(keys::ORDER_PREFIX) {
+                return None;
+            }
+            codec::decode_upgrading::<Order, legacy::OrderV1>(op.value.as_ref()?).ok()
         })
     }
 }

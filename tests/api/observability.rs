@@ -31,6 +31,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/products/{id}/inventory"),
     ("post", "/api/v1/products/{id}/inventory/adjustments"),
     ("get", "/api/v1/products/{id}/inventory/movements"),
+    ("get", "/api/v1/products/{id}/recommendations"),
     ("post", "/api/v1/reservations"),
     ("get", "/api/v1/reservations/{id}"),
     ("post", "/api/v1/reservations/{id}/commit"),
@@ -323,6 +324,10 @@ async fn real_answers_match_the_documented_schemas() {
         (
             "/api/v1/products/{id}/inventory",
             format!("/api/v1/products/{product_id}/inventory"),
+        ),
+        (
+            "/api/v1/products/{id}/recommendations",
+            format!("/api/v1/products/{product_id}/recommendations"),
         ),
         ("/healthz", "/healthz".to_owned()),
         ("/readyz", "/readyz".to_owned()),
