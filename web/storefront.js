@@ -233,7 +233,8 @@ function cardFor(id) {
     card = h('li', { class: 'product', dataset: { productId: id } },
       h('div', { class: 'thumb', 'aria-hidden': 'true' }),
       h('div', { class: 'product-body' },
-        h('h2', { class: 'product-name' }),
+        h('h2', { class: 'product-name' },
+          h('button', { class: 'product-name-link', type: 'button', onclick: () => openProduct(id) })),
         h('p', { class: 'product-meta muted' }),
         h('div', { class: 'product-foot' },
           h('span', { class: 'price num' }),
@@ -258,7 +259,7 @@ function fillCard(card, product) {
     thumb.textContent = initials(product.name);
     thumb.style.setProperty('--hue', hue(product.category || product.name));
   }
-  card.querySelector('.product-name').textContent = product.name;
+  card.querySelector('.product-name-link').textContent = product.name;
   card.querySelector('.product-meta').textContent = [product.category, product.brand].filter(Boolean).join(' · ');
   card.querySelector('.price').textContent = formatMoney(product.price);
   card.querySelector('.add').setAttribute('aria-label', `Add ${product.name} to cart`);
@@ -278,6 +279,70 @@ function renderBadge(productId) {
   const add = card.querySelector('.add');
   add.disabled = stock.available <= 0 || state.store?.open === false;
   add.textContent = stock.available <= 0 ? 'Sold out' : 'Add to cart';
+}
+
+// ---------------------------------------------------------------- product page
+
+/**
+ * Opens the product in its dialog: the product (a view, docs/API.md §11) and two rows of
+ * recommendations, "Customers also bought" and "Similar", each hidden when empty.
+ */
+async function openProduct(id) {
+  const dialog = $('product-dialog');
+  dialog.dataset.productId = id;
+  try {
+    const product = await request('GET', `/products/${id}`);
+    if (dialog.dataset.productId !== id) return;
+    rememberProduct(product);
+    fillProduct(product);
+    if (!dialog.open) dialog.showModal();
+    const [alsoBought, similar] = await Promise.all([
+      request('GET', `/products/${id}/recommendations?kind=also_bought&limit=6`),
+      request('GET', `/products/${id}/recommendations?kind=similar&limit=6`),
+    ]);
+    if (dialog.dataset.productId !== id) return;
+    fillRow($('pd-also-bought'), alsoBought.items);
+    fillRow($('pd-similar'), similar.items);
+  } catch (error) {
+    toast(describe(error));
+  }
+}
+
+function fillProduct(product) {
+  const thumb = $('pd-thumb');
+  const image = product.image_urls?.[0];
+  if (image) {
+    thumb.replaceChildren(h('img', { src: image, alt: '' }));
+  } else {
+    thumb.replaceChildren();
+    thumb.textContent = initials(product.name);
+    thumb.style.setProperty('--hue', hue(product.category || product.name));
+  }
+  $('pd-name').textContent = product.name;
+  $('pd-meta').textContent = [product.category, product.brand].filter(Boolean).join(' · ');
+  $('pd-description').textContent = product.description || '';
+  $('pd-price').textContent = formatMoney(product.price);
+  const available = product.stock.available;
+  const badge = $('pd-stock');
+  badge.textContent = stockLabel(available);
+  badge.dataset.level = available <= 0 ? 'out' : 'ok';
+  const add = $('pd-add');
+  add.disabled = available <= 0 || state.store?.open === false;
+  add.textContent = available <= 0 ? 'Sold out' : 'Add to cart';
+  add.onclick = () => changeQuantity(product.id, +1);
+  $('pd-also-bought').hidden = true;
+  $('pd-similar').hidden = true;
+}
+
+function fillRow(section, products) {
+  section.hidden = products.length === 0;
+  section.querySelector('.pd-items').replaceChildren(...products.map((p) => {
+    rememberProduct(p);
+    return h('li', { dataset: { productId: p.id } },
+      h('button', { type: 'button', onclick: () => openProduct(p.id), 'aria-label': `View ${p.name}` },
+        h('span', { class: 'pd-item-name', text: p.name }),
+        h('span', { class: 'muted num', text: `${formatMoney(p.price)} · ${stockLabel(p.stock.available)}` })));
+  }));
 }
 
 // ---------------------------------------------------------------- cart
@@ -793,6 +858,7 @@ async function start() {
   $('tab-signup').addEventListener('click', () => setAuthMode('signup'));
   $('auth-form').addEventListener('submit', submitAuth);
   $('auth-cancel').addEventListener('click', () => $('auth-dialog').close());
+  $('pd-close').addEventListener('click', () => $('product-dialog').close());
   $('back-to-shop').addEventListener('click', (e) => {
     e.preventDefault();
     location.hash = '';
