@@ -6,14 +6,18 @@
 //!
 //! [`Sales`] is derived from the orders alone and kept in memory, with no store of its own:
 //!
-//! 1. At start, [`Discovery::follow`] first opens the log consumer `discovery` (its durable
-//!    cursor, or the end of the log on the very first start), *then* counts every order of the
-//!    orders read model. Each order there is at least as new as the cursor.
+//! 1. At start, [`Discovery::follow`] first opens the log consumer `discovery`: its durable
+//!    cursor, or on the very first start the oldest record still in the log (everything older
+//!    is in sled, hence in the read model rebuilt at start). *Then* it counts every order of
+//!    the orders read model; each order there is at least as new as that position.
 //! 2. It then reads the log from the cursor and applies each order record it carries.
 //!    Records between the cursor and the state just counted are applied a second time; that
 //!    is harmless because [`Sales::apply`] replaces an order's contribution instead of adding
 //!    to it (see [`sales`]), so the counts end exactly where the orders are, whatever is
-//!    delivered again.
+//!    delivered again. Nothing can be missed either: a change acknowledged while the read
+//!    model was being read (an order confirmed by a payment resumed at start) is after the
+//!    cursor, so it comes from the log. (Starting a first run at the log's end instead would
+//!    lose a change that was durable but not yet in the read model at that moment.)
 //!
 //! The cursor is saved at most once a second ([`CURSOR_SAVE_EVERY`]), not per record: it only
 //! bounds how much log is replayed at the next start and keeps the segments it needs; a
@@ -72,8 +76,8 @@ impl Discovery {
     /// Counts the orders of `read_model`, then follows the log for ever (see the module
     /// docs). Returns only when the log cannot be read.
     pub async fn follow(&self, storage: &Storage, read_model: &ReadModel) -> StorageResult<()> {
-        // The cursor first: every order counted below is at least as new as it.
-        let mut consumer = storage.consumer(CONSUMER, Start::Now)?;
+        // The position first: every order counted below is at least as new as it.
+        let mut consumer = storage.consumer(CONSUMER, Start::Oldest)?;
         for order in read_model.orders.iter() {
             self.sales.apply(order.value());
         }
