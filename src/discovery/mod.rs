@@ -19,9 +19,11 @@
 //!    cursor, so it comes from the log. (Starting a first run at the log's end instead would
 //!    lose a change that was durable but not yet in the read model at that moment.)
 //!
-//! The cursor is saved at most once a second ([`CURSOR_SAVE_EVERY`]), not per record: it only
-//! bounds how much log is replayed at the next start and keeps the segments it needs; a
-//! cursor left a little behind costs a few replayed records, never a wrong count. Rebuilding
+//! The cursor is saved at most once a second ([`CURSOR_SAVE_EVERY`]; within a second after
+//! the last record when the log goes quiet), not per batch: a save flushes sled, which the
+//! write path leaves to the checkpoints. The cursor only bounds how much log is replayed at
+//! the next start and which segments are kept; one left a second behind costs a few
+//! replayed records, never a wrong count. Rebuilding
 //! from the read model costs one pass over orders that are in memory anyway.
 //!
 //! Views ([`views`]) are counted in memory and written to a derived sled tree periodically
@@ -81,19 +83,35 @@ impl Discovery {
         for order in read_model.orders.iter() {
             self.sales.apply(order.value());
         }
+        // The last record handled but not saved yet, and when the cursor was last saved.
+        let mut unsaved = None;
         let mut saved_at = Instant::now();
         loop {
+            if let Some(lsn) = unsaved {
+                // Save once the interval is over, also when no record comes meanwhile (a
+                // cursor left behind would keep log segments from being deleted).
+                let due = CURSOR_SAVE_EVERY.saturating_sub(saved_at.elapsed());
+                match tokio::time::timeout(due, consumer.wait()).await {
+                    Ok(more) => more?,
+                    Err(_) => {
+                        consumer.save(lsn).await?;
+                        (unsaved, saved_at) = (None, Instant::now());
+                        continue;
+                    }
+                }
+            }
             let records = consumer.next(BATCH).await?;
             for record in &records {
                 for order in record.orders() {
                     self.sales.apply(&order);
                 }
             }
-            if let Some(last) = records.last()
+            unsaved = records.last().map(|r| r.lsn).or(unsaved);
+            if let Some(lsn) = unsaved
                 && saved_at.elapsed() >= CURSOR_SAVE_EVERY
             {
-                consumer.save(last.lsn).await?;
-                saved_at = Instant::now();
+                consumer.save(lsn).await?;
+                (unsaved, saved_at) = (None, Instant::now());
             }
         }
     }

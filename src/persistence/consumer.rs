@@ -142,6 +142,18 @@ impl Consumer {
             .collect()
     }
 
+    /// Waits until a record after the last one handed out is durable. Unlike
+    /// [`Consumer::next`] it is cancel-safe, so a consumer that saves its cursor lazily can
+    /// race it against a timer.
+    pub async fn wait(&mut self) -> StorageResult<()> {
+        let position = self.position();
+        self.durable
+            .wait_for(|durable| *durable > position)
+            .await
+            .map(|_| ())
+            .map_err(|_| StorageError::Unavailable("the log was closed"))
+    }
+
     /// Saves `lsn` as this consumer's cursor, durably: after a crash it resumes after it.
     pub async fn save(&self, lsn: Lsn) -> StorageResult<()> {
         self.storage
