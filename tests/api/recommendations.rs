@@ -275,7 +275,9 @@ fn stored_views(dir: &Path, product: &str) -> u64 {
     let data_dir = DataDir::open(dir).expect("data dir");
     let storage = Storage::open_in(&data_dir, Default::default()).expect("storage");
     let views = Views::open(&storage).expect("views");
-    views.product_views(&ProductId::parse(product).expect("product id"))
+    views
+        .product_views(&ProductId::parse(product).expect("product id"))
+        .expect("stored views")
 }
 
 /// SIGTERM (a clean shutdown), then waits for exit 0.
