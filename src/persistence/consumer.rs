@@ -47,9 +47,7 @@ impl LogEvent {
             Some((entity.to_owned(), event))
         })
     }
-}
 
-impl LogEvent {
     /// The order records this record writes (each one the whole order as of this change), in
     /// the order they were written. A record whose order value cannot be decoded is skipped
     /// (start-up would have refused a damaged log; a value of a newer format is not ours).
