@@ -182,8 +182,7 @@ impl App {
         }
         let shared = Arc::clone(&self.shared);
         let follow = tokio::spawn(async move {
-            let followed = shared
-                .discovery
+            let followed = Arc::clone(&shared.discovery)
                 .follow(&shared.storage, &shared.read_model)
                 .await;
             if let Err(error) = followed {

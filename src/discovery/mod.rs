@@ -37,11 +37,14 @@ pub use sales::Sales;
 pub use views::Views;
 
 use crate::{
-    domain::ids::ProductId,
-    persistence::{Storage, StorageResult, consumer::Start},
+    domain::{ids::ProductId, order::Order},
+    persistence::{Storage, StorageError, StorageResult, consumer::Start},
     read_model::ReadModel,
 };
-use std::time::{Duration, Instant};
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 /// Name of the log consumer (and of its cursor).
 pub const CONSUMER: &str = "discovery";
@@ -77,12 +80,28 @@ impl Discovery {
 
     /// Counts the orders of `read_model`, then follows the log for ever (see the module
     /// docs). Returns only when the log cannot be read.
-    pub async fn follow(&self, storage: &Storage, read_model: &ReadModel) -> StorageResult<()> {
+    pub async fn follow(
+        self: Arc<Self>,
+        storage: &Storage,
+        read_model: &ReadModel,
+    ) -> StorageResult<()> {
         // The position first: every order counted below is at least as new as it.
         let mut consumer = storage.consumer(CONSUMER, Start::Oldest)?;
-        for order in read_model.orders.iter() {
-            self.sales.apply(order.value());
-        }
+        // Counting every order is CPU work that may take a while on a big history: off the
+        // async workers.
+        let orders: Vec<Arc<Order>> = read_model
+            .orders
+            .iter()
+            .map(|o| Arc::clone(o.value()))
+            .collect();
+        let me = Arc::clone(&self);
+        tokio::task::spawn_blocking(move || {
+            for order in &orders {
+                me.sales.apply(order);
+            }
+        })
+        .await
+        .map_err(|e| StorageError::Other(format!("counting the orders failed: {e}")))?;
         // The last record handled but not saved yet, and when the cursor was last saved.
         let mut unsaved = None;
         let mut saved_at = Instant::now();
