@@ -53,6 +53,10 @@ pub struct App {
     /// Serialises requests that share an `Idempotency-Key`.
     pub idempotency_locks: Vec<Mutex<()>>,
     next_connection: AtomicU64,
+    /// Tasks that hold the storage (the discovery consumer, the views' saver): stopped by
+    /// [`App::stop_background`] before the storage is flushed and closed, so that a stopped
+    /// server never keeps the data dir locked.
+    background: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
 impl App {
@@ -74,11 +78,12 @@ impl App {
         let shared = Arc::new(Shared {
             config: Arc::clone(&config),
             committer: Committer::start(storage.clone()),
-            storage,
             hub: Arc::new(Hub::new(config.ws.replay_buffer).with_latest_interval(
                 std::time::Duration::from_millis(config.ws.latest_interval_ms),
             )),
             read_model: Arc::new(ReadModel::default()),
+            discovery: Arc::new(crate::discovery::Discovery::open(&storage)?),
+            storage,
         });
         let products = Arc::new(ProductRegistry::new(Arc::clone(&shared)));
         products.spawn_idle_sweeper();
@@ -113,6 +118,7 @@ impl App {
             shutdown: watch::channel(false).0,
             idempotency_locks: (0..IDEMPOTENCY_STRIPES).map(|_| Mutex::new(())).collect(),
             next_connection: AtomicU64::new(1),
+            background: Default::default(),
         }))
     }
 
@@ -149,6 +155,29 @@ impl App {
         self.shutdown.send_replace(true);
     }
 
+    /// Stops the background tasks that hold the storage and waits until they are gone, then
+    /// writes the product views one last time (at shutdown, before the final flush).
+    pub async fn stop_background(&self) {
+        let tasks = self
+            .background
+            .lock()
+            .map(|mut tasks| std::mem::take(&mut *tasks))
+            .unwrap_or_default();
+        for task in tasks {
+            task.abort();
+            let _ = task.await;
+        }
+        if let Err(error) = self
+            .shared
+            .discovery
+            .views
+            .persist(&self.shared.storage)
+            .await
+        {
+            tracing::warn!(%error, "persisting product views at shutdown failed");
+        }
+    }
+
     /// A process-unique id for a WebSocket connection.
     pub fn next_connection_id(&self) -> u64 {
         self.next_connection.fetch_add(1, Ordering::Relaxed)
@@ -173,15 +202,39 @@ impl App {
         Ok(carts.len())
     }
 
-    /// Sweeps carts every ten minutes (untouched carts expire even while the server runs).
+    /// Sweeps carts every ten minutes (untouched carts expire even while the server runs);
+    /// starts the discovery consumer (popularity, co-purchases) and the periodic save of
+    /// product views. Runs after [`App::restore`]: the discovery consumer starts from the
+    /// orders read model.
     pub fn spawn_housekeeping(self: &Arc<Self>) {
         if let Some(path) = crate::fault::probe_consumer_file() {
             spawn_probe_consumer(self.shared.storage.clone(), path);
         }
-        tokio::spawn(Arc::clone(&self.search).follow(
+        let shared = Arc::clone(&self.shared);
+        let follow = tokio::spawn(async move {
+            let followed = Arc::clone(&shared.discovery)
+                .follow(&shared.storage, &shared.read_model)
+                .await;
+            if let Err(error) = followed {
+                tracing::error!(%error, "the discovery consumer stopped; popularity is frozen");
+            }
+        });
+        let shared = Arc::clone(&self.shared);
+        let persist = tokio::spawn(async move {
+            let every =
+                std::time::Duration::from_millis(shared.config.discovery.views_flush_ms.max(1));
+            shared
+                .discovery
+                .persist_views_every(&shared.storage, every)
+                .await;
+        });
+        let search = tokio::spawn(Arc::clone(&self.search).follow(
             self.shared.storage.clone(),
             Arc::clone(&self.shared.read_model),
         ));
+        if let Ok(mut tasks) = self.background.lock() {
+            tasks.extend([follow, persist, search]);
+        }
         let app = Arc::downgrade(self);
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(std::time::Duration::from_secs(600));

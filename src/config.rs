@@ -39,6 +39,26 @@ pub struct Config {
     /// The event log and its checkpoints.
     #[serde(default)]
     pub storage: StorageConfig,
+    /// Popularity, recommendations and product views.
+    #[serde(default)]
+    pub discovery: DiscoveryConfig,
+}
+
+/// `discovery.*` (an Emporium extension): product views and popularity.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DiscoveryConfig {
+    /// How often the product view counts are written to disk (and at a clean shutdown); a
+    /// crash loses at most this long of views.
+    pub views_flush_ms: u64,
+}
+
+impl Default for DiscoveryConfig {
+    fn default() -> Self {
+        Self {
+            views_flush_ms: 10_000,
+        }
+    }
 }
 
 /// `storage.*` (an Emporium extension): the event log's segments and checkpoints.
@@ -242,6 +262,7 @@ impl Default for Config {
                 evictable_after_ms: 1000,
             },
             storage: StorageConfig::default(),
+            discovery: DiscoveryConfig::default(),
         }
     }
 }
@@ -312,6 +333,10 @@ impl Config {
             (
                 self.storage.checkpoint_interval_ms == 0,
                 "storage.checkpoint_interval_ms must be at least 1",
+            ),
+            (
+                self.discovery.views_flush_ms == 0,
+                "discovery.views_flush_ms must be at least 1",
             ),
         ];
         if let Some((_, message)) = checks.iter().find(|(bad, _)| *bad) {

@@ -4,6 +4,7 @@
 
 use crate::{
     config::Config,
+    discovery::Discovery,
     persistence::{Storage, committer::Committer},
     read_model::ReadModel,
     realtime::Hub,
@@ -22,4 +23,6 @@ pub struct Shared {
     pub hub: Arc<Hub>,
     /// Read models updated after every durable change.
     pub read_model: Arc<ReadModel>,
+    /// Popularity, co-purchases and product views (fed by its own log consumer).
+    pub discovery: Arc<Discovery>,
 }

@@ -14,6 +14,7 @@ pub mod auth;
 pub mod config;
 pub mod context;
 pub mod demo;
+pub mod discovery;
 pub mod domain;
 pub mod error;
 pub mod fault;
@@ -122,6 +123,7 @@ pub async fn serve(
         () = grace => tracing::warn!("in-flight requests did not finish within the grace period"),
     }
     upkeep.abort();
+    app.stop_background().await;
     let storage = app.shared.storage.clone();
     tokio::task::spawn_blocking(move || storage.flush())
         .await

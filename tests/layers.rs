@@ -20,9 +20,10 @@ const LAYERS: &[&[&str]] = &[
     &["domain", "config", "observability", "fault"],
     // The durable store.
     &["persistence"],
-    // The hub, topics and protocol; the JSON views and the read models they fill.
-    &["realtime", "views", "read_model"],
-    // The search index and its log follower (reads the catalog's read model).
+    // The hub, topics and protocol; the JSON views and the read models they fill; discovery
+    // signals derived from the log (popularity, co-purchases, views).
+    &["realtime", "views", "read_model", "discovery"],
+    // The search index and its log follower (reads the catalog's read model and popularity).
     &["search"],
     // Shared services, accounts and access rules, the payment provider.
     &["context", "auth", "payments"],

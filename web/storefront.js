@@ -289,6 +289,38 @@ function renderBadge(productId) {
   add.textContent = stock.available <= 0 ? 'Sold out' : 'Add to cart';
 }
 
+// ---------------------------------------------------------------- product page
+
+/**
+ * The "Customers also bought" and "Similar" rows under the product page (docs/API.md §11),
+ * each hidden while empty.
+ */
+async function showRecommendations(id) {
+  for (const row of ['pd-also-bought', 'pd-similar']) $(row).hidden = true;
+  try {
+    const [alsoBought, similar] = await Promise.all([
+      request('GET', `/products/${id}/recommendations?kind=also_bought&limit=6`),
+      request('GET', `/products/${id}/recommendations?kind=similar&limit=6`),
+    ]);
+    if (location.hash !== `#product/${id}`) return;
+    fillRow($('pd-also-bought'), alsoBought.items);
+    fillRow($('pd-similar'), similar.items);
+  } catch (error) {
+    toast(describe(error));
+  }
+}
+
+function fillRow(section, products) {
+  section.hidden = products.length === 0;
+  section.querySelector('.pd-items').replaceChildren(...products.map((p) => {
+    rememberProduct(p);
+    return h('li', { dataset: { productId: p.id } },
+      h('a', { href: `#product/${p.id}`, 'aria-label': `View ${p.name}` },
+        h('span', { class: 'pd-item-name', text: p.name }),
+        h('span', { class: 'muted num', text: `${formatMoney(p.price)} · ${stockLabel(p.stock.available)}` })));
+  }));
+}
+
 // ---------------------------------------------------------------- cart
 
 async function ensureCart() {
@@ -564,6 +596,7 @@ function route() {
     $('catalog').hidden = true;
     $('order-view').hidden = true;
     productPage.show(product[1]).then(() => $('product-title')?.focus?.());
+    showRecommendations(product[1]);
     return;
   }
   productPage.hide();

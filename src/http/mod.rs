@@ -12,6 +12,7 @@ pub mod openapi;
 mod orders;
 mod products;
 pub mod raw_limits;
+mod recommendations;
 mod reservations;
 mod reviews;
 pub mod schema;
@@ -58,6 +59,7 @@ pub fn router_with(app: Arc<App>, extra: Router<Arc<App>>) -> Router {
                 .delete(products::archive),
         )
         .route("/products/{id}/inventory", get(products::inventory))
+        .route("/products/{id}/recommendations", get(recommendations::get))
         .route(
             "/products/{id}/inventory/adjustments",
             post(products::adjust),

@@ -2,7 +2,9 @@
 //! handlers' `#[utoipa::path]` annotations, their input types and [`super::schema`]; and
 //! `GET /api/docs`, a self-contained page that renders it (no CDN, no external assets).
 
-use super::{auth, carts, health, orders, products, reservations, reviews, schema, stores};
+use super::{
+    auth, carts, health, orders, products, recommendations, reservations, reviews, schema, stores,
+};
 use super::{search, socket, telemetry};
 use axum::{
     http::{HeaderValue, header},
@@ -50,6 +52,7 @@ with a `code` (see the `Problem` schema). Live updates: the WebSocket at `/api/v
         reviews::list,
         reviews::update,
         reviews::delete,
+        recommendations::get,
         reservations::create,
         reservations::get,
         reservations::commit,
@@ -74,7 +77,7 @@ with a `code` (see the `Problem` schema). Live updates: the WebSocket at `/api/v
         orders::ledger,
         socket::upgrade,
     ),
-    components(schemas(schema::Problem, schema::ProductSort, schema::ReviewSort), responses(
+    components(schemas(schema::Problem, schema::ProductSort, schema::ReviewSort, schema::RecommendationKind), responses(
         schema::BadRequest,
         schema::Unauthorized,
         schema::PaymentFailed,

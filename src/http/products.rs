@@ -234,7 +234,7 @@ pub async fn create(
         .await)
 }
 
-/// `GET /products/{id}` (anyone).
+/// `GET /products/{id}` (anyone); counts one product view (docs/API.md §11).
 #[utoipa::path(get, path = "/api/v1/products/{id}", operation_id = "get_product", tag = "Products", security((), ("bearer" = [])),
     params(("id" = String, Path, description = "`prod_…`")),
     responses(
@@ -247,7 +247,13 @@ pub async fn get(
     State(app): State<Arc<App>>,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Value>, AppError> {
-    Ok(Json(views::product(&view_of(&app, &product_id(&id)?)?)))
+    let view = view_of(&app, &product_id(&id)?)?;
+    app.shared.discovery.views.record(
+        &view.catalog.id,
+        &view.catalog.store_id,
+        crate::domain::time::now_ms(),
+    );
+    Ok(Json(views::product(&view)))
 }
 
 /// `GET /products/{id}/inventory` (anyone).

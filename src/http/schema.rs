@@ -491,6 +491,27 @@ page!(
     "A page of ledger entries, oldest first."
 );
 
+/// Which recommendation (`GET /products/{id}/recommendations`).
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RecommendationKind {
+    /// Products of the same store bought in the same confirmed orders, most often first.
+    AlsoBought,
+    /// Products of the same store sharing category, brand, attributes and words.
+    Similar,
+}
+
+/// `GET /products/{id}/recommendations`: in-stock products first; never the product itself
+/// nor archived products.
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Recommendations {
+    /// The kind asked for (default `similar`).
+    pub kind: RecommendationKind,
+    /// At most `limit` products, best first.
+    pub items: Vec<Product>,
+}
+
 /// A product that is short of stock.
 #[derive(Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]

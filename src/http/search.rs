@@ -367,7 +367,7 @@ pub async fn answer(
     } else {
         Sort::CreatedDesc
     });
-    let popularity = |_: &crate::domain::ids::ProductId| 0u64;
+    let popularity = |id: &crate::domain::ids::ProductId| app.shared.discovery.units_sold_30d(id);
     let request = Request {
         filters: &parsed.filters,
         facets: &parsed.facets,
@@ -408,11 +408,15 @@ pub async fn answer(
     Ok((results, matches))
 }
 
-fn facet_json(counts: &FacetCounts) -> Value {
+fn facet_json(name: &FacetName, counts: &FacetCounts) -> Value {
     match counts {
+        // Whole stars are numbers; every other value is text.
         FacetCounts::Values(values) => values
             .iter()
-            .map(|v| json!({"value": v.value, "count": v.count}))
+            .map(|v| match (name, v.value.parse::<u64>()) {
+                (FacetName::Rating, Ok(stars)) => json!({"value": stars, "count": v.count}),
+                _ => json!({"value": v.value, "count": v.count}),
+            })
             .collect(),
         FacetCounts::Price(None) => json!({"min": null, "max": null, "buckets": []}),
         FacetCounts::Price(Some(p)) => json!({
@@ -469,7 +473,7 @@ pub async fn search(
     let facets: Map<String, Value> = results
         .facets
         .iter()
-        .map(|(name, counts)| (name.key(), facet_json(counts)))
+        .map(|(name, counts)| (name.key(), facet_json(name, counts)))
         .collect();
     Ok(Json(json!({
         "items": items,
@@ -520,7 +524,7 @@ pub async fn suggest(
     if matches.words == 0 {
         return Ok(Json(json!({"suggestions": []})));
     }
-    let popularity = |_: &crate::domain::ids::ProductId| 0u64;
+    let popularity = |id: &crate::domain::ids::ProductId| app.shared.discovery.units_sold_30d(id);
     let mut products: Vec<_> = matches
         .hits
         .iter()

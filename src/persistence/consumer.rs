@@ -10,9 +10,12 @@
 
 use super::{
     JournalRecord, ProductWrite, Snapshot, Storage, StorageError, StorageResult, StoredEvent, Tree,
-    codec, legacy, log,
+    codec, keys, legacy, log,
 };
-use crate::domain::product::{Catalog, ProductChange};
+use crate::domain::{
+    order::Order,
+    product::{Catalog, ProductChange},
+};
 use log::{LogReader, Lsn};
 use std::sync::Arc;
 use tokio::sync::watch;
@@ -47,6 +50,18 @@ impl LogEvent {
             let entity = std::str::from_utf8(&entity[..end]).ok()?;
             let event = codec::decode::<StoredEvent>(op.value.as_ref()?).ok()?;
             Some((entity.to_owned(), event))
+        })
+    }
+
+    /// The order records this record writes (each one the whole order as of this change), in
+    /// the order they were written. A record whose order value cannot be decoded is skipped
+    /// (start-up would have refused a damaged log; a value of a newer format is not ours).
+    pub fn orders(&self) -> impl Iterator<Item = Order> + '_ {
+        self.write.ops().iter().filter_map(|op| {
+            if op.tree != Tree::Entities || !op.key.starts_with(keys::ORDER_PREFIX) {
+                return None;
+            }
+            codec::decode_upgrading::<Order, legacy::OrderV1>(op.value.as_ref()?).ok()
         })
     }
 }
@@ -163,6 +178,18 @@ impl Consumer {
                 })
             })
             .collect()
+    }
+
+    /// Waits until a record after the last one handed out is durable. Unlike
+    /// [`Consumer::next`] it is cancel-safe, so a consumer that saves its cursor lazily can
+    /// race it against a timer.
+    pub async fn wait(&mut self) -> StorageResult<()> {
+        let position = self.position();
+        self.durable
+            .wait_for(|durable| *durable > position)
+            .await
+            .map(|_| ())
+            .map_err(|_| StorageError::Unavailable("the log was closed"))
     }
 
     /// Saves `lsn` as this consumer's cursor, durably: after a crash it resumes after it.

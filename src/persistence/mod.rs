@@ -444,6 +444,20 @@ impl Storage {
         self.checkpoint().map(|_| ())
     }
 
+    /// A sled tree of derived data that a reader of the log keeps for itself, outside the log
+    /// (e.g. view counters): its writes are not acknowledged changes, go straight to sled and
+    /// are durable only after [`Storage::flush_derived`]. The name is prefixed with
+    /// `derived:` so it can never be one of the trees the log writes.
+    pub fn derived_tree(&self, name: &str) -> StorageResult<sled::Tree> {
+        Ok(self.db.open_tree(format!("derived:{name}"))?)
+    }
+
+    /// Makes the writes to [derived trees](Storage::derived_tree) durable (a sled flush).
+    pub async fn flush_derived(&self) -> StorageResult<()> {
+        self.db.flush_async().await?;
+        Ok(())
+    }
+
     /// Reads a setting from `meta`.
     pub fn meta(&self, key: &str) -> StorageResult<Option<String>> {
         Ok(self

@@ -142,7 +142,7 @@ impl Filters {
             && (skip == Own::Rating
                 || self
                     .min_rating
-                    .is_none_or(|min| rating_of(p).is_some_and(|avg| avg >= f64::from(min))))
+                    .is_none_or(|min| rating_of(p).is_some_and(|avg| avg >= u64::from(min) * 100)))
             && self.attributes.iter().all(|(name, values)| {
                 skip == Own::Attribute(name) || any_of(values, c.attributes.get(name))
             })
@@ -155,9 +155,10 @@ impl Filters {
     }
 }
 
-/// The average rating of a product, when it has reviews.
-fn rating_of(_p: &ProductView) -> Option<f64> {
-    None
+/// The average rating of a product in hundredths of a star (as shown, two decimals), when
+/// it has reviews: filters, facets and sorts compare what shoppers see.
+fn rating_of(p: &ProductView) -> Option<u64> {
+    p.rating.average_hundredths()
 }
 
 /// A counted facet value.
@@ -287,9 +288,8 @@ impl Request<'_> {
             }
             Sort::RatingDesc => results.sort_by(|a, b| {
                 let (ra, rb) = (rating_of(&a.product), rating_of(&b.product));
-                rb.unwrap_or(-1.0)
-                    .total_cmp(&ra.unwrap_or(-1.0))
-                    .then_with(|| newest(a, b))
+                // Unrated products last.
+                rb.cmp(&ra).then_with(|| newest(a, b))
             }),
             Sort::PopularityDesc => {
                 results.sort_by(|a, b| sold(b).cmp(&sold(a)).then_with(|| newest(a, b)))
@@ -335,7 +335,7 @@ fn count_facet(facet: &FacetName, f: &Filters, candidates: &[Found]) -> FacetCou
         match facet {
             FacetName::Category => c.category.clone(),
             FacetName::Brand => c.brand.clone(),
-            FacetName::Rating => rating_of(p).map(|avg| (avg.floor() as u8).to_string()),
+            FacetName::Rating => rating_of(p).map(|avg| (avg / 100).to_string()),
             FacetName::Attribute(name) => c.attributes.get(name).cloned(),
             FacetName::Price => None,
         }

@@ -940,3 +940,77 @@ async fn hold_lapse_and_slow_card(driver: &mut Driver) {
         std::panic::resume_unwind(panic);
     }
 }
+
+/// The product dialog of the storefront (issue 12): a product's name opens it, with the rows
+/// "Customers also bought" (from confirmed orders) and "Similar"; a product in a row opens
+/// in its place.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_product_page_shows_customers_also_bought_and_similar_rows_in_chromium() {
+    let Some(programs) = programs() else {
+        return;
+    };
+    let app = spawn_app_with(|_| {}).await;
+    let shop = seed(&app).await;
+    let customer = app.customer().await;
+    let cart = id_of(&app.create_cart(Some(&customer.token)).await);
+    for product in [&shop.pizza, &shop.tiramisu] {
+        let (status, body) = app
+            .set_cart_item(&cart, product, 1, Some(&customer.token))
+            .await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let (status, order) = app.checkout(&customer.token, &cart, "tok_visa").await;
+    assert_eq!(status, 201, "{order}");
+    let also_bought = format!(
+        "/api/v1/products/{}/recommendations?kind=also_bought",
+        shop.pizza
+    );
+    crate::helpers::eventually(Duration::from_secs(5), || async {
+        app.get(&also_bought).await.1["items"][0]["id"] == json!(shop.tiramisu)
+    })
+    .await;
+
+    let mut driver = Driver::start(&programs).await;
+    let browser = driver.session(1280, 900).await;
+    let outcome = AssertUnwindSafe(async {
+        open(&browser, &app.url(&format!("/?store={}", shop.store_id))).await;
+        click(&browser, &format!("{} .product-name a", card(&shop.pizza))).await;
+        wait_text(&browser, "#product-title", "Pizza Margherita").await;
+        let tiramisu_in = |row: &str| format!("#{row} li[data-product-id='{}']", shop.tiramisu);
+        wait_until(
+            &browser,
+            "the also-bought row to list the tiramisu",
+            &format!(
+                "document.querySelector({}) !== null",
+                json!(tiramisu_in("pd-also-bought"))
+            ),
+        )
+        .await;
+        wait_text(&browser, "#pd-also-bought-title", "Customers also bought").await;
+        // The other pizza is the most alike (category, brand, the word "pizza").
+        wait_text(&browser, "#pd-similar li .pd-item-name", "Pizza Diavola").await;
+        screenshot(&browser, "storefront-product-recommendations").await;
+        click(&browser, &format!("{} a", tiramisu_in("pd-also-bought"))).await;
+        wait_text(&browser, "#product-title", "Tiramisu").await;
+        wait_text(
+            &browser,
+            "#pd-also-bought li .pd-item-name",
+            "Pizza Margherita",
+        )
+        .await;
+        click(&browser, "#product-back").await;
+        wait_until(
+            &browser,
+            "the catalog to show again",
+            "!document.querySelector('#catalog').hidden",
+        )
+        .await;
+    })
+    .catch_unwind()
+    .await;
+    let _ = browser.close().await;
+    drop(driver);
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}

@@ -15,6 +15,7 @@ mod orders;
 mod passivation;
 mod products;
 mod promises;
+mod recommendations;
 mod requests;
 mod reservations;
 mod reviews;

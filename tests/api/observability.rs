@@ -35,6 +35,11 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/products/{id}/reviews"),
     ("put", "/api/v1/products/{id}/reviews/{review_id}"),
     ("delete", "/api/v1/products/{id}/reviews/{review_id}"),
+    ("get", "/api/v1/products/{id}/recommendations"),
+    ("get", "/api/v1/search"),
+    ("get", "/api/v1/search/suggest"),
+    ("get", "/api/v1/stores/{id}/synonyms"),
+    ("put", "/api/v1/stores/{id}/synonyms"),
     ("post", "/api/v1/reservations"),
     ("get", "/api/v1/reservations/{id}"),
     ("post", "/api/v1/reservations/{id}/commit"),
@@ -334,6 +339,10 @@ async fn real_answers_match_the_documented_schemas() {
         (
             "/api/v1/products/{id}/inventory",
             format!("/api/v1/products/{product_id}/inventory"),
+        ),
+        (
+            "/api/v1/products/{id}/recommendations",
+            format!("/api/v1/products/{product_id}/recommendations"),
         ),
         ("/healthz", "/healthz".to_owned()),
         ("/readyz", "/readyz".to_owned()),

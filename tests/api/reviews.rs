@@ -22,7 +22,7 @@ fn review_path(product: &str, review: &str) -> String {
 
 /// A fresh customer whose order of one unit of each of `products` went to `last`, moved by
 /// the store's staff through the status API (`confirmed` leaves it as checkout left it).
-async fn buyer(app: &TestApp, products: &[impl AsRef<str>], last: &str) -> Shopper {
+pub(crate) async fn buyer(app: &TestApp, products: &[impl AsRef<str>], last: &str) -> Shopper {
     let customer = app.customer().await;
     let cart = app
         .cart_with(&customer.token, products[0].as_ref(), 1)

@@ -689,3 +689,66 @@ fn urlencode(text: &str) -> String {
         })
         .collect()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ratings_and_sales_filter_sort_and_facet_the_results() {
+    let shop = shop().await;
+    let (tee, sweatshirt) = (shop.ids["tee"].clone(), shop.ids["sweatshirt"].clone());
+    // Two customers buy the sweatshirt, one the tee; all three orders are delivered.
+    let first = crate::reviews::buyer(&shop.app, &[&sweatshirt, &tee], "delivered").await;
+    let second = crate::reviews::buyer(&shop.app, &[&sweatshirt], "delivered").await;
+    for (customer, product, stars) in [
+        (&first, &sweatshirt, 5),
+        (&second, &sweatshirt, 4),
+        (&first, &tee, 3),
+    ] {
+        let (status, body) = shop
+            .app
+            .call(
+                reqwest::Method::POST,
+                &format!("/api/v1/products/{product}/reviews"),
+                Some(&customer.token),
+                Some(json!({"rating": stars})),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+    }
+    // The sweatshirt averages 4.5, the tee 3.
+    assert_eq!(shop.keys("min_rating=4").await, ["sweatshirt"]);
+    assert_eq!(shop.keys("min_rating=3").await, ["sweatshirt", "tee"]);
+    let sorted = shop.keys("sort=-rating").await;
+    assert_eq!(
+        &sorted[..2],
+        ["sweatshirt", "tee"],
+        "unrated products last: {sorted:?}"
+    );
+    let body = shop.search("facets=rating&min_rating=4").await;
+    assert_eq!(
+        body["facets"]["rating"],
+        json!([{"value": 3, "count": 1}, {"value": 4, "count": 1}]),
+        "the rating facet ignores its own filter"
+    );
+    // Units sold in the last 30 days: the sweatshirt 2, the tee 1 (fed from the log).
+    eventually(Duration::from_secs(5), || async {
+        let sorted = shop.keys("sort=-popularity").await;
+        sorted[..2] == ["sweatshirt", "tee"]
+    })
+    .await;
+    // Popularity breaks relevance ties: both match "cotton" in the description once... the
+    // sweatshirt's sales put it before the shirt with the same match.
+    let (_, body) = shop
+        .app
+        .get(&format!(
+            "/api/v1/search/suggest?q=c&store_id={}",
+            shop.store
+        ))
+        .await;
+    let first_product = body["suggestions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["kind"] == "product")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(first_product["product_id"], sweatshirt.as_str(), "{body}");
+}
