@@ -40,9 +40,12 @@ pub const CONSUMER: &str = "search";
 /// Records the follower takes from the log at a time (one index commit at most per batch).
 const BATCH: usize = 1024;
 
-/// How often the follower records its position when no product text changed (stock-only
-/// traffic), so the log below it can be deleted.
+/// How often the follower records its position under steady traffic without product text
+/// (stock only), so the log below it can be deleted.
 const IDLE_COMMIT: Duration = Duration::from_secs(5);
+
+/// How long the log must be quiet before the follower records a position it has read past.
+const QUIET_COMMIT: Duration = Duration::from_secs(1);
 
 /// Why the search index failed.
 #[derive(Debug, thiserror::Error)]
@@ -171,6 +174,25 @@ impl Search {
         let mut committed = start;
         let mut last_commit = Instant::now();
         loop {
+            // Records read but not committed (no product words among them): record the
+            // position once the log has been quiet for a moment, so the log below it can go.
+            if consumer.position() > committed {
+                match tokio::time::timeout(QUIET_COMMIT, consumer.wait()).await {
+                    Err(_) => {
+                        let at = consumer.position();
+                        let this = Arc::clone(&self);
+                        blocking(move || this.index.commit(at)).await??;
+                        consumer.save(at).await?;
+                        metrics::gauge!(crate::observability::SEARCH_INDEXED_LSN).set(at as f64);
+                        committed = at;
+                        last_commit = Instant::now();
+                        continue;
+                    }
+                    Ok(Err(StorageError::Unavailable(_))) => return Ok(()),
+                    Ok(Err(error)) => return Err(error.into()),
+                    Ok(Ok(())) => {}
+                }
+            }
             let batch = match consumer.next(BATCH).await {
                 Ok(batch) => batch,
                 // The log closes at shutdown.

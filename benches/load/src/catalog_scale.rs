@@ -31,7 +31,7 @@ fn rss_kib(pid: u32) -> u64 {
 }
 
 /// Runs `per_item(http, i)` for `0..count` over `connections` connections.
-async fn in_parallel(
+pub async fn in_parallel(
     addr: SocketAddr,
     count: usize,
     connections: usize,

@@ -15,6 +15,9 @@
 //!   transaction each (`postgres`).
 //! - `catalog-scale`: P products in a server child process: RSS after creating, after
 //!   touching each once, and the time from process start to `/readyz` on that data dir.
+//! - `search`: P generated products; the indexing rate of `emporium reindex`; `/search` and
+//!   `/search/suggest` latency at C connections; the same queries through the old substring
+//!   scan (in process).
 //!
 //! Every server runs on 127.0.0.1 with a temporary data dir; all traffic is loopback and every
 //! loop is bounded by a count or a deadline. Clients are hyper's HTTP/1 client (one
@@ -26,6 +29,7 @@ mod common;
 mod fanout;
 mod flash_sale;
 mod postgres;
+mod search;
 
 use clap::{Parser, Subcommand};
 use std::{net::SocketAddr, path::PathBuf};
@@ -111,6 +115,21 @@ enum Scenario {
         #[arg(long)]
         server: Option<PathBuf>,
     },
+    /// Search and suggest latency over P products, indexing rate, vs the old substring scan.
+    Search {
+        /// Products to create.
+        #[arg(long, default_value_t = 100_000)]
+        products: usize,
+        /// Concurrent connections.
+        #[arg(long, default_value_t = 32)]
+        connections: usize,
+        /// Seconds per measured part.
+        #[arg(long, default_value_t = 10.0)]
+        secs: f64,
+        /// The server binary (default: `emporium` next to this one).
+        #[arg(long)]
+        server: Option<PathBuf>,
+    },
     /// The fanout baseline server (a child process of `fanout`).
     #[command(hide = true)]
     ServeBaseline {
@@ -179,6 +198,12 @@ async fn run(scenario: Scenario) {
             connections,
             server,
         } => catalog_scale::run(products, connections, server).await,
+        Scenario::Search {
+            products,
+            connections,
+            secs,
+            server,
+        } => search::run(products, connections, secs, server).await,
         Scenario::ServeBaseline { addr, capacity } => fanout::serve_baseline(addr, capacity).await,
     }
 }
