@@ -25,11 +25,11 @@ use tempfile::TempDir;
 
 const REQUIRE_BROWSER: &str = "EMPORIUM_REQUIRE_BROWSER";
 /// How long any one expectation on a page may take before the test fails.
-const PATIENCE: Duration = Duration::from_secs(10);
+pub(crate) const PATIENCE: Duration = Duration::from_secs(10);
 
 // ---------------------------------------------------------------- finding and starting the browser
 
-struct Programs {
+pub(crate) struct Programs {
     chrome: PathBuf,
     chromedriver: PathBuf,
 }
@@ -46,12 +46,12 @@ fn find_program(env_var: &str, names: &[&str]) -> Option<PathBuf> {
 
 /// Prints straight to stderr: `cargo test` captures `eprintln!` of passing tests, and a skip
 /// must be visible.
-fn announce(message: &str) {
+pub(crate) fn announce(message: &str) {
     let _ = writeln!(std::io::stderr(), "\n{message}\n");
 }
 
 /// The browser and its driver, or `None` (announced) when the tests must be skipped.
-fn programs() -> Option<Programs> {
+pub(crate) fn programs() -> Option<Programs> {
     let chrome = find_program(
         "CHROME_BIN",
         &[
@@ -91,7 +91,7 @@ fn programs() -> Option<Programs> {
 }
 
 /// A chromedriver process of ours; killed (by its own pid) when dropped.
-struct Driver {
+pub(crate) struct Driver {
     child: Child,
     url: String,
     chrome: PathBuf,
@@ -99,7 +99,7 @@ struct Driver {
 }
 
 impl Driver {
-    async fn start(programs: &Programs) -> Driver {
+    pub(crate) async fn start(programs: &Programs) -> Driver {
         let http = reqwest::Client::new();
         for _ in 0..5 {
             let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -143,7 +143,7 @@ impl Driver {
     }
 
     /// A new headless Chrome with a fresh profile.
-    async fn session(&mut self, width: u32, height: u32) -> Client {
+    pub(crate) async fn session(&mut self, width: u32, height: u32) -> Client {
         let profile = tempfile::tempdir().expect("profile dir");
         let args = vec![
             "--headless".to_owned(),
@@ -210,11 +210,11 @@ impl Drop for Driver {
 
 // ---------------------------------------------------------------- page helpers
 
-fn screenshot_dir() -> PathBuf {
+pub(crate) fn screenshot_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("target/screenshots")
 }
 
-async fn screenshot(browser: &Client, name: &str) {
+pub(crate) async fn screenshot(browser: &Client, name: &str) {
     let png = browser.screenshot().await.expect("screenshot");
     let dir = screenshot_dir();
     std::fs::create_dir_all(&dir).expect("screenshot dir");
@@ -222,7 +222,7 @@ async fn screenshot(browser: &Client, name: &str) {
 }
 
 /// `textContent` (trimmed) of the first element matching `css`, or None.
-async fn text(browser: &Client, css: &str) -> Option<String> {
+pub(crate) async fn text(browser: &Client, css: &str) -> Option<String> {
     let value = browser
         .execute(
             "const el = document.querySelector(arguments[0]); \
@@ -235,7 +235,7 @@ async fn text(browser: &Client, css: &str) -> Option<String> {
 }
 
 /// Evaluates `expression` (a JS expression) in the page.
-async fn eval(browser: &Client, expression: &str) -> Value {
+pub(crate) async fn eval(browser: &Client, expression: &str) -> Value {
     browser
         .execute(&format!("return ({expression});"), vec![])
         .await
@@ -243,7 +243,7 @@ async fn eval(browser: &Client, expression: &str) -> Value {
 }
 
 /// Waits until `expression` is truthy in the page; on timeout saves a screenshot and fails.
-async fn wait_until(browser: &Client, what: &str, expression: &str) -> Duration {
+pub(crate) async fn wait_until(browser: &Client, what: &str, expression: &str) -> Duration {
     let start = Instant::now();
     loop {
         let value = eval(browser, expression).await;
@@ -270,7 +270,7 @@ async fn wait_until(browser: &Client, what: &str, expression: &str) -> Duration 
 }
 
 /// Waits until the first element matching `css` has exactly `expected` as its text.
-async fn wait_text(browser: &Client, css: &str, expected: &str) -> Duration {
+pub(crate) async fn wait_text(browser: &Client, css: &str, expected: &str) -> Duration {
     wait_until(
         browser,
         &format!("{css} to read {expected}"),
@@ -283,7 +283,7 @@ async fn wait_text(browser: &Client, css: &str, expected: &str) -> Duration {
     .await
 }
 
-async fn click(browser: &Client, css: &str) {
+pub(crate) async fn click(browser: &Client, css: &str) {
     wait_until(
         browser,
         &format!("{css} to be clickable"),
@@ -303,7 +303,7 @@ async fn click(browser: &Client, css: &str) {
         .unwrap_or_else(|e| panic!("click {css}: {e}"));
 }
 
-async fn fill(browser: &Client, css: &str, value: &str) {
+pub(crate) async fn fill(browser: &Client, css: &str, value: &str) {
     let field = browser
         .find(Locator::Css(css))
         .await
@@ -313,7 +313,7 @@ async fn fill(browser: &Client, css: &str, value: &str) {
 }
 
 /// Opens a page and waits until its module finished its first load.
-async fn open(browser: &Client, url: &str) {
+pub(crate) async fn open(browser: &Client, url: &str) {
     browser.goto(url).await.expect("navigate");
     wait_until(
         browser,
@@ -337,7 +337,7 @@ async fn shop_sign_in(browser: &Client, email: &str) {
     .await;
 }
 
-fn card(product_id: &str) -> String {
+pub(crate) fn card(product_id: &str) -> String {
     format!("li.product[data-product-id='{product_id}']")
 }
 
