@@ -1146,6 +1146,11 @@ async function start() {
   });
   $('in-stock').addEventListener('change', () => loadProducts());
   $('clear-filters').addEventListener('click', clearFilters);
+  $('facets-toggle').addEventListener('click', () => {
+    const open = $('facets').classList.toggle('open');
+    $('facets-toggle').setAttribute('aria-expanded', String(open));
+    $('facets-toggle').textContent = open ? 'Hide filters' : 'Show filters';
+  });
   $('more').addEventListener('click', () => loadProducts({ more: true }));
   $('checkout').addEventListener('submit', checkout);
   $('cart-button').addEventListener('click', () => {

@@ -118,6 +118,19 @@ async fn storefront_search_suggests_corrects_typos_and_narrows_by_facets_in_chro
         )
         .await;
     assert_eq!(status, 201, "{arancini}");
+    let (status, long) = app
+        .admin_post(
+            "/api/v1/products",
+            json!({
+                "store_id": store_id, "sku": "FLEECE-LONG",
+                "name": "Extraordinarily Comfortable Organic Brushed Fleece Pullover with Kangaroo \
+                         Pocket and Ribbed Cuffs, Charcoal Melange, XXL",
+                "category": "sweaters", "brand": "highland",
+                "price": {"amount": 7900, "currency": "USD"}, "initial_stock": 5,
+            }),
+        )
+        .await;
+    assert_eq!(status, 201, "{long}");
     let mut driver = Driver::start(&programs).await;
     let browser = driver.session(1280, 1000).await;
     let outcome = AssertUnwindSafe(async {
@@ -133,6 +146,21 @@ async fn storefront_search_suggests_corrects_typos_and_narrows_by_facets_in_chro
             text(&browser, &format!("{} .thumb", card(&id_of(&arancini)))).await,
             Some("AP".to_owned()),
             "initials are letters only"
+        );
+        let long_name = format!("{} .product-name", card(&id_of(&long)));
+        assert_eq!(
+            eval(
+                &browser,
+                &format!(
+                    "(() => {{ const el = document.querySelector(\"{long_name}\"); \
+                     const line = parseFloat(getComputedStyle(el).lineHeight); \
+                     return [el.getBoundingClientRect().height <= 2 * line + 1, \
+                             el.scrollHeight > el.clientHeight]; }})()"
+                )
+            )
+            .await,
+            json!([true, true]),
+            "a long name is clamped to two lines"
         );
 
         // Suggestions while typing: products and categories, by mouse.
@@ -302,6 +330,16 @@ async fn storefront_search_suggests_corrects_typos_and_narrows_by_facets_in_chro
         )
         .await;
         screenshot(&browser, "storefront-search-facets").await;
+        browser.set_window_size(390, 844).await.expect("resize");
+        click(&browser, "#facets-toggle").await;
+        wait_until(
+            &browser,
+            "the facets to unfold on a phone",
+            "document.querySelector('#facet-groups').offsetParent !== null",
+        )
+        .await;
+        screenshot(&browser, "storefront-search-phone-facets").await;
+        browser.set_window_size(1280, 1000).await.expect("resize");
         click(&browser, "#clear-filters").await;
         wait_text(&browser, "#result-count", &everything_text).await;
         assert_eq!(facet_counts(&browser, "category").await, categories_before);
