@@ -471,7 +471,7 @@ function renderSuggestions(list) {
   $('suggestions').replaceChildren(...list.map((s, i) => h('li', {
     id: `suggestion-${i}`, role: 'option', 'aria-selected': 'false',
     class: `suggestion suggestion-${s.kind}`,
-    dataset: { kind: s.kind, productId: s.product_id },
+    dataset: s.product_id ? { kind: s.kind, productId: s.product_id } : { kind: s.kind },
     // Keeps the focus in the box, so the list is still there for the click.
     onmousedown: (e) => e.preventDefault(),
     onclick: () => pickSuggestion(i),
