@@ -1,6 +1,7 @@
 // The storefront (`/`): choose a store, browse with live stock, keep a cart with a stock hold,
 // sign in, check out with the simulated provider's test cards, and follow the order live.
-// Uses only the public API (docs/API.md §4–§9).
+// Search goes through `/search` (typo tolerant, facet counts, highlights) with suggestions from
+// `/search/suggest` under the box. Uses only the public API (docs/API.md §4–§9, §11).
 
 import {
   ApiError, Live, Session, describe, formatMoney, h, idempotencyKey, listAll, request,
@@ -18,6 +19,9 @@ const productPage = new ProductPage({
 
 const CART_KEY = 'emporium.cart';
 const STORE_KEY = 'emporium.store';
+/** Results per page of `/search` ("Show more" asks for the next). */
+const PAGE_SIZE = 60;
+const FACETS = 'category,brand,price,rating';
 
 /** The simulated provider's test cards (docs/API.md §8). */
 const CARDS = [
@@ -58,7 +62,13 @@ const state = {
   stock: new Map(), // id → {available, version}
   cards: new Map(), // id → grid <li>
   visible: [], // ids in the current filter's order
+  total: 0, // results of the current query, over every page
+  page: 1,
   listGeneration: 0,
+  highlights: new Map(), // id → {name, html}: the server's highlighted name for that name
+  facets: emptyFacets(), // the shopper's facet choices
+  query: {}, // the last answer's `query` ({q, corrected})
+  sortChosen: false, // the shopper picked a sort: keep it when the words change
   cart: null,
   cartTopic: null,
   orderTopic: null,
@@ -85,8 +95,30 @@ function stockLabel(available) {
   return available > 0 ? `${available} left` : 'Sold out';
 }
 
+/** Up to two initials from the words' first letters ("Arancini (3 pcs)" → "AP", not "A("). */
 function initials(name) {
-  return name.split(/\s+/).filter(Boolean).slice(0, 2).map((w) => w[0].toUpperCase()).join('');
+  return name.split(/\s+/)
+    .map((w) => w.match(/\p{L}/u)?.[0])
+    .filter(Boolean)
+    .slice(0, 2)
+    .map((c) => c.toUpperCase())
+    .join('');
+}
+
+function emptyFacets() {
+  return { category: new Set(), brand: new Set(), price: null, rating: null };
+}
+
+/**
+ * The server's highlight (`<mark>` around matched words, the rest HTML-escaped) as nodes. It
+ * is parsed inert and rebuilt from text and `<mark>` only, so nothing else can get through.
+ */
+function highlightNodes(html) {
+  const template = document.createElement('template');
+  template.innerHTML = html;
+  return [...template.content.childNodes].map((node) => (node.nodeName === 'MARK'
+    ? h('mark', { text: node.textContent })
+    : document.createTextNode(node.textContent)));
 }
 
 function hue(text = '') {
@@ -114,8 +146,11 @@ async function loadStores() {
     $('result-count').textContent = 'Start the server with --demo to load a sample catalog.';
     return;
   }
-  const wanted = new URLSearchParams(location.search).get('store') || sessionStorage.getItem(STORE_KEY);
+  const params = new URLSearchParams(location.search);
+  const wanted = params.get('store') || sessionStorage.getItem(STORE_KEY);
   const store = state.stores.find((s) => s.id === wanted) || state.stores[0];
+  // `?q=` opens a search (the page keeps it there, so a search can be shared).
+  $('search').value = params.get('q') || '';
   await selectStore(store.id);
 }
 
@@ -136,16 +171,12 @@ async function selectStore(storeId) {
   state.products.clear();
   state.stock.clear();
   state.cards.clear();
+  state.highlights.clear();
+  state.facets = emptyFacets();
+  closeSuggestions();
   $('grid').replaceChildren();
   // One subscription per store carries every product's stock (not one per product).
   live.subscribe(`store:${store.id}`, onStoreMessage);
-  const all = await listAll('/products', { store_id: store.id });
-  const categories = [...new Set(all.map((p) => p.category).filter(Boolean))].sort();
-  $('category').replaceChildren(
-    h('option', { value: '', text: 'All categories' }),
-    ...categories.map((c) => h('option', { value: c, text: c })),
-  );
-  for (const p of all) rememberProduct(p);
   await loadProducts();
   renderCart();
 }
@@ -199,25 +230,76 @@ function applyStock(productId, available, version) {
   renderBadge(productId);
 }
 
-function filters() {
-  const query = { store_id: state.store.id };
+/** Relevance needs words; without them the list is newest first unless the shopper chose. */
+function syncSort() {
   const q = $('search').value.trim();
-  if (q) query.q = q;
-  if ($('category').value) query.category = $('category').value;
-  if ($('sort').value) query.sort = $('sort').value;
-  if ($('in-stock').checked) query.in_stock = 'true';
+  const sort = $('sort');
+  sort.querySelector('option[value="relevance"]').disabled = !q;
+  if (!q && sort.value === 'relevance') sort.value = '-created_at';
+  else if (q && !state.sortChosen) sort.value = 'relevance';
+}
+
+function hasFilters() {
+  const f = state.facets;
+  return f.category.size > 0 || f.brand.size > 0 || f.price !== null || f.rating !== null
+    || $('in-stock').checked;
+}
+
+/** The `/search` parameters of the box, the facets, the toggle and the sort. */
+function searchParams(page) {
+  const query = new URLSearchParams({ store_id: state.store.id });
+  const q = $('search').value.trim();
+  if (q) query.set('q', q);
+  const f = state.facets;
+  for (const value of f.category) query.append('category', value);
+  for (const value of f.brand) query.append('brand', value);
+  if (f.price) {
+    query.set('min_price', String(f.price.from));
+    // A bucket's `to` is exclusive, `max_price` inclusive.
+    query.set('max_price', String(f.price.to - 1));
+  }
+  if (f.rating) query.set('min_rating', String(f.rating));
+  if ($('in-stock').checked) query.set('in_stock', 'true');
+  const sort = $('sort').value;
+  if (sort && (sort !== 'relevance' || q)) query.set('sort', sort);
+  if (page === 1) query.set('facets', FACETS);
+  query.set('page', String(page));
+  query.set('per_page', String(PAGE_SIZE));
   return query;
 }
 
-async function loadProducts() {
+/** Runs the search afresh (or, with `more`, appends its next page). */
+async function loadProducts({ more = false } = {}) {
   if (!state.store) return;
+  searchSoon.cancel();
   const generation = ++state.listGeneration;
+  syncSort();
+  const page = more ? state.page + 1 : 1;
+  const q = $('search').value.trim();
   $('grid').setAttribute('aria-busy', 'true');
   try {
-    const items = await listAll('/products', filters());
+    const body = await request('GET', `/search?${searchParams(page)}`);
     if (generation !== state.listGeneration) return;
-    for (const p of items) rememberProduct(p);
-    state.visible = items.map((p) => p.id);
+    if (!more) state.highlights.clear();
+    for (const item of body.items) {
+      rememberProduct(item.product);
+      if (item.highlights?.name) {
+        state.highlights.set(item.product.id, { name: item.product.name, html: item.highlights.name });
+      }
+    }
+    const ids = body.items.map((item) => item.product.id);
+    state.visible = more ? [...state.visible, ...ids.filter((id) => !state.visible.includes(id))] : ids;
+    state.page = page;
+    state.total = body.total;
+    if (!more) {
+      const url = new URL(location.href);
+      if (q) url.searchParams.set('q', q);
+      else url.searchParams.delete('q');
+      history.replaceState(history.state, '', url);
+      state.query = body.query || {};
+      renderFacets(body.facets || {});
+      renderSearchNotice();
+    }
     renderGrid();
   } catch (error) {
     if (generation === state.listGeneration) toast(describe(error));
@@ -226,13 +308,266 @@ async function loadProducts() {
   }
 }
 
+function renderSearchNotice() {
+  const notice = $('search-notice');
+  const { q, corrected } = state.query || {};
+  if (corrected && corrected !== q) {
+    notice.replaceChildren('Showing results for ', h('em', { class: 'corrected', text: corrected }));
+    notice.hidden = false;
+  } else {
+    notice.replaceChildren();
+    notice.hidden = true;
+  }
+}
+
 function renderGrid() {
   const grid = $('grid');
   grid.replaceChildren(...state.visible.map((id) => cardFor(id)));
-  const n = state.visible.length;
+  const n = state.total;
   $('result-count').textContent = n === 1 ? '1 product' : `${n} products`;
-  if (n === 0) grid.append(h('li', { class: 'empty muted', text: 'No products match.' }));
+  $('more').hidden = state.visible.length >= state.total;
+  if (state.visible.length === 0) grid.append(emptyState());
 }
+
+function emptyState() {
+  const q = $('search').value.trim();
+  const filtered = hasFilters();
+  return h('li', { class: 'empty muted' },
+    h('p', {}, q ? ['No products match ', h('strong', { text: `“${q}”` })] : 'No products match',
+      filtered ? (q ? ' — try fewer words or clear filters.' : ' these filters.') : (q ? ' — try fewer or other words.' : '.')),
+    filtered ? h('button', { class: 'button', type: 'button', onclick: clearFilters }, 'Clear filters') : null);
+}
+
+// ---------------------------------------------------------------- facets
+
+function renderFacets(facets) {
+  const currency = state.store?.currency || 'USD';
+  $('facet-groups').replaceChildren(...[
+    valueFacet('category', 'Category', facets.category),
+    valueFacet('brand', 'Brand', facets.brand),
+    priceFacet(facets.price, currency),
+    ratingFacet(facets.rating),
+  ].filter(Boolean));
+  $('clear-filters').hidden = !hasFilters();
+}
+
+function facetOption({ type, name, value, checked, label, count, onchange }) {
+  return h('label', { class: 'facet-option' },
+    h('input', { type, name: `facet-${name}`, value, checked, onchange }),
+    h('span', { class: 'facet-value' }, label),
+    count === null ? null : h('span', { class: 'count num', text: String(count) }));
+}
+
+/** Checkboxes (any of) with counts; a ticked value stays listed even when nothing has it. */
+function valueFacet(name, title, values = []) {
+  const selected = state.facets[name];
+  const list = [...values];
+  for (const value of selected) if (!list.some((v) => v.value === value)) list.push({ value, count: 0 });
+  if (list.length === 0) return null;
+  return h('fieldset', { class: 'facet', dataset: { facet: name } },
+    h('legend', { text: title }),
+    list.map(({ value, count }) => facetOption({
+      type: 'checkbox', name, value, checked: selected.has(value), label: value, count,
+      onchange: (e) => {
+        if (e.target.checked) selected.add(value);
+        else selected.delete(value);
+        loadProducts();
+      },
+    })));
+}
+
+/** One price range at a time (the API takes one `min_price`..`max_price`). */
+function priceFacet(price, currency) {
+  const chosen = state.facets.price;
+  const buckets = (price?.buckets || []).filter((b) => b.count > 0
+    || (chosen && b.from === chosen.from && b.to === chosen.to));
+  if (chosen && !buckets.some((b) => b.from === chosen.from && b.to === chosen.to)) {
+    buckets.unshift({ ...chosen, count: 0 });
+  }
+  if (buckets.length === 0) return null;
+  // Whole amounts without their zero cents: "$25 – $50".
+  const money = (amount) => formatMoney({ amount, currency }).replace(/[.,]00(?=\D*$)/, '');
+  const pick = (range) => () => {
+    state.facets.price = range;
+    loadProducts();
+  };
+  return h('fieldset', { class: 'facet', dataset: { facet: 'price' } },
+    h('legend', { text: 'Price' }),
+    facetOption({
+      type: 'radio', name: 'price', value: '', checked: !chosen, label: 'Any price', count: null,
+      onchange: pick(null),
+    }),
+    buckets.map((b) => facetOption({
+      type: 'radio', name: 'price', value: `${b.from}-${b.to}`,
+      checked: Boolean(chosen && chosen.from === b.from && chosen.to === b.to),
+      label: priceLabel(b, money), count: b.count,
+      onchange: pick({ from: b.from, to: b.to }),
+    })));
+}
+
+/** "Under $25", "$25 – $50" (a bucket's `to` is exclusive), or one price for a one-cent bucket. */
+function priceLabel({ from, to }, money) {
+  if (to - from <= 1) return money(from);
+  return from === 0 ? `Under ${money(to)}` : `${money(from)} – ${money(to)}`;
+}
+
+/** "4★ & up": the counts of each whole rating summed from the top. */
+function ratingFacet(values = []) {
+  const counts = new Map(values.map((v) => [Number(v.value), v.count]));
+  const chosen = state.facets.rating;
+  if (![...counts.values()].some((c) => c > 0) && !chosen) return null;
+  const pick = (rating) => () => {
+    state.facets.rating = rating;
+    loadProducts();
+  };
+  const options = [];
+  let atLeast = counts.get(5) || 0;
+  for (let stars = 4; stars >= 1; stars -= 1) {
+    atLeast += counts.get(stars) || 0;
+    if (atLeast > 0 || chosen === stars) {
+      options.push(facetOption({
+        type: 'radio', name: 'rating', value: String(stars), checked: chosen === stars,
+        label: [h('span', { class: 'stars', 'aria-hidden': 'true', text: '★'.repeat(stars) + '☆'.repeat(5 - stars) }),
+          h('span', { class: 'sr-only', text: `${stars} stars` }), ' & up'],
+        count: atLeast, onchange: pick(stars),
+      }));
+    }
+  }
+  return h('fieldset', { class: 'facet', dataset: { facet: 'rating' } },
+    h('legend', { text: 'Rating' }),
+    facetOption({
+      type: 'radio', name: 'rating', value: '', checked: !chosen, label: 'Any rating', count: null,
+      onchange: pick(null),
+    }),
+    options);
+}
+
+function clearFilters() {
+  state.facets = emptyFacets();
+  $('in-stock').checked = false;
+  loadProducts();
+}
+
+// ---------------------------------------------------------------- suggestions
+
+const suggest = { items: [], active: -1, generation: 0 };
+
+async function loadSuggestions() {
+  const q = $('search').value.trim();
+  const generation = ++suggest.generation;
+  if (!q || !state.store) {
+    closeSuggestions();
+    return;
+  }
+  try {
+    const body = await request('GET', `/search/suggest?${new URLSearchParams({ q, store_id: state.store.id })}`);
+    if (generation !== suggest.generation) return;
+    renderSuggestions(body.suggestions || []);
+  } catch {
+    if (generation === suggest.generation) closeSuggestions();
+  }
+}
+
+function renderSuggestions(list) {
+  suggest.items = list;
+  suggest.active = -1;
+  if (list.length === 0) {
+    closeSuggestions();
+    return;
+  }
+  $('suggestions').replaceChildren(...list.map((s, i) => h('li', {
+    id: `suggestion-${i}`, role: 'option', 'aria-selected': 'false',
+    class: `suggestion suggestion-${s.kind}`,
+    dataset: s.product_id ? { kind: s.kind, productId: s.product_id } : { kind: s.kind },
+    // Keeps the focus in the box, so the list is still there for the click.
+    onmousedown: (e) => e.preventDefault(),
+    onclick: () => pickSuggestion(i),
+  },
+  h('span', { class: 'suggestion-text', text: s.text }),
+  s.kind === 'category' ? h('span', { class: 'suggestion-kind muted', text: 'Category' }) : null)));
+  $('suggestions').hidden = false;
+  $('search').setAttribute('aria-expanded', 'true');
+}
+
+function closeSuggestions() {
+  suggestSoon.cancel();
+  suggest.generation += 1;
+  suggest.items = [];
+  suggest.active = -1;
+  $('suggestions').hidden = true;
+  $('suggestions').replaceChildren();
+  $('search').setAttribute('aria-expanded', 'false');
+  $('search').removeAttribute('aria-activedescendant');
+}
+
+function setActiveSuggestion(index) {
+  suggest.active = index;
+  for (const [i, li] of [...$('suggestions').children].entries()) {
+    li.setAttribute('aria-selected', String(i === index));
+    if (i === index) li.scrollIntoView({ block: 'nearest' });
+  }
+  if (index >= 0) $('search').setAttribute('aria-activedescendant', `suggestion-${index}`);
+  else $('search').removeAttribute('aria-activedescendant');
+}
+
+function onSearchKey(event) {
+  const open = !$('suggestions').hidden && suggest.items.length > 0;
+  const n = suggest.items.length;
+  if (event.key === 'ArrowDown' && open) {
+    event.preventDefault();
+    setActiveSuggestion((suggest.active + 1) % n);
+  } else if (event.key === 'ArrowUp' && open) {
+    event.preventDefault();
+    setActiveSuggestion(suggest.active <= 0 ? n - 1 : suggest.active - 1);
+  } else if (event.key === 'ArrowDown' && $('search').value.trim()) {
+    event.preventDefault();
+    loadSuggestions();
+  } else if (event.key === 'Enter' && open && suggest.active >= 0) {
+    event.preventDefault();
+    pickSuggestion(suggest.active);
+  } else if (event.key === 'Escape' && open) {
+    // Only closes the list (the browser would otherwise also empty the box).
+    event.preventDefault();
+    closeSuggestions();
+  }
+}
+
+/** A category narrows to it; a product is searched by its name and brought into view. */
+async function pickSuggestion(index) {
+  const s = suggest.items[index];
+  closeSuggestions();
+  if (!s) return;
+  if (s.kind === 'category') {
+    $('search').value = '';
+    state.facets.category = new Set([s.text]);
+    await loadProducts();
+    return;
+  }
+  $('search').value = s.text;
+  await loadProducts();
+  if (s.product_id) await spotlight(s.product_id);
+}
+
+async function spotlight(productId) {
+  if (!state.visible.includes(productId)) {
+    try {
+      rememberProduct(await request('GET', `/products/${productId}`));
+    } catch (error) {
+      toast(describe(error));
+      return;
+    }
+    state.visible.unshift(productId);
+    renderGrid();
+  }
+  const card = state.cards.get(productId);
+  if (!card) return;
+  card.scrollIntoView({ block: 'center', behavior: 'smooth' });
+  card.classList.add('spotlight');
+  clearTimeout(card.spotlightTimer);
+  card.spotlightTimer = setTimeout(() => card.classList.remove('spotlight'), 2500);
+}
+
+// ---------------------------------------------------------------- cards
 
 function cardFor(id) {
   let card = state.cards.get(id);
@@ -266,7 +601,12 @@ function fillCard(card, product) {
     thumb.textContent = initials(product.name);
     thumb.style.setProperty('--hue', hue(product.category || product.name));
   }
-  card.querySelector('.product-name a').textContent = product.name;
+  const name = card.querySelector('.product-name a');
+  // The server escaped the highlight; it is used only while it is of the current name.
+  const highlight = state.highlights.get(product.id);
+  if (highlight && highlight.name === product.name) name.replaceChildren(...highlightNodes(highlight.html));
+  else name.textContent = product.name;
+  name.title = product.name;
   card.querySelector('.product-rating').replaceChildren(ratingLine(product.rating));
   card.querySelector('.product-meta').textContent = [product.category, product.brand].filter(Boolean).join(' · ');
   card.querySelector('.price').textContent = formatMoney(product.price);
@@ -807,13 +1147,19 @@ function onSessionChange() {
 
 // ---------------------------------------------------------------- wiring
 
+/** `fn` once calls stop for `ms`; `.cancel()` drops a pending call. */
 function debounce(fn, ms) {
   let timer;
-  return (...args) => {
+  const debounced = (...args) => {
     clearTimeout(timer);
     timer = setTimeout(() => fn(...args), ms);
   };
+  debounced.cancel = () => clearTimeout(timer);
+  return debounced;
 }
+
+const searchSoon = debounce(() => loadProducts(), 250);
+const suggestSoon = debounce(loadSuggestions, 150);
 
 function renderLiveStatus(status) {
   const el = $('live-status');
@@ -831,10 +1177,31 @@ async function start() {
   $('store-select').addEventListener('change', (e) => selectStore(e.target.value));
   $('filters').addEventListener('submit', (e) => {
     e.preventDefault();
+    closeSuggestions();
     loadProducts();
   });
-  $('search').addEventListener('input', debounce(loadProducts, 250));
-  for (const id of ['category', 'sort', 'in-stock']) $(id).addEventListener('change', loadProducts);
+  $('search').addEventListener('input', () => {
+    searchSoon();
+    suggestSoon();
+  });
+  // Emptied without typing (a script, the field's clear button): search again if it changed.
+  $('search').addEventListener('change', () => {
+    if ($('search').value.trim() !== (state.query?.q || '')) loadProducts();
+  });
+  $('search').addEventListener('keydown', onSearchKey);
+  $('search').addEventListener('blur', () => closeSuggestions());
+  $('sort').addEventListener('change', () => {
+    state.sortChosen = true;
+    loadProducts();
+  });
+  $('in-stock').addEventListener('change', () => loadProducts());
+  $('clear-filters').addEventListener('click', clearFilters);
+  $('facets-toggle').addEventListener('click', () => {
+    const open = $('facets').classList.toggle('open');
+    $('facets-toggle').setAttribute('aria-expanded', String(open));
+    $('facets-toggle').textContent = open ? 'Hide filters' : 'Show filters';
+  });
+  $('more').addEventListener('click', () => loadProducts({ more: true }));
   $('checkout').addEventListener('submit', checkout);
   $('cart-button').addEventListener('click', () => {
     $('cart').scrollIntoView({ behavior: 'smooth', block: 'start' });

@@ -25,7 +25,7 @@ use tempfile::TempDir;
 
 const REQUIRE_BROWSER: &str = "EMPORIUM_REQUIRE_BROWSER";
 /// How long any one expectation on a page may take before the test fails.
-const PATIENCE: Duration = Duration::from_secs(10);
+pub(crate) const PATIENCE: Duration = Duration::from_secs(10);
 
 // ---------------------------------------------------------------- finding and starting the browser
 
@@ -210,7 +210,7 @@ impl Drop for Driver {
 
 // ---------------------------------------------------------------- page helpers
 
-fn screenshot_dir() -> PathBuf {
+pub(crate) fn screenshot_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("target/screenshots")
 }
 

@@ -2,6 +2,7 @@
 
 mod auth;
 mod browser;
+mod browser_search;
 mod carts;
 mod chaos;
 mod durability;
