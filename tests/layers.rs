@@ -21,10 +21,9 @@ const LAYERS: &[&[&str]] = &[
     // The durable store.
     &["persistence"],
     // The hub, topics and protocol; the JSON views and the read models they fill; discovery
-    // signals derived from the log (popularity, co-purchases, views).
-    &["realtime", "views", "read_model", "discovery"],
-    // The search index and its log follower (reads the catalog's read model and popularity).
-    &["search"],
+    // signals derived from the log (popularity, co-purchases, views); the search index and its
+    // log follower (it reads the catalog's read model).
+    &["realtime", "views", "read_model", "discovery", "search"],
     // Shared services, accounts and access rules, the payment provider.
     &["context", "auth", "payments"],
     // One actor per product, cart and order; the registry.

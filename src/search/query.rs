@@ -447,6 +447,60 @@ pub fn highlight(source: &str, terms: &HashSet<String>) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// Undoes [`text::escape_html`].
+    fn unescape(html: &str) -> String {
+        html.replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&quot;", "\"")
+            .replace("&#39;", "'")
+            .replace("&amp;", "&")
+    }
+
+    proptest! {
+        /// Whatever the text and the matched words, a highlight is the text itself with some
+        /// words wrapped in marks: no markup of the text survives, nothing is lost.
+        #[test]
+        fn highlights_only_add_marks_to_the_escaped_text(
+            source in "[a-zA-Z<>&\"' éÉ-]{0,40}",
+            picked in proptest::collection::vec(0usize..8, 0..4),
+        ) {
+            let words = text::words(&source);
+            let terms: HashSet<String> = picked
+                .iter()
+                .filter_map(|i| words.get(*i).map(|w| w.text.clone()))
+                .collect();
+            match highlight(&source, &terms) {
+                None => prop_assert!(terms.is_empty()),
+                Some(html) => {
+                    let unmarked = html.replace("<mark>", "").replace("</mark>", "");
+                    prop_assert!(!unmarked.contains('<') && !unmarked.contains('>'));
+                    prop_assert_eq!(unescape(&unmarked), source);
+                    prop_assert_eq!(html.matches("<mark>").count(), html.matches("</mark>").count());
+                }
+            }
+        }
+
+        /// Price buckets are contiguous, of one round width, cover every price once, and are
+        /// at most six.
+        #[test]
+        fn price_buckets_cover_every_price_once(
+            prices in proptest::collection::vec(0i64..10_000_000, 1..60),
+        ) {
+            let facet = price_facet(&prices).expect("prices");
+            prop_assert!(facet.buckets.len() as i64 <= MAX_PRICE_BUCKETS);
+            prop_assert_eq!(facet.buckets.iter().map(|b| b.count).sum::<usize>(), prices.len());
+            let width = facet.buckets[0].to - facet.buckets[0].from;
+            prop_assert!(width > 0);
+            for pair in facet.buckets.windows(2) {
+                prop_assert_eq!(pair[0].to, pair[1].from);
+                prop_assert_eq!(pair[1].to - pair[1].from, width);
+            }
+            prop_assert!(facet.buckets[0].from <= facet.min);
+            prop_assert!(facet.buckets.last().map(|b| b.to).unwrap_or(0) > facet.max);
+        }
+    }
 
     fn terms(words: &[&str]) -> HashSet<String> {
         words.iter().map(|w| w.to_string()).collect()
