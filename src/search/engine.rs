@@ -9,6 +9,7 @@ use super::{
     text,
 };
 use crate::domain::ids::{ProductId, StoreId};
+use rustc_hash::FxHashMap;
 use std::collections::{HashMap, HashSet};
 use tantivy::{
     DocId, Score, SegmentOrdinal, SegmentReader,
@@ -35,7 +36,7 @@ pub struct TextHit {
 #[derive(Debug, Default)]
 pub struct TextMatches {
     /// The products with at least one matched word.
-    pub hits: HashMap<ProductId, TextHit>,
+    pub hits: FxHashMap<ProductId, TextHit>,
     /// Every indexed word some query word matched (for highlights).
     pub terms: HashSet<String>,
     /// The query with each word that only matched with a typo replaced by the indexed word
@@ -100,7 +101,7 @@ pub fn match_words(
         )) as Box<dyn Query>
     });
     // Per document and query word: the best (typos, score) any alternative gave it.
-    let mut best: HashMap<DocKey, Vec<Option<(u8, f32)>>> = HashMap::new();
+    let mut best: FxHashMap<DocKey, [Option<(u8, f32)>; MAX_QUERY_WORDS]> = FxHashMap::default();
     for alternative in &alternatives {
         let mut classes: Vec<u8> = alternative.expansions.iter().map(|e| e.typos).collect();
         classes.sort_unstable();
@@ -134,7 +135,7 @@ pub fn match_words(
             };
             let span = alternative.covers.clone().count() as f32;
             for (doc, score) in searcher.search(&query, &AllScored)? {
-                let slots = best.entry(doc).or_insert_with(|| vec![None; words.len()]);
+                let slots = best.entry(doc).or_insert([None; MAX_QUERY_WORDS]);
                 for slot in &mut slots[alternative.covers.clone()] {
                     let candidate = (typos, score / span);
                     let better = match slot {
@@ -149,8 +150,8 @@ pub fn match_words(
         }
     }
 
-    let mut hits = HashMap::with_capacity(best.len());
-    let mut columns = HashMap::new();
+    let mut hits = FxHashMap::with_capacity_and_hasher(best.len(), Default::default());
+    let mut columns = FxHashMap::default();
     for ((segment, doc), slots) in best {
         let (hi, lo) = match columns.entry(segment) {
             std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),

@@ -10,7 +10,11 @@ use crate::{
     },
     views::ProductView,
 };
-use std::collections::{BTreeMap, HashMap, HashSet};
+use rustc_hash::FxHashMap;
+use std::{
+    cmp::Reverse,
+    collections::{BTreeMap, HashSet},
+};
 
 /// Orders of a result list.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -247,68 +251,26 @@ impl Request<'_> {
             .iter()
             .map(|facet| (facet.clone(), count_facet(facet, f, &candidates)))
             .collect();
-        let mut results: Vec<Found> = candidates
+        let results: Vec<Found> = candidates
             .into_iter()
             .filter(|c| f.pass(&c.product, Own::None))
             .collect();
-        let popularity: HashMap<ProductId, u64> =
-            if matches!(self.sort, Sort::Relevance | Sort::PopularityDesc) {
-                results
-                    .iter()
-                    .map(|r| {
-                        let id = r.product.catalog.id.clone();
-                        let sold = (self.popularity)(&id);
-                        (id, sold)
-                    })
-                    .collect()
-            } else {
-                HashMap::new()
-            };
-        let sold = |r: &Found| popularity.get(&r.product.catalog.id).copied().unwrap_or(0);
-        let newest = |a: &Found, b: &Found| {
-            (b.product.catalog.created_at, &b.product.catalog.id)
-                .cmp(&(a.product.catalog.created_at, &a.product.catalog.id))
-        };
-        let price = |r: &Found| r.product.catalog.price.amount;
-        match self.sort {
-            Sort::Relevance => results.sort_by(|a, b| {
-                let (ha, hb) = (a.hit.unwrap_or_default(), b.hit.unwrap_or_default());
-                hb.words
-                    .cmp(&ha.words)
-                    .then(ha.typos.cmp(&hb.typos))
-                    .then(hb.score.total_cmp(&ha.score))
-                    .then(sold(b).cmp(&sold(a)))
-                    .then_with(|| newest(a, b))
-            }),
-            Sort::Price => {
-                results.sort_by(|a, b| price(a).cmp(&price(b)).then_with(|| newest(a, b)))
-            }
-            Sort::PriceDesc => {
-                results.sort_by(|a, b| price(b).cmp(&price(a)).then_with(|| newest(a, b)))
-            }
-            Sort::RatingDesc => results.sort_by(|a, b| {
-                let (ra, rb) = (rating_of(&a.product), rating_of(&b.product));
-                // Unrated products last.
-                rb.cmp(&ra).then_with(|| newest(a, b))
-            }),
-            Sort::PopularityDesc => {
-                results.sort_by(|a, b| sold(b).cmp(&sold(a)).then_with(|| newest(a, b)))
-            }
-            Sort::CreatedDesc => results.sort_by(newest),
-            Sort::Name => results.sort_by(|a, b| {
-                a.product
-                    .catalog
-                    .name
-                    .to_lowercase()
-                    .cmp(&b.product.catalog.name.to_lowercase())
-                    .then_with(|| newest(a, b))
-            }),
-        }
         let total = results.len();
-        let items = results
+        let mut keyed: Vec<(SortKey, Found)> = results
+            .into_iter()
+            .map(|found| (self.key(&found), found))
+            .collect();
+        // Only the requested page is ordered completely: the rest is just partitioned off.
+        let end = self.page.saturating_mul(self.per_page).min(total);
+        if end > 0 && end < keyed.len() {
+            keyed.select_nth_unstable_by(end - 1, |a, b| a.0.cmp(&b.0));
+            keyed.truncate(end);
+        }
+        keyed.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let items = keyed
             .into_iter()
             .skip((self.page - 1).saturating_mul(self.per_page))
-            .take(self.per_page)
+            .map(|(_, found)| found)
             .collect();
         Results {
             items,
@@ -316,9 +278,76 @@ impl Request<'_> {
             total,
         }
     }
+
+    /// The order of `found` as one comparable key (computed once per result, so sorting
+    /// never hashes, allocates or looks anything up).
+    fn key(&self, found: &Found) -> SortKey {
+        let c = &found.product.catalog;
+        let hit = found.hit.unwrap_or_default();
+        let sold = || (self.popularity)(&c.id);
+        let primary = match self.sort {
+            Sort::Relevance => Primary::Relevance {
+                words: Reverse(hit.words),
+                typos: hit.typos,
+                score: Reverse(OrderedScore(hit.score)),
+                sold: Reverse(sold()),
+            },
+            Sort::Price => Primary::Number(c.price.amount),
+            Sort::PriceDesc => Primary::Number(c.price.amount.saturating_neg()),
+            // Unrated products last.
+            Sort::RatingDesc => Primary::Number(
+                rating_of(&found.product).map_or(1, |r| -(r.min(i64::MAX as u64) as i64)),
+            ),
+            Sort::PopularityDesc => Primary::Number(-(sold().min(i64::MAX as u64) as i64)),
+            Sort::CreatedDesc => Primary::Number(0),
+            Sort::Name => Primary::Text(c.name.to_lowercase()),
+        };
+        SortKey {
+            primary,
+            newest: Reverse(c.created_at),
+            id: Reverse(c.id.to_bits()),
+        }
+    }
 }
 
-fn count_facet(facet: &FacetName, f: &Filters, candidates: &[Found]) -> FacetCounts {
+/// What a result list is ordered by, then newest first, then by id (a total order, so pages
+/// never overlap).
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+struct SortKey {
+    primary: Primary,
+    newest: Reverse<crate::domain::time::Millis>,
+    id: Reverse<u128>,
+}
+
+/// The sort's own part of a [`SortKey`].
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+enum Primary {
+    /// Relevance: more words, fewer typos, higher score, more sold.
+    Relevance {
+        words: Reverse<u8>,
+        typos: u8,
+        score: Reverse<OrderedScore>,
+        sold: Reverse<u64>,
+    },
+    /// Ascending numbers (descending sorts negate).
+    Number(i64),
+    /// Ascending text.
+    Text(String),
+}
+
+/// A BM25 score with a total order.
+#[derive(PartialEq, PartialOrd)]
+struct OrderedScore(f32);
+
+impl Eq for OrderedScore {}
+
+impl Ord for OrderedScore {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.total_cmp(&other.0)
+    }
+}
+
+fn count_facet<'a>(facet: &FacetName, f: &Filters, candidates: &'a [Found]) -> FacetCounts {
     let own = match facet {
         FacetName::Category => Own::Category,
         FacetName::Brand => Own::Brand,
@@ -330,28 +359,44 @@ fn count_facet(facet: &FacetName, f: &Filters, candidates: &[Found]) -> FacetCou
         .iter()
         .map(|c| &c.product)
         .filter(|p| f.pass(p, own));
-    let value_of = |p: &ProductView| -> Option<String> {
-        let c = &p.catalog;
-        match facet {
-            FacetName::Category => c.category.clone(),
-            FacetName::Brand => c.brand.clone(),
-            FacetName::Rating => rating_of(p).map(|avg| (avg / 100).to_string()),
-            FacetName::Attribute(name) => c.attributes.get(name).cloned(),
-            FacetName::Price => None,
-        }
-    };
     if *facet == FacetName::Price {
         let prices: Vec<i64> = counted.map(|p| p.catalog.price.amount).collect();
         return FacetCounts::Price(price_facet(&prices));
     }
-    let mut counts: HashMap<String, usize> = HashMap::new();
-    for value in counted.filter_map(value_of) {
-        *counts.entry(value).or_default() += 1;
-    }
-    let mut values: Vec<FacetValue> = counts
-        .into_iter()
-        .map(|(value, count)| FacetValue { value, count })
-        .collect();
+    let mut values: Vec<FacetValue> = if *facet == FacetName::Rating {
+        let mut stars: FxHashMap<u64, usize> = FxHashMap::default();
+        for avg in counted.filter_map(rating_of) {
+            *stars.entry(avg / 100).or_default() += 1;
+        }
+        stars
+            .into_iter()
+            .map(|(value, count)| FacetValue {
+                value: value.to_string(),
+                count,
+            })
+            .collect()
+    } else {
+        let value_of = |p: &'a ProductView| -> Option<&'a str> {
+            let c = &p.catalog;
+            match facet {
+                FacetName::Category => c.category.as_deref(),
+                FacetName::Brand => c.brand.as_deref(),
+                FacetName::Attribute(name) => c.attributes.get(name).map(String::as_str),
+                FacetName::Price | FacetName::Rating => None,
+            }
+        };
+        let mut counts: FxHashMap<&str, usize> = FxHashMap::default();
+        for value in counted.filter_map(value_of) {
+            *counts.entry(value).or_default() += 1;
+        }
+        counts
+            .into_iter()
+            .map(|(value, count)| FacetValue {
+                value: value.to_owned(),
+                count,
+            })
+            .collect()
+    };
     values.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.value.cmp(&b.value)));
     FacetCounts::Values(values)
 }
