@@ -17,8 +17,9 @@ use std::sync::Arc;
 pub struct ReadModel {
     /// Every store.
     pub stores: DashMap<StoreId, Store>,
-    /// Every product, with stock as of its last durable change.
-    pub products: DashMap<ProductId, ProductView>,
+    /// Every product, with stock as of its last durable change. Fx-hashed: search looks up
+    /// every hit here (ids are the server's own, so hash flooding is not a concern).
+    pub products: DashMap<ProductId, ProductView, rustc_hash::FxBuildHasher>,
     /// Every order (orders are small and dashboards list the open ones).
     pub orders: DashMap<OrderId, Arc<Order>>,
     /// `(store, lower-cased sku)` → product, for uniqueness.

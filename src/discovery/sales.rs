@@ -78,7 +78,7 @@ pub struct Sales {
     counted: Mutex<HashMap<OrderId, Contribution>>,
     /// Units sold per product per UTC day, days inside the window only (older ones are
     /// dropped when the product changes, and ignored when read).
-    daily: DashMap<ProductId, BTreeMap<i64, u64>>,
+    daily: DashMap<ProductId, BTreeMap<i64, u64>, rustc_hash::FxBuildHasher>,
     /// Per product: how many counted orders also held each other product.
     pairs: DashMap<ProductId, HashMap<ProductId, u64>>,
 }
@@ -91,8 +91,8 @@ impl Sales {
         self.units_sold_in_window(product, crate::domain::time::now_ms())
     }
 
-    /// [`Sales::units_sold_30d`] as of `now`.
-    fn units_sold_in_window(&self, product: &ProductId, now: Millis) -> u64 {
+    /// [`Sales::units_sold_30d`] as of `now` (search reads the clock once per query).
+    pub fn units_sold_in_window(&self, product: &ProductId, now: Millis) -> u64 {
         let today = day_of(now);
         self.daily.get(product).map_or(0, |days| {
             days.range(today - WINDOW_DAYS + 1..=today)

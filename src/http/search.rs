@@ -367,7 +367,10 @@ pub async fn answer(
     } else {
         Sort::CreatedDesc
     });
-    let popularity = |id: &crate::domain::ids::ProductId| app.shared.discovery.units_sold_30d(id);
+    let now = crate::domain::time::now_ms();
+    let popularity = |id: &crate::domain::ids::ProductId| {
+        app.shared.discovery.sales.units_sold_in_window(id, now)
+    };
     let request = Request {
         filters: &parsed.filters,
         facets: &parsed.facets,
@@ -524,7 +527,10 @@ pub async fn suggest(
     if matches.words == 0 {
         return Ok(Json(json!({"suggestions": []})));
     }
-    let popularity = |id: &crate::domain::ids::ProductId| app.shared.discovery.units_sold_30d(id);
+    let now = crate::domain::time::now_ms();
+    let popularity = |id: &crate::domain::ids::ProductId| {
+        app.shared.discovery.sales.units_sold_in_window(id, now)
+    };
     let mut products: Vec<_> = matches
         .hits
         .iter()
