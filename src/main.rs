@@ -117,19 +117,9 @@ fn main() -> ExitCode {
         eprintln!("emporium: invalid EMPORIUM_FAULT: {error}");
         return ExitCode::from(2);
     }
-    let config = match Config::load(args.config.as_deref(), overrides) {
-        Ok(config) => config,
-        Err(error) => {
-            eprintln!("emporium: invalid configuration: {error}");
-            return ExitCode::from(2);
-        }
-    };
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("emporium: cannot start the runtime: {error}");
-            return ExitCode::FAILURE;
-        }
+    let (config, runtime) = match config_and_runtime(args.config.as_deref(), overrides) {
+        Ok(both) => both,
+        Err(code) => return code,
     };
     let addr = config.addr;
     let result = runtime.block_on(async {
@@ -163,6 +153,23 @@ enum Failure {
     Run(String),
 }
 
+/// The configuration (exit code 2 with one line when invalid) and a tokio runtime (exit 1
+/// when it cannot start) of a command that runs the server's code.
+fn config_and_runtime(
+    file: Option<&std::path::Path>,
+    overrides: Overrides,
+) -> Result<(Config, tokio::runtime::Runtime), ExitCode> {
+    let config = Config::load(file, overrides).map_err(|error| {
+        eprintln!("emporium: invalid configuration: {error}");
+        ExitCode::from(2)
+    })?;
+    let runtime = tokio::runtime::Runtime::new().map_err(|error| {
+        eprintln!("emporium: cannot start the runtime: {error}");
+        ExitCode::FAILURE
+    })?;
+    Ok((config, runtime))
+}
+
 /// `emporium reindex`: opens the data dir (refused while a server holds it), loads the
 /// catalog and writes a fresh search index; progress and the figures go to the log.
 fn reindex(args: DataDirArgs) -> ExitCode {
@@ -173,19 +180,9 @@ fn reindex(args: DataDirArgs) -> ExitCode {
         data_dir: args.data_dir,
         ..Overrides::default()
     };
-    let config = match Config::load(args.config.as_deref(), overrides) {
-        Ok(config) => config,
-        Err(error) => {
-            eprintln!("emporium: invalid configuration: {error}");
-            return ExitCode::from(2);
-        }
-    };
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("emporium: cannot start the runtime: {error}");
-            return ExitCode::FAILURE;
-        }
+    let (config, runtime) = match config_and_runtime(args.config.as_deref(), overrides) {
+        Ok(both) => both,
+        Err(code) => return code,
     };
     let result = runtime.block_on(async {
         let app = tokio::task::spawn_blocking(move || emporium::app::App::open(config))
