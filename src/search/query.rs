@@ -426,7 +426,9 @@ pub fn price_facet(prices: &[i64]) -> Option<PriceFacet> {
             let base = 10i64.pow(power);
             [base, 2 * base, base * 5 / 2, 5 * base]
         })
-        .find(|width| buckets_of(*width) <= MAX_PRICE_BUCKETS)
+        // Not finer than a twentieth of the highest price: one price of 59.00 is the bucket
+        // 55.00–60.00, not 59.00–59.01.
+        .find(|width| width.saturating_mul(20) >= max && buckets_of(*width) <= MAX_PRICE_BUCKETS)
         .unwrap_or(max.max(1));
     let start = min.div_euclid(width) * width;
     let count = (max - start) / width + 1;
@@ -590,7 +592,11 @@ mod tests {
         assert!(facet.buckets.len() as i64 <= MAX_PRICE_BUCKETS);
         assert_eq!(facet.buckets[0].from % 500, 0, "{facet:?}");
         assert_eq!(facet.buckets.iter().map(|b| b.count).sum::<usize>(), 4);
-        let one = price_facet(&[500]).expect("one price");
-        assert_eq!(one.buckets.iter().map(|b| b.count).sum::<usize>(), 1);
+        let one = price_facet(&[5900]).expect("one price");
+        assert_eq!(
+            (one.buckets.len(), one.buckets[0].from, one.buckets[0].to),
+            (1, 5500, 6000),
+            "a round bucket around a single price"
+        );
     }
 }
