@@ -9,6 +9,16 @@ use std::fmt;
 
 /// Crockford-style lowercase base32 without ambiguous letters.
 const ALPHABET: &[u8; 32] = b"0123456789abcdefghjkmnpqrstvwxyz";
+/// The value of each byte of [`ALPHABET`] (0 for any other byte; ids are validated first).
+const DIGITS: [u8; 256] = {
+    let mut digits = [0u8; 256];
+    let mut i = 0;
+    while i < ALPHABET.len() {
+        digits[ALPHABET[i] as usize] = i as u8;
+        i += 1;
+    }
+    digits
+};
 /// 24 characters × 5 bits = 120 random bits (the contract asks for at least 96).
 const RANDOM_LEN: usize = 24;
 
@@ -74,8 +84,7 @@ impl ProductId {
     /// them in two fast fields and turns a hit back into its id without a lookup).
     pub fn to_bits(&self) -> u128 {
         self.0[Self::PREFIX.len()..].bytes().fold(0u128, |bits, b| {
-            let digit = ALPHABET.iter().position(|a| *a == b).unwrap_or(0);
-            (bits << 5) | digit as u128
+            (bits << 5) | u128::from(DIGITS[usize::from(b)])
         })
     }
 

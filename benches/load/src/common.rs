@@ -282,7 +282,12 @@ impl TempDir {
 }
 
 impl Drop for TempDir {
+    /// Removes the dir, unless `LOAD_KEEP_DIRS` is set (to look at a data dir afterwards).
     fn drop(&mut self) {
+        if std::env::var_os("LOAD_KEEP_DIRS").is_some() {
+            eprintln!("kept {}", self.0.display());
+            return;
+        }
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
