@@ -152,6 +152,8 @@ impl Search {
     pub async fn follow(self: Arc<Self>, storage: Storage, read_model: Arc<ReadModel>) {
         if let Err(error) = self.run_follower(storage, read_model).await {
             tracing::error!(%error, "search indexing stopped; new product words are not searchable until a restart");
+            // Queries stop waiting for a follower that will not come.
+            self.current.send_replace(Lsn::MAX);
         }
     }
 
