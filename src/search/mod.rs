@@ -150,7 +150,7 @@ impl Search {
     /// Keeps the index following the catalog until the log closes: fills it first when it
     /// was created empty, then indexes every product record of the log after its position.
     pub async fn follow(self: Arc<Self>, storage: Storage, read_model: Arc<ReadModel>) {
-        if let Err(error) = self.run_follower(storage, read_model).await {
+        if let Err(error) = Arc::clone(&self).run_follower(storage, read_model).await {
             tracing::error!(%error, "search indexing stopped; new product words are not searchable until a restart");
             // Queries stop waiting for a follower that will not come.
             self.current.send_replace(Lsn::MAX);
