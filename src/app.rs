@@ -67,9 +67,7 @@ impl App {
         let storage = Storage::open_in(&data_dir, (&config.storage).into())?;
         let resolved = resolve_secrets(&config, &data_dir)?;
         let search = crate::search::Search::open(&data_dir.path().join("search"))
-            .map_err(|e| StorageError::Other(e.to_string()))?;
-        search
-            .load_synonyms(&storage)
+            .and_then(|search| search.load_synonyms(&storage).map(|()| search))
             .map_err(|e| StorageError::Other(e.to_string()))?;
         data_dir.tighten_created();
         let admin_token = resolved.admin_token;

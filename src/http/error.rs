@@ -307,6 +307,12 @@ impl From<ActorError> for AppError {
     }
 }
 
+impl From<crate::search::SearchError> for AppError {
+    fn from(e: crate::search::SearchError) -> Self {
+        Self::Unavailable(e.to_string())
+    }
+}
+
 impl From<StorageError> for AppError {
     fn from(e: StorageError) -> Self {
         Self::Unavailable(e.to_string())

@@ -346,6 +346,25 @@ async fn read_your_writes(app: &App) {
     }
 }
 
+/// The text matches of `q`, after waiting until the index reflects every change
+/// acknowledged before the query (only when `q` has words: nothing else reads the index).
+async fn fresh_matches(
+    app: &App,
+    q: &str,
+    store: Option<&StoreId>,
+) -> Result<crate::search::engine::TextMatches, AppError> {
+    if !q.trim().is_empty() {
+        read_your_writes(app).await;
+    }
+    Ok(app.search.match_text(q, store)?)
+}
+
+/// Units sold in the last 30 days, with the clock read once for the whole query.
+fn popularity_now(app: &App) -> impl Fn(&crate::domain::ids::ProductId) -> u64 + '_ {
+    let now = crate::domain::time::now_ms();
+    move |id| app.shared.discovery.sales.units_sold_in_window(id, now)
+}
+
 /// Runs a parsed request: text hits when there are words, then filters, facets, sort, page.
 /// `every_word`: every query word must match (the product list's contract).
 pub async fn answer(
@@ -354,23 +373,14 @@ pub async fn answer(
     every_word: bool,
 ) -> Result<(Results, crate::search::engine::TextMatches), AppError> {
     let q = parsed.q.as_deref().unwrap_or_default();
-    if !q.trim().is_empty() {
-        read_your_writes(app).await;
-    }
-    let matches = app
-        .search
-        .match_text(q, parsed.filters.store.as_ref())
-        .map_err(|e| AppError::Unavailable(e.to_string()))?;
+    let matches = fresh_matches(app, q, parsed.filters.store.as_ref()).await?;
     let has_words = matches.words > 0;
     let sort = parsed.sort.unwrap_or(if has_words {
         Sort::Relevance
     } else {
         Sort::CreatedDesc
     });
-    let now = crate::domain::time::now_ms();
-    let popularity = |id: &crate::domain::ids::ProductId| {
-        app.shared.discovery.sales.units_sold_in_window(id, now)
-    };
+    let popularity = popularity_now(app);
     let request = Request {
         filters: &parsed.filters,
         facets: &parsed.facets,
@@ -519,18 +529,11 @@ pub async fn suggest(
             _ => {}
         }
     }
-    read_your_writes(&app).await;
-    let matches = app
-        .search
-        .match_text(&q, store.as_ref())
-        .map_err(|e| AppError::Unavailable(e.to_string()))?;
+    let matches = fresh_matches(&app, &q, store.as_ref()).await?;
     if matches.words == 0 {
         return Ok(Json(json!({"suggestions": []})));
     }
-    let now = crate::domain::time::now_ms();
-    let popularity = |id: &crate::domain::ids::ProductId| {
-        app.shared.discovery.sales.units_sold_in_window(id, now)
-    };
+    let popularity = popularity_now(&app);
     let mut products: Vec<_> = matches
         .hits
         .iter()
