@@ -296,6 +296,8 @@ impl Auth {
             store_id,
             password_hash,
             created_at: now_ms(),
+            email_verified: false,
+            disabled: false,
         };
         self.shared
             .storage

@@ -134,6 +134,8 @@ mod tests {
             store_id,
             password_hash: String::new(),
             created_at: now_ms(),
+            email_verified: true,
+            disabled: false,
         }
     }
 

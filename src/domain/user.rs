@@ -50,6 +50,10 @@ pub struct User {
     pub password_hash: String,
     /// Creation time.
     pub created_at: Millis,
+    /// Whether the user proved they own `email` (the link of the `welcome` email).
+    pub email_verified: bool,
+    /// A disabled user cannot log in or refresh, and their access tokens stop working.
+    pub disabled: bool,
 }
 
 impl User {
@@ -61,6 +65,8 @@ impl User {
             "name": self.name,
             "role": self.role.as_str(),
             "store_id": self.store_id,
+            "email_verified": self.email_verified,
+            "disabled": self.disabled,
         })
     }
 }

@@ -12,6 +12,7 @@ use crate::domain::{
     review::Rating,
     stock::Ledger,
     time::Millis,
+    user::{Role, User},
 };
 use serde::{Deserialize, Serialize};
 use std::{collections::BTreeMap, sync::Arc};
@@ -137,6 +138,38 @@ impl From<CartV1> for Cart {
             expires_at: c.expires_at,
             version: c.version,
             store_bound: false,
+        }
+    }
+}
+
+/// A user before `email_verified` and `disabled` (field order as then).
+#[derive(Serialize, Deserialize)]
+pub struct UserV1 {
+    id: UserId,
+    email: String,
+    email_lower: String,
+    name: String,
+    role: Role,
+    store_id: Option<StoreId>,
+    password_hash: String,
+    created_at: Millis,
+}
+
+impl From<UserV1> for User {
+    /// Accounts made before verification existed are taken as verified: nobody can be sent a
+    /// link for them any more, and they have been in use.
+    fn from(u: UserV1) -> Self {
+        Self {
+            id: u.id,
+            email: u.email,
+            email_lower: u.email_lower,
+            name: u.name,
+            role: u.role,
+            store_id: u.store_id,
+            password_hash: u.password_hash,
+            created_at: u.created_at,
+            email_verified: true,
+            disabled: false,
         }
     }
 }
@@ -293,5 +326,29 @@ mod tests {
         storage.apply_writes([write]).expect("applies");
         let (product, idx, _) = storage.load_product(&id).expect("reads").expect("loads");
         assert_eq!((idx, product.rating, product.ledger.version), (3, rated, 4));
+    }
+
+    #[test]
+    fn a_user_written_by_format_1_loads_verified_and_enabled() {
+        let old = UserV1 {
+            id: UserId::generate(),
+            email: "Old@Example.com".into(),
+            email_lower: "old@example.com".into(),
+            name: "Old".into(),
+            role: Role::Staff,
+            store_id: Some(StoreId::generate()),
+            password_hash: "$argon2id$x".into(),
+            created_at: 42,
+        };
+        let bytes = codec::encode(&old).expect("encodes");
+        let user: User = codec::decode_upgrading::<User, UserV1>(&bytes).expect("decodes");
+        assert_eq!(user.email, "Old@Example.com");
+        assert_eq!(user.role, Role::Staff);
+        assert_eq!(user.created_at, 42);
+        assert!(user.email_verified);
+        assert!(!user.disabled);
+        let again = codec::encode_v2(&user).expect("encodes");
+        let back: User = codec::decode_upgrading::<User, UserV1>(&again).expect("decodes");
+        assert_eq!(back.store_id, user.store_id);
     }
 }

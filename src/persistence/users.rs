@@ -9,7 +9,7 @@
 //! As everywhere in this module, every write goes through the committer (and the log).
 
 use super::{
-    ProductWrite, Storage, StorageError, StorageResult, Tree, codec, committer::Committer,
+    ProductWrite, Storage, StorageError, StorageResult, Tree, codec, committer::Committer, legacy,
 };
 use crate::domain::{
     ids::UserId,
@@ -28,15 +28,21 @@ fn key(tag: u8, rest: &[u8]) -> Vec<u8> {
 impl ProductWrite {
     /// Writes a new user and its email index entry.
     pub fn new_user(&mut self, user: &User) -> StorageResult<()> {
-        self.put(
-            Tree::Users,
-            key(b'u', user.id.as_str().as_bytes()),
-            codec::encode(user)?,
-        );
+        self.user(user)?;
         self.put(
             Tree::Users,
             key(b'e', user.email_lower.as_bytes()),
             user.id.as_str().as_bytes().to_vec(),
+        );
+        Ok(())
+    }
+
+    /// Writes a user record (new or changed; the email index is [`Self::new_user`]'s).
+    pub fn user(&mut self, user: &User) -> StorageResult<()> {
+        self.put(
+            Tree::Users,
+            key(b'u', user.id.as_str().as_bytes()),
+            codec::encode_v2(user)?,
         );
         Ok(())
     }
@@ -60,7 +66,7 @@ impl Storage {
     pub fn user(&self, id: &UserId) -> StorageResult<Option<User>> {
         self.users
             .get(key(b'u', id.as_str().as_bytes()))?
-            .map(|raw| Ok(codec::decode(&raw)?))
+            .map(|raw| Ok(codec::decode_upgrading::<User, legacy::UserV1>(&raw)?))
             .transpose()
     }
 

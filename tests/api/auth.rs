@@ -461,6 +461,8 @@ async fn tampered_and_forged_tokens_are_refused() {
             store_id: None,
             password_hash: String::new(),
             created_at: 0,
+            email_verified: true,
+            disabled: false,
         })
         .expect("signs");
     let mut flipped = token.clone().into_bytes();
