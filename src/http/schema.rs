@@ -446,6 +446,10 @@ pub struct User {
     /// The store of a staff member; null otherwise.
     #[schema(required = true)]
     pub store_id: Option<String>,
+    /// Whether the user followed the verification link of their `welcome` email.
+    pub email_verified: bool,
+    /// A disabled user cannot log in, and their tokens and connections are refused.
+    pub disabled: bool,
 }
 
 /// A logged-in session (register, login, refresh).

@@ -40,7 +40,20 @@ fn assert_user(user: &Value, email: &str, role: &str) {
         .keys()
         .map(String::as_str)
         .collect();
-    assert_eq!(keys, ["email", "id", "name", "role", "store_id"], "{user}");
+    assert_eq!(
+        keys,
+        [
+            "disabled",
+            "email",
+            "email_verified",
+            "id",
+            "name",
+            "role",
+            "store_id"
+        ],
+        "{user}"
+    );
+    assert_eq!(user["disabled"], false, "{user}");
     assert!(
         user["id"].as_str().expect("id").starts_with("usr_"),
         "{user}"
