@@ -99,7 +99,13 @@ fn fanout_benches(c: &mut Criterion) {
             b.iter(|| {
                 seq += 1;
                 let data = stock_changed(&product, &store, seq);
-                hub.publish_durable(&topic, seq, "stock.changed", &data, now_ms());
+                hub.publish_durable(
+                    &topic,
+                    seq,
+                    emporium::realtime::EventType::StockChanged,
+                    &data,
+                    now_ms(),
+                );
                 for queue in &mut queues {
                     black_box(queue.try_recv().expect("frame delivered"));
                 }

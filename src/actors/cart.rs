@@ -12,6 +12,7 @@ use crate::domain::{
     ids::{ProductId, ReservationId},
     time::{Millis, now_ms},
 };
+use crate::realtime::EventType;
 use futures_util::future::join_all;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use std::{
@@ -171,7 +172,7 @@ impl Actor for CartActor {
                 if state.cart.hold.take().is_some() {
                     if let Err(error) = state
                         .commerce
-                        .save_cart(&mut state.cart, Some("cart.updated"), false)
+                        .save_cart(&mut state.cart, Some(EventType::CartUpdated), false)
                         .await
                     {
                         state.cart = before;
@@ -208,7 +209,7 @@ impl Actor for CartActor {
                     state.cart.hold = None;
                     if let Err(error) = state
                         .commerce
-                        .save_cart(&mut state.cart, Some("cart.hold_expired"), false)
+                        .save_cart(&mut state.cart, Some(EventType::CartHoldExpired), false)
                         .await
                     {
                         tracing::warn!(cart = %state.cart.id, %error, "could not record a lapsed cart hold");
@@ -362,7 +363,7 @@ impl CartState {
         self.cart.updated_at = now;
         self.cart.expires_at = now + cart_ttl_ms(&self.commerce);
         self.commerce
-            .save_cart(&mut self.cart, Some("cart.updated"), false)
+            .save_cart(&mut self.cart, Some(EventType::CartUpdated), false)
             .await?;
         Ok(Ok(Arc::new(self.cart.clone())))
     }

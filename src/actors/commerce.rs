@@ -7,6 +7,7 @@ use super::{
     order::{OrderActor, OrderArgs, OrderMsg},
     registry::{Registry, Slot},
 };
+use crate::realtime::EventType;
 use crate::{
     domain::{
         cart::Cart,
@@ -131,7 +132,7 @@ impl Commerce {
                     &StoredEvent {
                         seq: order.version,
                         at,
-                        name: "order.status_changed".into(),
+                        name: EventType::OrderStatusChanged.as_str().into(),
                         data: data.to_string(),
                     },
                 )
@@ -158,17 +159,23 @@ impl Commerce {
         if created {
             hub.publish_volatile(
                 &store_topic,
-                "order.created",
+                EventType::OrderCreated,
                 &views::order(order),
                 at,
                 update,
             );
         } else if let Some(data) = changed {
-            hub.publish_volatile(&store_topic, "order.status_changed", &data, at, update);
+            hub.publish_volatile(
+                &store_topic,
+                EventType::OrderStatusChanged,
+                &data,
+                at,
+                update,
+            );
             hub.publish_durable(
                 &format!("order:{}", order.id),
                 order.version,
-                "order.status_changed",
+                EventType::OrderStatusChanged,
                 &data,
                 at,
             );
@@ -183,7 +190,7 @@ impl Commerce {
     pub async fn save_cart(
         &self,
         cart: &mut Cart,
-        event: Option<&str>,
+        event: Option<EventType>,
         deleted: bool,
     ) -> Result<(), ActorError> {
         let at = now_ms();
@@ -206,7 +213,7 @@ impl Commerce {
                     &StoredEvent {
                         seq: cart.version,
                         at,
-                        name: name.into(),
+                        name: name.as_str().into(),
                         data: data.to_string(),
                     },
                 )

@@ -10,6 +10,7 @@ use super::{
     ActorError, Shared,
     registry::{Registry, Slot},
 };
+use crate::realtime::EventType;
 use crate::{
     domain::{
         DomainError,
@@ -439,7 +440,7 @@ impl MovementContext {
 /// An event to publish once the write is durable.
 struct Outgoing {
     seq: u64,
-    name: &'static str,
+    name: EventType,
     data: Value,
     at: Millis,
 }
@@ -675,7 +676,7 @@ impl ProductState {
                 let stored = StoredEvent {
                     seq,
                     at,
-                    name: name.to_owned(),
+                    name: name.as_str().to_owned(),
                     data: data.to_string(),
                 };
                 write.event(&id, &stored).map_err(|e| e.to_string())?;
@@ -752,21 +753,21 @@ impl ProductState {
         })
     }
 
-    fn render(&self, signal: ProductSignal, seq: u64) -> (&'static str, Value) {
+    fn render(&self, signal: ProductSignal, seq: u64) -> (EventType, Value) {
         let catalog = &self.product.catalog;
         let levels = self.product.ledger.levels();
         match signal {
             ProductSignal::Stock(StockSignal::Changed(cause)) => (
-                "stock.changed",
+                EventType::StockChanged,
                 views::stock_changed(catalog, &levels, seq, cause),
             ),
             ProductSignal::Stock(StockSignal::Low) => {
-                ("stock.low", views::stock_low(catalog, &levels))
+                (EventType::StockLow, views::stock_low(catalog, &levels))
             }
             ProductSignal::Updated => {
                 let mut view = self.view();
                 view.stock.version = seq;
-                ("product.updated", views::product(&view))
+                (EventType::ProductUpdated, views::product(&view))
             }
         }
     }
@@ -844,7 +845,7 @@ fn publish(shared: &Shared, view: &ProductView, outgoing: Vec<Outgoing>) {
         shared
             .hub
             .publish_durable(&product_topic, event.seq, event.name, &event.data, event.at);
-        if event.name != "stock.low" {
+        if event.name != EventType::StockLow {
             shared
                 .hub
                 .publish_volatile(&store_topic, event.name, &event.data, event.at, || {});

@@ -129,7 +129,7 @@ pub enum StockSignal {
 }
 
 /// The `cause` of a `stock.changed` event.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum StockCause {
     /// A hold was taken.

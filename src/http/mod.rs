@@ -1,5 +1,6 @@
 //! REST routes (docs/API.md §3–§6) and the WebSocket upgrade, on one axum router.
 
+mod asyncapi;
 mod auth;
 mod carts;
 pub mod error;
@@ -106,6 +107,7 @@ pub fn router_with(app: Arc<App>, extra: Router<Arc<App>>) -> Router {
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(telemetry::render))
         .route("/api/v1/openapi.json", get(openapi::document))
+        .route("/api/v1/asyncapi.json", get(asyncapi::document))
         .route("/api/docs", get(openapi::docs_page))
         .route("/", get(crate::web::storefront))
         .route("/dashboard", get(crate::web::dashboard))

@@ -2,10 +2,10 @@
 //! handlers' `#[utoipa::path]` annotations, their input types and [`super::schema`]; and
 //! `GET /api/docs`, a self-contained page that renders it (no CDN, no external assets).
 
+use super::{asyncapi, search, socket, telemetry};
 use super::{
     auth, carts, health, orders, products, recommendations, reservations, reviews, schema, stores,
 };
-use super::{search, socket, telemetry};
 use axum::{
     http::{HeaderValue, header},
     response::{Html, IntoResponse, Response},
@@ -76,8 +76,9 @@ with a `code` (see the `Problem` schema). Live updates: the WebSocket at `/api/v
         orders::cancel,
         orders::ledger,
         socket::upgrade,
+        asyncapi::document,
     ),
-    components(schemas(schema::Problem, schema::ProductSort, schema::ReviewSort, schema::RecommendationKind), responses(
+    components(schemas(schema::Problem, schema::ProductSort, schema::ReviewSort, schema::RecommendationKind, schema::StockChanged, schema::StockLow, schema::OrderStatusChanged), responses(
         schema::BadRequest,
         schema::Unauthorized,
         schema::PaymentFailed,

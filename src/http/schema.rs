@@ -13,6 +13,7 @@ use crate::{
         money::Money,
         order::{OrderStatus, PaymentStatus},
         product::ProductStatus,
+        stock::StockCause,
         store::StoreKind,
     },
 };
@@ -177,6 +178,50 @@ pub struct Inventory {
     pub version: u64,
     /// Low-stock threshold.
     pub low_stock_threshold: i64,
+}
+
+/// `data` of a `stock.changed` event (docs/API.md §9).
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StockChanged {
+    /// `prod_…`
+    pub product_id: String,
+    /// `str_…`
+    pub store_id: String,
+    /// Units in the building.
+    pub on_hand: i64,
+    /// Units promised to active holds.
+    pub reserved: i64,
+    /// `on_hand - reserved`.
+    pub available: i64,
+    /// The product's event sequence after this change.
+    pub version: u64,
+    /// Why the levels changed.
+    pub cause: StockCause,
+}
+
+/// `data` of a `stock.low` event: sent once when `available` drops below `threshold`.
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StockLow {
+    /// `prod_…`
+    pub product_id: String,
+    /// Units left to sell.
+    pub available: i64,
+    /// The product's low-stock threshold.
+    pub threshold: i64,
+}
+
+/// `data` of an `order.status_changed` event.
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OrderStatusChanged {
+    /// The status before.
+    pub from: OrderStatus,
+    /// The status now.
+    pub to: OrderStatus,
+    /// The order as of this change.
+    pub order: Order,
 }
 
 /// The kind of an inventory movement.

@@ -18,6 +18,7 @@
 //! the newest, and fan-out still never waits. Other events go out at once, after flushing
 //! what is pending so that a product's events are never overtaken by its older stock.
 
+use super::EventType;
 use super::Frame;
 use super::{
     connection::Connection,
@@ -250,9 +251,16 @@ impl Hub {
 
     /// Publishes an event of a durable topic with its entity sequence. No-op without
     /// subscribers: the event is already stored for replay.
-    pub fn publish_durable(&self, topic: &str, seq: u64, event: &str, data: &Value, at: Millis) {
+    pub fn publish_durable(
+        &self,
+        topic: &str,
+        seq: u64,
+        event: EventType,
+        data: &Value,
+        at: Millis,
+    ) {
         if let Some(mut entry) = self.topics.get_mut(topic) {
-            let frame = protocol::event(topic, seq, event, data, at);
+            let frame = protocol::event(topic, seq, event.as_str(), data, at);
             let t = &mut *entry;
             t.seq = t.seq.max(seq);
             self.deliver(topic, t, seq, event, data, frame);
@@ -265,7 +273,7 @@ impl Hub {
     pub fn publish_volatile(
         &self,
         topic: &str,
-        event: &str,
+        event: EventType,
         data: &Value,
         at: Millis,
         update: impl FnOnce(),
@@ -274,7 +282,7 @@ impl Hub {
         update();
         let t = &mut *entry;
         t.seq += 1;
-        let frame = protocol::event(topic, t.seq, event, data, at);
+        let frame = protocol::event(topic, t.seq, event.as_str(), data, at);
         t.ring.push_back((t.seq, frame.clone()));
         while t.ring.len() > self.replay_buffer {
             t.ring.pop_front();
@@ -290,7 +298,7 @@ impl Hub {
         name: &str,
         t: &mut Topic,
         seq: u64,
-        event: &str,
+        event: EventType,
         data: &Value,
         frame: Frame,
     ) {
@@ -298,7 +306,7 @@ impl Hub {
             fan_out(&mut t.subscribers, seq, &frame, |_| true);
             return;
         }
-        let product = (event == "stock.changed")
+        let product = (event == EventType::StockChanged)
             .then(|| data.get("product_id").and_then(Value::as_str))
             .flatten();
         let Some(product) = product else {
@@ -454,7 +462,13 @@ mod tests {
         let _ = (latest_rx.recv().await, all_rx.recv().await);
         let published = tokio::time::Instant::now();
         for seq in 1..=5 {
-            hub.publish_durable(topic, seq, "stock.changed", &stock("p1", seq as i64), 0);
+            hub.publish_durable(
+                topic,
+                seq,
+                EventType::StockChanged,
+                &stock("p1", seq as i64),
+                0,
+            );
         }
         let seqs = |rx: &mut tokio::sync::mpsc::Receiver<Frame>| {
             let mut out = Vec::new();
@@ -488,8 +502,8 @@ mod tests {
             published.elapsed()
         );
         assert_eq!(flushed, [5], "then only the newest, after the interval");
-        hub.publish_durable(topic, 6, "stock.changed", &stock("p1", 6), 0);
-        hub.publish_durable(topic, 7, "product.updated", &json!({"id": "p1"}), 0);
+        hub.publish_durable(topic, 6, EventType::StockChanged, &stock("p1", 6), 0);
+        hub.publish_durable(topic, 7, EventType::ProductUpdated, &json!({"id": "p1"}), 0);
         assert_eq!(
             seqs(&mut latest_rx),
             [6, 7],

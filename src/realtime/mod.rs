@@ -3,9 +3,11 @@
 //! and lives in `http::socket`.
 
 pub mod connection;
+pub mod events;
 pub mod frame;
 pub mod hub;
 pub mod protocol;
 
+pub use events::EventType;
 pub use frame::Frame;
 pub use hub::Hub;

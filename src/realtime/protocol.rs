@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 /// Where a resuming client left off.
-#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Since {
     /// The topic epoch the client saw.
@@ -17,7 +17,7 @@ pub struct Since {
 }
 
 /// How a subscription delivers `stock.changed`.
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Mode {
     /// Conflated: the newest state, superseded events may be skipped.
@@ -25,11 +25,11 @@ pub enum Mode {
 }
 
 /// The operations a client may send; anything else is `unknown op`.
-const OPS: [&str; 4] = ["subscribe", "unsubscribe", "auth", "ping"];
+pub const OPS: [&str; 4] = ["subscribe", "unsubscribe", "auth", "ping"];
 
 /// One client operation. Unknown keys are refused (`invalid_message`), as REST refuses unknown
 /// fields with 422: a typo such as `"snce"` must not pass silently.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ClientOp {
     /// Start receiving a topic.

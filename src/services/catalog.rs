@@ -1,5 +1,6 @@
 //! Stores and product creation. Everything after creation goes through the product's actor.
 
+use crate::realtime::EventType;
 use crate::{
     actors::Shared,
     domain::{
@@ -95,7 +96,7 @@ impl Catalog {
         let stored = store.clone();
         self.shared.hub.publish_volatile(
             &format!("store:{id}"),
-            "store.status_changed",
+            EventType::StoreStatusChanged,
             &data,
             now_ms(),
             move || {
@@ -181,10 +182,13 @@ impl Catalog {
             for (seq, signal) in (1u64..).zip(&signals) {
                 let (name, data) = match signal {
                     StockSignal::Changed(cause) => (
-                        "stock.changed",
+                        EventType::StockChanged,
                         views::stock_changed(&product.catalog, &levels, seq, *cause),
                     ),
-                    StockSignal::Low => ("stock.low", views::stock_low(&product.catalog, &levels)),
+                    StockSignal::Low => (
+                        EventType::StockLow,
+                        views::stock_low(&product.catalog, &levels),
+                    ),
                 };
                 write
                     .event(
@@ -192,7 +196,7 @@ impl Catalog {
                         &StoredEvent {
                             seq,
                             at: now,
-                            name: name.into(),
+                            name: name.as_str().into(),
                             data: data.to_string(),
                         },
                     )

@@ -1,5 +1,6 @@
 //! One integration-test binary: every test drives a real server over real sockets.
 
+mod asyncapi;
 mod auth;
 mod browser;
 mod browser_search;
