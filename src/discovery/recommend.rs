@@ -1,11 +1,12 @@
 //! `GET /products/{id}/recommendations` (docs/API.md §11): `also_bought` from the
-//! co-purchases of [`Sales`], `similar` from a scoring of the same store's products in the read
-//! model. Both never answer the product itself nor archived products, and put products in
-//! stock first.
+//! co-purchases of [`Sales`], `similar` from the candidates the search index finds
+//! (more-like-this over the product's words, `search::similar`), scored here by what they
+//! share: category, brand, attributes and words. Both never answer the product itself nor
+//! archived products, and put products in stock first.
 //!
-//! `similar` scans the store's products in the read model per request (no index of its own):
-//! a few thousand products per store cost well under a millisecond of word comparisons, and
-//! the search index may take over when it offers a more-like-this query.
+//! The index bounds the work of `similar` by what shares a word with the product, not by the
+//! size of the store; the explicit points below keep the ranking explainable (a shared
+//! category counts more than a shared word of a description).
 
 use super::sales::Sales;
 use crate::{
@@ -117,13 +118,15 @@ fn likeness(target: &ProductView, profile: &Profile, candidate: &ProductView) ->
     score
 }
 
-/// Up to `limit` recommendations of `kind` for `target`, best first: in stock first, then by
+/// Up to `limit` recommendations of `kind` for `target` (`similar`: the index's candidates
+/// for it), best first: in stock first, then by
 /// the kind's score, then by popularity ([`Sales::units_sold_30d`]), then by name and id.
 pub fn recommend(
     read_model: &ReadModel,
     sales: &Sales,
     target: &ProductView,
     kind: Kind,
+    similar: &[ProductId],
     limit: usize,
 ) -> Vec<ProductView> {
     let id = &target.catalog.id;
@@ -144,13 +147,13 @@ pub fn recommend(
         }
         Kind::Similar => {
             let profile = Profile::of(target);
-            read_model
-                .products
+            similar
                 .iter()
-                .filter(|entry| eligible(entry.value()))
-                .filter_map(|entry| {
-                    let score = likeness(target, &profile, entry.value());
-                    (score > 0).then(|| (score, entry.value().clone()))
+                .filter_map(|other| read_model.product(other))
+                .filter(|p| eligible(p))
+                .filter_map(|p| {
+                    let score = likeness(target, &profile, &p);
+                    (score > 0).then_some((score, p))
                 })
                 .collect()
         }

@@ -23,6 +23,10 @@ const MAX_LIMIT: usize = 20;
 /// Default `limit`.
 const DEFAULT_LIMIT: usize = 10;
 
+/// Candidates of `similar` taken from the index, ranked after: enough that the ranking's
+/// in-stock-first rule still has products to put first when the most alike are sold out.
+const SIMILAR_CANDIDATES: usize = 200;
+
 /// Parameters of `GET /products/{id}/recommendations`.
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -63,11 +67,19 @@ pub async fn get(
     let id = ProductId::parse(&id).ok_or(AppError::NotFound)?;
     let shared = &app.shared;
     let target = shared.read_model.product(&id).ok_or(AppError::NotFound)?;
+    let similar = match kind {
+        Kind::Similar => {
+            super::search::read_your_writes(&app).await;
+            app.search.similar_to(&target.catalog, SIMILAR_CANDIDATES)?
+        }
+        Kind::AlsoBought => Vec::new(),
+    };
     let items: Vec<Value> = recommend::recommend(
         &shared.read_model,
         &shared.discovery.sales,
         &target,
         kind,
+        &similar,
         limit,
     )
     .iter()

@@ -336,7 +336,7 @@ const FRESHNESS_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Waits until the index reflects every change acknowledged so far (normally one follower
 /// batch, milliseconds; at most [`FRESHNESS_WAIT`], then the query runs on what is there).
-async fn read_your_writes(app: &App) {
+pub(crate) async fn read_your_writes(app: &App) {
     let durable = app.shared.storage.durable_lsn();
     if !app.search.caught_up(durable, FRESHNESS_WAIT).await {
         tracing::warn!(

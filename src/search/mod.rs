@@ -15,6 +15,7 @@
 pub mod engine;
 pub mod index;
 pub mod query;
+pub mod similar;
 pub mod synonyms;
 pub mod terms;
 pub mod text;
@@ -112,6 +113,16 @@ impl Search {
             .get(store)
             .map(|s| Arc::clone(s.value()))
             .unwrap_or_default()
+    }
+
+    /// Up to `limit` other products of `catalog`'s store sharing words with it, most alike
+    /// first (see [`similar::more_like`]).
+    pub fn similar_to(
+        &self,
+        catalog: &crate::domain::product::Catalog,
+        limit: usize,
+    ) -> Result<Vec<crate::domain::ids::ProductId>, SearchError> {
+        Ok(similar::more_like(&self.index, catalog, limit)?)
     }
 
     /// Matches the words of `q` in `store`'s products (or everyone's), with that store's
