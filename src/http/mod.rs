@@ -21,6 +21,7 @@ pub mod socket;
 mod stores;
 pub mod telemetry;
 mod unique_keys;
+mod users;
 
 use crate::{app::App, error::AppError};
 use axum::{
@@ -98,7 +99,9 @@ pub fn router_with(app: Arc<App>, extra: Router<Arc<App>>) -> Router {
         .route("/auth/refresh", post(auth::refresh))
         .route("/auth/logout", post(auth::logout))
         .route("/me", get(auth::me))
-        .route("/users", post(auth::create_user))
+        .route("/me/password", post(users::change_password))
+        .route("/users", get(users::list).post(auth::create_user))
+        .route("/users/{id}", get(users::get).patch(users::update))
         .merge(extra)
         .layer(middleware::from_fn_with_state(Arc::clone(&app), guard));
     let router = Router::new()
@@ -165,6 +168,8 @@ pub fn fuzz_decode_bodies(bytes: &[u8]) {
     let _ = decode::<auth::Login>(bytes);
     let _ = decode::<auth::RefreshToken>(bytes);
     let _ = decode::<auth::CreateUser>(bytes);
+    let _ = decode::<users::UpdateUser>(bytes);
+    let _ = decode::<users::ChangePassword>(bytes);
     let _ = decode::<carts::SetQuantity>(bytes);
     let _ = decode::<carts::CreateCart>(bytes);
     let _ = decode::<orders::CreateOrder>(bytes);

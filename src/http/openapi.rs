@@ -4,6 +4,7 @@
 
 use super::{
     auth, carts, health, orders, products, recommendations, reservations, reviews, schema, stores,
+    users,
 };
 use super::{search, socket, telemetry};
 use axum::{
@@ -64,6 +65,10 @@ with a `code` (see the `Problem` schema). Live updates: the WebSocket at `/api/v
         auth::logout,
         auth::me,
         auth::create_user,
+        users::list,
+        users::get,
+        users::update,
+        users::change_password,
         carts::create,
         carts::get,
         carts::set_item,

@@ -82,21 +82,48 @@ pub async fn upgrade(
 }
 
 /// The instant a token that is valid until `exp` (Unix seconds) stops being valid.
-fn deadline_of(exp: u64) -> Deadline {
+pub(super) fn deadline_of(exp: u64) -> Deadline {
     let exp_ms = Millis::try_from(exp.saturating_mul(1000)).unwrap_or(Millis::MAX);
     let left = u64::try_from(exp_ms.saturating_sub(now_ms())).unwrap_or(0);
     Deadline::now() + Duration::from_millis(left)
 }
 
 /// Stands in for "no deadline" in the pinned timer (whose branch is disabled then).
-fn far_future() -> Deadline {
+pub(super) fn far_future() -> Deadline {
     Deadline::now() + Duration::from_secs(100 * 365 * 86_400)
+}
+
+/// Resolves once credentials of `user` from session `generation` are refused (the user was
+/// disabled or their sessions revoked), listening to `signal`
+/// ([`crate::auth::Auth::revocation_signal`]). Never resolves for callers without an account
+/// (anonymous, the admin token). A receiver that lagged re-checks at once, since it cannot know
+/// whose sessions it missed. Shared by the WebSocket and SSE streams.
+pub(super) async fn revoked(
+    app: &App,
+    signal: &mut tokio::sync::broadcast::Receiver<crate::domain::ids::UserId>,
+    user: Option<crate::domain::ids::UserId>,
+    generation: u64,
+) {
+    use tokio::sync::broadcast::error::RecvError;
+    let Some(user) = user else {
+        return std::future::pending().await;
+    };
+    loop {
+        let recheck = match signal.recv().await {
+            Ok(named) => named == user,
+            Err(RecvError::Lagged(_)) => true,
+            Err(RecvError::Closed) => return std::future::pending().await,
+        };
+        if recheck && !app.auth.admits(&user, generation) {
+            return;
+        }
+    }
 }
 
 /// Runs one connection. It lives as long as its credentials: the select loop holds the access
 /// token's expiry as a timer, reset whenever an `auth` op brings new credentials, and closes
-/// with 4001 when it fires. (Disabled users and revoked sessions are meant to end the
-/// connection the same way: one more branch on a per-user revocation signal.)
+/// with 4001 when it fires or when the user is disabled or their sessions are revoked
+/// ([`revoked`]).
 async fn serve(app: Arc<App>, socket: WebSocket, credentials: Credentials) {
     let hot = &crate::observability::HOT;
     hot.ws_connections.increment(1.0);
@@ -104,9 +131,13 @@ async fn serve(app: Arc<App>, socket: WebSocket, credentials: Credentials) {
     let (conn, queue) = Connection::new(app.next_connection_id(), app.config.ws.outbound_queue);
     let conn = Arc::new(conn);
     let writer = tokio::spawn(write_frames(sink, queue, Arc::clone(&conn)));
+    // Subscribed before the credentials are checked again below, so no revocation between the
+    // upgrade and here goes unseen.
+    let mut revocations = app.auth.revocation_signal();
     let mut session = Session {
         app: Arc::clone(&app),
         conn: Arc::clone(&conn),
+        generation: credentials.generation,
         caller: credentials.caller,
         expires: credentials.expires_at.map(deadline_of),
         topics: HashSet::new(),
@@ -118,7 +149,12 @@ async fn serve(app: Arc<App>, socket: WebSocket, credentials: Credentials) {
     tokio::pin!(expiry);
     // Whether the server ended the connection (then it waits for the client's close reply).
     let mut server_closed = true;
+    if !session.credentials_hold() {
+        conn.close_with(CLOSE_UNAUTHORIZED);
+    }
     loop {
+        let user = session.caller.user_id().cloned();
+        let generation = session.generation;
         // Biased: a close request wins over the next client frame, so a flood of frames
         // cannot keep a closing connection busy.
         tokio::select! {
@@ -129,6 +165,10 @@ async fn serve(app: Arc<App>, socket: WebSocket, credentials: Credentials) {
                 break;
             }
             () = &mut expiry, if session.expires.is_some() => {
+                conn.close_with(CLOSE_UNAUTHORIZED);
+                break;
+            }
+            () = revoked(&app, &mut revocations, user, generation) => {
                 conn.close_with(CLOSE_UNAUTHORIZED);
                 break;
             }
@@ -252,6 +292,8 @@ struct Session {
     app: Arc<App>,
     conn: Arc<Connection>,
     caller: Caller,
+    /// The session generation of the caller's token (see [`revoked`]).
+    generation: u64,
     /// When the credentials the connection runs on expire (`None`: never).
     expires: Option<Deadline>,
     topics: HashSet<String>,
@@ -301,6 +343,7 @@ impl Session {
     /// every topic the new caller may not see is dropped (`unsubscribed`, `forbidden`), so a
     /// shared browser tab cannot keep the previous user's feeds.
     fn authenticate(&mut self, credentials: Credentials, reference: Option<&Value>) {
+        self.generation = credentials.generation;
         self.caller = credentials.caller;
         self.expires = credentials.expires_at.map(deadline_of);
         let mut forbidden: Vec<String> = self
@@ -318,6 +361,13 @@ impl Session {
         }
         self.conn
             .push(protocol::authenticated(self.caller.role(), reference));
+    }
+
+    /// Whether the connection's credentials are still admitted (not revoked since checked).
+    fn credentials_hold(&self) -> bool {
+        self.caller
+            .user_id()
+            .is_none_or(|user| self.app.auth.admits(user, self.generation))
     }
 
     /// Whether the current caller may hold a subscription to `topic` (the rules of

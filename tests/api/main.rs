@@ -24,5 +24,6 @@ mod search;
 mod secrets;
 mod sessions;
 mod stores;
+mod users_admin;
 mod websocket;
 mod ws_fuzz;
