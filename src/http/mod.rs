@@ -3,6 +3,7 @@
 mod auth;
 mod carts;
 pub mod error;
+mod events;
 pub mod extract;
 mod field_text;
 mod headers;
@@ -20,6 +21,7 @@ pub(crate) mod search;
 pub mod socket;
 mod stores;
 pub mod telemetry;
+mod topics;
 mod unique_keys;
 mod users;
 
@@ -92,6 +94,8 @@ pub fn router_with(app: Arc<App>, extra: Router<Arc<App>>) -> Router {
         .route("/orders/{id}", get(orders::get))
         .route("/orders/{id}/status", put(orders::set_status))
         .route("/orders/{id}/cancel", post(orders::cancel))
+        .route("/orders/{id}/events", get(events::order))
+        .route("/events", get(events::topic))
         .route("/admin/payments", get(orders::ledger))
         .route("/ws", get(socket::upgrade))
         .route("/auth/register", post(auth::register))

@@ -6,7 +6,7 @@ use super::{
     auth, carts, health, orders, products, recommendations, reservations, reviews, schema, stores,
     users,
 };
-use super::{search, socket, telemetry};
+use super::{events, search, socket, telemetry};
 use axum::{
     http::{HeaderValue, header},
     response::{Html, IntoResponse, Response},
@@ -81,6 +81,8 @@ with a `code` (see the `Problem` schema). Live updates: the WebSocket at `/api/v
         orders::cancel,
         orders::ledger,
         socket::upgrade,
+        events::topic,
+        events::order,
     ),
     components(schemas(schema::Problem, schema::ProductSort, schema::ReviewSort, schema::RecommendationKind), responses(
         schema::BadRequest,

@@ -23,6 +23,7 @@ mod reviews;
 mod search;
 mod secrets;
 mod sessions;
+mod sse;
 mod stores;
 mod users_admin;
 mod websocket;
