@@ -11,6 +11,7 @@ pub mod caller;
 pub mod error;
 pub mod passwords;
 pub mod rate_limit;
+pub mod revocations;
 pub mod tokens;
 pub mod users;
 
@@ -28,8 +29,10 @@ use dashmap::{DashMap, mapref::entry::Entry};
 pub use error::AuthError;
 use passwords::Passwords;
 use rate_limit::LoginThrottle;
+use revocations::Revocations;
 use serde_json::{Value, json};
 use std::{net::IpAddr, sync::Arc};
+pub use tokens::Verified;
 use tokens::{AccessTokens, RefreshRecord, RefreshState};
 use users::{MAX_EMAIL_CHARS, MAX_PASSWORD_CHARS, Role, User};
 
@@ -83,6 +86,24 @@ pub struct Auth {
     /// Normalised emails whose registration is in flight: with the durable index this makes
     /// uniqueness hold under concurrent registrations.
     registering: DashMap<String, ()>,
+    /// Disabled users and revoked session generations, checked on every token.
+    revocations: Revocations,
+    /// Serialises admin edits of user records (read, change, write), so two concurrent
+    /// PATCHes never lose one another's fields.
+    editing: tokio::sync::Mutex<()>,
+}
+
+/// An admin's change to an account (`PATCH /users/{id}`); `None` leaves a field as it is.
+#[derive(Default)]
+pub struct UserPatch {
+    /// New display name.
+    pub name: Option<String>,
+    /// New role.
+    pub role: Option<Role>,
+    /// New store (`Some(None)`: none), as the client sent it.
+    pub store_id: Option<Option<String>>,
+    /// Disable or re-enable.
+    pub disabled: Option<bool>,
 }
 
 /// Releases an in-flight email claim however the registration ends (error, success, or the
@@ -123,18 +144,195 @@ impl Auth {
                 config.login_window_seconds,
             ),
             registering: DashMap::new(),
+            revocations: Revocations::load(&shared.storage)?,
+            editing: tokio::sync::Mutex::new(()),
             shared,
         })
     }
 
     /// The caller an access token stands for (401 when it is not a valid, unexpired token).
     pub fn caller(&self, token: &str) -> Result<Caller, AuthError> {
-        self.access.caller(token)
+        self.verify(token).map(|verified| verified.caller)
     }
 
-    /// [`Auth::caller`] with the token's expiry (Unix seconds).
-    pub fn verify(&self, token: &str) -> Result<(Caller, u64), AuthError> {
-        self.access.verify(token)
+    /// [`Auth::caller`] with the token's expiry and session. A token of a disabled user, or
+    /// one issued before the user's sessions were revoked, is a 401 (an in-memory check).
+    pub fn verify(&self, token: &str) -> Result<Verified, AuthError> {
+        let verified = self.access.verify(token)?;
+        if let Some(user) = verified.caller.user_id()
+            && !self.revocations.admits(user, verified.generation)
+        {
+            return Err(AuthError::Unauthorized);
+        }
+        Ok(verified)
+    }
+
+    /// Whether credentials of `user` from session `generation` are still good (a live
+    /// connection asks after [`Auth::revocation_signal`] names its user).
+    pub fn admits(&self, user: &UserId, generation: u64) -> bool {
+        self.revocations.admits(user, generation)
+    }
+
+    /// Wakes with the id of every user whose sessions end (see [`Revocations::subscribe`]).
+    pub fn revocation_signal(&self) -> tokio::sync::broadcast::Receiver<UserId> {
+        self.revocations.subscribe()
+    }
+
+    /// Ends every session of `user`: revokes all their refresh tokens (a new refresh
+    /// generation, durably), refuses every access token issued before from now on, and tells
+    /// their live connections (WebSocket, SSE) to close with 4001. Used by disabling, role and
+    /// store changes, password changes and resets, and refresh-token reuse. Returns the new
+    /// generation.
+    pub async fn revoke_sessions(&self, user: &UserId) -> Result<u64, AuthError> {
+        let generation = self
+            .shared
+            .storage
+            .bump_refresh_generation(&self.shared.committer, user)
+            .await?;
+        self.revocations.advance(user, generation);
+        self.revocations.announce(user);
+        tracing::info!(%user, generation, "ended every session of the user");
+        Ok(generation)
+    }
+
+    /// `GET /users`: every account, oldest first (filtering and paging are the caller's).
+    pub fn users(&self) -> Result<Vec<User>, AuthError> {
+        let mut users = self.shared.storage.all_users()?;
+        users.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        Ok(users)
+    }
+
+    /// `PATCH /users/{id}`: applies an admin's change. Staff need an existing store and other
+    /// roles none (a role change away from staff drops the store). Disabling, or changing the
+    /// role or store (access tokens carry them), ends the user's sessions.
+    pub async fn update_user(&self, id: &UserId, patch: UserPatch) -> Result<User, AuthError> {
+        let _one_at_a_time = self.editing.lock().await;
+        let mut user = self.shared.storage.user(id)?.ok_or(AuthError::NotFound)?;
+        let mut errors = Vec::new();
+        if let Some(name) = &patch.name
+            && (name.trim().is_empty() || name.chars().count() > users::MAX_NAME_CHARS)
+        {
+            errors.push(FieldError::new(
+                "name",
+                format!("must be 1-{} characters", users::MAX_NAME_CHARS),
+            ));
+        }
+        let role = patch.role.unwrap_or(user.role);
+        let raw_store = match &patch.store_id {
+            Some(raw) => raw.clone(),
+            None if role == Role::Staff => user.store_id.as_ref().map(ToString::to_string),
+            None => None,
+        };
+        let store_id = self.check_store(role, raw_store.as_deref(), &mut errors);
+        if !errors.is_empty() {
+            return Err(AuthError::Validation(errors));
+        }
+        let access_changed = role != user.role || store_id != user.store_id;
+        let disabling = patch.disabled == Some(true) && !user.disabled;
+        if let Some(name) = patch.name {
+            user.name = name;
+        }
+        user.role = role;
+        user.store_id = store_id;
+        if let Some(disabled) = patch.disabled {
+            user.disabled = disabled;
+        }
+        self.shared
+            .storage
+            .put_user(&self.shared.committer, &user)
+            .await?;
+        self.revocations.set_disabled(&user.id, user.disabled);
+        if access_changed || disabling {
+            self.revoke_sessions(&user.id).await?;
+        }
+        Ok(user)
+    }
+
+    /// `POST /me/password`: checks `current` (throttled like a login), stores the hash of
+    /// `new`, and ends every session of the user but the caller's: the caller's refresh token
+    /// (named by the access token's `sid`) moves to the new generation, so the caller goes on
+    /// after one refresh while every other device must log in again.
+    pub async fn change_password(
+        &self,
+        verified: &Verified,
+        current: String,
+        new: String,
+        client_ip: Option<IpAddr>,
+    ) -> Result<(), AuthError> {
+        let user_id = verified.caller.user_id().ok_or(AuthError::NotFound)?;
+        let user = self
+            .shared
+            .storage
+            .user(user_id)?
+            .ok_or(AuthError::Unauthorized)?;
+        let new_chars = new.chars().count();
+        if !(users::MIN_PASSWORD_CHARS..=users::MAX_PASSWORD_CHARS).contains(&new_chars) {
+            return Err(AuthError::Validation(vec![FieldError::new(
+                "new_password",
+                format!(
+                    "must be {}-{} characters",
+                    users::MIN_PASSWORD_CHARS,
+                    users::MAX_PASSWORD_CHARS
+                ),
+            )]));
+        }
+        let attempt = self
+            .limiter
+            .begin(&user.email_lower, client_ip, now_ms())
+            .map_err(|retry_after_secs| AuthError::RateLimited { retry_after_secs })?;
+        if current.chars().count() > users::MAX_PASSWORD_CHARS
+            || !self
+                .passwords
+                .verify(current, Some(user.password_hash.clone()))
+                .await?
+        {
+            return Err(AuthError::InvalidCredentials);
+        }
+        self.limiter.succeeded(&attempt);
+        let password_hash = self.passwords.hash(new).await?;
+        let _one_at_a_time = self.editing.lock().await;
+        // Re-read under the lock: an admin edit in between must not be undone.
+        let mut user = self
+            .shared
+            .storage
+            .user(user_id)?
+            .ok_or(AuthError::Unauthorized)?;
+        user.password_hash = password_hash;
+        self.shared
+            .storage
+            .put_user(&self.shared.committer, &user)
+            .await?;
+        let generation = self.revoke_sessions(&user.id).await?;
+        if let Some(digest) = &verified.sid {
+            self.carry_over(&user.id, digest, generation).await?;
+        }
+        tracing::info!(user = %user.id, "password changed");
+        Ok(())
+    }
+
+    /// Moves the caller's own active refresh token into `generation`, so revoking the user's
+    /// sessions spares the one that asked for it.
+    async fn carry_over(
+        &self,
+        user: &UserId,
+        digest: &[u8; 32],
+        generation: u64,
+    ) -> Result<(), AuthError> {
+        let storage = &self.shared.storage;
+        let Some(record) = storage.refresh_token(digest)? else {
+            return Ok(());
+        };
+        if &record.user_id != user || record.state != RefreshState::Active {
+            return Ok(());
+        }
+        let moved = RefreshRecord {
+            generation,
+            ..record.clone()
+        };
+        storage
+            .swap_refresh_token(&self.shared.committer, digest, &record, &moved)
+            .await?;
+        Ok(())
     }
 
     /// Reads a user.
@@ -205,6 +403,12 @@ impl Auth {
         {
             return Err(AuthError::InvalidCredentials);
         }
+        if user.disabled {
+            // Told apart from a wrong password only in the log: the answer must not say
+            // whether the password was right.
+            tracing::info!(user = %user.id, "a disabled user tried to log in");
+            return Err(AuthError::InvalidCredentials);
+        }
         self.limiter.succeeded(&attempt);
         self.start_session(user).await
     }
@@ -239,6 +443,7 @@ impl Auth {
                 }
                 let user = storage
                     .user(&record.user_id)?
+                    .filter(|user| !user.disabled)
                     .ok_or(AuthError::Unauthorized)?;
                 self.start_session(user).await
             }
@@ -370,21 +575,19 @@ impl Auth {
             .auth
             .refresh_ttl_days
             .saturating_mul(86_400_000);
+        let generation = storage.refresh_generation(&user.id)?;
         let record = RefreshRecord {
             user_id: user.id.clone(),
-            generation: storage.refresh_generation(&user.id)?,
+            generation,
             state: RefreshState::Active,
             created_at: now,
             expires_at: now.saturating_add(i64::try_from(ttl_ms).unwrap_or(i64::MAX)),
         };
+        let digest = tokens::refresh_digest(&refresh_token);
         storage
-            .put_refresh_token(
-                &self.shared.committer,
-                &tokens::refresh_digest(&refresh_token),
-                &record,
-            )
+            .put_refresh_token(&self.shared.committer, &digest, &record)
             .await?;
-        let access_token = self.access.issue(&user)?;
+        let access_token = self.access.issue(&user, generation, Some(&digest))?;
         Ok(Session {
             user,
             access_token,
@@ -393,12 +596,10 @@ impl Auth {
         })
     }
 
-    /// Revokes every refresh token of `user` (a used token came back) and answers 401.
+    /// Ends every session of `user` (a used refresh token came back: one of them leaked) and
+    /// answers 401.
     async fn revoke_all(&self, user: &UserId) -> Result<Session, AuthError> {
-        self.shared
-            .storage
-            .bump_refresh_generation(&self.shared.committer, user)
-            .await?;
+        self.revoke_sessions(user).await?;
         tracing::warn!(%user, "a used refresh token was presented again; revoked all of the user's refresh tokens");
         Err(AuthError::Unauthorized)
     }

@@ -32,6 +32,28 @@ pub struct AccessClaims {
     pub iat: u64,
     /// Expires at (Unix seconds).
     pub exp: u64,
+    /// The user's session generation when the token was issued: revoking the user's sessions
+    /// moves them to a new one, and older tokens are refused from then on. Tokens from before
+    /// this claim existed count as generation 0.
+    #[serde(default)]
+    pub generation: u64,
+    /// The refresh token issued with this one, as its digest (base64url): lets the session
+    /// that changes its own password keep its refresh token while every other is revoked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
+}
+
+/// What a valid access token says: who, until when, and which session.
+#[derive(Clone, Debug)]
+pub struct Verified {
+    /// The caller.
+    pub caller: Caller,
+    /// Expiry (Unix seconds).
+    pub expires_at: u64,
+    /// The session generation it was issued in (see [`AccessClaims::generation`]).
+    pub generation: u64,
+    /// The digest of the refresh token issued with it, if any.
+    pub sid: Option<[u8; 32]>,
 }
 
 /// Signs and checks access tokens with the server's HMAC secret.
@@ -62,8 +84,15 @@ impl AccessTokens {
         self.ttl_seconds
     }
 
-    /// A signed access token for `user`.
-    pub fn issue(&self, user: &User) -> Result<String, AuthError> {
+    /// A signed access token for `user` in session generation `generation`, issued with the
+    /// refresh token whose digest is `sid`.
+    pub fn issue(
+        &self,
+        user: &User,
+        generation: u64,
+        sid: Option<&[u8; 32]>,
+    ) -> Result<String, AuthError> {
+        use base64::Engine;
         let iat = jsonwebtoken::get_current_timestamp();
         let claims = AccessClaims {
             sub: user.id.to_string(),
@@ -71,6 +100,8 @@ impl AccessTokens {
             store_id: user.store_id.as_ref().map(ToString::to_string),
             iat,
             exp: iat.saturating_add(self.ttl_seconds),
+            generation,
+            sid: sid.map(|d| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(d)),
         };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .map_err(|e| AuthError::Internal(format!("signing an access token: {e}")))
@@ -79,12 +110,14 @@ impl AccessTokens {
     /// The caller an access token stands for; a malformed, tampered, expired or otherwise
     /// odd token is a 401.
     pub fn caller(&self, token: &str) -> Result<Caller, AuthError> {
-        self.verify(token).map(|(caller, _)| caller)
+        self.verify(token).map(|verified| verified.caller)
     }
 
-    /// [`AccessTokens::caller`] with the token's expiry (Unix seconds): a live connection
-    /// authenticated with it ends then.
-    pub fn verify(&self, token: &str) -> Result<(Caller, u64), AuthError> {
+    /// [`AccessTokens::caller`] with the token's expiry (Unix seconds: a live connection
+    /// authenticated with it ends then) and session. Checks only the signature and claims;
+    /// whether the session was revoked is `Auth`'s business.
+    pub fn verify(&self, token: &str) -> Result<Verified, AuthError> {
+        use base64::Engine;
         let claims = jsonwebtoken::decode::<AccessClaims>(token, &self.decoding, &self.validation)
             .map_err(|_| AuthError::Unauthorized)?
             .claims;
@@ -98,7 +131,22 @@ impl AccessTokens {
             (Role::Staff, Some(Some(store_id))) => Ok(Caller::Staff { user_id, store_id }),
             _ => Err(AuthError::Unauthorized),
         }?;
-        Ok((caller, claims.exp))
+        let sid = match claims.sid.as_deref() {
+            None => None,
+            Some(raw) => Some(
+                base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .decode(raw)
+                    .ok()
+                    .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
+                    .ok_or(AuthError::Unauthorized)?,
+            ),
+        };
+        Ok(Verified {
+            caller,
+            expires_at: claims.exp,
+            generation: claims.generation,
+            sid,
+        })
     }
 }
 
@@ -145,7 +193,7 @@ mod tests {
         let store = StoreId::generate();
         let staff = user(Role::Staff, Some(store.clone()));
         let caller = tokens
-            .caller(&tokens.issue(&staff).expect("issue"))
+            .caller(&tokens.issue(&staff, 0, None).expect("issue"))
             .expect("valid");
         assert_eq!(
             caller,
@@ -155,7 +203,7 @@ mod tests {
             }
         );
         let customer = user(Role::Customer, None);
-        let token = tokens.issue(&customer).expect("issue");
+        let token = tokens.issue(&customer, 0, None).expect("issue");
         assert_eq!(
             tokens.caller(&token).expect("valid"),
             Caller::Customer {

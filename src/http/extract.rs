@@ -160,6 +160,8 @@ pub struct Credentials {
     /// When the token stops being valid (Unix seconds); `None` for the admin token and for
     /// anonymous callers, which do not expire.
     pub expires_at: Option<u64>,
+    /// The session generation of a user's token (see `auth::tokens::AccessClaims`).
+    pub generation: u64,
 }
 
 impl Credentials {
@@ -168,7 +170,16 @@ impl Credentials {
         Self {
             caller: Caller::Anonymous,
             expires_at: None,
+            generation: 0,
         }
+    }
+
+    /// Whether these credentials still hold: false once their user was disabled or their
+    /// sessions revoked (a live connection asks when told of a revocation).
+    pub fn still_valid(&self, app: &App) -> bool {
+        self.caller
+            .user_id()
+            .is_none_or(|user| app.auth.admits(user, self.generation))
     }
 }
 
@@ -178,14 +189,26 @@ pub fn credentials_from_token(app: &App, token: &str) -> Result<Credentials, App
         Ok(Credentials {
             caller: Caller::Admin { user_id: None },
             expires_at: None,
+            generation: 0,
         })
     } else {
-        let (caller, exp) = app.auth.verify(token)?;
+        let verified = app.auth.verify(token)?;
         Ok(Credentials {
-            caller,
-            expires_at: Some(exp),
+            caller: verified.caller,
+            expires_at: Some(verified.expires_at),
+            generation: verified.generation,
         })
     }
+}
+
+/// The verified access token of a logged-in user, for endpoints about the caller's own
+/// session: 401 without one, 404 for the admin token (it belongs to no account).
+pub fn verified_user(app: &App, headers: &HeaderMap) -> Result<crate::auth::Verified, AppError> {
+    let token = bearer(headers)?.ok_or(AppError::Unauthorized)?;
+    if constant_time_eq(token.as_bytes(), app.admin_token.as_bytes()) {
+        return Err(AppError::NotFound);
+    }
+    Ok(app.auth.verify(token)?)
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {

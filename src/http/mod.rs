@@ -4,6 +4,7 @@ mod asyncapi;
 mod auth;
 mod carts;
 pub mod error;
+mod events;
 pub mod extract;
 mod field_text;
 mod headers;
@@ -21,7 +22,9 @@ pub(crate) mod search;
 pub mod socket;
 mod stores;
 pub mod telemetry;
+mod topics;
 mod unique_keys;
+mod users;
 
 use crate::{app::App, error::AppError};
 use axum::{
@@ -92,6 +95,8 @@ pub fn router_with(app: Arc<App>, extra: Router<Arc<App>>) -> Router {
         .route("/orders/{id}", get(orders::get))
         .route("/orders/{id}/status", put(orders::set_status))
         .route("/orders/{id}/cancel", post(orders::cancel))
+        .route("/orders/{id}/events", get(events::order))
+        .route("/events", get(events::topic))
         .route("/admin/payments", get(orders::ledger))
         .route("/ws", get(socket::upgrade))
         .route("/auth/register", post(auth::register))
@@ -99,7 +104,9 @@ pub fn router_with(app: Arc<App>, extra: Router<Arc<App>>) -> Router {
         .route("/auth/refresh", post(auth::refresh))
         .route("/auth/logout", post(auth::logout))
         .route("/me", get(auth::me))
-        .route("/users", post(auth::create_user))
+        .route("/me/password", post(users::change_password))
+        .route("/users", get(users::list).post(auth::create_user))
+        .route("/users/{id}", get(users::get).patch(users::update))
         .merge(extra)
         .layer(middleware::from_fn_with_state(Arc::clone(&app), guard));
     let router = Router::new()
@@ -167,6 +174,8 @@ pub fn fuzz_decode_bodies(bytes: &[u8]) {
     let _ = decode::<auth::Login>(bytes);
     let _ = decode::<auth::RefreshToken>(bytes);
     let _ = decode::<auth::CreateUser>(bytes);
+    let _ = decode::<users::UpdateUser>(bytes);
+    let _ = decode::<users::ChangePassword>(bytes);
     let _ = decode::<carts::SetQuantity>(bytes);
     let _ = decode::<carts::CreateCart>(bytes);
     let _ = decode::<orders::CreateOrder>(bytes);

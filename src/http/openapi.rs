@@ -2,9 +2,10 @@
 //! handlers' `#[utoipa::path]` annotations, their input types and [`super::schema`]; and
 //! `GET /api/docs`, a self-contained page that renders it (no CDN, no external assets).
 
-use super::{asyncapi, search, socket, telemetry};
+use super::{asyncapi, events, search, socket, telemetry};
 use super::{
     auth, carts, health, orders, products, recommendations, reservations, reviews, schema, stores,
+    users,
 };
 use axum::{
     http::{HeaderValue, header},
@@ -64,6 +65,10 @@ with a `code` (see the `Problem` schema). Live updates: the WebSocket at `/api/v
         auth::logout,
         auth::me,
         auth::create_user,
+        users::list,
+        users::get,
+        users::update,
+        users::change_password,
         carts::create,
         carts::get,
         carts::set_item,
@@ -77,6 +82,8 @@ with a `code` (see the `Problem` schema). Live updates: the WebSocket at `/api/v
         orders::ledger,
         socket::upgrade,
         asyncapi::document,
+        events::topic,
+        events::order,
     ),
     components(schemas(schema::Problem, schema::ProductSort, schema::ReviewSort, schema::RecommendationKind, schema::StockChanged, schema::StockLow, schema::OrderStatusChanged), responses(
         schema::BadRequest,

@@ -58,7 +58,7 @@ pub struct CreateProduct {
 }
 
 /// Distinguishes an absent field (`None`) from an explicit `null` (`Some(None)`).
-fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+pub(super) fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
     d: D,
 ) -> Result<Option<Option<T>>, D::Error> {
     Option::<T>::deserialize(d).map(Some)
@@ -66,7 +66,9 @@ fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
 
 /// A field that may be left out but not set to `null` (nothing to clear it to): `null` is a
 /// 422 for that field instead of being read as "unchanged".
-fn not_null<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
+pub(super) fn not_null<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<T>, D::Error> {
     match Option::<T>::deserialize(d)? {
         Some(value) => Ok(Some(value)),
         None => Err(serde::de::Error::custom("must not be null")),

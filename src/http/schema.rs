@@ -534,6 +534,7 @@ page!(ProductPage, Product, "A page of products.");
 page!(MovementPage, Movement, "A page of inventory movements.");
 page!(ReviewPage, Review, "A page of a product's reviews.");
 page!(OrderPage, Order, "A page of orders.");
+page!(UserPage, User, "A page of accounts.");
 page!(
     LedgerPage,
     LedgerEntry,

@@ -2,22 +2,13 @@
 //! drains the connection's bounded queue into the socket.
 
 use super::extract::{ApiQuery, Caller, Credentials, credentials_from_token};
+use super::topics::{self, deadline_of, far_future, revoked};
 use crate::realtime::{
     Frame,
     connection::{CLOSE_GOING_AWAY, CLOSE_LAGGED, CLOSE_POLICY, CLOSE_UNAUTHORIZED, Connection},
-    hub::Replayed,
     protocol::{self, ClientOp, Mode, Since},
 };
-use crate::{
-    app::App,
-    domain::{
-        ids::{CartId, OrderId, ProductId, StoreId},
-        time::{Millis, now_ms},
-    },
-    error::AppError,
-    services::orders::{may_read_cart, may_see_order},
-    views,
-};
+use crate::{app::App, error::AppError};
 use axum::{
     extract::{
         State, WebSocketUpgrade,
@@ -81,22 +72,10 @@ pub async fn upgrade(
         .on_upgrade(move |socket| serve(app, socket, credentials)))
 }
 
-/// The instant a token that is valid until `exp` (Unix seconds) stops being valid.
-fn deadline_of(exp: u64) -> Deadline {
-    let exp_ms = Millis::try_from(exp.saturating_mul(1000)).unwrap_or(Millis::MAX);
-    let left = u64::try_from(exp_ms.saturating_sub(now_ms())).unwrap_or(0);
-    Deadline::now() + Duration::from_millis(left)
-}
-
-/// Stands in for "no deadline" in the pinned timer (whose branch is disabled then).
-fn far_future() -> Deadline {
-    Deadline::now() + Duration::from_secs(100 * 365 * 86_400)
-}
-
 /// Runs one connection. It lives as long as its credentials: the select loop holds the access
 /// token's expiry as a timer, reset whenever an `auth` op brings new credentials, and closes
-/// with 4001 when it fires. (Disabled users and revoked sessions are meant to end the
-/// connection the same way: one more branch on a per-user revocation signal.)
+/// with 4001 when it fires or when the user is disabled or their sessions are revoked
+/// ([`revoked`]).
 async fn serve(app: Arc<App>, socket: WebSocket, credentials: Credentials) {
     let hot = &crate::observability::HOT;
     hot.ws_connections.increment(1.0);
@@ -104,9 +83,13 @@ async fn serve(app: Arc<App>, socket: WebSocket, credentials: Credentials) {
     let (conn, queue) = Connection::new(app.next_connection_id(), app.config.ws.outbound_queue);
     let conn = Arc::new(conn);
     let writer = tokio::spawn(write_frames(sink, queue, Arc::clone(&conn)));
+    // Subscribed before the credentials are checked again below, so no revocation between the
+    // upgrade and here goes unseen.
+    let mut revocations = app.auth.revocation_signal();
     let mut session = Session {
         app: Arc::clone(&app),
         conn: Arc::clone(&conn),
+        generation: credentials.generation,
         caller: credentials.caller,
         expires: credentials.expires_at.map(deadline_of),
         topics: HashSet::new(),
@@ -118,7 +101,12 @@ async fn serve(app: Arc<App>, socket: WebSocket, credentials: Credentials) {
     tokio::pin!(expiry);
     // Whether the server ended the connection (then it waits for the client's close reply).
     let mut server_closed = true;
+    if !session.credentials_hold() {
+        conn.close_with(CLOSE_UNAUTHORIZED);
+    }
     loop {
+        let user = session.caller.user_id().cloned();
+        let generation = session.generation;
         // Biased: a close request wins over the next client frame, so a flood of frames
         // cannot keep a closing connection busy.
         tokio::select! {
@@ -129,6 +117,10 @@ async fn serve(app: Arc<App>, socket: WebSocket, credentials: Credentials) {
                 break;
             }
             () = &mut expiry, if session.expires.is_some() => {
+                conn.close_with(CLOSE_UNAUTHORIZED);
+                break;
+            }
+            () = revoked(&app, &mut revocations, user, generation) => {
                 conn.close_with(CLOSE_UNAUTHORIZED);
                 break;
             }
@@ -252,6 +244,8 @@ struct Session {
     app: Arc<App>,
     conn: Arc<Connection>,
     caller: Caller,
+    /// The session generation of the caller's token (see [`revoked`]).
+    generation: u64,
     /// When the credentials the connection runs on expire (`None`: never).
     expires: Option<Deadline>,
     topics: HashSet<String>,
@@ -301,6 +295,7 @@ impl Session {
     /// every topic the new caller may not see is dropped (`unsubscribed`, `forbidden`), so a
     /// shared browser tab cannot keep the previous user's feeds.
     fn authenticate(&mut self, credentials: Credentials, reference: Option<&Value>) {
+        self.generation = credentials.generation;
         self.caller = credentials.caller;
         self.expires = credentials.expires_at.map(deadline_of);
         let mut forbidden: Vec<String> = self
@@ -320,24 +315,16 @@ impl Session {
             .push(protocol::authenticated(self.caller.role(), reference));
     }
 
-    /// Whether the current caller may hold a subscription to `topic` (the rules of
-    /// [`Session::subscribe`]; a topic whose entity is gone counts as not visible).
+    /// Whether the connection's credentials are still admitted (not revoked since checked).
+    fn credentials_hold(&self) -> bool {
+        self.caller
+            .user_id()
+            .is_none_or(|user| self.app.auth.admits(user, self.generation))
+    }
+
+    /// Whether the current caller may hold a subscription to `topic`.
     fn may_see(&self, topic: &str) -> bool {
-        let read_model = &self.app.shared.read_model;
-        match topic.split_once(':') {
-            Some(("product", _)) => true,
-            Some(("store", raw)) => match raw.strip_suffix(":orders") {
-                Some(id) => StoreId::parse(id).is_some_and(|id| self.caller.sees_store(&id)),
-                None => true,
-            },
-            Some(("order", raw)) => OrderId::parse(raw)
-                .and_then(|id| read_model.orders.get(&id).map(|o| Arc::clone(o.value())))
-                .is_some_and(|order| may_see_order(&self.caller, &order)),
-            Some(("cart", raw)) => CartId::parse(raw)
-                .and_then(|id| self.app.shared.storage.cart(&id).ok().flatten())
-                .is_some_and(|cart| may_read_cart(&self.caller, &cart)),
-            _ => false,
-        }
+        topics::may_see(&self.app, &self.caller, topic)
     }
 
     /// `latest` (`mode: "latest"`) conflates `stock.changed` on product and store topics; it
@@ -359,101 +346,15 @@ impl Session {
                 reference.as_ref(),
             );
         }
-        let hub = &self.app.shared.hub;
-        let read_model = &self.app.shared.read_model;
-        let subscribed = match topic.split_once(':') {
-            Some(("product", raw)) => match ProductId::parse(raw) {
-                Some(id) if read_model.products.contains_key(&id) => {
-                    let storage = self.app.shared.storage.clone();
-                    hub.subscribe_durable(
-                        &topic,
-                        &self.conn,
-                        latest,
-                        since.as_ref(),
-                        reference.as_ref(),
-                        || {
-                            read_model
-                                .product(&id)
-                                .map(|p| (p.stock.version, views::inventory(&p)))
-                        },
-                        |from, to| replay(&storage, &topic, id.as_str(), from, to),
-                    )
-                }
-                _ => false,
-            },
-            Some(("order", raw)) => match OrderId::parse(raw)
-                .and_then(|id| read_model.orders.get(&id).map(|o| Arc::clone(o.value())))
-            {
-                Some(order) if may_see_order(&self.caller, &order) => {
-                    let storage = self.app.shared.storage.clone();
-                    hub.subscribe_durable(
-                        &topic,
-                        &self.conn,
-                        false,
-                        since.as_ref(),
-                        reference.as_ref(),
-                        || {
-                            read_model
-                                .orders
-                                .get(&order.id)
-                                .map(|o| (o.version, views::order(&o)))
-                        },
-                        |from, to| replay(&storage, &topic, order.id.as_str(), from, to),
-                    )
-                }
-                _ => false,
-            },
-            Some(("cart", raw)) => {
-                let storage = self.app.shared.storage.clone();
-                match CartId::parse(raw).and_then(|id| storage.cart(&id).ok().flatten()) {
-                    Some(cart) if may_read_cart(&self.caller, &cart) => hub.subscribe_durable(
-                        &topic,
-                        &self.conn,
-                        false,
-                        since.as_ref(),
-                        reference.as_ref(),
-                        || {
-                            storage
-                                .cart(&cart.id)
-                                .ok()
-                                .flatten()
-                                .map(|c| (c.version, views::cart(&c, now_ms())))
-                        },
-                        |from, to| replay(&storage, &topic, cart.id.as_str(), from, to),
-                    ),
-                    _ => false,
-                }
-            }
-            Some(("store", raw)) if raw.ends_with(":orders") => {
-                match StoreId::parse(raw.trim_end_matches(":orders")) {
-                    Some(id)
-                        if read_model.stores.contains_key(&id) && self.caller.sees_store(&id) =>
-                    {
-                        hub.subscribe_volatile(
-                            &topic,
-                            &self.conn,
-                            false,
-                            since.as_ref(),
-                            reference.as_ref(),
-                            || Some(open_orders(read_model, &id)),
-                        )
-                    }
-                    _ => false,
-                }
-            }
-            Some(("store", raw)) if !raw.contains(':') => match StoreId::parse(raw) {
-                Some(id) if read_model.stores.contains_key(&id) => hub.subscribe_volatile(
-                    &topic,
-                    &self.conn,
-                    latest,
-                    since.as_ref(),
-                    reference.as_ref(),
-                    || read_model.stores.get(&id).map(|s| views::store(&s)),
-                ),
-                _ => false,
-            },
-            _ => false,
-        };
+        let subscribed = topics::subscribe(
+            &self.app,
+            &self.conn,
+            &self.caller,
+            &topic,
+            since.as_ref(),
+            latest,
+            reference.as_ref(),
+        );
         if subscribed {
             if self.topics.insert(topic) {
                 crate::observability::HOT.ws_subscriptions.increment(1.0);
@@ -486,38 +387,4 @@ impl Session {
         self.conn
             .push(protocol::error(code, detail, topic, reference));
     }
-}
-
-/// The `store:{id}:orders` snapshot: the store's orders not in a terminal state, oldest first.
-fn open_orders(read_model: &crate::read_model::ReadModel, store: &StoreId) -> Value {
-    let mut open: Vec<Arc<crate::domain::order::Order>> = read_model
-        .orders
-        .iter()
-        .filter(|o| &o.store_id == store && !o.status.is_terminal())
-        .map(|o| Arc::clone(o.value()))
-        .collect();
-    open.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
-    serde_json::json!({
-        "store_id": store,
-        "open_orders": open.iter().map(|o| views::order(o)).collect::<Vec<_>>(),
-    })
-}
-
-/// Stored events of an entity (product, order, cart) as `event` frames, or `None` when some
-/// are gone.
-fn replay(
-    storage: &crate::persistence::Storage,
-    topic: &str,
-    id: &str,
-    from: u64,
-    to: u64,
-) -> Option<Vec<Replayed>> {
-    let events = storage.events(id, from, to).ok()?;
-    events
-        .into_iter()
-        .map(|e| {
-            let data: Value = serde_json::from_str(&e.data).ok()?;
-            Some((e.seq, protocol::event(topic, e.seq, &e.name, &data, e.at)))
-        })
-        .collect()
 }

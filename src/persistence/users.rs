@@ -70,6 +70,42 @@ impl Storage {
             .transpose()
     }
 
+    /// Writes a changed user record, durably.
+    pub async fn put_user(&self, committer: &Committer, user: &User) -> StorageResult<()> {
+        let mut write = ProductWrite::default();
+        write.user(user)?;
+        committer.write_durable(write).await
+    }
+
+    /// Every user, in key order. A full scan: for the admin list and start-up, not per request.
+    pub fn all_users(&self) -> StorageResult<Vec<User>> {
+        self.users
+            .scan_prefix(key(b'u', &[]))
+            .map(|entry| {
+                let (_, raw) = entry?;
+                Ok(codec::decode_upgrading::<User, legacy::UserV1>(&raw)?)
+            })
+            .collect()
+    }
+
+    /// Every user with a refresh generation above 0 (their sessions were revoked at least once).
+    pub fn refresh_generations(&self) -> StorageResult<Vec<(UserId, u64)>> {
+        let prefix = key(b'g', &[]);
+        let mut out = Vec::new();
+        for entry in self.users.scan_prefix(&prefix) {
+            let (k, raw) = entry?;
+            let id = std::str::from_utf8(&k[prefix.len()..])
+                .ok()
+                .and_then(UserId::parse)
+                .ok_or(StorageError::Malformed("refresh generation key"))?;
+            let generation = <[u8; 8]>::try_from(raw.as_ref())
+                .map(u64::from_be_bytes)
+                .map_err(|_| StorageError::Malformed("refresh generation"))?;
+            out.push((id, generation));
+        }
+        Ok(out)
+    }
+
     /// The user registered under a normalised email.
     pub fn user_id_by_email(&self, email_lower: &str) -> StorageResult<Option<UserId>> {
         self.users

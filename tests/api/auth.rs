@@ -465,18 +465,22 @@ async fn tampered_and_forged_tokens_are_refused() {
     let unsigned_header = b64url(br#"{"alg":"none","typ":"JWT"}"#);
     // Signed with a key that is not the server's.
     let foreign = emporium::auth::tokens::AccessTokens::new(b"not-the-server-secret", 600)
-        .issue(&emporium::auth::users::User {
-            id: emporium::domain::ids::UserId::parse(user_id).expect("user id"),
-            email: "x@example.com".into(),
-            email_lower: "x@example.com".into(),
-            name: "X".into(),
-            role: emporium::auth::users::Role::Admin,
-            store_id: None,
-            password_hash: String::new(),
-            created_at: 0,
-            email_verified: true,
-            disabled: false,
-        })
+        .issue(
+            &emporium::auth::users::User {
+                id: emporium::domain::ids::UserId::parse(user_id).expect("user id"),
+                email: "x@example.com".into(),
+                email_lower: "x@example.com".into(),
+                name: "X".into(),
+                role: emporium::auth::users::Role::Admin,
+                store_id: None,
+                password_hash: String::new(),
+                created_at: 0,
+                email_verified: true,
+                disabled: false,
+            },
+            0,
+            None,
+        )
         .expect("signs");
     let mut flipped = token.clone().into_bytes();
     let last = flipped.len() - 2;

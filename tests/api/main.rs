@@ -24,6 +24,8 @@ mod reviews;
 mod search;
 mod secrets;
 mod sessions;
+mod sse;
 mod stores;
+mod users_admin;
 mod websocket;
 mod ws_fuzz;
