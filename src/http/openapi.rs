@@ -5,7 +5,7 @@
 use super::{
     auth, carts, health, orders, products, recommendations, reservations, reviews, schema, stores,
 };
-use super::{search, socket, telemetry};
+use super::{search, socket, telemetry, webhooks};
 use axum::{
     http::{HeaderValue, header},
     response::{Html, IntoResponse, Response},
@@ -76,6 +76,14 @@ with a `code` (see the `Problem` schema). Live updates: the WebSocket at `/api/v
         orders::cancel,
         orders::ledger,
         socket::upgrade,
+        webhooks::create,
+        webhooks::list,
+        webhooks::get,
+        webhooks::update,
+        webhooks::delete,
+        webhooks::rotate_secret,
+        webhooks::deliveries,
+        webhooks::redeliver,
     ),
     components(schemas(schema::Problem, schema::ProductSort, schema::ReviewSort, schema::RecommendationKind), responses(
         schema::BadRequest,
@@ -104,6 +112,7 @@ with a `code` (see the `Problem` schema). Live updates: the WebSocket at `/api/v
         (name = "Orders", description = "Orders and payments (docs/API.md §8)."),
         (name = "WebSocket", description = "Live updates (docs/API.md §9)."),
         (name = "Search", description = "Search, suggestions and synonyms (docs/API.md §11)."),
+        (name = "Webhooks", description = "Signed event deliveries to registered endpoints (docs/API.md §10)."),
     ),
 )]
 pub struct ApiDoc;
