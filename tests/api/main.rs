@@ -24,5 +24,6 @@ mod search;
 mod secrets;
 mod sessions;
 mod stores;
+mod webhooks;
 mod websocket;
 mod ws_fuzz;
