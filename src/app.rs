@@ -46,6 +46,8 @@ pub struct App {
     pub auth: crate::auth::Auth,
     /// The search index and each store's synonyms.
     pub search: Arc<crate::search::Search>,
+    /// Webhook endpoints and their delivery workers.
+    pub webhooks: Arc<crate::webhooks::Webhooks>,
     /// Set once recovery has finished.
     ready: AtomicBool,
     /// Set when shutdown begins; WebSocket connections watch it.
@@ -90,7 +92,9 @@ impl App {
         let carts = crate::actors::registry::Registry::new(config.actors.max_active_carts);
         orders.spawn_idle_sweeper(config.actors.idle_every());
         carts.spawn_idle_sweeper(config.actors.idle_every());
+        let webhooks = Arc::new(crate::webhooks::Webhooks::new(Arc::clone(&shared))?);
         Ok(Arc::new(Self {
+            webhooks,
             catalog: Catalog::new(Arc::clone(&shared)),
             reservations: Reservations::new(Arc::clone(&shared), Arc::clone(&products)),
             reviews: crate::services::reviews::Reviews::new(
@@ -165,6 +169,7 @@ impl App {
             task.abort();
             let _ = task.await;
         }
+        self.webhooks.stop().await;
         if let Err(error) = self
             .shared
             .discovery
@@ -232,6 +237,9 @@ impl App {
         ));
         if let Ok(mut tasks) = self.background.lock() {
             tasks.extend([follow, persist, search]);
+        }
+        if let Err(error) = self.webhooks.start() {
+            tracing::error!(%error, "the webhook workers could not start; no webhooks are delivered");
         }
         let app = Arc::downgrade(self);
         tokio::spawn(async move {

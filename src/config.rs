@@ -42,6 +42,47 @@ pub struct Config {
     /// Popularity, recommendations and product views.
     #[serde(default)]
     pub discovery: DiscoveryConfig,
+    /// Outbound webhooks (§10).
+    #[serde(default)]
+    pub webhooks: WebhooksConfig,
+}
+
+/// `webhooks.*`: delivery of events to registered HTTP endpoints.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebhooksConfig {
+    /// Delay before each attempt, in seconds (fractions allowed, so tests can retry fast):
+    /// as many attempts as entries; after the last one the event is given up (`failed`).
+    pub retry_schedule_seconds: Vec<f64>,
+    /// Per attempt: an answer later than this is a failure.
+    pub timeout_ms: u64,
+    /// An endpoint with no successful delivery for this long (while it has failures) is
+    /// disabled.
+    pub disable_after_seconds: f64,
+    /// Allow loopback and private-range targets (tests, on-premise receivers).
+    pub allow_private_targets: bool,
+}
+
+impl Default for WebhooksConfig {
+    fn default() -> Self {
+        Self {
+            retry_schedule_seconds: vec![
+                0.0, 5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0,
+            ],
+            timeout_ms: 15_000,
+            disable_after_seconds: 432_000.0,
+            allow_private_targets: false,
+        }
+    }
+}
+
+impl WebhooksConfig {
+    /// The delay before attempt `n` (0-based), `None` once the schedule is used up.
+    pub fn delay_before(&self, attempt: usize) -> Option<std::time::Duration> {
+        self.retry_schedule_seconds
+            .get(attempt)
+            .map(|s| std::time::Duration::from_secs_f64(s.max(0.0)))
+    }
 }
 
 /// `discovery.*` (an Emporium extension): product views and popularity.
@@ -263,6 +304,7 @@ impl Default for Config {
             },
             storage: StorageConfig::default(),
             discovery: DiscoveryConfig::default(),
+            webhooks: WebhooksConfig::default(),
         }
     }
 }
@@ -337,6 +379,24 @@ impl Config {
             (
                 self.discovery.views_flush_ms == 0,
                 "discovery.views_flush_ms must be at least 1",
+            ),
+            (
+                self.webhooks.retry_schedule_seconds.is_empty()
+                    || self
+                        .webhooks
+                        .retry_schedule_seconds
+                        .iter()
+                        .any(|s| !s.is_finite() || *s < 0.0 || *s > 1e9),
+                "webhooks.retry_schedule_seconds must list at least one delay, each 0 or more seconds",
+            ),
+            (
+                self.webhooks.timeout_ms == 0,
+                "webhooks.timeout_ms must be at least 1",
+            ),
+            (
+                !self.webhooks.disable_after_seconds.is_finite()
+                    || self.webhooks.disable_after_seconds <= 0.0,
+                "webhooks.disable_after_seconds must be more than 0",
             ),
         ];
         if let Some((_, message)) = checks.iter().find(|(bad, _)| *bad) {

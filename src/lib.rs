@@ -28,6 +28,7 @@ pub mod search;
 pub mod services;
 pub mod views;
 pub mod web;
+pub mod webhooks;
 
 use std::{future::Future, sync::Arc, time::Duration};
 use tokio::net::TcpListener;

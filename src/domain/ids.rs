@@ -129,6 +129,11 @@ id_type!(
     ReviewId,
     "rev_"
 );
+id_type!(
+    /// A webhook endpoint (`whk_…`).
+    WebhookId,
+    "whk_"
+);
 
 #[cfg(test)]
 mod tests {

@@ -14,5 +14,6 @@ pub mod stock;
 pub mod store;
 pub mod time;
 pub mod user;
+pub mod webhook;
 
 pub use error::DomainError;

@@ -25,6 +25,7 @@ pub mod telemetry;
 mod topics;
 mod unique_keys;
 mod users;
+mod webhooks;
 
 use crate::{app::App, error::AppError};
 use axum::{
@@ -98,6 +99,22 @@ pub fn router_with(app: Arc<App>, extra: Router<Arc<App>>) -> Router {
         .route("/orders/{id}/events", get(events::order))
         .route("/events", get(events::topic))
         .route("/admin/payments", get(orders::ledger))
+        .route("/webhooks", get(webhooks::list).post(webhooks::create))
+        .route(
+            "/webhooks/{id}",
+            get(webhooks::get)
+                .patch(webhooks::update)
+                .delete(webhooks::delete),
+        )
+        .route(
+            "/webhooks/{id}/rotate-secret",
+            post(webhooks::rotate_secret),
+        )
+        .route("/webhooks/{id}/deliveries", get(webhooks::deliveries))
+        .route(
+            "/webhooks/{id}/deliveries/{delivery_id}/redeliver",
+            post(webhooks::redeliver),
+        )
         .route("/ws", get(socket::upgrade))
         .route("/auth/register", post(auth::register))
         .route("/auth/login", post(auth::login))

@@ -2,7 +2,7 @@
 //! handlers' `#[utoipa::path]` annotations, their input types and [`super::schema`]; and
 //! `GET /api/docs`, a self-contained page that renders it (no CDN, no external assets).
 
-use super::{asyncapi, events, search, socket, telemetry};
+use super::{asyncapi, events, search, socket, telemetry, webhooks};
 use super::{
     auth, carts, health, orders, products, recommendations, reservations, reviews, schema, stores,
     users,
@@ -84,6 +84,14 @@ with a `code` (see the `Problem` schema). Live updates: the WebSocket at `/api/v
         asyncapi::document,
         events::topic,
         events::order,
+        webhooks::create,
+        webhooks::list,
+        webhooks::get,
+        webhooks::update,
+        webhooks::delete,
+        webhooks::rotate_secret,
+        webhooks::deliveries,
+        webhooks::redeliver,
     ),
     components(schemas(schema::Problem, schema::ProductSort, schema::ReviewSort, schema::RecommendationKind, schema::StockChanged, schema::StockLow, schema::OrderStatusChanged), responses(
         schema::BadRequest,
@@ -112,6 +120,7 @@ with a `code` (see the `Problem` schema). Live updates: the WebSocket at `/api/v
         (name = "Orders", description = "Orders and payments (docs/API.md §8)."),
         (name = "WebSocket", description = "Live updates (docs/API.md §9)."),
         (name = "Search", description = "Search, suggestions and synonyms (docs/API.md §11)."),
+        (name = "Webhooks", description = "Signed event deliveries to registered endpoints (docs/API.md §10)."),
     ),
 )]
 pub struct ApiDoc;

@@ -15,6 +15,9 @@ use super::{
 use crate::domain::{
     order::Order,
     product::{Catalog, ProductChange},
+    review::Review,
+    store::Store,
+    time::Millis,
 };
 use log::{LogReader, Lsn};
 use std::sync::Arc;
@@ -86,6 +89,37 @@ impl LogEvent {
                 },
                 _ => None,
             }
+        })
+    }
+}
+
+impl LogEvent {
+    /// The stores whose status (open or closed) this record changed, with the time of the
+    /// change (a store's creation is not one).
+    pub fn store_status_changes(&self) -> impl Iterator<Item = (Store, Millis)> + '_ {
+        self.write.ops().iter().filter_map(|op| {
+            if op.tree != Tree::Catalog {
+                return None;
+            }
+            let id = op.key.strip_prefix(keys::STORE_STATUS_PREFIX)?;
+            let at = codec::decode::<Millis>(op.value.as_ref()?).ok()?;
+            let store_key = [keys::STORE_PREFIX, id].concat();
+            let store = self.write.ops().iter().find_map(|op| {
+                (op.tree == Tree::Catalog && op.key.as_ref() == store_key.as_slice())
+                    .then(|| codec::decode::<Store>(op.value.as_ref()?).ok())
+                    .flatten()
+            })?;
+            Some((store, at))
+        })
+    }
+
+    /// The reviews this record wrote (new or edited; tell them apart by `updated_at`).
+    pub fn reviews(&self) -> impl Iterator<Item = Review> + '_ {
+        self.write.ops().iter().filter_map(|op| {
+            if op.tree != Tree::Entities || op.key.first() != Some(&b'r') {
+                return None;
+            }
+            codec::decode::<Review>(op.value.as_ref()?).ok()
         })
     }
 }

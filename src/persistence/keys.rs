@@ -6,6 +6,8 @@ use crate::domain::ids::{ProductId, StoreId};
 pub const SNAPSHOT_PREFIX: &[u8] = b"s";
 pub const STORE_PREFIX: &[u8] = b"store\0";
 pub const SYNONYMS_PREFIX: &[u8] = b"synonyms\0";
+/// Marks a store write as an opening or closing (not a creation), for log readers.
+pub const STORE_STATUS_PREFIX: &[u8] = b"store_status\0";
 
 fn entity_key(tag: u8, id: &str, seq: Option<u64>) -> Vec<u8> {
     let mut key = Vec::with_capacity(1 + id.len() + 9);
@@ -69,6 +71,12 @@ pub fn movement_end(id: &ProductId) -> Vec<u8> {
 
 pub fn store(id: &StoreId) -> Vec<u8> {
     let mut key = STORE_PREFIX.to_vec();
+    key.extend_from_slice(id.as_str().as_bytes());
+    key
+}
+
+pub fn store_status(id: &StoreId) -> Vec<u8> {
+    let mut key = STORE_STATUS_PREFIX.to_vec();
     key.extend_from_slice(id.as_str().as_bytes());
     key
 }

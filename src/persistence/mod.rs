@@ -16,7 +16,8 @@
 //! - `catalog`: stores. `reservations`: reservation records. `idempotency`: stored answers for
 //!   `Idempotency-Key`. `meta`: settings and the checkpoint (never secrets: those live in
 //!   `DATA_DIR/secrets`, see [`data_dir`]). `users`: accounts and refresh tokens (layout in
-//!   `users.rs`). `payments`: the simulated provider's ledger. `cursors`: each log consumer's
+//!   `users.rs`). `payments`: the simulated provider's ledger. `webhooks`: webhook endpoints and
+//!   deliveries (layout in `webhooks.rs`). `cursors`: each log consumer's
 //!   position.
 //!
 //! Nothing written here is acknowledged until its log record is durable.
@@ -31,6 +32,7 @@ mod legacy_layout;
 pub mod log;
 pub mod secrets;
 mod users;
+mod webhooks;
 mod write;
 
 pub use write::{MalformedRecord, Op, ProductWrite, Tree};
@@ -282,6 +284,7 @@ pub struct Storage {
     meta: sled::Tree,
     users: sled::Tree,
     payments: sled::Tree,
+    webhooks: sled::Tree,
     cursors: sled::Tree,
     log: Arc<LogState>,
     /// Serialises the read-compare-write updates of `users` (see `users.rs`).
@@ -343,6 +346,7 @@ impl Storage {
             meta,
             users: db.open_tree("users")?,
             payments: db.open_tree("payments")?,
+            webhooks: db.open_tree("webhooks")?,
             cursors: db.open_tree("cursors")?,
             log: Arc::new(LogState {
                 dir: log_dir.to_path_buf(),
@@ -475,6 +479,7 @@ impl Storage {
             Tree::Meta => &self.meta,
             Tree::Users => &self.users,
             Tree::Payments => &self.payments,
+            Tree::Webhooks => &self.webhooks,
         }
     }
 

@@ -54,6 +54,22 @@ impl ProductWrite {
     }
 }
 
+impl super::consumer::LogEvent {
+    /// The users this record registered (a new account writes its email index entry with
+    /// it; later changes of a user do not).
+    pub fn registered_users(&self) -> impl Iterator<Item = User> + '_ {
+        let ops = self.write.ops();
+        let registers = ops
+            .iter()
+            .any(|op| op.tree == Tree::Users && op.key.starts_with(&[b'e', 0]));
+        ops.iter()
+            .filter(move |op| registers && op.tree == Tree::Users && op.key.starts_with(&[b'u', 0]))
+            .filter_map(|op| {
+                codec::decode_upgrading::<User, legacy::UserV1>(op.value.as_ref()?).ok()
+            })
+    }
+}
+
 impl Storage {
     /// Writes a new user and its email index entry, durably.
     pub async fn put_new_user(&self, committer: &Committer, user: &User) -> StorageResult<()> {

@@ -39,11 +39,13 @@ pub enum Tree {
     Users = 6,
     /// The payment provider's ledger.
     Payments = 7,
+    /// Webhook endpoints and their deliveries (layout in `webhooks.rs`).
+    Webhooks = 8,
 }
 
 impl Tree {
     /// Every tree, for building one batch each.
-    pub const ALL: [Tree; 7] = [
+    pub const ALL: [Tree; 8] = [
         Tree::Entities,
         Tree::Catalog,
         Tree::Reservations,
@@ -51,6 +53,7 @@ impl Tree {
         Tree::Meta,
         Tree::Users,
         Tree::Payments,
+        Tree::Webhooks,
     ];
 
     fn from_tag(tag: u8) -> Option<Self> {
@@ -197,6 +200,23 @@ impl ProductWrite {
     /// Writes a store.
     pub fn store(&mut self, store: &Store) -> StorageResult<()> {
         self.put(Tree::Catalog, keys::store(&store.id), codec::encode(store)?);
+        Ok(())
+    }
+
+    /// Writes a store whose `open` changed at `at`, with a marker (one key per store, the
+    /// time of its last change) that tells log readers this was a status change, so that
+    /// webhooks can derive `store.status_changed` from the record alone.
+    pub fn store_status_changed(
+        &mut self,
+        store: &Store,
+        at: crate::domain::time::Millis,
+    ) -> StorageResult<()> {
+        self.store(store)?;
+        self.put(
+            Tree::Catalog,
+            keys::store_status(&store.id),
+            codec::encode(&at)?,
+        );
         Ok(())
     }
 

@@ -89,7 +89,7 @@ impl Catalog {
         }
         store.open = open;
         let mut write = ProductWrite::default();
-        write.store(&store)?;
+        write.store_status_changed(&store, now_ms())?;
         self.shared.committer.write_durable(write).await?;
         let data = views::store(&store);
         let read_model = Arc::clone(&self.shared.read_model);

@@ -27,5 +27,6 @@ mod sessions;
 mod sse;
 mod stores;
 mod users_admin;
+mod webhooks;
 mod websocket;
 mod ws_fuzz;

@@ -70,6 +70,14 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/me/password"),
     ("get", "/api/v1/events"),
     ("get", "/api/v1/orders/{id}/events"),
+    ("post", "/api/v1/webhooks"),
+    ("get", "/api/v1/webhooks"),
+    ("get", "/api/v1/webhooks/{id}"),
+    ("patch", "/api/v1/webhooks/{id}"),
+    ("delete", "/api/v1/webhooks/{id}"),
+    ("post", "/api/v1/webhooks/{id}/rotate-secret"),
+    ("get", "/api/v1/webhooks/{id}/deliveries"),
+    ("post", "/api/v1/webhooks/{id}/deliveries/{delivery_id}/redeliver"),
 ];
 
 const METHODS: &[&str] = &["get", "put", "post", "delete", "patch", "head", "options"];
