@@ -47,7 +47,8 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
     spawn_app_in(tempfile::tempdir().expect("temp dir"), tweak).await
 }
 
-/// Starts a server on an existing data dir (e.g. one a stopped server left behind).
+/// Starts a server on an existing data dir. Not for a restart on the dir of a server stopped
+/// in this process (its data-dir lock may outlive it here): restarts use [`ServerProcess`].
 pub async fn spawn_app_in(dir: TempDir, tweak: impl FnOnce(&mut Config)) -> TestApp {
     let mut config = test_config(dir.path());
     tweak(&mut config);
@@ -56,17 +57,37 @@ pub async fn spawn_app_in(dir: TempDir, tweak: impl FnOnce(&mut Config)) -> Test
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(emporium::run(config, listener, async {
+    let mut server = tokio::spawn(emporium::run(config, listener, async {
         let _ = rx.await;
     }));
+    // Ready, or the server's own error at once when it could not start (rather than a
+    // readiness timeout that hides why).
+    let client = reqwest::Client::new();
+    let ready = format!("http://{addr}/readyz");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        if matches!(client.get(&ready).send().await, Ok(r) if r.status() == 200) {
+            break;
+        }
+        if server.is_finished() {
+            panic!(
+                "the server stopped while starting: {:?}",
+                (&mut server).await
+            );
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the server was not ready within 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let app = TestApp {
         addr,
-        client: reqwest::Client::new(),
+        client,
         dir: Some(dir),
         shutdown: Some(tx),
         server: Some(server),
     };
-    app.wait_ready().await;
     app
 }
 

@@ -77,7 +77,10 @@ const ROUTES: &[(&str, &str)] = &[
     ("delete", "/api/v1/webhooks/{id}"),
     ("post", "/api/v1/webhooks/{id}/rotate-secret"),
     ("get", "/api/v1/webhooks/{id}/deliveries"),
-    ("post", "/api/v1/webhooks/{id}/deliveries/{delivery_id}/redeliver"),
+    (
+        "post",
+        "/api/v1/webhooks/{id}/deliveries/{delivery_id}/redeliver",
+    ),
 ];
 
 const METHODS: &[&str] = &["get", "put", "post", "delete", "patch", "head", "options"];

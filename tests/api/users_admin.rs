@@ -259,7 +259,11 @@ async fn disabling_a_user_ends_their_logins_refreshes_tokens_and_websockets_at_o
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_disable_survives_a_restart_and_tokens_issued_before_it_stay_refused() {
-    let app = spawn_app().await;
+    // The real binary, killed: the disable must be durable once acknowledged.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = ServerProcess::start(dir.path(), &[]);
+    let app = TestApp::remote(server.addr);
+    app.wait_ready().await;
     let disabled = app.new_customer().await;
     let revoked = app.new_customer().await;
     let untouched = app.new_customer().await;
@@ -271,9 +275,11 @@ async fn a_disable_survives_a_restart_and_tokens_issued_before_it_stay_refused()
         let (status, _) = patch_user(&app, &id(&revoked), json!({"disabled": disabled})).await;
         assert_eq!(status, 200);
     }
-    let dir = app.stop().await;
+    server.kill_9();
 
-    let app = spawn_app_in(dir, |_| {}).await;
+    let server = ServerProcess::start(dir.path(), &[]);
+    let app = TestApp::remote(server.addr);
+    app.wait_ready().await;
     assert_eq!(me(&app, &access_token(&disabled)).await, 401);
     assert_eq!(me(&app, &access_token(&revoked)).await, 401);
     assert_eq!(me(&app, &access_token(&untouched)).await, 200);
