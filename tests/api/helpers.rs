@@ -81,14 +81,13 @@ pub async fn spawn_app_in(dir: TempDir, tweak: impl FnOnce(&mut Config)) -> Test
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let app = TestApp {
+    TestApp {
         addr,
         client,
         dir: Some(dir),
         shutdown: Some(tx),
         server: Some(server),
-    };
-    app
+    }
 }
 
 impl TestApp {
