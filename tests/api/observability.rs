@@ -55,6 +55,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/orders/{id}"),
     ("put", "/api/v1/orders/{id}/status"),
     ("post", "/api/v1/orders/{id}/cancel"),
+    ("get", "/api/v1/orders/{id}/events"),
+    ("get", "/api/v1/events"),
     ("get", "/api/v1/admin/payments"),
     ("get", "/api/v1/ws"),
     ("post", "/api/v1/auth/register"),
@@ -63,6 +65,10 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/auth/logout"),
     ("get", "/api/v1/me"),
     ("post", "/api/v1/users"),
+    ("get", "/api/v1/users"),
+    ("get", "/api/v1/users/{id}"),
+    ("patch", "/api/v1/users/{id}"),
+    ("post", "/api/v1/me/password"),
 ];
 
 const METHODS: &[&str] = &["get", "put", "post", "delete", "patch", "head", "options"];
