@@ -368,3 +368,73 @@ export class Live extends EventTarget {
     }
   }
 }
+
+/** The event names a topic can carry (docs/API.md §9): `EventSource` needs one listener each. */
+const EVENT_NAMES = [
+  'order.created', 'order.status_changed', 'stock.changed', 'stock.low', 'product.updated',
+  'store.status_changed', 'cart.updated', 'cart.hold_expired',
+];
+
+/**
+ * One topic over Server-Sent Events (`/api/v1/events?topic=…`): the read-only fallback for
+ * networks where the WebSocket fails (a proxy that drops upgrades). The handler gets the same
+ * messages as from `Live.subscribe`. The browser resumes a dropped stream with
+ * `Last-Event-ID` by itself; when the server refuses it (an expired token), the feed reopens
+ * with a fresh token after a pause and starts from a snapshot.
+ */
+export class EventFeed {
+  constructor(topic, handler, tokenProvider = async () => null) {
+    this.topic = topic;
+    this.handler = handler;
+    this.tokenProvider = tokenProvider;
+    this.source = null;
+    this.timer = null;
+    this.closed = false;
+    this.open();
+  }
+
+  async open() {
+    let token = null;
+    try {
+      token = await this.tokenProvider();
+    } catch {
+      token = null;
+    }
+    if (this.closed) return;
+    const params = new URLSearchParams({ topic: this.topic });
+    if (token) params.set('token', token);
+    const source = new EventSource(`${API}/events?${params}`);
+    this.source = source;
+    const parse = (e) => {
+      try {
+        return JSON.parse(e.data);
+      } catch {
+        return null;
+      }
+    };
+    for (const name of ['snapshot', 'reset']) {
+      source.addEventListener(name, (e) => {
+        const msg = parse(e);
+        if (msg) this.handler({ type: 'snapshot', snapshot: msg.snapshot, reset: name === 'reset' });
+      });
+    }
+    for (const name of EVENT_NAMES) {
+      source.addEventListener(name, (e) => {
+        const msg = parse(e);
+        if (msg) this.handler({ type: 'event', event: msg.event, data: msg.data, seq: msg.seq, at: msg.at });
+      });
+    }
+    source.onerror = () => {
+      if (source !== this.source || source.readyState !== EventSource.CLOSED) return;
+      clearTimeout(this.timer);
+      this.timer = setTimeout(() => this.open(), 3000);
+    };
+  }
+
+  close() {
+    this.closed = true;
+    clearTimeout(this.timer);
+    this.source?.close();
+    this.source = null;
+  }
+}

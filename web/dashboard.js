@@ -1,6 +1,7 @@
 // The staff dashboard (`/dashboard`): the store's open orders in lanes by status, filled live
 // from `store:{id}:orders`; one-click advance and cancel; the store's open/closed switch; and a
-// low-stock list with restock. Uses only the public API (docs/API.md §4–§9).
+// low-stock list with restock; and, for admins, a Users tab (list, filter, role and store,
+// disable/enable; docs/API.md §12). Uses only the public API (docs/API.md §4–§9, §12).
 
 import {
   Live, Session, age, describe, formatMoney, h, listAll, request,
@@ -83,6 +84,10 @@ async function onSession() {
   renderAccount();
   const user = session.user;
   leaveStore();
+  $('tabs').hidden = user?.role !== 'admin';
+  $('users').hidden = true;
+  $('tab-orders').setAttribute('aria-selected', 'true');
+  $('tab-users').setAttribute('aria-selected', 'false');
   if (!user) {
     $('signin').hidden = false;
     $('board').hidden = true;
@@ -525,6 +530,104 @@ async function restock(productId, input, button) {
   }
 }
 
+// ---------------------------------------------------------------- users (admins)
+
+const ROLES = ['customer', 'staff', 'admin'];
+const users = { page: 1, perPage: 20, total: 0 };
+
+/** Shows the orders board or the users panel (the tabs exist for admins only). */
+function showTab(name) {
+  const onUsers = name === 'users';
+  $('board').hidden = onUsers;
+  $('users').hidden = !onUsers;
+  $('tab-orders').setAttribute('aria-selected', String(!onUsers));
+  $('tab-users').setAttribute('aria-selected', String(onUsers));
+  if (onUsers) {
+    $('users-store').replaceChildren(h('option', { value: '', text: 'Any' }),
+      ...state.stores.map((s) => h('option', { value: s.id, text: s.name })));
+    loadUsers();
+  }
+}
+
+async function loadUsers() {
+  const params = new URLSearchParams({ page: String(users.page), per_page: String(users.perPage) });
+  const q = $('users-q').value.trim();
+  if (q) params.set('q', q);
+  if ($('users-role').value) params.set('role', $('users-role').value);
+  if ($('users-store').value) params.set('store_id', $('users-store').value);
+  try {
+    const body = await request('GET', `/users?${params}`, { session });
+    users.total = body.total;
+    $('users-list').replaceChildren(...body.items.map(userRow));
+    $('users-empty').hidden = body.items.length > 0;
+    $('users-total').textContent = String(body.total);
+    const pages = Math.max(1, Math.ceil(body.total / users.perPage));
+    $('users-page').textContent = `Page ${users.page} of ${pages}`;
+    $('users-prev').disabled = users.page <= 1;
+    $('users-next').disabled = users.page >= pages;
+  } catch (e) {
+    toast(describe(e));
+  }
+}
+
+/** One user's row: role and store pickers and the disable/enable switch, each saving at once. */
+function userRow(user) {
+  const storeName = (id) => state.stores.find((s) => s.id === id)?.name || id;
+  const role = h('select', { 'aria-label': `Role of ${user.email}` },
+    ...ROLES.map((r) => h('option', { value: r, text: r, selected: r === user.role })));
+  const store = h('select', { 'aria-label': `Store of ${user.email}`, disabled: user.role !== 'staff' },
+    h('option', { value: '', text: '—' }),
+    ...state.stores.map((s) => h('option', { value: s.id, text: s.name, selected: s.id === user.store_id })));
+  const row = h('tr', { dataset: { userId: user.id, disabled: String(user.disabled) } },
+    h('td', { text: user.name }),
+    h('td', { text: user.email }),
+    h('td', {}, role),
+    h('td', {}, store),
+    h('td', {
+      class: 'user-status', dataset: { disabled: String(user.disabled) },
+      text: user.disabled ? 'Disabled' : 'Active',
+    }),
+    h('td', {}, h('button', {
+      class: user.disabled ? 'button' : 'button danger-outline',
+      type: 'button',
+      'aria-label': `${user.disabled ? 'Enable' : 'Disable'} ${user.email}`,
+      onclick: () => saveUser(user, { disabled: !user.disabled }, row,
+        user.disabled ? `${user.email} can sign in again.` : `${user.email} is disabled and signed out everywhere.`),
+    }, user.disabled ? 'Enable' : 'Disable')));
+  role.addEventListener('change', () => {
+    if (role.value === 'staff') {
+      store.disabled = false;
+      // Staff need a store: wait for one to be picked.
+      if (!store.value) {
+        store.focus();
+        toast('Pick the store this staff member works for.');
+        return;
+      }
+      saveUser(user, { role: 'staff', store_id: store.value }, row, `${user.email} is staff of ${storeName(store.value)}.`);
+    } else {
+      saveUser(user, { role: role.value }, row, `${user.email} is now ${role.value}.`);
+    }
+  });
+  store.addEventListener('change', () => {
+    if (role.value === 'staff' && store.value) {
+      saveUser(user, { role: 'staff', store_id: store.value }, row, `${user.email} is staff of ${storeName(store.value)}.`);
+    }
+  });
+  return row;
+}
+
+async function saveUser(user, body, row, done) {
+  for (const control of row.querySelectorAll('select, button')) control.disabled = true;
+  try {
+    const changed = await request('PATCH', `/users/${user.id}`, { body, session });
+    row.replaceWith(userRow(changed));
+    toast(done);
+  } catch (e) {
+    toast(describe(e));
+    row.replaceWith(userRow(user));
+  }
+}
+
 // ---------------------------------------------------------------- wiring
 
 function renderLiveStatus(status) {
@@ -545,6 +648,21 @@ function start() {
   $('signin-form').addEventListener('submit', signIn);
   $('store-toggle').addEventListener('click', toggleStore);
   $('store-select').addEventListener('change', (e) => enterStore(e.target.value));
+  $('tab-orders').addEventListener('click', () => showTab('orders'));
+  $('tab-users').addEventListener('click', () => showTab('users'));
+  $('users-filter').addEventListener('submit', (e) => {
+    e.preventDefault();
+    users.page = 1;
+    loadUsers();
+  });
+  $('users-prev').addEventListener('click', () => {
+    users.page = Math.max(1, users.page - 1);
+    loadUsers();
+  });
+  $('users-next').addEventListener('click', () => {
+    users.page += 1;
+    loadUsers();
+  });
   setInterval(tickAges, 5000);
   onSession().finally(() => {
     document.body.dataset.ready = 'true';

@@ -4,7 +4,7 @@
 // `/search/suggest` under the box. Uses only the public API (docs/API.md §4–§9, §11).
 
 import {
-  ApiError, Live, Session, describe, formatMoney, h, idempotencyKey, listAll, request,
+  ApiError, EventFeed, Live, Session, describe, formatMoney, h, idempotencyKey, listAll, request,
 } from './api.js';
 import { ProductPage, ratingLine } from './reviews.js';
 
@@ -950,6 +950,7 @@ function route() {
       live.unsubscribe(state.orderTopic);
       state.orderTopic = null;
     }
+    followOrderWithoutSocket(live.status);
     state.order = null;
     return;
   }
@@ -965,15 +966,45 @@ function route() {
   if (state.orderTopic !== topic) {
     if (state.orderTopic) live.unsubscribe(state.orderTopic);
     state.orderTopic = topic;
-    live.subscribe(topic, (msg) => {
-      if (msg.type === 'snapshot') setOrder(msg.snapshot);
-      else if (msg.type === 'event' && msg.data?.order) setOrder(msg.data.order);
-      else if (msg.type === 'error') {
-        $('order-body').replaceChildren(h('p', { text: 'This order cannot be found for your account.' }));
-      }
-    });
+    live.subscribe(topic, orderHandler);
   }
+  followOrderWithoutSocket(live.status);
   $('order-view').focus?.();
+}
+
+/** The order page's SSE fallback while the WebSocket is down (see `followOrderWithoutSocket`). */
+const fallback = { feed: null, timer: null };
+
+function orderHandler(msg) {
+  if (msg.type === 'snapshot') setOrder(msg.snapshot);
+  else if (msg.type === 'event' && msg.data?.order) setOrder(msg.data.order);
+  else if (msg.type === 'error') {
+    $('order-body').replaceChildren(h('p', { text: 'This order cannot be found for your account.' }));
+  }
+}
+
+/**
+ * Keeps the order page live when the WebSocket fails (e.g. a proxy that drops upgrades): two
+ * seconds offline and the page follows the order over Server-Sent Events instead, until the
+ * socket is back (it then resumes the topic itself).
+ */
+function followOrderWithoutSocket(status) {
+  clearTimeout(fallback.timer);
+  const stop = () => {
+    fallback.feed?.close();
+    fallback.feed = null;
+  };
+  if (status === 'online' || !state.orderTopic || $('order-view').hidden) {
+    stop();
+    return;
+  }
+  if (status !== 'offline') return;
+  fallback.timer = setTimeout(() => {
+    if (live.status !== 'offline' || !state.orderTopic || $('order-view').hidden) return;
+    if (fallback.feed?.topic === state.orderTopic) return;
+    stop();
+    fallback.feed = new EventFeed(state.orderTopic, orderHandler, () => session.token());
+  }, 2000);
 }
 
 function setOrder(order) {
@@ -1173,6 +1204,7 @@ async function start() {
   renderAccount();
   renderCart();
   live.addEventListener('status', (e) => renderLiveStatus(e.detail));
+  live.addEventListener('status', (e) => followOrderWithoutSocket(e.detail));
   session.addEventListener('change', onSessionChange);
   $('store-select').addEventListener('change', (e) => selectStore(e.target.value));
   $('filters').addEventListener('submit', (e) => {

@@ -279,3 +279,68 @@ async fn a_stream_ends_when_its_access_token_expires() {
     let end = tokio::time::timeout(Duration::from_secs(3), stream.next()).await;
     assert!(matches!(end, Ok(None)), "still open: {end:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_storefront_order_page_follows_the_order_over_sse_when_websockets_fail_in_chromium() {
+    use crate::browser::{Driver, eval, open, programs, screenshot, shop_sign_in, wait_until};
+    use futures_util::FutureExt;
+    let Some(programs) = programs() else {
+        return;
+    };
+    let app = spawn_app().await;
+    let store = app.create_store().await;
+    let product = app.create_product(&store, 5).await;
+    let session = app.new_customer().await;
+    let token = access_token(&session);
+    let staff = app.staff(&store).await;
+    let cart = app.cart_with(&token, &product, 1).await;
+    let (status, order) = app.checkout(&token, &cart, "tok_visa").await;
+    assert_eq!(status, 201, "{order}");
+    let order_id = id_of(&order);
+    let mut driver = Driver::start(&programs).await;
+    let browser = driver.session(1000, 900).await;
+    let outcome = std::panic::AssertUnwindSafe(async {
+        open(&browser, &app.url("/")).await;
+        shop_sign_in(&browser, session["user"]["email"].as_str().expect("email")).await;
+        eval(
+            &browser,
+            &format!("(location.hash = '#order/{order_id}', true)"),
+        )
+        .await;
+        let status_is = |status: &str| {
+            format!("document.querySelector('#order-status')?.dataset.status === '{status}'")
+        };
+        wait_until(&browser, "the order page", &status_is("confirmed")).await;
+        // From now on every WebSocket fails at once (as behind a proxy that drops upgrades),
+        // and the live one drops.
+        eval(
+            &browser,
+            "(() => { window.WebSocket = class { \
+               constructor() { this.readyState = 3; setTimeout(() => this.onclose?.(), 20); } \
+               send() {} close() {} }; \
+             window.dispatchEvent(new Event('offline')); return true; })()",
+        )
+        .await;
+        wait_until(
+            &browser,
+            "the page to notice",
+            "document.querySelector('#live-status').dataset.status === 'offline'",
+        )
+        .await;
+        // The fallback opens after two seconds offline; then a status change still arrives.
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        let (status, body) = app
+            .set_order_status(&order_id, "preparing", &staff.token)
+            .await;
+        assert_eq!(status, 200, "{body}");
+        wait_until(&browser, "the change over SSE", &status_is("preparing")).await;
+        screenshot(&browser, "storefront-order-over-sse").await;
+    })
+    .catch_unwind()
+    .await;
+    let _ = browser.close().await;
+    drop(driver);
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}

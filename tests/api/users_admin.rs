@@ -373,3 +373,132 @@ async fn changing_the_password_ends_every_other_session_and_keeps_the_callers_re
     assert_eq!(app.login(&email, USER_PASSWORD).await.0, 401);
     assert_eq!(app.login(&email, "a new passphrase").await.0, 200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_dashboard_users_tab_lists_filters_disables_and_changes_roles_in_chromium() {
+    use crate::browser::{Driver, click, eval, fill, open, programs, screenshot, wait_until};
+    use futures_util::FutureExt;
+    let Some(programs) = programs() else {
+        return;
+    };
+    let app = spawn_app().await;
+    let store = app.create_store().await;
+    let admin = app.new_user("admin", None).await;
+    let customer = app.new_customer().await;
+    let customer_id = customer["user"]["id"].as_str().expect("id").to_owned();
+    let customer_email = customer["user"]["email"]
+        .as_str()
+        .expect("email")
+        .to_owned();
+    let staff = app.new_user("staff", Some(&store)).await;
+    let mut driver = Driver::start(&programs).await;
+    let browser = driver.session(1280, 900).await;
+    let outcome = std::panic::AssertUnwindSafe(async {
+        open(&browser, &app.url("/dashboard")).await;
+        fill(&browser, "#email", admin["user"]["email"].as_str().expect("email")).await;
+        fill(&browser, "#password", USER_PASSWORD).await;
+        click(&browser, "#signin-submit").await;
+        click(&browser, "#tab-users").await;
+        wait_until(
+            &browser,
+            "every user listed",
+            "document.querySelectorAll('#users-list tr').length === 3",
+        )
+        .await;
+        assert_eq!(
+            eval(&browser, "document.querySelector('#users-total').textContent").await,
+            "3"
+        );
+
+        // Filter by text, then by role.
+        fill(&browser, "#users-q", &customer_email).await;
+        click(&browser, "#users-filter button[type=submit]").await;
+        let row = format!("#users-list tr[data-user-id='{customer_id}']");
+        wait_until(
+            &browser,
+            "only the customer listed",
+            &format!(
+                "document.querySelectorAll('#users-list tr').length === 1 && !!document.querySelector(\"{row}\")"
+            ),
+        )
+        .await;
+        fill(&browser, "#users-q", "").await;
+        eval(
+            &browser,
+            "(() => { const s = document.querySelector('#users-role'); s.value = 'staff'; return true; })()",
+        )
+        .await;
+        click(&browser, "#users-filter button[type=submit]").await;
+        let staff_id = staff["user"]["id"].as_str().expect("id");
+        wait_until(
+            &browser,
+            "only the staff member listed",
+            &format!(
+                "document.querySelectorAll('#users-list tr').length === 1 && !!document.querySelector(\"#users-list tr[data-user-id='{staff_id}']\")"
+            ),
+        )
+        .await;
+        eval(
+            &browser,
+            "(() => { document.querySelector('#users-role').value = ''; return true; })()",
+        )
+        .await;
+        click(&browser, "#users-filter button[type=submit]").await;
+
+        // Disable the customer: the API refuses their token and login from then on.
+        click(&browser, &format!("{row} button")).await;
+        wait_until(
+            &browser,
+            "the customer shown disabled",
+            &format!("document.querySelector(\"{row} .user-status\")?.textContent === 'Disabled'"),
+        )
+        .await;
+        screenshot(&browser, "dashboard-users").await;
+        assert_eq!(me(&app, &access_token(&customer)).await, 401);
+        assert_eq!(app.login(&customer_email, USER_PASSWORD).await.0, 401);
+        click(&browser, &format!("{row} button")).await;
+        wait_until(
+            &browser,
+            "the customer shown active",
+            &format!("document.querySelector(\"{row} .user-status\")?.textContent === 'Active'"),
+        )
+        .await;
+        assert_eq!(app.login(&customer_email, USER_PASSWORD).await.0, 200);
+
+        // Make them staff of the store: role, then store.
+        eval(
+            &browser,
+            &format!(
+                "(() => {{ const s = document.querySelector(\"{row} select[aria-label^=Role]\"); \
+                 s.value = 'staff'; s.dispatchEvent(new Event('change')); return true; }})()"
+            ),
+        )
+        .await;
+        eval(
+            &browser,
+            &format!(
+                "(() => {{ const s = document.querySelector(\"{row} select[aria-label^=Store]\"); \
+                 s.value = '{store}'; s.dispatchEvent(new Event('change')); return true; }})()"
+            ),
+        )
+        .await;
+        let (_, user) = app.admin_get(&format!("/api/v1/users/{customer_id}")).await;
+        let mut user = user;
+        for _ in 0..100 {
+            if user["role"] == "staff" {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            user = app.admin_get(&format!("/api/v1/users/{customer_id}")).await.1;
+        }
+        assert_eq!(user["role"], "staff", "{user}");
+        assert_eq!(user["store_id"], store.as_str());
+    })
+    .catch_unwind()
+    .await;
+    let _ = browser.close().await;
+    drop(driver);
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}
