@@ -53,6 +53,9 @@ fn forbidden_v6(ip: Ipv6Addr) -> bool {
         || (first & 0xffc0) == 0xfe80
 }
 
+/// Longest wait for the name lookup at registration: a request must not hang on DNS.
+const LOOKUP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// A URL that failed the check, with the sentence for the client.
 pub type Refusal = &'static str;
 
@@ -72,8 +75,10 @@ pub async fn check_url(text: &str, allow_private: bool) -> Result<reqwest::Url, 
     }
     let port = url.port_or_known_default().unwrap_or(443);
     let host = host.trim_start_matches('[').trim_end_matches(']');
-    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
+    let lookup = tokio::net::lookup_host((host, port));
+    let addrs: Vec<SocketAddr> = tokio::time::timeout(LOOKUP_TIMEOUT, lookup)
         .await
+        .map_err(|_| "the host does not resolve (the lookup timed out)")?
         .map_err(|_| "the host does not resolve")?
         .collect();
     if addrs.is_empty() {

@@ -18,6 +18,8 @@
 //! - `search`: P generated products; the indexing rate of `emporium reindex`; `/search` and
 //!   `/search/suggest` latency at C connections; the same queries through the old substring
 //!   scan (in process).
+//! - `webhooks`: E stock changes delivered to N webhook endpoints on loopback (a receiver in
+//!   this process): deliveries/s and the lag from each event's commit to its arrival.
 //!
 //! Every server runs on 127.0.0.1 with a temporary data dir; all traffic is loopback and every
 //! loop is bounded by a count or a deadline. Clients are hyper's HTTP/1 client (one
@@ -30,6 +32,7 @@ mod fanout;
 mod flash_sale;
 mod postgres;
 mod search;
+mod webhooks;
 
 use clap::{Parser, Subcommand};
 use std::{net::SocketAddr, path::PathBuf};
@@ -130,6 +133,18 @@ enum Scenario {
         #[arg(long)]
         server: Option<PathBuf>,
     },
+    /// Webhook deliveries of E events to N endpoints on loopback.
+    Webhooks {
+        /// Events (durable stock changes).
+        #[arg(long, default_value_t = 10_000)]
+        events: usize,
+        /// Endpoints, each receiving every event.
+        #[arg(long, default_value_t = 10)]
+        endpoints: usize,
+        /// Concurrent writers producing the events.
+        #[arg(long, default_value_t = 16)]
+        connections: usize,
+    },
     /// The fanout baseline server (a child process of `fanout`).
     #[command(hide = true)]
     ServeBaseline {
@@ -204,6 +219,11 @@ async fn run(scenario: Scenario) {
             secs,
             server,
         } => search::run(products, connections, secs, server).await,
+        Scenario::Webhooks {
+            events,
+            endpoints,
+            connections,
+        } => webhooks::run(events, endpoints, connections).await,
         Scenario::ServeBaseline { addr, capacity } => fanout::serve_baseline(addr, capacity).await,
     }
 }
