@@ -81,17 +81,6 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/users/{id}"),
     ("patch", "/api/v1/users/{id}"),
     ("post", "/api/v1/me/password"),
-    ("post", "/api/v1/webhooks"),
-    ("get", "/api/v1/webhooks"),
-    ("get", "/api/v1/webhooks/{id}"),
-    ("patch", "/api/v1/webhooks/{id}"),
-    ("delete", "/api/v1/webhooks/{id}"),
-    ("post", "/api/v1/webhooks/{id}/rotate-secret"),
-    ("get", "/api/v1/webhooks/{id}/deliveries"),
-    (
-        "post",
-        "/api/v1/webhooks/{id}/deliveries/{delivery_id}/redeliver",
-    ),
 ];
 
 const METHODS: &[&str] = &["get", "put", "post", "delete", "patch", "head", "options"];
