@@ -1,12 +1,15 @@
 // The staff dashboard (`/dashboard`): the store's open orders in lanes by status, filled live
 // from `store:{id}:orders`; one-click advance and cancel; the store's open/closed switch; and a
-// low-stock list with restock. Uses only the public API (docs/API.md §4–§9).
+// low-stock list with restock; a Notifications tab (notifications.js). Uses only the public
+// API (docs/API.md §4–§9, §12).
 
 import {
   Live, Session, age, describe, formatMoney, h, listAll, request,
 } from './api.js';
+import { mountNotifications } from './notifications.js';
 
 const session = new Session('emporium.staff');
+const selectTab = mountNotifications(session);
 const live = new Live(() => session.token());
 const $ = (id) => document.getElementById(id);
 
@@ -83,6 +86,8 @@ async function onSession() {
   renderAccount();
   const user = session.user;
   leaveStore();
+  $('tabs').hidden = !user || user.role === 'customer';
+  $('notifications').hidden = true;
   if (!user) {
     $('signin').hidden = false;
     $('board').hidden = true;
@@ -102,7 +107,7 @@ async function onSession() {
     return;
   }
   $('signin').hidden = true;
-  $('board').hidden = false;
+  selectTab('orders');
   live.connect();
   try {
     if (user.role === 'staff') {

@@ -9,6 +9,7 @@
 
 pub mod caller;
 pub mod error;
+pub mod links;
 pub mod passwords;
 pub mod rate_limit;
 pub mod tokens;
@@ -83,6 +84,8 @@ pub struct Auth {
     /// Normalised emails whose registration is in flight: with the durable index this makes
     /// uniqueness hold under concurrent registrations.
     registering: DashMap<String, ()>,
+    /// Tokens of the verification and password-reset links.
+    links: links::LinkTokens,
 }
 
 /// Releases an in-flight email claim however the registration ends (error, success, or the
@@ -123,6 +126,7 @@ impl Auth {
                 config.login_window_seconds,
             ),
             registering: DashMap::new(),
+            links: links::LinkTokens::new(secret.as_bytes()),
             shared,
         })
     }
@@ -135,6 +139,120 @@ impl Auth {
     /// [`Auth::caller`] with the token's expiry (Unix seconds).
     pub fn verify(&self, token: &str) -> Result<(Caller, u64), AuthError> {
         self.access.verify(token)
+    }
+
+    /// The tokens of email links (the notification consumer writes them into emails).
+    pub fn links(&self) -> &links::LinkTokens {
+        &self.links
+    }
+
+    /// `POST /auth/verify-email`: the token of a `welcome` email's link marks its user's
+    /// email verified (again is fine). 401 for a token that is not one.
+    pub async fn verify_email(&self, token: &str) -> Result<User, AuthError> {
+        let id = self
+            .links
+            .check(links::Purpose::VerifyEmail, token)
+            .and_then(UserId::parse)
+            .ok_or(AuthError::Unauthorized)?;
+        self.shared
+            .storage
+            .verify_user_email(&self.shared.committer, &id)
+            .await?
+            .ok_or(AuthError::Unauthorized)
+    }
+
+    /// `POST /auth/password-reset`: when `email` has an enabled account, durably records a
+    /// reset request (the notification consumer then sends its link). Answers the same way,
+    /// and after the same work (a lookup), whether or not the account exists: the write runs
+    /// in the background, so timing does not tell either.
+    pub fn request_password_reset(&self, email: &str) -> Result<(), AuthError> {
+        if email.chars().count() > MAX_EMAIL_CHARS {
+            return Ok(());
+        }
+        let storage = &self.shared.storage;
+        let user = match storage.user_id_by_email(&users::normalize_email(email))? {
+            Some(id) => storage.user(&id)?,
+            None => None,
+        };
+        let Some(user) = user.filter(|u| !u.disabled) else {
+            return Ok(());
+        };
+        let now = now_ms();
+        let ttl_ms = self
+            .shared
+            .config
+            .auth
+            .password_reset_ttl_seconds
+            .saturating_mul(1000);
+        let reset = crate::domain::notification::PasswordReset {
+            id: crate::domain::ids::PasswordResetId::generate(),
+            user_id: user.id,
+            created_at: now,
+            expires_at: now.saturating_add(i64::try_from(ttl_ms).unwrap_or(i64::MAX)),
+            used: false,
+        };
+        let shared = Arc::clone(&self.shared);
+        tokio::spawn(async move {
+            let mut write = crate::persistence::ProductWrite::default();
+            let written = match write.password_reset(&reset) {
+                Ok(()) => shared.committer.write_durable(write).await,
+                Err(error) => Err(error),
+            };
+            if let Err(error) = written {
+                tracing::warn!(%error, user = %reset.user_id, "recording a password reset failed");
+            }
+        });
+        Ok(())
+    }
+
+    /// `POST /auth/password-reset/confirm`: a reset link's token and a new password. The link
+    /// works once, until it expires; then every session of the user is revoked. 401 for a
+    /// used, expired or unknown token; 422 for a password the rules refuse (the link stays
+    /// usable).
+    pub async fn confirm_password_reset(
+        &self,
+        token: &str,
+        password: String,
+    ) -> Result<User, AuthError> {
+        let id = self
+            .links
+            .check(links::Purpose::PasswordReset, token)
+            .and_then(crate::domain::ids::PasswordResetId::parse)
+            .ok_or(AuthError::Unauthorized)?;
+        let chars = password.chars().count();
+        if !(users::MIN_PASSWORD_CHARS..=MAX_PASSWORD_CHARS).contains(&chars) {
+            return Err(AuthError::Validation(vec![FieldError::new(
+                "password",
+                format!(
+                    "must be {}-{MAX_PASSWORD_CHARS} characters",
+                    users::MIN_PASSWORD_CHARS
+                ),
+            )]));
+        }
+        let storage = &self.shared.storage;
+        // Refuse a dead link before spending a hash on it (checked again under the lock).
+        match storage.password_reset(&id)? {
+            Some(reset) if !reset.used && reset.expires_at > now_ms() => {}
+            _ => return Err(AuthError::Unauthorized),
+        }
+        let hash = self.passwords.hash(password).await?;
+        let user = storage
+            .use_password_reset(&self.shared.committer, &id, hash, now_ms())
+            .await?
+            .ok_or(AuthError::Unauthorized)?;
+        self.revoke_sessions(&user.id).await?;
+        tracing::info!(user = %user.id, "password reset");
+        Ok(user)
+    }
+
+    /// Ends every session of `user`: all their refresh tokens stop working (the refresh
+    /// generation moves on). Password resets call it.
+    pub async fn revoke_sessions(&self, user: &UserId) -> Result<(), AuthError> {
+        self.shared
+            .storage
+            .bump_refresh_generation(&self.shared.committer, user)
+            .await?;
+        Ok(())
     }
 
     /// Reads a user.

@@ -8,6 +8,7 @@ mod field_text;
 mod headers;
 mod health;
 mod idempotency;
+mod notifications;
 pub mod openapi;
 mod orders;
 mod products;
@@ -97,7 +98,19 @@ pub fn router_with(app: Arc<App>, extra: Router<Arc<App>>) -> Router {
         .route("/auth/login", post(auth::login))
         .route("/auth/refresh", post(auth::refresh))
         .route("/auth/logout", post(auth::logout))
+        .route("/auth/verify-email", post(auth::verify_email))
+        .route("/auth/password-reset", post(auth::request_password_reset))
+        .route(
+            "/auth/password-reset/confirm",
+            post(auth::confirm_password_reset),
+        )
         .route("/me", get(auth::me))
+        .route(
+            "/me/notification-preferences",
+            get(notifications::get_preferences).put(notifications::set_preferences),
+        )
+        .route("/notifications", get(notifications::list))
+        .route("/notifications/{id}", get(notifications::get))
         .route("/users", post(auth::create_user))
         .merge(extra)
         .layer(middleware::from_fn_with_state(Arc::clone(&app), guard));
@@ -109,6 +122,8 @@ pub fn router_with(app: Arc<App>, extra: Router<Arc<App>>) -> Router {
         .route("/api/docs", get(openapi::docs_page))
         .route("/", get(crate::web::storefront))
         .route("/dashboard", get(crate::web::dashboard))
+        .route("/verify", get(crate::web::account))
+        .route("/reset-password", get(crate::web::account))
         .route("/assets/{file}", get(crate::web::asset))
         .nest("/api/v1", api)
         .fallback(|| async { AppError::NotFound })

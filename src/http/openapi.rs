@@ -5,7 +5,7 @@
 use super::{
     auth, carts, health, orders, products, recommendations, reservations, reviews, schema, stores,
 };
-use super::{search, socket, telemetry};
+use super::{notifications, search, socket, telemetry};
 use axum::{
     http::{HeaderValue, header},
     response::{Html, IntoResponse, Response},
@@ -62,8 +62,15 @@ with a `code` (see the `Problem` schema). Live updates: the WebSocket at `/api/v
         auth::login,
         auth::refresh,
         auth::logout,
+        auth::verify_email,
+        auth::request_password_reset,
+        auth::confirm_password_reset,
         auth::me,
         auth::create_user,
+        notifications::list,
+        notifications::get,
+        notifications::get_preferences,
+        notifications::set_preferences,
         carts::create,
         carts::get,
         carts::set_item,
@@ -104,6 +111,7 @@ with a `code` (see the `Problem` schema). Live updates: the WebSocket at `/api/v
         (name = "Orders", description = "Orders and payments (docs/API.md §8)."),
         (name = "WebSocket", description = "Live updates (docs/API.md §9)."),
         (name = "Search", description = "Search, suggestions and synonyms (docs/API.md §11)."),
+        (name = "Notifications", description = "Emails and their preferences (docs/API.md §12)."),
     ),
 )]
 pub struct ApiDoc;
