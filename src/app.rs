@@ -48,6 +48,8 @@ pub struct App {
     pub search: Arc<crate::search::Search>,
     /// Webhook endpoints and their delivery workers.
     pub webhooks: Arc<crate::webhooks::Webhooks>,
+    /// Emails: made from the log, sent over SMTP or recorded.
+    pub notifications: Arc<crate::notifications::Notifications>,
     /// Set once recovery has finished.
     ready: AtomicBool,
     /// Set when shutdown begins; WebSocket connections watch it.
@@ -88,6 +90,10 @@ impl App {
         let products = Arc::new(ProductRegistry::new(Arc::clone(&shared)));
         products.spawn_idle_sweeper();
         let auth = crate::auth::Auth::open(Arc::clone(&shared), resolved.jwt_secret)?;
+        let notifications = Arc::new(crate::notifications::Notifications::new(
+            Arc::clone(&shared),
+            auth.links().clone(),
+        )?);
         let orders = crate::actors::registry::Registry::new(config.actors.max_active_orders);
         let carts = crate::actors::registry::Registry::new(config.actors.max_active_carts);
         orders.spawn_idle_sweeper(config.actors.idle_every());
@@ -116,6 +122,7 @@ impl App {
             admin_token_source,
             auth,
             search: Arc::new(search),
+            notifications,
             ready: AtomicBool::new(false),
             shutdown: watch::channel(false).0,
             idempotency_locks: (0..IDEMPOTENCY_STRIPES).map(|_| Mutex::new(())).collect(),
@@ -253,6 +260,25 @@ impl App {
                 }
             }
         });
+    }
+
+    /// Starts the notification consumer and sender; links in emails start with
+    /// `notifications.public_url`, or `http://{addr}` (the address the server listens on).
+    pub fn spawn_notifications(&self, addr: std::net::SocketAddr) -> Result<(), StorageError> {
+        let public_url = self
+            .config
+            .notifications
+            .public_url
+            .clone()
+            .filter(|url| !url.is_empty())
+            .unwrap_or_else(|| format!("http://{addr}"));
+        let tasks = self
+            .notifications
+            .spawn(public_url.trim_end_matches('/').to_owned())?;
+        if let Ok(mut background) = self.background.lock() {
+            background.extend(tasks);
+        }
+        Ok(())
     }
 
     /// Loads the catalog and writes the search index afresh (`emporium reindex`; nothing else

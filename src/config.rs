@@ -45,6 +45,9 @@ pub struct Config {
     /// Outbound webhooks (§10).
     #[serde(default)]
     pub webhooks: WebhooksConfig,
+    /// Emails (docs/API.md §12).
+    #[serde(default)]
+    pub notifications: NotificationsConfig,
 }
 
 /// `webhooks.*`: delivery of events to registered HTTP endpoints.
@@ -82,6 +85,38 @@ impl WebhooksConfig {
         self.retry_schedule_seconds
             .get(attempt)
             .map(|s| std::time::Duration::from_secs_f64(s.max(0.0)))
+    }
+}
+
+/// `notifications.*`: where emails go and how they are retried.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NotificationsConfig {
+    /// `smtp://host:port` or `smtps://user:pass@host:port`; `None`: emails are only recorded.
+    pub smtp_url: Option<String>,
+    /// Sender of every email (`Name <address>`).
+    pub from: String,
+    /// Base of the links in emails; `None`: `http://{addr}`.
+    pub public_url: Option<String>,
+    /// Delay between an order's delivery and its review request.
+    pub review_request_delay_seconds: u64,
+    /// First retry delay after an SMTP failure; it doubles with each attempt (capped at an
+    /// hour). Short in tests.
+    pub retry_base_ms: u64,
+    /// How long an email is retried before it is marked `failed` (24 h).
+    pub retry_for_seconds: u64,
+}
+
+impl Default for NotificationsConfig {
+    fn default() -> Self {
+        Self {
+            smtp_url: None,
+            from: "Emporium <no-reply@localhost>".into(),
+            public_url: None,
+            review_request_delay_seconds: 259_200,
+            retry_base_ms: 30_000,
+            retry_for_seconds: 86_400,
+        }
     }
 }
 
@@ -141,6 +176,8 @@ pub struct AuthConfig {
     pub login_max_failures_per_ip: u32,
     /// That window.
     pub login_window_seconds: u64,
+    /// Life of a password-reset link (docs/API.md §12).
+    pub password_reset_ttl_seconds: u64,
 }
 
 /// `reservations.*`
@@ -268,6 +305,7 @@ impl Default for Config {
                 login_max_failures: 5,
                 login_max_failures_per_ip: 20,
                 login_window_seconds: 900,
+                password_reset_ttl_seconds: 3600,
             },
             reservations: ReservationsConfig {
                 default_ttl_seconds: 900,
@@ -305,6 +343,7 @@ impl Default for Config {
             storage: StorageConfig::default(),
             discovery: DiscoveryConfig::default(),
             webhooks: WebhooksConfig::default(),
+            notifications: NotificationsConfig::default(),
         }
     }
 }

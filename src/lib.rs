@@ -19,6 +19,7 @@ pub mod domain;
 pub mod error;
 pub mod fault;
 pub mod http;
+pub mod notifications;
 pub mod observability;
 pub mod payments;
 pub mod persistence;
@@ -88,6 +89,10 @@ pub async fn serve(
                 return;
             }
             app.spawn_housekeeping();
+            if let Err(error) = app.spawn_notifications(addr) {
+                tracing::error!(%error, "starting notifications failed; the server stays not ready");
+                return;
+            }
             if app.config.demo
                 && let Err(error) = demo::seed(&app).await
             {

@@ -34,6 +34,12 @@ const DASHBOARD: Asset = Asset {
     body: include_str!("../web/dashboard.html"),
 };
 
+const ACCOUNT: Asset = Asset {
+    name: "account.html",
+    content_type: HTML,
+    body: include_str!("../web/account.html"),
+};
+
 /// Files under `/assets/`.
 const ASSETS: &[Asset] = &[
     Asset {
@@ -60,6 +66,16 @@ const ASSETS: &[Asset] = &[
         name: "dashboard.js",
         content_type: JS,
         body: include_str!("../web/dashboard.js"),
+    },
+    Asset {
+        name: "notifications.js",
+        content_type: JS,
+        body: include_str!("../web/notifications.js"),
+    },
+    Asset {
+        name: "account.js",
+        content_type: JS,
+        body: include_str!("../web/account.js"),
     },
     Asset {
         name: "favicon.svg",
@@ -109,6 +125,12 @@ pub async fn dashboard() -> Response {
     serve(&DASHBOARD)
 }
 
+/// `GET /verify` and `GET /reset-password`: the page behind the links in emails (it reads
+/// the token from the query and posts it).
+pub async fn account() -> Response {
+    serve(&ACCOUNT)
+}
+
 /// `GET /assets/{file}`: one embedded stylesheet, module or icon; anything else is a 404.
 pub async fn asset(Path(file): Path<String>) -> Result<Response, AppError> {
     ASSETS
@@ -124,7 +146,7 @@ mod tests {
 
     #[test]
     fn every_asset_the_pages_reference_is_embedded() {
-        for page in [INDEX.body, DASHBOARD.body] {
+        for page in [INDEX.body, DASHBOARD.body, ACCOUNT.body] {
             for reference in page.split("/assets/").skip(1) {
                 let name: String = reference
                     .chars()

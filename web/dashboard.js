@@ -1,11 +1,13 @@
 // The staff dashboard (`/dashboard`): the store's open orders in lanes by status, filled live
 // from `store:{id}:orders`; one-click advance and cancel; the store's open/closed switch; and a
-// low-stock list with restock; and, for admins, a Users tab (list, filter, role and store,
-// disable/enable; docs/API.md §12). Uses only the public API (docs/API.md §4–§9, §12).
+// low-stock list with restock; for admins a Users tab (list, filter, role and store,
+// disable/enable), for staff and admins a Notifications tab (notifications.js). Uses only the
+// public API (docs/API.md §4–§9, §12).
 
 import {
   Live, Session, age, describe, formatMoney, h, listAll, request,
 } from './api.js';
+import { loadNotifications, mountNotifications } from './notifications.js';
 
 const session = new Session('emporium.staff');
 const live = new Live(() => session.token());
@@ -84,10 +86,9 @@ async function onSession() {
   renderAccount();
   const user = session.user;
   leaveStore();
-  $('tabs').hidden = user?.role !== 'admin';
-  $('users').hidden = true;
-  $('tab-orders').setAttribute('aria-selected', 'true');
-  $('tab-users').setAttribute('aria-selected', 'false');
+  $('tabs').hidden = !user || user.role === 'customer';
+  $('tab-users').hidden = user?.role !== 'admin';
+  showTab('orders');
   if (!user) {
     $('signin').hidden = false;
     $('board').hidden = true;
@@ -107,7 +108,7 @@ async function onSession() {
     return;
   }
   $('signin').hidden = true;
-  $('board').hidden = false;
+  showTab('orders');
   live.connect();
   try {
     if (user.role === 'staff') {
@@ -535,13 +536,18 @@ async function restock(productId, input, button) {
 const ROLES = ['customer', 'staff', 'admin'];
 const users = { page: 1, perPage: 20, total: 0 };
 
-/** Shows the orders board or the users panel (the tabs exist for admins only). */
+/** Shows one section: the orders board, the users panel (admins) or the notifications
+ * (staff and admins). */
 function showTab(name) {
   const onUsers = name === 'users';
-  $('board').hidden = onUsers;
+  const onNotifications = name === 'notifications';
+  $('board').hidden = onUsers || onNotifications;
   $('users').hidden = !onUsers;
-  $('tab-orders').setAttribute('aria-selected', String(!onUsers));
+  $('notifications').hidden = !onNotifications;
+  $('tab-orders').setAttribute('aria-selected', String(!onUsers && !onNotifications));
   $('tab-users').setAttribute('aria-selected', String(onUsers));
+  $('tab-notifications').setAttribute('aria-selected', String(onNotifications));
+  if (onNotifications) loadNotifications(session);
   if (onUsers) {
     $('users-store').replaceChildren(h('option', { value: '', text: 'Any' }),
       ...state.stores.map((s) => h('option', { value: s.id, text: s.name })));
@@ -650,6 +656,8 @@ function start() {
   $('store-select').addEventListener('change', (e) => enterStore(e.target.value));
   $('tab-orders').addEventListener('click', () => showTab('orders'));
   $('tab-users').addEventListener('click', () => showTab('users'));
+  $('tab-notifications').addEventListener('click', () => showTab('notifications'));
+  mountNotifications(session);
   $('users-filter').addEventListener('submit', (e) => {
     e.preventDefault();
     users.page = 1;

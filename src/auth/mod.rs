@@ -9,6 +9,7 @@
 
 pub mod caller;
 pub mod error;
+pub mod links;
 pub mod passwords;
 pub mod rate_limit;
 pub mod revocations;
@@ -91,6 +92,8 @@ pub struct Auth {
     /// Serialises admin edits of user records (read, change, write), so two concurrent
     /// PATCHes never lose one another's fields.
     editing: tokio::sync::Mutex<()>,
+    /// Tokens of the verification and password-reset links.
+    links: links::LinkTokens,
 }
 
 /// An admin's change to an account (`PATCH /users/{id}`); `None` leaves a field as it is.
@@ -146,6 +149,7 @@ impl Auth {
             registering: DashMap::new(),
             revocations: Revocations::load(&shared.storage)?,
             editing: tokio::sync::Mutex::new(()),
+            links: links::LinkTokens::new(secret.as_bytes()),
             shared,
         })
     }
@@ -333,6 +337,110 @@ impl Auth {
             .swap_refresh_token(&self.shared.committer, digest, &record, &moved)
             .await?;
         Ok(())
+    }
+
+    /// The tokens of email links (the notification consumer writes them into emails).
+    pub fn links(&self) -> &links::LinkTokens {
+        &self.links
+    }
+
+    /// `POST /auth/verify-email`: the token of a `welcome` email's link marks its user's
+    /// email verified (again is fine). 401 for a token that is not one.
+    pub async fn verify_email(&self, token: &str) -> Result<User, AuthError> {
+        let id = self
+            .links
+            .check(links::Purpose::VerifyEmail, token)
+            .and_then(UserId::parse)
+            .ok_or(AuthError::Unauthorized)?;
+        self.shared
+            .storage
+            .verify_user_email(&self.shared.committer, &id)
+            .await?
+            .ok_or(AuthError::Unauthorized)
+    }
+
+    /// `POST /auth/password-reset`: when `email` has an enabled account, durably records a
+    /// reset request (the notification consumer then sends its link). Answers the same way,
+    /// and after the same work (a lookup), whether or not the account exists: the write runs
+    /// in the background, so timing does not tell either.
+    pub fn request_password_reset(&self, email: &str) -> Result<(), AuthError> {
+        if email.chars().count() > MAX_EMAIL_CHARS {
+            return Ok(());
+        }
+        let storage = &self.shared.storage;
+        let user = match storage.user_id_by_email(&users::normalize_email(email))? {
+            Some(id) => storage.user(&id)?,
+            None => None,
+        };
+        let Some(user) = user.filter(|u| !u.disabled) else {
+            return Ok(());
+        };
+        let now = now_ms();
+        let ttl_ms = self
+            .shared
+            .config
+            .auth
+            .password_reset_ttl_seconds
+            .saturating_mul(1000);
+        let reset = crate::domain::notification::PasswordReset {
+            id: crate::domain::ids::PasswordResetId::generate(),
+            user_id: user.id,
+            created_at: now,
+            expires_at: now.saturating_add(i64::try_from(ttl_ms).unwrap_or(i64::MAX)),
+            used: false,
+        };
+        let shared = Arc::clone(&self.shared);
+        tokio::spawn(async move {
+            let mut write = crate::persistence::ProductWrite::default();
+            let written = match write.password_reset(&reset) {
+                Ok(()) => shared.committer.write_durable(write).await,
+                Err(error) => Err(error),
+            };
+            if let Err(error) = written {
+                tracing::warn!(%error, user = %reset.user_id, "recording a password reset failed");
+            }
+        });
+        Ok(())
+    }
+
+    /// `POST /auth/password-reset/confirm`: a reset link's token and a new password. The link
+    /// works once, until it expires; then every session of the user is revoked. 401 for a
+    /// used, expired or unknown token; 422 for a password the rules refuse (the link stays
+    /// usable).
+    pub async fn confirm_password_reset(
+        &self,
+        token: &str,
+        password: String,
+    ) -> Result<User, AuthError> {
+        let id = self
+            .links
+            .check(links::Purpose::PasswordReset, token)
+            .and_then(crate::domain::ids::PasswordResetId::parse)
+            .ok_or(AuthError::Unauthorized)?;
+        let chars = password.chars().count();
+        if !(users::MIN_PASSWORD_CHARS..=MAX_PASSWORD_CHARS).contains(&chars) {
+            return Err(AuthError::Validation(vec![FieldError::new(
+                "password",
+                format!(
+                    "must be {}-{MAX_PASSWORD_CHARS} characters",
+                    users::MIN_PASSWORD_CHARS
+                ),
+            )]));
+        }
+        let storage = &self.shared.storage;
+        // Refuse a dead link before spending a hash on it (checked again under the lock).
+        match storage.password_reset(&id)? {
+            Some(reset) if !reset.used && reset.expires_at > now_ms() => {}
+            _ => return Err(AuthError::Unauthorized),
+        }
+        let hash = self.passwords.hash(password).await?;
+        let user = storage
+            .use_password_reset(&self.shared.committer, &id, hash, now_ms())
+            .await?
+            .ok_or(AuthError::Unauthorized)?;
+        self.revoke_sessions(&user.id).await?;
+        tracing::info!(user = %user.id, "password reset");
+        Ok(user)
     }
 
     /// Reads a user.

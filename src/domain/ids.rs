@@ -70,6 +70,35 @@ macro_rules! id_type {
 }
 
 id_type!(
+    /// An email or other notification (`ntf_…`); derived from the log position that caused
+    /// it (see [`NotificationId::derived`]), so a replay finds the one it made before.
+    NotificationId,
+    "ntf_"
+);
+id_type!(
+    /// A password-reset request (`pwr_…`); its link carries this id and an HMAC of it.
+    PasswordResetId,
+    "pwr_"
+);
+
+impl NotificationId {
+    /// The id that `seed` (a log position, a template, a recipient) always gives: the first
+    /// 120 bits of its SHA-256 in the id alphabet.
+    pub fn derived(seed: &[u8]) -> Self {
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(seed);
+        let mut bits: u128 = 0;
+        for byte in &digest[..16] {
+            bits = (bits << 8) | u128::from(*byte);
+        }
+        let suffix: String = (0..RANDOM_LEN)
+            .map(|i| ALPHABET[((bits >> (i * 5)) & 31) as usize] as char)
+            .collect();
+        Self(format!("{}{suffix}", Self::PREFIX))
+    }
+}
+
+id_type!(
     /// A store (`str_…`).
     StoreId,
     "str_"

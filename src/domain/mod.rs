@@ -6,6 +6,7 @@ pub mod cart;
 pub mod error;
 pub mod ids;
 pub mod money;
+pub mod notification;
 pub mod order;
 pub mod product;
 pub mod reservation;

@@ -52,3 +52,52 @@ pub const CURRENCIES: &[(&str, u8)] = &[
 pub fn is_known_currency(code: &str) -> bool {
     CURRENCIES.iter().any(|(c, _)| *c == code)
 }
+
+/// The minor-unit exponent of `code` (2 for a currency we do not know).
+pub fn exponent(code: &str) -> u8 {
+    CURRENCIES
+        .iter()
+        .find(|(c, _)| *c == code)
+        .map_or(2, |(_, e)| *e)
+}
+
+impl Money {
+    /// The amount for people, in its currency's minor units: `19.99 USD`, `1500 JPY`,
+    /// `-1.250 BHD` (emails show money this way).
+    pub fn display(&self) -> String {
+        let exponent = u32::from(exponent(&self.currency));
+        let sign = if self.amount < 0 { "-" } else { "" };
+        let amount = self.amount.unsigned_abs();
+        if exponent == 0 {
+            return format!("{sign}{amount} {}", self.currency);
+        }
+        let unit = 10u64.pow(exponent);
+        format!(
+            "{sign}{}.{:0width$} {}",
+            amount / unit,
+            amount % unit,
+            self.currency,
+            width = exponent as usize
+        )
+    }
+}
+
+#[cfg(test)]
+mod display_tests {
+    use super::Money;
+
+    #[test]
+    fn money_is_shown_in_its_currencys_minor_units() {
+        let m = |amount, currency: &str| {
+            Money {
+                amount,
+                currency: currency.into(),
+            }
+            .display()
+        };
+        assert_eq!(m(1999, "USD"), "19.99 USD");
+        assert_eq!(m(5, "EUR"), "0.05 EUR");
+        assert_eq!(m(1500, "JPY"), "1500 JPY");
+        assert_eq!(m(-1250, "BHD"), "-1.250 BHD");
+    }
+}

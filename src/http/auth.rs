@@ -74,6 +74,33 @@ pub struct CreateUser {
     store_id: Option<String>,
 }
 
+/// The token of a verification link.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyEmail {
+    /// From the `welcome` email's link (`/verify?token=…`).
+    token: String,
+}
+
+/// Whose password to reset.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordReset {
+    /// The account's email (compared case-insensitively).
+    email: String,
+}
+
+/// A reset link's token and the new password.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConfirmPasswordReset {
+    /// From the `password_reset` email's link (`/reset-password?token=…`).
+    token: String,
+    /// 8–1024 characters.
+    #[schema(format = Password)]
+    password: String,
+}
+
 /// A session answer that caches must not keep.
 fn session_response(status: StatusCode, session: &Session) -> Response {
     let mut response = (status, Json(session.view())).into_response();
@@ -170,6 +197,70 @@ pub async fn logout(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// `POST /auth/verify-email` (holder of a verification link): marks the email verified.
+#[utoipa::path(post, path = "/api/v1/auth/verify-email", operation_id = "verify_email", tag = "Accounts",
+    request_body = VerifyEmail,
+    responses(
+        (status = 200, description = "The account, `email_verified` true.", body = s::User),
+        (status = 400, response = s::BadRequest),
+        (status = 401, response = s::Unauthorized),
+        (status = 413, response = s::PayloadTooLarge),
+        (status = 415, response = s::UnsupportedMediaType),
+        (status = 422, response = s::Unprocessable),
+        (status = 503, response = s::Unavailable),
+    ))]
+pub async fn verify_email(
+    State(app): State<Arc<App>>,
+    ApiJson(body, _): ApiJson<VerifyEmail>,
+) -> Result<Json<Value>, AppError> {
+    let user = app.auth.verify_email(&body.token).await?;
+    Ok(Json(user.view()))
+}
+
+/// `POST /auth/password-reset` (anyone) → 202 whether or not the account exists; when it
+/// does, a `password_reset` email follows.
+#[utoipa::path(post, path = "/api/v1/auth/password-reset", operation_id = "request_password_reset", tag = "Accounts",
+    request_body = PasswordReset,
+    responses(
+        (status = 202, description = "Accepted (also for an unknown email)."),
+        (status = 400, response = s::BadRequest),
+        (status = 413, response = s::PayloadTooLarge),
+        (status = 415, response = s::UnsupportedMediaType),
+        (status = 422, response = s::Unprocessable),
+        (status = 503, response = s::Unavailable),
+    ))]
+pub async fn request_password_reset(
+    State(app): State<Arc<App>>,
+    ApiJson(body, _): ApiJson<PasswordReset>,
+) -> Result<StatusCode, AppError> {
+    app.auth.request_password_reset(&body.email)?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+/// `POST /auth/password-reset/confirm` (holder of a reset link): sets the new password and
+/// revokes every refresh token of the user.
+#[utoipa::path(post, path = "/api/v1/auth/password-reset/confirm", operation_id = "confirm_password_reset", tag = "Accounts",
+    request_body = ConfirmPasswordReset,
+    responses(
+        (status = 200, description = "The account; its sessions are revoked.", body = s::User),
+        (status = 400, response = s::BadRequest),
+        (status = 401, response = s::Unauthorized),
+        (status = 413, response = s::PayloadTooLarge),
+        (status = 415, response = s::UnsupportedMediaType),
+        (status = 422, response = s::Unprocessable),
+        (status = 503, response = s::Unavailable),
+    ))]
+pub async fn confirm_password_reset(
+    State(app): State<Arc<App>>,
+    ApiJson(body, _): ApiJson<ConfirmPasswordReset>,
+) -> Result<Json<Value>, AppError> {
+    let user = app
+        .auth
+        .confirm_password_reset(&body.token, body.password)
+        .await?;
+    Ok(Json(user.view()))
+}
+
 /// `GET /me` (any logged-in user). The admin token belongs to no account: 404.
 #[utoipa::path(get, path = "/api/v1/me", operation_id = "me", tag = "Accounts", security(("bearer" = [])),
     responses(
@@ -241,6 +332,12 @@ pub fn ignores_bearer(path: &str) -> bool {
     let path = path.strip_prefix("/api/v1").unwrap_or(path);
     matches!(
         path,
-        "/auth/register" | "/auth/login" | "/auth/refresh" | "/auth/logout"
+        "/auth/register"
+            | "/auth/login"
+            | "/auth/refresh"
+            | "/auth/logout"
+            | "/auth/verify-email"
+            | "/auth/password-reset"
+            | "/auth/password-reset/confirm"
     )
 }

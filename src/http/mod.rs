@@ -10,6 +10,7 @@ mod field_text;
 mod headers;
 mod health;
 mod idempotency;
+mod notifications;
 pub mod openapi;
 mod orders;
 mod products;
@@ -120,10 +121,22 @@ pub fn router_with(app: Arc<App>, extra: Router<Arc<App>>) -> Router {
         .route("/auth/login", post(auth::login))
         .route("/auth/refresh", post(auth::refresh))
         .route("/auth/logout", post(auth::logout))
+        .route("/auth/verify-email", post(auth::verify_email))
+        .route("/auth/password-reset", post(auth::request_password_reset))
+        .route(
+            "/auth/password-reset/confirm",
+            post(auth::confirm_password_reset),
+        )
         .route("/me", get(auth::me))
         .route("/me/password", post(users::change_password))
         .route("/users", get(users::list).post(auth::create_user))
         .route("/users/{id}", get(users::get).patch(users::update))
+        .route(
+            "/me/notification-preferences",
+            get(notifications::get_preferences).put(notifications::set_preferences),
+        )
+        .route("/notifications", get(notifications::list))
+        .route("/notifications/{id}", get(notifications::get))
         .merge(extra)
         .layer(middleware::from_fn_with_state(Arc::clone(&app), guard));
     let router = Router::new()
@@ -135,6 +148,8 @@ pub fn router_with(app: Arc<App>, extra: Router<Arc<App>>) -> Router {
         .route("/api/docs", get(openapi::docs_page))
         .route("/", get(crate::web::storefront))
         .route("/dashboard", get(crate::web::dashboard))
+        .route("/verify", get(crate::web::account))
+        .route("/reset-password", get(crate::web::account))
         .route("/assets/{file}", get(crate::web::asset))
         .nest("/api/v1", api)
         .fallback(|| async { AppError::NotFound })

@@ -2,7 +2,7 @@
 //! handlers' `#[utoipa::path]` annotations, their input types and [`super::schema`]; and
 //! `GET /api/docs`, a self-contained page that renders it (no CDN, no external assets).
 
-use super::{asyncapi, events, search, socket, telemetry, webhooks};
+use super::{asyncapi, events, notifications, search, socket, telemetry, webhooks};
 use super::{
     auth, carts, health, orders, products, recommendations, reservations, reviews, schema, stores,
     users,
@@ -63,12 +63,19 @@ with a `code` (see the `Problem` schema). Live updates: the WebSocket at `/api/v
         auth::login,
         auth::refresh,
         auth::logout,
+        auth::verify_email,
+        auth::request_password_reset,
+        auth::confirm_password_reset,
         auth::me,
         auth::create_user,
         users::list,
         users::get,
         users::update,
         users::change_password,
+        notifications::list,
+        notifications::get,
+        notifications::get_preferences,
+        notifications::set_preferences,
         carts::create,
         carts::get,
         carts::set_item,
@@ -121,6 +128,7 @@ with a `code` (see the `Problem` schema). Live updates: the WebSocket at `/api/v
         (name = "WebSocket", description = "Live updates (docs/API.md §9)."),
         (name = "Search", description = "Search, suggestions and synonyms (docs/API.md §11)."),
         (name = "Webhooks", description = "Signed event deliveries to registered endpoints (docs/API.md §10)."),
+        (name = "Notifications", description = "Emails and their preferences (docs/API.md §12)."),
     ),
 )]
 pub struct ApiDoc;

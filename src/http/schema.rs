@@ -647,3 +647,69 @@ problem_response! {
     UriTooLong => "`uri_too_long`: the request line (path and query) is over 64 KiB; the connection closes.",
     HeadersTooLarge => "`headers_too_large`: the request head is too large; the connection closes.",
 }
+
+/// An email notification (docs/API.md §12).
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Notification {
+    /// `ntf_…`
+    pub id: String,
+    /// Always `email`.
+    #[schema(example = "email")]
+    pub channel: String,
+    /// `welcome`, `password_reset`, `order_confirmation`, `payment_failed`, `order_status`,
+    /// `order_cancelled`, `return_update`, `review_request`, `low_stock`, `webhook_disabled`.
+    pub template: String,
+    /// Recipient address.
+    pub to: String,
+    /// Subject line.
+    pub subject: String,
+    /// `queued`, `sent`, `failed`, `suppressed` or `recorded`.
+    pub status: String,
+    /// SMTP attempts made.
+    pub attempts: u32,
+    /// Why the last attempt failed.
+    #[schema(required = true)]
+    pub last_error: Option<String>,
+    /// What it is about (an order, product or user id).
+    #[serde(rename = "ref")]
+    #[schema(required = true)]
+    pub reference: Option<String>,
+    /// When it was made.
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    /// When the SMTP server accepted it.
+    #[schema(format = DateTime, required = true)]
+    pub sent_at: Option<String>,
+}
+
+/// A notification with its bodies.
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NotificationDetail {
+    /// The notification.
+    #[serde(flatten)]
+    pub notification: Notification,
+    /// The plain-text part.
+    pub text: String,
+    /// The HTML part.
+    pub html: String,
+}
+
+page!(
+    NotificationPage,
+    Notification,
+    "A page of notifications, newest first."
+);
+
+/// Which optional emails the user gets.
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NotificationPreferences {
+    /// `payment_failed`, `order_status`, `return_update`.
+    pub order_updates: bool,
+    /// `review_request`.
+    pub review_requests: bool,
+    /// `low_stock` (staff).
+    pub low_stock: bool,
+}

@@ -30,6 +30,7 @@ mod keys;
 mod legacy;
 mod legacy_layout;
 pub mod log;
+mod notifications;
 pub mod secrets;
 mod users;
 mod webhooks;

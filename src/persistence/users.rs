@@ -5,6 +5,8 @@
 //! - `e` normalised email → user id (the uniqueness index)
 //! - `r` SHA-256 of a refresh token → [`RefreshRecord`]
 //! - `g` user id → the user's refresh generation (big-endian `u64`)
+//! - `p` password-reset id → [`PasswordReset`]
+//! - `n` user id → the user's notification [`Preferences`]
 //!
 //! As everywhere in this module, every write goes through the committer (and the log).
 
@@ -12,7 +14,8 @@ use super::{
     ProductWrite, Storage, StorageError, StorageResult, Tree, codec, committer::Committer, legacy,
 };
 use crate::domain::{
-    ids::UserId,
+    ids::{PasswordResetId, UserId},
+    notification::{PasswordReset, Preferences},
     time::Millis,
     user::{RefreshRecord, RefreshState, User},
 };
@@ -47,26 +50,20 @@ impl ProductWrite {
         Ok(())
     }
 
+    /// Writes a password-reset request.
+    pub fn password_reset(&mut self, reset: &PasswordReset) -> StorageResult<()> {
+        self.put(
+            Tree::Users,
+            key(b'p', reset.id.as_str().as_bytes()),
+            codec::encode(reset)?,
+        );
+        Ok(())
+    }
+
     /// Writes a refresh token record under its digest.
     pub fn refresh_token(&mut self, digest: &[u8], record: &RefreshRecord) -> StorageResult<()> {
         self.put(Tree::Users, key(b'r', digest), codec::encode(record)?);
         Ok(())
-    }
-}
-
-impl super::consumer::LogEvent {
-    /// The users this record registered (a new account writes its email index entry with
-    /// it; later changes of a user do not).
-    pub fn registered_users(&self) -> impl Iterator<Item = User> + '_ {
-        let ops = self.write.ops();
-        let registers = ops
-            .iter()
-            .any(|op| op.tree == Tree::Users && op.key.starts_with(&[b'e', 0]));
-        ops.iter()
-            .filter(move |op| registers && op.tree == Tree::Users && op.key.starts_with(&[b'u', 0]))
-            .filter_map(|op| {
-                codec::decode_upgrading::<User, legacy::UserV1>(op.value.as_ref()?).ok()
-            })
     }
 }
 
@@ -95,13 +92,7 @@ impl Storage {
 
     /// Every user, in key order. A full scan: for the admin list and start-up, not per request.
     pub fn all_users(&self) -> StorageResult<Vec<User>> {
-        self.users
-            .scan_prefix(key(b'u', &[]))
-            .map(|entry| {
-                let (_, raw) = entry?;
-                Ok(codec::decode_upgrading::<User, legacy::UserV1>(&raw)?)
-            })
-            .collect()
+        self.users().collect()
     }
 
     /// Every user with a refresh generation above 0 (their sessions were revoked at least once).
@@ -120,6 +111,101 @@ impl Storage {
             out.push((id, generation));
         }
         Ok(out)
+    }
+
+    /// Every user, in id order (staff of a store are found this way; the table is small
+    /// next to orders).
+    pub fn users(&self) -> impl Iterator<Item = StorageResult<User>> + '_ {
+        self.users.scan_prefix(key(b'u', &[])).map(|entry| {
+            let (_, raw) = entry?;
+            Ok(codec::decode_upgrading::<User, legacy::UserV1>(&raw)?)
+        })
+    }
+
+    /// A password-reset request.
+    pub fn password_reset(&self, id: &PasswordResetId) -> StorageResult<Option<PasswordReset>> {
+        self.users
+            .get(key(b'p', id.as_str().as_bytes()))?
+            .map(|raw| Ok(codec::decode(&raw)?))
+            .transpose()
+    }
+
+    /// Spends a password-reset request and sets the user's new password hash in one durable
+    /// write, only if the request is still unused, unexpired at `now`, and the user exists;
+    /// one at a time (like refresh swaps), so a link works once however many requests race.
+    /// Returns the updated user, or `None` when the link may not be used.
+    pub async fn use_password_reset(
+        &self,
+        committer: &Committer,
+        id: &PasswordResetId,
+        password_hash: String,
+        now: Millis,
+    ) -> StorageResult<Option<User>> {
+        let _one_at_a_time = self.users_lock.lock().await;
+        let Some(reset) = self.password_reset(id)? else {
+            return Ok(None);
+        };
+        if reset.used || reset.expires_at <= now {
+            return Ok(None);
+        }
+        let Some(mut user) = self.user(&reset.user_id)? else {
+            return Ok(None);
+        };
+        user.password_hash = password_hash;
+        let mut write = ProductWrite::default();
+        write.password_reset(&PasswordReset {
+            used: true,
+            ..reset
+        })?;
+        write.user(&user)?;
+        committer.write_durable(write).await?;
+        Ok(Some(user))
+    }
+
+    /// Marks the user's email verified, durably (under the same lock as other read-modify-
+    /// writes of users). `None` when there is no such user.
+    pub async fn verify_user_email(
+        &self,
+        committer: &Committer,
+        id: &UserId,
+    ) -> StorageResult<Option<User>> {
+        let _one_at_a_time = self.users_lock.lock().await;
+        let Some(mut user) = self.user(id)? else {
+            return Ok(None);
+        };
+        if !user.email_verified {
+            user.email_verified = true;
+            let mut write = ProductWrite::default();
+            write.user(&user)?;
+            committer.write_durable(write).await?;
+        }
+        Ok(Some(user))
+    }
+
+    /// The user's notification preferences (all on until they change them).
+    pub fn preferences(&self, id: &UserId) -> StorageResult<Preferences> {
+        Ok(self
+            .users
+            .get(key(b'n', id.as_str().as_bytes()))?
+            .map(|raw| codec::decode(&raw))
+            .transpose()?
+            .unwrap_or_default())
+    }
+
+    /// Replaces the user's notification preferences, durably.
+    pub async fn put_preferences(
+        &self,
+        committer: &Committer,
+        id: &UserId,
+        preferences: &Preferences,
+    ) -> StorageResult<()> {
+        let mut write = ProductWrite::default();
+        write.put(
+            Tree::Users,
+            key(b'n', id.as_str().as_bytes()),
+            codec::encode(preferences)?,
+        );
+        committer.write_durable(write).await
     }
 
     /// The user registered under a normalised email.
@@ -222,5 +308,31 @@ impl Storage {
             }
         }
         Ok((write, removed))
+    }
+}
+
+impl super::consumer::LogEvent {
+    /// The users this record registers (a user record written together with its email
+    /// index entry: registration and `POST /users`, not later changes).
+    pub fn registered_users(&self) -> impl Iterator<Item = User> + '_ {
+        let ops = self.write.ops();
+        let registers = ops
+            .iter()
+            .any(|op| op.tree == Tree::Users && op.key.starts_with(b"e\0"));
+        ops.iter()
+            .filter(move |op| registers && op.tree == Tree::Users && op.key.starts_with(b"u\0"))
+            .filter_map(|op| {
+                codec::decode_upgrading::<User, legacy::UserV1>(op.value.as_ref()?).ok()
+            })
+    }
+
+    /// The password-reset requests this record writes that are not used yet (new ones).
+    pub fn password_resets(&self) -> impl Iterator<Item = PasswordReset> + '_ {
+        self.write
+            .ops()
+            .iter()
+            .filter(|op| op.tree == Tree::Users && op.key.starts_with(b"p\0"))
+            .filter_map(|op| codec::decode::<PasswordReset>(op.value.as_ref()?).ok())
+            .filter(|reset| !reset.used)
     }
 }
