@@ -5,6 +5,7 @@ use crate::helpers::{
     ADMIN_TOKEN, ServerProcess, TestApp, USER_PASSWORD, access_token, create_product, create_store,
     eventually, id_of, rand_suffix, refresh_token, send, spawn_app_with, wait_ready,
 };
+use crate::observability::check_answer;
 use serde_json::{Value, json};
 use std::{
     net::SocketAddr,
@@ -602,7 +603,32 @@ async fn without_smtp_url_emails_are_recorded_with_bodies_and_shown_by_access_ru
     let id = id_of(&confirmation);
     let path = format!("/api/v1/notifications/{id}");
     let (status, detail) = send(app.request_as(reqwest::Method::GET, &path, Some(&token))).await;
-    assert_eq!(status, 200, "{detail}");
+    // The answers match their OpenAPI schemas (schemathesis holds the server to them).
+    let spec = crate::observability::spec(&app).await;
+    check_answer(
+        &spec,
+        "get",
+        "/api/v1/notifications/{id}",
+        200,
+        status,
+        &detail,
+    );
+    let (status, page) = notifications(&app, "", Some(ADMIN_TOKEN)).await;
+    check_answer(&spec, "get", "/api/v1/notifications", 200, status, &page);
+    let (status, prefs) = send(app.request_as(
+        reqwest::Method::GET,
+        "/api/v1/me/notification-preferences",
+        Some(&token),
+    ))
+    .await;
+    check_answer(
+        &spec,
+        "get",
+        "/api/v1/me/notification-preferences",
+        200,
+        status,
+        &prefs,
+    );
     assert!(detail["text"].as_str().expect("text").contains(&number));
     assert!(detail["html"].as_str().expect("html").contains("<table"));
 
