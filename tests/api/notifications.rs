@@ -712,3 +712,23 @@ async fn low_stock_emails_go_to_the_staff_of_the_store() {
             .contains("Scarce")
     );
 }
+
+#[tokio::test]
+async fn a_cancelled_order_and_a_declined_card_each_get_their_email() {
+    let smtp = SmtpServer::start().await;
+    let app = app_with_smtp(smtp.url()).await;
+    let email = fresh_email("unlucky");
+    let (store, token, order) = confirmed_order(&app, &email, 5).await;
+    let (status, body) = app.cancel_order(&id_of(&order), &token).await;
+    assert_eq!(status, 200, "{body}");
+    let mail = smtp.wait_for(&email, "cancelled").await;
+    assert!(mail.text.contains("Refunded: 19.99 USD"), "{}", mail.text);
+    assert!(mail.text.contains("changed my mind"), "{}", mail.text);
+
+    let product = app.create_product(&store, 5).await;
+    let cart = app.cart_with(&token, &product, 1).await;
+    let (status, problem) = app.checkout(&token, &cart, "tok_chargeDeclined").await;
+    assert_eq!(status, 402, "{problem}");
+    let mail = smtp.wait_for(&email, "failed").await;
+    assert!(mail.text.contains("card_declined"), "{}", mail.text);
+}
