@@ -683,13 +683,38 @@ pub struct Notification {
     pub sent_at: Option<String>,
 }
 
-/// A notification with its bodies.
+/// A notification with its bodies (the fields are spelled out rather than flattened: a
+/// flattened closed object would refuse `text` and `html` to a strict validator).
 #[derive(Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NotificationDetail {
-    /// The notification.
-    #[serde(flatten)]
-    pub notification: Notification,
+    /// `ntf_…`
+    pub id: String,
+    /// Always `email`.
+    pub channel: String,
+    /// See [`Notification`].
+    pub template: String,
+    /// Recipient address.
+    pub to: String,
+    /// Subject line.
+    pub subject: String,
+    /// `queued`, `sent`, `failed`, `suppressed` or `recorded`.
+    pub status: String,
+    /// SMTP attempts made.
+    pub attempts: u32,
+    /// Why the last attempt failed.
+    #[schema(required = true)]
+    pub last_error: Option<String>,
+    /// What it is about (an order, product or user id).
+    #[serde(rename = "ref")]
+    #[schema(required = true)]
+    pub reference: Option<String>,
+    /// When it was made.
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    /// When the SMTP server accepted it.
+    #[schema(format = DateTime, required = true)]
+    pub sent_at: Option<String>,
     /// The plain-text part.
     pub text: String,
     /// The HTML part.

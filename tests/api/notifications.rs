@@ -5,6 +5,7 @@ use crate::helpers::{
     ADMIN_TOKEN, ServerProcess, TestApp, USER_PASSWORD, access_token, create_product, create_store,
     eventually, id_of, rand_suffix, refresh_token, send, spawn_app_with, wait_ready,
 };
+use crate::observability::check_answer;
 use serde_json::{Value, json};
 use std::{
     net::SocketAddr,
@@ -602,7 +603,32 @@ async fn without_smtp_url_emails_are_recorded_with_bodies_and_shown_by_access_ru
     let id = id_of(&confirmation);
     let path = format!("/api/v1/notifications/{id}");
     let (status, detail) = send(app.request_as(reqwest::Method::GET, &path, Some(&token))).await;
-    assert_eq!(status, 200, "{detail}");
+    // The answers match their OpenAPI schemas (schemathesis holds the server to them).
+    let spec = crate::observability::spec(&app).await;
+    check_answer(
+        &spec,
+        "get",
+        "/api/v1/notifications/{id}",
+        200,
+        status,
+        &detail,
+    );
+    let (status, page) = notifications(&app, "", Some(ADMIN_TOKEN)).await;
+    check_answer(&spec, "get", "/api/v1/notifications", 200, status, &page);
+    let (status, prefs) = send(app.request_as(
+        reqwest::Method::GET,
+        "/api/v1/me/notification-preferences",
+        Some(&token),
+    ))
+    .await;
+    check_answer(
+        &spec,
+        "get",
+        "/api/v1/me/notification-preferences",
+        200,
+        status,
+        &prefs,
+    );
     assert!(detail["text"].as_str().expect("text").contains(&number));
     assert!(detail["html"].as_str().expect("html").contains("<table"));
 
@@ -685,4 +711,24 @@ async fn low_stock_emails_go_to_the_staff_of_the_store() {
             .expect("subject")
             .contains("Scarce")
     );
+}
+
+#[tokio::test]
+async fn a_cancelled_order_and_a_declined_card_each_get_their_email() {
+    let smtp = SmtpServer::start().await;
+    let app = app_with_smtp(smtp.url()).await;
+    let email = fresh_email("unlucky");
+    let (store, token, order) = confirmed_order(&app, &email, 5).await;
+    let (status, body) = app.cancel_order(&id_of(&order), &token).await;
+    assert_eq!(status, 200, "{body}");
+    let mail = smtp.wait_for(&email, "cancelled").await;
+    assert!(mail.text.contains("Refunded: 19.99 USD"), "{}", mail.text);
+    assert!(mail.text.contains("changed my mind"), "{}", mail.text);
+
+    let product = app.create_product(&store, 5).await;
+    let cart = app.cart_with(&token, &product, 1).await;
+    let (status, problem) = app.checkout(&token, &cart, "tok_chargeDeclined").await;
+    assert_eq!(status, 402, "{problem}");
+    let mail = smtp.wait_for(&email, "failed").await;
+    assert!(mail.text.contains("card_declined"), "{}", mail.text);
 }
