@@ -109,6 +109,22 @@ pub struct UserPatch {
     pub disabled: Option<bool>,
 }
 
+/// A new password's length check (422 on `field`).
+fn check_new_password(field: &'static str, password: &str) -> Result<(), AuthError> {
+    let chars = password.chars().count();
+    if (users::MIN_PASSWORD_CHARS..=users::MAX_PASSWORD_CHARS).contains(&chars) {
+        return Ok(());
+    }
+    Err(AuthError::Validation(vec![FieldError::new(
+        field,
+        format!(
+            "must be {}-{} characters",
+            users::MIN_PASSWORD_CHARS,
+            users::MAX_PASSWORD_CHARS
+        ),
+    )]))
+}
+
 /// Releases an in-flight email claim however the registration ends (error, success, or the
 /// request being dropped).
 struct EmailClaim<'a> {
@@ -269,17 +285,7 @@ impl Auth {
             .storage
             .user(user_id)?
             .ok_or(AuthError::Unauthorized)?;
-        let new_chars = new.chars().count();
-        if !(users::MIN_PASSWORD_CHARS..=users::MAX_PASSWORD_CHARS).contains(&new_chars) {
-            return Err(AuthError::Validation(vec![FieldError::new(
-                "new_password",
-                format!(
-                    "must be {}-{} characters",
-                    users::MIN_PASSWORD_CHARS,
-                    users::MAX_PASSWORD_CHARS
-                ),
-            )]));
-        }
+        check_new_password("new_password", &new)?;
         let attempt = self
             .limiter
             .begin(&user.email_lower, client_ip, now_ms())
@@ -293,25 +299,37 @@ impl Auth {
             return Err(AuthError::InvalidCredentials);
         }
         self.limiter.succeeded(&attempt);
-        let password_hash = self.passwords.hash(new).await?;
-        let _one_at_a_time = self.editing.lock().await;
-        // Re-read under the lock: an admin edit in between must not be undone.
-        let mut user = self
-            .shared
-            .storage
-            .user(user_id)?
-            .ok_or(AuthError::Unauthorized)?;
-        user.password_hash = password_hash;
-        self.shared
-            .storage
-            .put_user(&self.shared.committer, &user)
-            .await?;
-        let generation = self.revoke_sessions(&user.id).await?;
+        let generation = self.set_password(&user.id, "new_password", new).await?;
         if let Some(digest) = &verified.sid {
             self.carry_over(&user.id, digest, generation).await?;
         }
-        tracing::info!(user = %user.id, "password changed");
         Ok(())
+    }
+
+    /// Stores `new` as the password of `user` and ends every session of the user
+    /// ([`Auth::revoke_sessions`]); returns the new session generation. A password outside
+    /// 8–1024 characters is a 422 on `field`. The caller has established the right to do it
+    /// (the current password, or a password-reset token).
+    pub async fn set_password(
+        &self,
+        user: &UserId,
+        field: &'static str,
+        new: String,
+    ) -> Result<u64, AuthError> {
+        check_new_password(field, &new)?;
+        let password_hash = self.passwords.hash(new).await?;
+        {
+            let _one_at_a_time = self.editing.lock().await;
+            // Read under the lock: an admin edit in between must not be undone.
+            let mut stored = self.shared.storage.user(user)?.ok_or(AuthError::NotFound)?;
+            stored.password_hash = password_hash;
+            self.shared
+                .storage
+                .put_user(&self.shared.committer, &stored)
+                .await?;
+        }
+        tracing::info!(%user, "password changed");
+        self.revoke_sessions(user).await
     }
 
     /// Moves the caller's own active refresh token into `generation`, so revoking the user's

@@ -173,14 +173,6 @@ impl Credentials {
             generation: 0,
         }
     }
-
-    /// Whether these credentials still hold: false once their user was disabled or their
-    /// sessions revoked (a live connection asks when told of a revocation).
-    pub fn still_valid(&self, app: &App) -> bool {
-        self.caller
-            .user_id()
-            .is_none_or(|user| app.auth.admits(user, self.generation))
-    }
 }
 
 /// [`caller_from_token`] with the token's expiry.

@@ -257,52 +257,87 @@ async fn disabling_a_user_ends_their_logins_refreshes_tokens_and_websockets_at_o
     assert_eq!(status, 200);
 }
 
+/// Registers a customer on the server at `addr`; returns the session.
+async fn register_at(client: &reqwest::Client, addr: std::net::SocketAddr) -> Value {
+    let email = format!("customer-{}@example.com", rand_suffix());
+    let (status, session) = send(
+        client
+            .post(format!("http://{addr}/api/v1/auth/register"))
+            .json(&json!({"email": email, "password": USER_PASSWORD, "name": "Cus Tomer"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{session}");
+    session
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_disable_survives_a_restart_and_tokens_issued_before_it_stay_refused() {
-    // The real binary, killed: the disable must be durable once acknowledged.
     let dir = tempfile::tempdir().expect("temp dir");
+    let client = reqwest::Client::new();
     let server = ServerProcess::start(dir.path(), &[]);
-    let app = TestApp::remote(server.addr);
-    app.wait_ready().await;
-    let disabled = app.new_customer().await;
-    let revoked = app.new_customer().await;
-    let untouched = app.new_customer().await;
+    wait_ready(&client, server.addr).await;
+    let addr = server.addr;
+    let disabled = register_at(&client, addr).await;
+    let revoked = register_at(&client, addr).await;
+    let untouched = register_at(&client, addr).await;
     let id = |s: &Value| s["user"]["id"].as_str().expect("id").to_owned();
-    let (status, _) = patch_user(&app, &id(&disabled), json!({"disabled": true})).await;
-    assert_eq!(status, 200);
+    let patch = |user: String, body: Value| {
+        client
+            .patch(format!("http://{addr}/api/v1/users/{user}"))
+            .bearer_auth(ADMIN_TOKEN)
+            .json(&body)
+    };
+    assert_eq!(
+        send(patch(id(&disabled), json!({"disabled": true})))
+            .await
+            .0,
+        200
+    );
     // Disabled and enabled again: sessions from before stay ended.
-    for disabled in [true, false] {
-        let (status, _) = patch_user(&app, &id(&revoked), json!({"disabled": disabled})).await;
-        assert_eq!(status, 200);
+    for flag in [true, false] {
+        assert_eq!(
+            send(patch(id(&revoked), json!({"disabled": flag}))).await.0,
+            200
+        );
     }
+    // Acknowledged writes survive kill -9.
     server.kill_9();
 
     let server = ServerProcess::start(dir.path(), &[]);
-    let app = TestApp::remote(server.addr);
-    app.wait_ready().await;
-    assert_eq!(me(&app, &access_token(&disabled)).await, 401);
-    assert_eq!(me(&app, &access_token(&revoked)).await, 401);
-    assert_eq!(me(&app, &access_token(&untouched)).await, 200);
-    let (status, refused) = app
-        .login(
-            disabled["user"]["email"].as_str().expect("email"),
-            USER_PASSWORD,
-        )
-        .await;
+    wait_ready(&client, server.addr).await;
+    let addr = server.addr;
+    let me_at = |token: String| {
+        let client = client.clone();
+        async move {
+            send(
+                client
+                    .get(format!("http://{addr}/api/v1/me"))
+                    .bearer_auth(token),
+            )
+            .await
+            .0
+        }
+    };
+    assert_eq!(me_at(access_token(&disabled)).await, 401);
+    assert_eq!(me_at(access_token(&revoked)).await, 401);
+    assert_eq!(me_at(access_token(&untouched)).await, 200);
+    let login = |session: &Value| {
+        client
+            .post(format!("http://{addr}/api/v1/auth/login"))
+            .json(&json!({"email": session["user"]["email"], "password": USER_PASSWORD}))
+    };
+    let (status, refused) = send(login(&disabled)).await;
     assert_eq!(
         (status, refused["code"].as_str()),
         (401, Some("invalid_credentials"))
     );
-    let (status, _) = app
-        .login(
-            revoked["user"]["email"].as_str().expect("email"),
-            USER_PASSWORD,
-        )
-        .await;
-    assert_eq!(status, 200);
-    let (status, user) = app
-        .admin_get(&format!("/api/v1/users/{}", id(&disabled)))
-        .await;
+    assert_eq!(send(login(&revoked)).await.0, 200);
+    let (status, user) = send(
+        client
+            .get(format!("http://{addr}/api/v1/users/{}", id(&disabled)))
+            .bearer_auth(ADMIN_TOKEN),
+    )
+    .await;
     assert_eq!((status, &user["disabled"]), (200, &json!(true)));
 }
 
