@@ -3,9 +3,12 @@
 //! (`order_confirmation`, `payment_failed`, `order_status`, `order_cancelled`, and a
 //! delayed `review_request` after delivery), `stock.low` (`low_stock`, one per staff member).
 //!
-//! Hooks for other work: `return_update` and `webhook_disabled` have templates and
-//! preferences; a consumer of their events adds a match arm in [`Notifications::drafts`]
-//! that builds a [`Draft`] (see the order arms), and nothing else changes.
+//! A webhook endpoint's record written disabled with a reason (auto-disabled after failing
+//! too long) becomes one `webhook_disabled` email to every admin.
+//!
+//! Hook for other work: `return_update` has its template and preferences; a consumer of
+//! return events adds a match arm in [`Notifications::drafts`] that builds a [`Draft`] (see
+//! the order arms), and nothing else changes.
 
 use super::Notifications;
 use crate::{
@@ -47,6 +50,10 @@ pub struct Draft {
     pub context: Value,
     /// When it may go (now, or later for a review request).
     pub due_at: Millis,
+    /// What makes it one email rather than one per log record: `None` for most (the record
+    /// is the occasion); `Some` when later records may repeat the occasion (a disabled
+    /// endpoint's record is written again by an edit while it stays disabled).
+    pub occasion: Option<String>,
 }
 
 impl Notifications {
@@ -61,12 +68,14 @@ impl Notifications {
                 };
                 for event in &events {
                     for (n, draft) in self.drafts(event, &public_url)?.into_iter().enumerate() {
-                        let seed = format!(
-                            "{}/{}/{}/{n}",
-                            event.lsn,
-                            draft.template.as_str(),
-                            draft.to.id
-                        );
+                        let seed = draft.occasion.clone().unwrap_or_else(|| {
+                            format!(
+                                "{}/{}/{}/{n}",
+                                event.lsn,
+                                draft.template.as_str(),
+                                draft.to.id
+                            )
+                        });
                         self.make(NotificationId::derived(seed.as_bytes()), draft, &public_url)
                             .await?;
                     }
@@ -171,6 +180,7 @@ impl Notifications {
                 context: json!({ "link": link }),
                 due_at: now,
                 to: user,
+                occasion: None,
             });
         }
         for reset in event.password_resets() {
@@ -190,6 +200,7 @@ impl Notifications {
                 context: json!({ "link": link, "valid_minutes": valid_minutes }),
                 due_at: now,
                 to: user,
+                occasion: None,
             });
         }
         for (entity, stored) in event.events() {
@@ -204,9 +215,38 @@ impl Notifications {
                     let data: Value = serde_json::from_str(&stored.data).unwrap_or(Value::Null);
                     self.low_stock_drafts(&entity, &data, &mut drafts)?;
                 }
-                // Hook: `return.*` → Template::ReturnUpdate, `webhook.disabled` →
-                // Template::WebhookDisabled (to every admin), built like the arms above.
+                // Hook: `return.*` → Template::ReturnUpdate, built like the arms above.
                 _ => {}
+            }
+        }
+        for endpoint in event.webhook_endpoints() {
+            if endpoint.enabled || endpoint.disabled_reason.is_none() {
+                continue;
+            }
+            // One email per admin per time the endpoint was disabled: an edit while it stays
+            // disabled writes the record again with the same failure streak.
+            let streak = endpoint.failing_since.unwrap_or(endpoint.updated_at);
+            let admins: Vec<User> = self
+                .shared
+                .storage
+                .users()
+                .filter_map(Result::ok)
+                .filter(|u| u.role == Role::Admin && !u.disabled)
+                .collect();
+            for admin in admins {
+                drafts.push(Draft {
+                    template: Template::WebhookDisabled,
+                    store_id: endpoint.store_id.clone(),
+                    reference: Some(endpoint.id.to_string()),
+                    subject: format!("Webhook endpoint disabled: {}", endpoint.url),
+                    context: json!({"url": endpoint.url, "reason": endpoint.disabled_reason}),
+                    due_at: now,
+                    occasion: Some(format!(
+                        "webhook_disabled/{}/{streak}/{}",
+                        endpoint.id, admin.id
+                    )),
+                    to: admin,
+                });
             }
         }
         Ok(drafts)
@@ -285,6 +325,7 @@ impl Notifications {
                 subject: format!("How was your order {number}?"),
                 context: context.clone(),
                 due_at: now.saturating_add(i64::try_from(delay_ms).unwrap_or(i64::MAX)),
+                occasion: None,
             });
         }
         drafts.push(Draft {
@@ -295,6 +336,7 @@ impl Notifications {
             subject,
             context,
             due_at: now,
+            occasion: None,
         });
         Ok(())
     }
@@ -332,6 +374,7 @@ impl Notifications {
                     "threshold": data.get("threshold"),
                 }),
                 due_at: now_ms(),
+                occasion: None,
             });
         }
         Ok(())

@@ -732,3 +732,61 @@ async fn a_cancelled_order_and_a_declined_card_each_get_their_email() {
     let mail = smtp.wait_for(&email, "failed").await;
     assert!(mail.text.contains("card_declined"), "{}", mail.text);
 }
+
+#[tokio::test]
+async fn an_auto_disabled_webhook_endpoint_emails_each_admin_once_even_when_edited_after() {
+    let app = spawn_app_with(|c| {
+        c.webhooks.allow_private_targets = true;
+        c.webhooks.retry_schedule_seconds = [0.0].into_iter().chain([0.1; 30]).collect();
+        c.webhooks.disable_after_seconds = 0.3;
+    })
+    .await;
+    let admin = app.new_user("admin", None).await;
+    let admin_email = admin["user"]["email"].as_str().expect("email").to_owned();
+    let store = app.create_store().await;
+    let product = app.create_product(&store, 5).await;
+    // Nothing listens on port 9 of loopback: every attempt fails to connect.
+    let (status, hook) = app
+        .admin_post(
+            "/api/v1/webhooks",
+            json!({"url": "http://127.0.0.1:9/down", "events": ["*"]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{hook}");
+    let hook_path = format!("/api/v1/webhooks/{}", id_of(&hook));
+    crate::helpers::adjust_stock(&app.client, app.addr, &product, 1).await;
+    eventually(Duration::from_secs(10), || async {
+        app.admin_get(&hook_path).await.1["enabled"] == false
+    })
+    .await;
+    eventually(WAIT, || async {
+        !admin_items(&app, "template=webhook_disabled")
+            .await
+            .is_empty()
+    })
+    .await;
+    // An edit while it stays disabled writes the record again: no second email.
+    let (status, _) = app
+        .admin_patch(
+            &hook_path,
+            json!({"description": "the ERP, down for maintenance"}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    crate::helpers::adjust_stock(&app.client, app.addr, &product, 1).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let items = admin_items(&app, "template=webhook_disabled").await;
+    assert_eq!(items.len(), 1, "{items:?}");
+    assert_eq!(items[0]["to"], admin_email.as_str());
+    assert_eq!(items[0]["ref"], hook["id"]);
+    let (status, mail) = app
+        .admin_get(&format!("/api/v1/notifications/{}", id_of(&items[0])))
+        .await;
+    assert_eq!(status, 200, "{mail}");
+    assert!(
+        mail["text"]
+            .as_str()
+            .is_some_and(|t| t.contains("http://127.0.0.1:9/down")),
+        "{mail}"
+    );
+}
