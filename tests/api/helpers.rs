@@ -966,9 +966,13 @@ pub async fn adjust_until_killed(
 ) -> (i64, i64) {
     let client = reqwest::Client::new();
     let addr = server.addr;
+    // Acknowledgements the writers have read in full, all together: the kill waits for
+    // these (the server's own count may run ahead of replies still in flight).
+    let read = std::sync::Arc::new(std::sync::atomic::AtomicI64::new(0));
     let writers: Vec<_> = (0..4)
         .map(|_| {
             let (client, product) = (client.clone(), product.to_owned());
+            let read = std::sync::Arc::clone(&read);
             tokio::spawn(async move {
                 let (mut acknowledged, mut attempted) = (0i64, 0i64);
                 loop {
@@ -989,14 +993,16 @@ pub async fn adjust_until_killed(
                         return (acknowledged, attempted);
                     }
                     acknowledged += 1;
+                    read.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 }
             })
         })
         .collect();
     eventually(Duration::from_secs(20), || async {
-        inventory_at(&client, addr, product).await["on_hand"]
-            .as_i64()
-            .is_some_and(|n| n >= start_on_hand + at_least)
+        read.load(std::sync::atomic::Ordering::SeqCst) >= at_least
+            && inventory_at(&client, addr, product).await["on_hand"]
+                .as_i64()
+                .is_some_and(|n| n >= start_on_hand + at_least)
     })
     .await;
     server.kill_9();
