@@ -29,7 +29,7 @@ pub use caller::Caller;
 use dashmap::{DashMap, mapref::entry::Entry};
 pub use error::AuthError;
 use passwords::Passwords;
-use rate_limit::LoginThrottle;
+use rate_limit::{LoginLimiter, LoginThrottle};
 use revocations::Revocations;
 use serde_json::{Value, json};
 use std::{net::IpAddr, sync::Arc};
@@ -84,6 +84,9 @@ pub struct Auth {
     access: AccessTokens,
     passwords: Passwords,
     limiter: LoginThrottle,
+    /// Password-reset requests per normalised email (whether or not it has an account, so
+    /// the limit tells nothing): a stranger cannot flood someone's inbox with reset mails.
+    reset_requests: LoginLimiter,
     /// Normalised emails whose registration is in flight: with the durable index this makes
     /// uniqueness hold under concurrent registrations.
     registering: DashMap<String, ()>,
@@ -160,6 +163,10 @@ impl Auth {
             limiter: LoginThrottle::new(
                 config.login_max_failures,
                 config.login_max_failures_per_ip,
+                config.login_window_seconds,
+            ),
+            reset_requests: LoginLimiter::new(
+                config.login_max_failures,
                 config.login_window_seconds,
             ),
             registering: DashMap::new(),
@@ -385,8 +392,18 @@ impl Auth {
         if email.chars().count() > MAX_EMAIL_CHARS {
             return Ok(());
         }
+        let email_lower = users::normalize_email(email);
+        if let Err(refused) = self.reset_requests.begin(&email_lower, now_ms()) {
+            if refused.newly_locked {
+                tracing::warn!(email = %email_lower, retry_after_secs = refused.retry_after_secs,
+                    "password-reset requests for one email throttled");
+            }
+            return Err(AuthError::RateLimited {
+                retry_after_secs: refused.retry_after_secs,
+            });
+        }
         let storage = &self.shared.storage;
-        let user = match storage.user_id_by_email(&users::normalize_email(email))? {
+        let user = match storage.user_id_by_email(&email_lower)? {
             Some(id) => storage.user(&id)?,
             None => None,
         };

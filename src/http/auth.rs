@@ -227,6 +227,7 @@ pub async fn verify_email(
         (status = 413, response = s::PayloadTooLarge),
         (status = 415, response = s::UnsupportedMediaType),
         (status = 422, response = s::Unprocessable),
+        (status = 429, response = s::RateLimited),
         (status = 503, response = s::Unavailable),
     ))]
 pub async fn request_password_reset(

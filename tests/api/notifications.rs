@@ -790,3 +790,34 @@ async fn an_auto_disabled_webhook_endpoint_emails_each_admin_once_even_when_edit
         "{mail}"
     );
 }
+
+#[tokio::test]
+async fn password_reset_requests_for_one_email_are_throttled_alike_whether_it_has_an_account() {
+    let app = spawn_app_with(|c| {
+        c.auth.login_max_failures = 3;
+    })
+    .await;
+    let known = fresh_email("known");
+    register(&app, &known).await;
+    let unknown = fresh_email("unknown");
+    for email in [&known, &unknown] {
+        for _ in 0..3 {
+            assert_eq!(ask_reset(&app, email).await, 202);
+        }
+        let problem = crate::helpers::expect_problem(
+            app.client
+                .post(app.url("/api/v1/auth/password-reset"))
+                .json(&json!({ "email": email.to_uppercase() })),
+            429,
+            "rate_limited",
+        )
+        .await;
+        assert!(problem["detail"].is_string(), "{problem}");
+    }
+    // Another address is not affected; the known one got exactly three links.
+    assert_eq!(ask_reset(&app, &fresh_email("other")).await, 202);
+    eventually(WAIT, || async {
+        admin_items(&app, "template=password_reset").await.len() == 3
+    })
+    .await;
+}
