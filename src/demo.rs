@@ -430,6 +430,8 @@ pub async fn seed(app: &App) -> Result<(), AppError> {
         None,
     )
     .await?;
+    // An owner's account: the dashboard's Users tab, and the recipient of admin emails.
+    demo_login(app, "admin@demo.emporium", "Demo Owner", Role::Admin, None).await?;
     // The token itself is not repeated: an operator's is never logged, a generated one was
     // logged once when it was made.
     let token = match app.admin_token_source {
