@@ -30,6 +30,9 @@ const LAYERS: &[&[&str]] = &[
     &["actors"],
     // Operations that span actors.
     &["services"],
+    // Readers of the log that reach outside: webhook deliveries and emails (they use the
+    // services' errors, the views and the accounts; only the assembly and the edges name them).
+    &["webhooks", "notifications"],
     // Assembly, recovery, housekeeping.
     &["app"],
     // The edges: REST, the WebSocket handler, telemetry; the pages; the demo; and the request
