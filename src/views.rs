@@ -157,6 +157,18 @@ pub fn page(items: Vec<Value>, page: usize, per_page: usize, total: usize) -> Va
     json!({"items": items, "page": page, "per_page": per_page, "total": total})
 }
 
+/// Page `page` (1-based) of `all`, each item shown by `view`: the page of a list that is
+/// already filtered and sorted in memory.
+pub fn page_of<T>(all: &[T], page: usize, per_page: usize, view: impl Fn(&T) -> Value) -> Value {
+    let items = all
+        .iter()
+        .skip(page.saturating_sub(1).saturating_mul(per_page))
+        .take(per_page)
+        .map(view)
+        .collect();
+    self::page(items, page, per_page, all.len())
+}
+
 /// Money of `amount` in `currency`.
 fn money(amount: i64, currency: &str) -> Value {
     json!({"amount": amount, "currency": currency})

@@ -118,14 +118,7 @@ pub async fn list(
     .await
     .map_err(|e| AppError::Internal(format!("listing notifications: {e}")))?;
     found.sort_by(|a, b| (b.created_at, &b.id).cmp(&(a.created_at, &a.id)));
-    let total = found.len();
-    let items = found
-        .iter()
-        .skip((page - 1).saturating_mul(per_page))
-        .take(per_page)
-        .map(view)
-        .collect();
-    Ok(Json(crate::views::page(items, page, per_page, total)))
+    Ok(Json(crate::views::page_of(&found, page, per_page, view)))
 }
 
 /// `GET /notifications/{id}`: one the caller may see, with its text and HTML bodies.

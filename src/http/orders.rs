@@ -281,14 +281,9 @@ pub async fn list(
         .filter(|o| statuses.as_ref().is_none_or(|s| s.contains(&o.status)))
         .collect();
     found.sort_by(|a, b| (b.created_at, &b.id).cmp(&(a.created_at, &a.id)));
-    let total = found.len();
-    let items = found
-        .iter()
-        .skip((page - 1).saturating_mul(per_page))
-        .take(per_page)
-        .map(|o| views::order(o))
-        .collect();
-    Ok(Json(views::page(items, page, per_page, total)))
+    Ok(Json(views::page_of(&found, page, per_page, |o| {
+        views::order(o)
+    })))
 }
 
 /// `PUT /orders/{id}/status` (staff of the store, admin); honours `Idempotency-Key` (a

@@ -106,14 +106,7 @@ pub async fn list(
         .map(|s| s.value().clone())
         .collect();
     stores.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
-    let total = stores.len();
-    let items = stores
-        .iter()
-        .skip((page - 1).saturating_mul(per_page))
-        .take(per_page)
-        .map(views::store)
-        .collect();
-    Ok(Json(views::page(items, page, per_page, total)))
+    Ok(Json(views::page_of(&stores, page, per_page, views::store)))
 }
 
 /// `GET /stores/{id}` (anyone).

@@ -117,14 +117,7 @@ pub async fn list(
         })
         .collect();
     found.reverse();
-    let total = found.len();
-    let items = found
-        .iter()
-        .skip((page - 1).saturating_mul(per_page))
-        .take(per_page)
-        .map(|u| u.view())
-        .collect();
-    Ok(Json(views::page(items, page, per_page, total)))
+    Ok(Json(views::page_of(&found, page, per_page, |u| u.view())))
 }
 
 /// `GET /users/{id}` (admin).

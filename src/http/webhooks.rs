@@ -298,13 +298,9 @@ pub async fn list(
 ) -> Result<Json<Value>, AppError> {
     let (page, per_page) = pagination(query.page, query.per_page)?;
     let all = app.webhooks.list(&caller)?;
-    let items = all
-        .iter()
-        .skip((page - 1).saturating_mul(per_page))
-        .take(per_page)
-        .map(|e| view(e, false))
-        .collect();
-    Ok(Json(views::page(items, page, per_page, all.len())))
+    Ok(Json(views::page_of(&all, page, per_page, |e| {
+        view(e, false)
+    })))
 }
 
 /// `GET /webhooks/{id}`.
