@@ -163,6 +163,36 @@ id_type!(
     WebhookId,
     "whk_"
 );
+id_type!(
+    /// A stock location of a store: a warehouse, shop floor or kitchen (`loc_…`).
+    LocationId,
+    "loc_"
+);
+id_type!(
+    /// A shipment of some of an order's items (`ful_…`).
+    FulfillmentId,
+    "ful_"
+);
+id_type!(
+    /// A customer's return of delivered items (`ret_…`).
+    ReturnId,
+    "ret_"
+);
+id_type!(
+    /// A refund of captured money (`rfn_…`).
+    RefundId,
+    "rfn_"
+);
+id_type!(
+    /// A place in a sold-out product's waitlist (`wl_…`).
+    WaitlistId,
+    "wl_"
+);
+id_type!(
+    /// An uploaded product image (`img_…`).
+    ImageId,
+    "img_"
+);
 
 #[cfg(test)]
 mod tests {

@@ -5,6 +5,7 @@
 pub mod cart;
 pub mod error;
 pub mod ids;
+pub mod location;
 pub mod money;
 pub mod notification;
 pub mod order;
