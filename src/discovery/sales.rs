@@ -224,6 +224,7 @@ mod tests {
                         amount: 100,
                         currency: "USD".into(),
                     },
+                    allocations: Vec::new(),
                 })
                 .collect(),
             payment: Payment {
@@ -233,6 +234,7 @@ mod tests {
                 transaction_id: None,
                 attempts: 1,
                 decline_code: None,
+                refunds: Vec::new(),
             },
             shipping_address: None,
             note: None,
@@ -243,6 +245,10 @@ mod tests {
             cart_id: None,
             stock_committed: true,
             version: 1,
+            fulfillment_type: Default::default(),
+            table: None,
+            estimated_ready_at: None,
+            fulfillments: Vec::new(),
         }
     }
 

@@ -4,6 +4,7 @@
 
 pub mod cart;
 pub mod error;
+pub mod fulfillment;
 pub mod ids;
 pub mod location;
 pub mod money;

@@ -1,7 +1,9 @@
 //! Orders: the lifecycle state machine and the order record.
 
 use super::{
+    fulfillment::{Fulfillment, FulfillmentType, Refund},
     ids::{CartId, OrderId, ProductId, ReservationId, StoreId, UserId},
+    location::Allocation,
     money::Money,
     time::Millis,
 };
@@ -111,6 +113,8 @@ pub struct OrderLine {
     pub quantity: i64,
     /// Unit price then.
     pub unit_price: Money,
+    /// The locations its units were sold from (empty until stock has locations).
+    pub allocations: Vec<Allocation>,
 }
 
 impl OrderLine {
@@ -164,6 +168,8 @@ pub struct Payment {
     pub attempts: u32,
     /// Why it failed.
     pub decline_code: Option<String>,
+    /// Money given back, oldest first.
+    pub refunds: Vec<Refund>,
 }
 
 /// One status change.
@@ -214,6 +220,14 @@ pub struct Order {
     pub stock_committed: bool,
     /// Topic sequence of `order:{id}`: +1 per published event.
     pub version: u64,
+    /// Delivery, pickup or dine-in.
+    pub fulfillment_type: FulfillmentType,
+    /// The table of a dine-in order.
+    pub table: Option<String>,
+    /// When the kitchen expects it ready (set with `prep_minutes`).
+    pub estimated_ready_at: Option<Millis>,
+    /// Shipments of its items, oldest first.
+    pub fulfillments: Vec<Fulfillment>,
 }
 
 impl Order {
@@ -356,6 +370,7 @@ mod tests {
                 transaction_id: None,
                 attempts: 0,
                 decline_code: None,
+                refunds: Vec::new(),
             },
             shipping_address: None,
             note: None,
@@ -371,6 +386,10 @@ mod tests {
             cart_id: None,
             stock_committed: false,
             version: 0,
+            fulfillment_type: Default::default(),
+            table: None,
+            estimated_ready_at: None,
+            fulfillments: Vec::new(),
         }
     }
 

@@ -13,6 +13,11 @@ pub const FORMAT: u8 = 1;
 /// [`encode_v2`] and read with [`decode_upgrading`], which still reads the old records.
 pub const FORMAT_V2: u8 = 2;
 
+/// Version of records whose type grew again since [`FORMAT_V2`]: orders (allocations per
+/// line, fulfilment type, table, ready time, fulfilments and refunds). Written as
+/// [`encode_v3`] and read with [`decode_upgrading_v3`], which still reads both older formats.
+pub const FORMAT_V3: u8 = 3;
+
 /// A value could not be encoded or decoded.
 #[derive(Debug, thiserror::Error)]
 pub enum CodecError {
@@ -43,6 +48,29 @@ pub fn encode_v2<T: Serialize>(value: &T) -> Result<Vec<u8>, CodecError> {
     let mut out = vec![FORMAT_V2];
     out.extend(bincode::serde::encode_to_vec(value, config())?);
     Ok(out)
+}
+
+/// Encodes `value` with the [`FORMAT_V3`] byte in front.
+pub fn encode_v3<T: Serialize>(value: &T) -> Result<Vec<u8>, CodecError> {
+    let mut out = vec![FORMAT_V3];
+    out.extend(bincode::serde::encode_to_vec(value, config())?);
+    Ok(out)
+}
+
+/// Decodes a record written by [`encode_v3`], or an older one written by [`encode_v2`] as
+/// `V2` or by [`encode`] as `V1` (the type's shapes then), upgraded.
+pub fn decode_upgrading_v3<T, V2, V1>(bytes: &[u8]) -> Result<T, CodecError>
+where
+    T: DeserializeOwned,
+    V2: DeserializeOwned + Into<T>,
+    V1: DeserializeOwned + Into<T>,
+{
+    match bytes.split_first() {
+        Some((&FORMAT_V3, rest)) => Ok(decode_body(rest)?),
+        Some((&FORMAT_V2, rest)) => Ok(decode_body::<V2>(rest)?.into()),
+        Some((&FORMAT, rest)) => Ok(decode_body::<V1>(rest)?.into()),
+        other => Err(CodecError::Format(other.map(|(v, _)| *v))),
+    }
 }
 
 /// Decodes a record written by [`encode_v2`], or an older one written by [`encode`] as `Old`

@@ -64,7 +64,7 @@ impl LogEvent {
             if op.tree != Tree::Entities || !op.key.starts_with(keys::ORDER_PREFIX) {
                 return None;
             }
-            codec::decode_upgrading::<Order, legacy::OrderV1>(op.value.as_ref()?).ok()
+            legacy::decode_order(op.value.as_ref()?).ok()
         })
     }
 }

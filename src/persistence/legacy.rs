@@ -3,11 +3,13 @@
 //! [`codec::decode_upgrading`](super::codec::decode_upgrading) so a data directory written
 //! before the change still loads.
 
-use super::Snapshot;
+use super::{Snapshot, codec};
 use crate::domain::{
     cart::{Cart, CartHold, CartLine},
-    ids::{CartId, OrderId, ReservationId, StoreId, UserId},
-    order::{HistoryEntry, Order, OrderLine, OrderStatus, Payment},
+    fulfillment::FulfillmentType,
+    ids::{CartId, OrderId, ProductId, ReservationId, StoreId, UserId},
+    money::Money,
+    order::{HistoryEntry, Order, OrderLine, OrderStatus, Payment, PaymentStatus},
     product::{Catalog, Product},
     review::Rating,
     stock::Ledger,
@@ -58,7 +60,63 @@ pub struct HistoryEntryV1 {
     by: String,
 }
 
-/// An order before cancellation reasons (field order as then: bincode is positional).
+/// Reads an order record of any format.
+pub fn decode_order(bytes: &[u8]) -> Result<Order, codec::CodecError> {
+    codec::decode_upgrading_v3::<Order, OrderV2, OrderV1>(bytes)
+}
+
+/// An order line before locations (field order as then: bincode is positional).
+#[derive(Serialize, Deserialize)]
+pub struct OrderLineV1 {
+    product_id: ProductId,
+    sku: String,
+    name: String,
+    quantity: i64,
+    unit_price: Money,
+}
+
+impl From<OrderLineV1> for OrderLine {
+    fn from(l: OrderLineV1) -> Self {
+        Self {
+            product_id: l.product_id,
+            sku: l.sku,
+            name: l.name,
+            quantity: l.quantity,
+            unit_price: l.unit_price,
+            // Sold before stock had locations: from the store's one place.
+            allocations: Vec::new(),
+        }
+    }
+}
+
+/// A payment before partial refunds.
+#[derive(Serialize, Deserialize)]
+pub struct PaymentV1 {
+    status: PaymentStatus,
+    method: String,
+    token: String,
+    transaction_id: Option<String>,
+    attempts: u32,
+    decline_code: Option<String>,
+}
+
+impl From<PaymentV1> for Payment {
+    fn from(p: PaymentV1) -> Self {
+        Self {
+            status: p.status,
+            method: p.method,
+            token: p.token,
+            transaction_id: p.transaction_id,
+            attempts: p.attempts,
+            decline_code: p.decline_code,
+            // A cancellation's full refund shows in `status`; no partial ones existed.
+            refunds: Vec::new(),
+        }
+    }
+}
+
+/// An order before cancellation reasons (format 1; field order as then: bincode is
+/// positional).
 #[derive(Deserialize)]
 pub struct OrderV1 {
     id: OrderId,
@@ -66,8 +124,8 @@ pub struct OrderV1 {
     store_id: StoreId,
     customer_id: Option<UserId>,
     status: OrderStatus,
-    items: Vec<OrderLine>,
-    payment: Payment,
+    items: Vec<OrderLineV1>,
+    payment: PaymentV1,
     shipping_address: Option<BTreeMap<String, String>>,
     note: Option<String>,
     history: Vec<HistoryEntryV1>,
@@ -81,7 +139,7 @@ pub struct OrderV1 {
 
 impl From<OrderV1> for Order {
     fn from(o: OrderV1) -> Self {
-        Self {
+        OrderV2 {
             id: o.id,
             number: o.number,
             store_id: o.store_id,
@@ -107,6 +165,57 @@ impl From<OrderV1> for Order {
             cart_id: o.cart_id,
             stock_committed: o.stock_committed,
             version: o.version,
+        }
+        .into()
+    }
+}
+
+/// An order before locations, fulfilment and partial refunds (format 2).
+#[derive(Deserialize)]
+pub struct OrderV2 {
+    id: OrderId,
+    number: u64,
+    store_id: StoreId,
+    customer_id: Option<UserId>,
+    status: OrderStatus,
+    items: Vec<OrderLineV1>,
+    payment: PaymentV1,
+    shipping_address: Option<BTreeMap<String, String>>,
+    note: Option<String>,
+    history: Vec<HistoryEntry>,
+    created_at: Millis,
+    updated_at: Millis,
+    reservation_id: ReservationId,
+    cart_id: Option<CartId>,
+    stock_committed: bool,
+    version: u64,
+}
+
+impl From<OrderV2> for Order {
+    fn from(o: OrderV2) -> Self {
+        Self {
+            id: o.id,
+            number: o.number,
+            store_id: o.store_id,
+            customer_id: o.customer_id,
+            status: o.status,
+            items: o.items.into_iter().map(OrderLine::from).collect(),
+            payment: o.payment.into(),
+            shipping_address: o.shipping_address,
+            note: o.note,
+            history: o.history,
+            created_at: o.created_at,
+            updated_at: o.updated_at,
+            reservation_id: o.reservation_id,
+            cart_id: o.cart_id,
+            stock_committed: o.stock_committed,
+            version: o.version,
+            // Orders before fulfilment types were all shipped or collected as their store
+            // does; the kind of store decides when the order is read.
+            fulfillment_type: FulfillmentType::default(),
+            table: None,
+            estimated_ready_at: None,
+            fulfillments: Vec::new(),
         }
     }
 }
@@ -189,7 +298,7 @@ mod tests {
 
     #[test]
     fn an_order_and_a_cart_written_by_format_1_still_load() {
-        let payment = Payment {
+        let payment = PaymentV1 {
             status: PaymentStatus::Captured,
             method: "card".into(),
             token: "tok_visa".into(),
@@ -197,7 +306,7 @@ mod tests {
             attempts: 1,
             decline_code: None,
         };
-        let line = OrderLine {
+        let line = OrderLineV1 {
             product_id: crate::domain::ids::ProductId::generate(),
             sku: "A".into(),
             name: "a".into(),
@@ -233,19 +342,55 @@ mod tests {
         );
         // Tuples encode like structs in bincode, and a nested tuple like its fields inline.
         let bytes = codec::encode(&old).expect("encodes");
-        let order: Order =
-            codec::decode_upgrading::<Order, OrderV1>(&bytes).expect("a format-1 order loads");
+        let order: Order = decode_order(&bytes).expect("a format-1 order loads");
         assert_eq!(order.id, id);
         assert_eq!(order.history.len(), 2);
         assert_eq!(order.history[1].by, "system");
         assert!(order.history.iter().all(|h| h.reason.is_none()));
         assert!(order.stock_committed);
         assert_eq!(order.version, 3);
-        let round = codec::encode_v2(&order).expect("encodes");
-        assert_eq!(
-            codec::decode_upgrading::<Order, OrderV1>(&round).expect("a format-2 order loads"),
-            order
+        assert!(order.items[0].allocations.is_empty());
+        assert!(order.payment.refunds.is_empty());
+        assert!(order.fulfillments.is_empty());
+        let round = codec::encode_v3(&order).expect("encodes");
+        assert_eq!(decode_order(&round).expect("a format-3 order loads"), order);
+
+        // Format 2: the same with a reason in each history entry.
+        let reasoned = |status, at, by: &str| HistoryEntry {
+            status,
+            at,
+            by: by.into(),
+            reason: Some("why".into()),
+        };
+        let v2 = (
+            &id,
+            7u64,
+            StoreId::generate(),
+            None::<UserId>,
+            OrderStatus::Cancelled,
+            &old.5,
+            &payment,
+            None::<BTreeMap<String, String>>,
+            None::<String>,
+            vec![
+                reasoned(OrderStatus::Pending, 1, "usr_1"),
+                reasoned(OrderStatus::Cancelled, 2, "usr_1"),
+            ],
+            (
+                1i64,
+                2i64,
+                ReservationId::generate(),
+                None::<CartId>,
+                false,
+                4u64,
+            ),
         );
+        let order =
+            decode_order(&codec::encode_v2(&v2).expect("encodes")).expect("a format-2 order loads");
+        assert_eq!(order.history[1].reason.as_deref(), Some("why"));
+        assert_eq!(order.items[0].quantity, 1);
+        assert_eq!(order.version, 4);
+        assert_eq!(order.fulfillment_type, FulfillmentType::Delivery);
 
         let cart_id = CartId::generate();
         let old_cart = (

@@ -607,11 +607,9 @@ impl Storage {
 
     /// Every order.
     pub fn orders(&self) -> impl Iterator<Item = StorageResult<Order>> + '_ {
-        self.entities.scan_prefix(keys::ORDER_PREFIX).map(|entry| {
-            Ok(codec::decode_upgrading::<Order, legacy::OrderV1>(
-                &entry?.1,
-            )?)
-        })
+        self.entities
+            .scan_prefix(keys::ORDER_PREFIX)
+            .map(|entry| Ok(legacy::decode_order(&entry?.1)?))
     }
 
     /// One cart.

@@ -114,7 +114,7 @@ impl ProductWrite {
         self.put(
             Tree::Entities,
             keys::order(order.id.as_str()),
-            codec::encode_v2(order)?,
+            codec::encode_v3(order)?,
         );
         Ok(())
     }

@@ -214,6 +214,7 @@ pub async fn place(
                     name: l.name.clone(),
                     quantity: l.quantity,
                     unit_price: l.unit_price.clone(),
+                    allocations: Vec::new(),
                 })
                 .collect::<Vec<_>>();
             (store_id, lines, Some(cart))
@@ -237,6 +238,7 @@ pub async fn place(
                     name: product.catalog.name.clone(),
                     quantity: *quantity,
                     unit_price: product.catalog.price.clone(),
+                    allocations: Vec::new(),
                 });
             }
             (store_id.clone(), lines, None)
@@ -272,6 +274,7 @@ pub async fn place(
             transaction_id: None,
             attempts: 0,
             decline_code: None,
+            refunds: Vec::new(),
         },
         shipping_address: request.shipping_address,
         note: request.note,
@@ -287,6 +290,10 @@ pub async fn place(
         cart_id: cart.as_ref().map(|c| c.id.clone()),
         stock_committed: false,
         version: 0,
+        fulfillment_type: Default::default(),
+        table: None,
+        estimated_ready_at: None,
+        fulfillments: Vec::new(),
     };
     commerce.save_order(&mut order, None, true).await?;
     tracing::info!(order = %order.id, number = %order.number_text(), "order placed; charging");
