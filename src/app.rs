@@ -387,6 +387,9 @@ fn rebuild_read_models(
     for store in shared.storage.stores()? {
         shared.read_model.stores.insert(store.id.clone(), store);
     }
+    if let Some(rates) = shared.storage.exchange_rates()? {
+        shared.read_model.set_exchange_rates(rates);
+    }
     for order in shared.storage.orders() {
         let order = order?;
         shared

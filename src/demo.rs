@@ -430,6 +430,13 @@ pub async fn seed(app: &App) -> Result<(), AppError> {
         None,
     )
     .await?;
+    // Rates for the storefront's currency picker (an admin sets real ones with
+    // `PUT /admin/exchange-rates`).
+    let rates = DEMO_RATES
+        .iter()
+        .map(|(code, rate)| ((*code).to_owned(), (*rate).to_owned()))
+        .collect();
+    crate::services::currency::set_rates(&app.shared, "USD", &rates).await?;
     // An owner's account: the dashboard's Users tab, and the recipient of admin emails.
     demo_login(app, "admin@demo.emporium", "Demo Owner", Role::Admin, None).await?;
     // The token itself is not repeated: an operator's is never logged, a generated one was
@@ -445,6 +452,17 @@ pub async fn seed(app: &App) -> Result<(), AppError> {
     );
     Ok(())
 }
+
+/// Exchange rates of the demo (units per US dollar), the currencies the storefront offers.
+const DEMO_RATES: &[(&str, &str)] = &[
+    ("EUR", "0.92"),
+    ("GBP", "0.79"),
+    ("CAD", "1.36"),
+    ("AUD", "1.52"),
+    ("JPY", "151.30"),
+    ("CNY", "7.24"),
+    ("INR", "83.40"),
+];
 
 /// The password of every demo login. Public on purpose: the demo is for trying things out.
 pub const DEMO_PASSWORD: &str = "demo-password";

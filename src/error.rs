@@ -102,6 +102,15 @@ pub enum AppError {
     /// 422 `validation_failed`.
     #[error("validation failed")]
     Validation(Vec<FieldError>),
+    /// 422 `no_exchange_rate`: `?currency=` names a currency without a rate from the
+    /// store's.
+    #[error("no exchange rate from {from} to {to}")]
+    NoExchangeRate {
+        /// The store's currency.
+        from: String,
+        /// The requested one.
+        to: String,
+    },
     /// 422 `idempotency_key_reused`.
     #[error("Idempotency-Key was used with another request")]
     IdempotencyKeyReused,

@@ -3,6 +3,7 @@
 
 use crate::{
     domain::{
+        currency::ExchangeRates,
         ids::{OrderId, ProductId, StoreId},
         order::Order,
         store::Store,
@@ -10,7 +11,7 @@ use crate::{
     views::ProductView,
 };
 use dashmap::{DashMap, mapref::entry::Entry};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 /// The read side of the catalog.
 #[derive(Default)]
@@ -22,6 +23,8 @@ pub struct ReadModel {
     pub products: DashMap<ProductId, ProductView, rustc_hash::FxBuildHasher>,
     /// Every order (orders are small and dashboards list the open ones).
     pub orders: DashMap<OrderId, Arc<Order>>,
+    /// The admin-set exchange rates, if any (read by every `?currency=` request).
+    exchange_rates: RwLock<Option<Arc<ExchangeRates>>>,
     /// `(store, lower-cased sku)` → product, for uniqueness.
     skus: DashMap<(StoreId, String), ProductId>,
 }
@@ -45,6 +48,23 @@ impl ReadModel {
                 entry.insert(view);
             }
         }
+    }
+
+    /// The exchange rates now.
+    pub fn exchange_rates(&self) -> Option<Arc<ExchangeRates>> {
+        // A panic while holding the lock cannot leave a half-written `Option<Arc<_>>`.
+        self.exchange_rates
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    /// Replaces the exchange rates (after they are durable).
+    pub fn set_exchange_rates(&self, rates: ExchangeRates) {
+        *self
+            .exchange_rates
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(Arc::new(rates));
     }
 
     /// Claims `sku` in `store` for `product`; false when another product has it.

@@ -19,6 +19,7 @@ const productPage = new ProductPage({
 
 const CART_KEY = 'emporium.cart';
 const STORE_KEY = 'emporium.store';
+const CURRENCY_KEY = 'emporium.currency';
 /** Results per page of `/search` ("Show more" asks for the next). */
 const PAGE_SIZE = 60;
 const FACETS = 'category,brand,price,rating';
@@ -66,6 +67,8 @@ const state = {
   page: 1,
   listGeneration: 0,
   highlights: new Map(), // id → {name, html}: the server's highlighted name for that name
+  displayCurrency: localStorage.getItem(CURRENCY_KEY) || '', // '' = the store's own
+  display: new Map(), // id → {amount, money}: the converted price, for that store price
   facets: emptyFacets(), // the shopper's facet choices
   query: {}, // the last answer's `query` ({q, corrected})
   sortChosen: false, // the shopper picked a sort: keep it when the words change
@@ -131,6 +134,40 @@ function setNotice(el, text, kind) {
   el.hidden = !text;
   el.textContent = text || '';
   el.className = `notice${kind ? ` notice-${kind}` : ''}`;
+}
+
+// ---------------------------------------------------------------- display currency
+
+/** The currency prices are also shown in, or '' for none (the store's own was chosen). */
+function shownCurrency() {
+  const chosen = state.displayCurrency;
+  return chosen && chosen !== state.store?.currency ? chosen : '';
+}
+
+/** The picker: the store's currency, then every currency with an exchange rate (§14). */
+async function loadCurrencies() {
+  const select = $('currency-select');
+  let codes = [];
+  try {
+    const rates = await request('GET', '/admin/exchange-rates');
+    codes = rates.updated_at ? [rates.base, ...Object.keys(rates.rates)] : [];
+  } catch {
+    codes = [];
+  }
+  select.replaceChildren(
+    h('option', { value: '', text: 'Store currency' }),
+    ...codes.map((code) => h('option', { value: code, text: code })),
+  );
+  if (!codes.includes(state.displayCurrency)) state.displayCurrency = '';
+  select.value = state.displayCurrency;
+  select.closest('label').hidden = codes.length === 0;
+}
+
+function chooseCurrency(code) {
+  state.displayCurrency = code;
+  localStorage.setItem(CURRENCY_KEY, code);
+  state.display.clear();
+  loadProducts();
 }
 
 // ---------------------------------------------------------------- stores and products
@@ -263,6 +300,8 @@ function searchParams(page) {
   const sort = $('sort').value;
   if (sort && (sort !== 'relevance' || q)) query.set('sort', sort);
   if (page === 1) query.set('facets', FACETS);
+  const shown = shownCurrency();
+  if (shown) query.set('currency', shown);
   query.set('page', String(page));
   query.set('per_page', String(PAGE_SIZE));
   return query;
@@ -281,7 +320,11 @@ async function loadProducts({ more = false } = {}) {
     const body = await request('GET', `/search?${searchParams(page)}`);
     if (generation !== state.listGeneration) return;
     if (!more) state.highlights.clear();
+    if (!more) state.display.clear();
     for (const item of body.items) {
+      if (item.product.display_price) {
+        state.display.set(item.product.id, { amount: item.product.price.amount, money: item.product.display_price });
+      }
       rememberProduct(item.product);
       if (item.highlights?.name) {
         state.highlights.set(item.product.id, { name: item.product.name, html: item.highlights.name });
@@ -302,7 +345,15 @@ async function loadProducts({ more = false } = {}) {
     }
     renderGrid();
   } catch (error) {
-    if (generation === state.listGeneration) toast(describe(error));
+    if (generation !== state.listGeneration) return;
+    if (error instanceof ApiError && error.code === 'no_exchange_rate' && shownCurrency()) {
+      // This store's currency has no rate to the chosen one: show its own prices only.
+      toast(`Prices cannot be shown in ${shownCurrency()} for this store.`);
+      $('currency-select').value = '';
+      chooseCurrency('');
+      return;
+    }
+    toast(describe(error));
   } finally {
     if (generation === state.listGeneration) $('grid').removeAttribute('aria-busy');
   }
@@ -580,6 +631,7 @@ function cardFor(id) {
         h('p', { class: 'product-rating' }),
         h('div', { class: 'product-foot' },
           h('span', { class: 'price num' }),
+          h('span', { class: 'display-price muted num' }),
           h('span', { class: 'stock-badge num' })),
         h('button', {
           class: 'button primary add', type: 'button',
@@ -610,6 +662,11 @@ function fillCard(card, product) {
   card.querySelector('.product-rating').replaceChildren(ratingLine(product.rating));
   card.querySelector('.product-meta').textContent = [product.category, product.brand].filter(Boolean).join(' · ');
   card.querySelector('.price').textContent = formatMoney(product.price);
+  // The converted price only while it is of the price shown (a live price change hides it
+  // until the next listing converts the new one).
+  const display = state.display.get(product.id);
+  card.querySelector('.display-price').textContent = display && display.amount === product.price.amount
+    ? `≈ ${formatMoney(display.money)}` : '';
   card.querySelector('.add').setAttribute('aria-label', `Add ${product.name} to cart`);
   renderBadge(product.id);
 }
@@ -1207,6 +1264,7 @@ async function start() {
   live.addEventListener('status', (e) => followOrderWithoutSocket(e.detail));
   session.addEventListener('change', onSessionChange);
   $('store-select').addEventListener('change', (e) => selectStore(e.target.value));
+  $('currency-select').addEventListener('change', (e) => chooseCurrency(e.target.value));
   $('filters').addEventListener('submit', (e) => {
     e.preventDefault();
     closeSuggestions();
@@ -1253,6 +1311,7 @@ async function start() {
   window.addEventListener('hashchange', route);
   setInterval(renderHold, 1000);
   live.connect();
+  await loadCurrencies();
   try {
     await loadStores();
   } catch (error) {

@@ -3,6 +3,7 @@
 //! publish.
 
 pub mod cart;
+pub mod currency;
 pub mod error;
 pub mod fulfillment;
 pub mod ids;

@@ -147,6 +147,15 @@ impl AppError {
                     "Validation failed",
                 )
             }
+            Self::NoExchangeRate { from, to } => {
+                ext.insert("from".into(), json!(from));
+                ext.insert("to".into(), json!(to));
+                (
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "no_exchange_rate",
+                    "No exchange rate",
+                )
+            }
             Self::IdempotencyKeyReused => (
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "idempotency_key_reused",

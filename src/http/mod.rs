@@ -3,8 +3,10 @@
 mod asyncapi;
 mod auth;
 mod carts;
+mod display_currency;
 pub mod error;
 mod events;
+mod exchange_rates;
 pub mod extract;
 mod field_text;
 mod headers;
@@ -100,6 +102,10 @@ pub fn router_with(app: Arc<App>, extra: Router<Arc<App>>) -> Router {
         .route("/orders/{id}/events", get(events::order))
         .route("/events", get(events::topic))
         .route("/admin/payments", get(orders::ledger))
+        .route(
+            "/admin/exchange-rates",
+            get(exchange_rates::get).put(exchange_rates::set),
+        )
         .route("/webhooks", get(webhooks::list).post(webhooks::create))
         .route(
             "/webhooks/{id}",
@@ -138,6 +144,10 @@ pub fn router_with(app: Arc<App>, extra: Router<Arc<App>>) -> Router {
         .route("/notifications", get(notifications::list))
         .route("/notifications/{id}", get(notifications::get))
         .merge(extra)
+        .layer(middleware::from_fn_with_state(
+            Arc::clone(&app),
+            display_currency::convert,
+        ))
         .layer(middleware::from_fn_with_state(Arc::clone(&app), guard));
     let router = Router::new()
         .route("/healthz", get(health::healthz))

@@ -2,7 +2,10 @@
 //! handlers' `#[utoipa::path]` annotations, their input types and [`super::schema`]; and
 //! `GET /api/docs`, a self-contained page that renders it (no CDN, no external assets).
 
-use super::{asyncapi, events, notifications, search, socket, telemetry, webhooks};
+use super::{
+    asyncapi, display_currency, events, exchange_rates, notifications, search, socket, telemetry,
+    webhooks,
+};
 use super::{
     auth, carts, health, orders, products, recommendations, reservations, reviews, schema, stores,
     users,
@@ -27,7 +30,7 @@ with a `code` (see the `Problem` schema). Live updates: the WebSocket at `/api/v
 (docs/API.md §9).",
         license(name = "MIT", identifier = "MIT"),
     ),
-    modifiers(&BearerAuth, &RawLimits),
+    modifiers(&BearerAuth, &RawLimits, &DisplayCurrency),
     paths(
         health::healthz,
         health::readyz,
@@ -99,6 +102,8 @@ with a `code` (see the `Problem` schema). Live updates: the WebSocket at `/api/v
         webhooks::rotate_secret,
         webhooks::deliveries,
         webhooks::redeliver,
+        exchange_rates::get,
+        exchange_rates::set,
     ),
     components(schemas(schema::Problem, schema::ProductSort, schema::ReviewSort, schema::RecommendationKind, schema::StockChanged, schema::StockLow, schema::OrderStatusChanged), responses(
         schema::BadRequest,
@@ -129,6 +134,7 @@ with a `code` (see the `Problem` schema). Live updates: the WebSocket at `/api/v
         (name = "Search", description = "Search, suggestions and synonyms (docs/API.md §11)."),
         (name = "Webhooks", description = "Signed event deliveries to registered endpoints (docs/API.md §10)."),
         (name = "Notifications", description = "Emails and their preferences (docs/API.md §12)."),
+        (name = "Currencies", description = "Exchange rates and converted display prices (docs/API.md §14)."),
     ),
 )]
 pub struct ApiDoc;
@@ -180,6 +186,53 @@ impl Modify for RawLimits {
                         .or_insert_with(|| RefOr::Ref(Ref::from_response_name(name)));
                 }
             }
+        }
+    }
+}
+
+/// The `currency` query parameter of the reads that convert prices for display
+/// ([`display_currency::CONVERTED_ROUTES`]), and their 422 (an unknown code or no rate).
+struct DisplayCurrency;
+
+impl Modify for DisplayCurrency {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{
+            Ref, RefOr,
+            path::{ParameterBuilder, ParameterIn},
+            schema::{ObjectBuilder, Type},
+        };
+        for route in display_currency::CONVERTED_ROUTES {
+            let Some(operation) = openapi
+                .paths
+                .paths
+                .get_mut(*route)
+                .and_then(|item| item.get.as_mut())
+            else {
+                continue;
+            };
+            let parameter = ParameterBuilder::new()
+                .name("currency")
+                .parameter_in(ParameterIn::Query)
+                .description(Some(
+                    "ISO 4217 code: adds `display_price`, `display_subtotal` and `display_total` \
+converted at the latest exchange rate (422 `validation_failed` for an unknown code, \
+`no_exchange_rate` without a rate).",
+                ))
+                .schema(Some(
+                    ObjectBuilder::new()
+                        .schema_type(Type::String)
+                        .examples([serde_json::json!("EUR")]),
+                ))
+                .build();
+            operation
+                .parameters
+                .get_or_insert_with(Vec::new)
+                .push(parameter);
+            operation
+                .responses
+                .responses
+                .entry("422".to_owned())
+                .or_insert_with(|| RefOr::Ref(Ref::from_response_name("Unprocessable")));
         }
     }
 }

@@ -86,6 +86,8 @@ pub struct Product {
     pub brand: Option<String>,
     /// Unit price.
     pub price: Money,
+    /// `price` converted for `?currency=` (only then).
+    pub display_price: Option<DisplayMoney>,
     /// Free string attributes (`color`, `size`, …).
     pub attributes: BTreeMap<String, String>,
     /// Image addresses.
@@ -104,6 +106,37 @@ pub struct Product {
     /// RFC 3339.
     #[schema(format = DateTime)]
     pub updated_at: String,
+}
+
+/// An amount converted for display (`?currency=`, docs/API.md §14); charges stay in the
+/// store's currency.
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DisplayMoney {
+    /// Minor units of `currency`, rounded half to even to its ISO 4217 exponent.
+    pub amount: i64,
+    /// The requested ISO 4217 code.
+    pub currency: String,
+    /// Units of `currency` per unit of the store's currency (a decimal string).
+    #[schema(example = "0.92")]
+    pub rate: String,
+    /// When the rate was set (RFC 3339).
+    #[schema(format = DateTime)]
+    pub rate_at: String,
+}
+
+/// The exchange rates (docs/API.md §14).
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExchangeRates {
+    /// The currency every rate is quoted against.
+    #[schema(example = "USD")]
+    pub base: String,
+    /// ISO 4217 code → units per one `base` (decimal strings).
+    pub rates: BTreeMap<String, String>,
+    /// When they were set (RFC 3339); `null` before an admin set any.
+    #[schema(required = true, format = DateTime)]
+    pub updated_at: Option<String>,
 }
 
 /// A product's review aggregate.
@@ -374,6 +407,8 @@ pub struct Cart {
     /// Null while empty.
     #[schema(required = true)]
     pub subtotal: Option<Money>,
+    /// `subtotal` converted for `?currency=` (only then, and only when not null).
+    pub display_subtotal: Option<DisplayMoney>,
     /// Units across lines.
     pub item_count: i64,
     /// Null when nothing is held (empty cart or lapsed hold).
@@ -441,6 +476,10 @@ pub struct Order {
     pub subtotal: Money,
     /// What is charged.
     pub total: Money,
+    /// `subtotal` converted for `?currency=` (only then).
+    pub display_subtotal: Option<DisplayMoney>,
+    /// `total` converted for `?currency=` (only then); the charge stays `total`.
+    pub display_total: Option<DisplayMoney>,
     /// Payment state.
     pub payment: Payment,
     /// Free-form address fields.
@@ -599,9 +638,9 @@ pub struct Problem {
     pub detail: String,
     /// `insufficient_stock`: every shortage.
     pub shortages: Option<Vec<Shortage>>,
-    /// `invalid_transition`: the current state.
+    /// `invalid_transition`: the current state; `no_exchange_rate`: the store's currency.
     pub from: Option<String>,
-    /// `invalid_transition`: the requested state.
+    /// `invalid_transition`: the requested state; `no_exchange_rate`: the requested currency.
     pub to: Option<String>,
     /// `invalid_transition`: states reachable from `from`.
     pub allowed: Option<Vec<String>>,
@@ -640,7 +679,7 @@ problem_response! {
     Conflict => "A state conflict: `insufficient_stock`, `invalid_transition`, `reservation_inactive`, `store_closed`, `store_mismatch`, `product_unavailable`, `sku_taken`, `email_taken`, `version_mismatch` or `already_reviewed`.",
     PayloadTooLarge => "`payload_too_large`: the body is over `http.max_body_bytes`.",
     UnsupportedMediaType => "`unsupported_media_type`: the body is not `application/json`.",
-    Unprocessable => "`validation_failed` (with `errors`) or `idempotency_key_reused`.",
+    Unprocessable => "`validation_failed` (with `errors`), `idempotency_key_reused` or `no_exchange_rate`.",
     RateLimited => "`rate_limited`: too many attempts; see `Retry-After`.",
     UpgradeRequired => "`upgrade_required`: a plain HTTP request to the WebSocket endpoint.",
     Unavailable => "`unavailable`: recovering, shutting down or storage failing; see `Retry-After`.",

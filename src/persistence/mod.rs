@@ -26,6 +26,7 @@ pub mod codec;
 pub mod committer;
 pub mod consumer;
 pub mod data_dir;
+mod exchange_rates;
 mod keys;
 mod legacy;
 mod legacy_layout;

@@ -2,6 +2,7 @@
 //! product creation) and reservations (the multi-product hold saga), and reviews (the purchase check).
 
 pub mod catalog;
+pub mod currency;
 pub mod error;
 pub mod orders;
 pub mod reservations;

@@ -59,6 +59,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/orders/{id}/events"),
     ("get", "/api/v1/events"),
     ("get", "/api/v1/admin/payments"),
+    ("get", "/api/v1/admin/exchange-rates"),
+    ("put", "/api/v1/admin/exchange-rates"),
     ("get", "/api/v1/ws"),
     ("post", "/api/v1/webhooks"),
     ("get", "/api/v1/webhooks"),
@@ -480,6 +482,36 @@ async fn real_answers_match_the_documented_schemas() {
     check_answer(&spec, "get", "/api/v1/orders", 200, status, &body);
     let (status, body) = app.admin_get("/api/v1/admin/payments").await;
     check_answer(&spec, "get", "/api/v1/admin/payments", 200, status, &body);
+    let (status, body) = app
+        .admin_put(
+            "/api/v1/admin/exchange-rates",
+            json!({"base": "USD", "rates": {"EUR": "0.92"}}),
+        )
+        .await;
+    check_answer(
+        &spec,
+        "put",
+        "/api/v1/admin/exchange-rates",
+        200,
+        status,
+        &body,
+    );
+    let (status, body) = app.get("/api/v1/admin/exchange-rates").await;
+    check_answer(
+        &spec,
+        "get",
+        "/api/v1/admin/exchange-rates",
+        200,
+        status,
+        &body,
+    );
+    let (status, body) = app.admin_get("/api/v1/orders?currency=EUR").await;
+    check_answer(&spec, "get", "/api/v1/orders", 200, status, &body);
+    assert!(body["items"][0]["display_total"].is_object(), "{body}");
+    let (status, body) = app
+        .get(&format!("/api/v1/products/{product_id}?currency=EUR"))
+        .await;
+    check_answer(&spec, "get", "/api/v1/products/{id}", 200, status, &body);
 
     let session = app.new_customer().await;
     check_answer(&spec, "post", "/api/v1/auth/register", 201, 201, &session);
