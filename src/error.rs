@@ -102,6 +102,9 @@ pub enum AppError {
     /// 422 `validation_failed`.
     #[error("validation failed")]
     Validation(Vec<FieldError>),
+    /// 422 `validation_failed` of a CSV import: every bad line, nothing applied.
+    #[error("the file has invalid lines")]
+    InvalidLines(Vec<crate::domain::error::LineError>),
     /// 422 `no_exchange_rate`: `?currency=` names a currency without a rate from the
     /// store's.
     #[error("no exchange rate from {from} to {to}")]

@@ -78,6 +78,13 @@ impl ReadModel {
         }
     }
 
+    /// The product holding `sku` in `store` (case-insensitively), if any.
+    pub fn sku_owner(&self, store: &StoreId, sku: &str) -> Option<ProductId> {
+        self.skus
+            .get(&(store.clone(), sku.to_ascii_lowercase()))
+            .map(|owner| owner.value().clone())
+    }
+
     /// Gives a claimed SKU back (a creation that failed to persist).
     pub fn release_sku(&self, store: &StoreId, sku: &str) {
         self.skus.remove(&(store.clone(), sku.to_ascii_lowercase()));

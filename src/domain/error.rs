@@ -63,6 +63,17 @@ pub enum DomainError {
     },
 }
 
+/// One invalid field of one line of an imported file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LineError {
+    /// The line of the file (the header is line 1).
+    pub line: u64,
+    /// The column.
+    pub field: String,
+    /// What is wrong, for a human.
+    pub message: String,
+}
+
 /// One invalid field of a request, as listed in a 422 `validation_failed` answer.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FieldError {

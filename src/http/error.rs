@@ -147,6 +147,20 @@ impl AppError {
                     "Validation failed",
                 )
             }
+            Self::InvalidLines(errors) => {
+                ext.insert(
+                    "errors".into(),
+                    errors
+                        .iter()
+                        .map(|e| json!({"line": e.line, "field": e.field, "message": e.message}))
+                        .collect(),
+                );
+                (
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "validation_failed",
+                    "Validation failed",
+                )
+            }
             Self::NoExchangeRate { from, to } => {
                 ext.insert("from".into(), json!(from));
                 ext.insert("to".into(), json!(to));
@@ -180,6 +194,12 @@ impl AppError {
             Self::Validation(errors) => errors
                 .iter()
                 .map(|e| format!("{}: {}", e.field, e.message))
+                .collect::<Vec<_>>()
+                .join("; "),
+            Self::InvalidLines(errors) => errors
+                .iter()
+                .take(10)
+                .map(|e| format!("line {} {}: {}", e.line, e.field, e.message))
                 .collect::<Vec<_>>()
                 .join("; "),
             other => other.to_string(),
@@ -260,6 +280,8 @@ impl From<ServiceError> for AppError {
             ServiceError::Access(e) => e.into(),
             ServiceError::NotFound => Self::NotFound,
             ServiceError::Validation(errors) => Self::Validation(errors),
+            ServiceError::InvalidLines(errors) => Self::InvalidLines(errors),
+            ServiceError::Internal(detail) => Self::Internal(detail),
             ServiceError::InsufficientStock(shortages) => Self::InsufficientStock(shortages),
             ServiceError::StoreMismatch => Self::StoreMismatch,
             ServiceError::StoreClosed => Self::StoreClosed,

@@ -7,6 +7,7 @@ mod display_currency;
 pub mod error;
 mod events;
 mod exchange_rates;
+mod exports;
 pub mod extract;
 mod field_text;
 mod headers;
@@ -53,6 +54,15 @@ pub fn router_with(app: Arc<App>, extra: Router<Arc<App>>) -> Router {
         .route("/stores", get(stores::list).post(stores::create))
         .route("/stores/{id}", get(stores::get))
         .route("/stores/{id}/status", put(stores::set_status))
+        .route("/stores/{id}/exports/orders.csv", get(exports::orders))
+        .route(
+            "/stores/{id}/exports/movements.csv",
+            get(exports::movements),
+        )
+        .route(
+            "/stores/{id}/imports/products",
+            post(exports::import_products),
+        )
         .route(
             "/stores/{id}/synonyms",
             get(search::get_synonyms).put(search::set_synonyms),

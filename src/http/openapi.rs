@@ -3,8 +3,8 @@
 //! `GET /api/docs`, a self-contained page that renders it (no CDN, no external assets).
 
 use super::{
-    asyncapi, display_currency, events, exchange_rates, notifications, search, socket, telemetry,
-    webhooks,
+    asyncapi, display_currency, events, exchange_rates, exports, notifications, search, socket,
+    telemetry, webhooks,
 };
 use super::{
     auth, carts, health, orders, products, recommendations, reservations, reviews, schema, stores,
@@ -104,6 +104,9 @@ with a `code` (see the `Problem` schema). Live updates: the WebSocket at `/api/v
         webhooks::redeliver,
         exchange_rates::get,
         exchange_rates::set,
+        exports::orders,
+        exports::movements,
+        exports::import_products,
     ),
     components(schemas(schema::Problem, schema::ProductSort, schema::ReviewSort, schema::RecommendationKind, schema::StockChanged, schema::StockLow, schema::OrderStatusChanged), responses(
         schema::BadRequest,

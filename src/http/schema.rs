@@ -125,6 +125,16 @@ pub struct DisplayMoney {
     pub rate_at: String,
 }
 
+/// What a product import did (docs/API.md §14).
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ImportOutcome {
+    /// New SKUs (with `dry_run`: that would be created).
+    pub created: u64,
+    /// Existing SKUs (with `dry_run`: that would be updated).
+    pub updated: u64,
+}
+
 /// The exchange rates (docs/API.md §14).
 #[derive(Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -617,10 +627,12 @@ pub struct Shortage {
 #[derive(Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FieldError {
-    /// Dotted path (`items[0].quantity`, `price.amount`).
+    /// Dotted path (`items[0].quantity`, `price.amount`), or a CSV column.
     pub field: String,
     /// What is wrong.
     pub message: String,
+    /// CSV imports: the line of the file (the header is line 1).
+    pub line: Option<u64>,
 }
 
 /// An error: `application/problem+json` (RFC 9457) with the contract's `code` and the

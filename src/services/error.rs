@@ -27,6 +27,9 @@ pub enum ServiceError {
     /// The request's fields are invalid.
     #[error("validation failed")]
     Validation(Vec<FieldError>),
+    /// Lines of an imported file are invalid; nothing was applied.
+    #[error("the file has invalid lines")]
+    InvalidLines(Vec<crate::domain::error::LineError>),
     /// Some products could not supply what was asked (all-or-nothing holds).
     #[error("insufficient stock")]
     InsufficientStock(Vec<Shortage>),
@@ -68,6 +71,9 @@ pub enum ServiceError {
     /// An actor could not be reached or its storage failed; the client may retry.
     #[error("service unavailable: {0}")]
     Unavailable(String),
+    /// A bug (details go to the log only).
+    #[error("internal error: {0}")]
+    Internal(String),
     /// Reading or durably writing failed.
     #[error(transparent)]
     Storage(#[from] StorageError),

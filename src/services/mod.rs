@@ -4,6 +4,8 @@
 pub mod catalog;
 pub mod currency;
 pub mod error;
+pub mod exports;
+pub mod imports;
 pub mod orders;
 pub mod reservations;
 pub mod reviews;

@@ -6,6 +6,7 @@ mod browser;
 mod browser_search;
 mod carts;
 mod chaos;
+mod csv_io;
 mod currencies;
 mod durability;
 mod edges;
