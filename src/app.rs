@@ -177,14 +177,14 @@ impl App {
             let _ = task.await;
         }
         self.webhooks.stop().await;
-        if let Err(error) = self
-            .shared
-            .discovery
-            .views
-            .persist(&self.shared.storage)
-            .await
-        {
-            tracing::warn!(%error, "persisting product views at shutdown failed");
+        let discovery = &self.shared.discovery;
+        for (what, counters) in [
+            ("product views", &discovery.views),
+            ("cart adds", &discovery.cart_adds),
+        ] {
+            if let Err(error) = counters.persist(&self.shared.storage).await {
+                tracing::warn!(%error, "persisting {what} at shutdown failed");
+            }
         }
     }
 

@@ -29,10 +29,12 @@
 //! Views ([`views`]) are counted in memory and written to a derived sled tree periodically
 //! and at shutdown.
 
+pub mod insights;
 pub mod recommend;
 pub mod sales;
 pub mod views;
 
+pub use insights::Insights;
 pub use sales::Sales;
 pub use views::Views;
 
@@ -61,6 +63,10 @@ pub struct Discovery {
     pub sales: Sales,
     /// Product views per hour.
     pub views: Views,
+    /// Additions to carts per product and hour (the funnel's second step), counted like views.
+    pub cart_adds: Views,
+    /// A store owner's figures per hour, from the orders.
+    pub insights: Insights,
 }
 
 impl Discovery {
@@ -69,7 +75,9 @@ impl Discovery {
     pub fn open(storage: &Storage) -> StorageResult<Self> {
         Ok(Self {
             sales: Sales::default(),
-            views: Views::open(storage)?,
+            views: Views::open(storage, "views")?,
+            cart_adds: Views::open(storage, "cart_adds")?,
+            insights: Insights::default(),
         })
     }
 
@@ -98,6 +106,7 @@ impl Discovery {
         tokio::task::spawn_blocking(move || {
             for order in &orders {
                 me.sales.apply(order);
+                me.insights.apply(order);
             }
         })
         .await
@@ -123,6 +132,7 @@ impl Discovery {
             for record in &records {
                 for order in record.orders() {
                     self.sales.apply(&order);
+                    self.insights.apply(&order);
                 }
             }
             unsaved = records.last().map(|r| r.lsn).or(unsaved);
@@ -142,8 +152,13 @@ impl Discovery {
         tick.tick().await;
         loop {
             tick.tick().await;
-            if let Err(error) = self.views.persist(storage).await {
-                tracing::warn!(%error, "persisting product views failed; retrying next interval");
+            for (what, counters) in [
+                ("product views", &self.views),
+                ("cart adds", &self.cart_adds),
+            ] {
+                if let Err(error) = counters.persist(storage).await {
+                    tracing::warn!(%error, "persisting {what} failed; retrying next interval");
+                }
             }
         }
     }

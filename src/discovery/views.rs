@@ -27,9 +27,6 @@ use std::{
 /// Milliseconds per hour bucket.
 const HOUR_MS: i64 = 3_600_000;
 
-/// Name of the derived sled tree holding the counts.
-const TREE: &str = "views";
-
 /// Which views a cell counts: a store's product in one hour.
 type Key = (StoreId, i64, ProductId);
 
@@ -86,11 +83,12 @@ fn decode_count(value: &[u8]) -> u64 {
 }
 
 impl Views {
-    /// The counters of `storage` (nothing is loaded: earlier hours are read from disk).
-    pub fn open(storage: &Storage) -> StorageResult<Self> {
+    /// The counters of `storage` kept in its derived tree `name` (`views`, `cart_adds`);
+    /// nothing is loaded: earlier hours are read from disk.
+    pub fn open(storage: &Storage, name: &str) -> StorageResult<Self> {
         Ok(Self {
             cells: DashMap::new(),
-            tree: storage.derived_tree(TREE)?,
+            tree: storage.derived_tree(name)?,
         })
     }
 
@@ -222,7 +220,7 @@ mod tests {
     async fn a_store_reads_its_views_per_hour_from_memory_and_disk_alike() {
         let dir = tempfile::tempdir().expect("temp dir");
         let storage = Storage::open(dir.path()).expect("storage");
-        let views = Views::open(&storage).expect("views");
+        let views = Views::open(&storage, "views").expect("views");
         let (shop, other) = (StoreId::generate(), StoreId::generate());
         let (a, b) = (ProductId::generate(), ProductId::generate());
         let now = now_ms();
@@ -254,7 +252,7 @@ mod tests {
         );
         // A later run adds to what was stored.
         drop(views);
-        let views = Views::open(&storage).expect("views");
+        let views = Views::open(&storage, "views").expect("views");
         views.record(&a, &shop, now);
         assert_eq!(views.product_views(&a).unwrap(), 4);
         assert_eq!(

@@ -211,6 +211,11 @@ async fn change(
 ) -> Result<Json<Value>, AppError> {
     let cart = visible_cart(app, caller, cart).await?;
     let product_id = ProductId::parse(product).ok_or(AppError::NotFound)?;
+    let before = cart
+        .lines
+        .iter()
+        .find(|l| l.product_id == product_id)
+        .map_or(0, |l| l.quantity);
     let cart = app
         .commerce
         .call_cart(&cart.id, |reply| CartMsg::SetQuantity {
@@ -219,7 +224,17 @@ async fn change(
             reply,
         })
         .await??;
-    Ok(Json(views::cart(&cart, now_ms())))
+    let now = now_ms();
+    // The funnel's "added to cart" (docs/API.md §14): a line that grew, counted like views.
+    if quantity > before
+        && let Some(store) = &cart.store_id
+    {
+        app.shared
+            .discovery
+            .cart_adds
+            .record(&product_id, store, now);
+    }
+    Ok(Json(views::cart(&cart, now)))
 }
 
 /// `DELETE /carts/{id}` → 204; held units go back at once.

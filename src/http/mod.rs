@@ -13,6 +13,7 @@ mod field_text;
 mod headers;
 mod health;
 mod idempotency;
+mod insights;
 mod notifications;
 pub mod openapi;
 mod orders;
@@ -54,6 +55,7 @@ pub fn router_with(app: Arc<App>, extra: Router<Arc<App>>) -> Router {
         .route("/stores", get(stores::list).post(stores::create))
         .route("/stores/{id}", get(stores::get))
         .route("/stores/{id}/status", put(stores::set_status))
+        .route("/stores/{id}/insights", get(insights::get))
         .route("/stores/{id}/exports/orders.csv", get(exports::orders))
         .route(
             "/stores/{id}/exports/movements.csv",

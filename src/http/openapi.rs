@@ -3,8 +3,8 @@
 //! `GET /api/docs`, a self-contained page that renders it (no CDN, no external assets).
 
 use super::{
-    asyncapi, display_currency, events, exchange_rates, exports, notifications, search, socket,
-    telemetry, webhooks,
+    asyncapi, display_currency, events, exchange_rates, exports, insights, notifications, search,
+    socket, telemetry, webhooks,
 };
 use super::{
     auth, carts, health, orders, products, recommendations, reservations, reviews, schema, stores,
@@ -107,6 +107,7 @@ with a `code` (see the `Problem` schema). Live updates: the WebSocket at `/api/v
         exports::orders,
         exports::movements,
         exports::import_products,
+        insights::get,
     ),
     components(schemas(schema::Problem, schema::ProductSort, schema::ReviewSort, schema::RecommendationKind, schema::StockChanged, schema::StockLow, schema::OrderStatusChanged), responses(
         schema::BadRequest,
@@ -137,6 +138,7 @@ with a `code` (see the `Problem` schema). Live updates: the WebSocket at `/api/v
         (name = "Search", description = "Search, suggestions and synonyms (docs/API.md §11)."),
         (name = "Webhooks", description = "Signed event deliveries to registered endpoints (docs/API.md §10)."),
         (name = "Notifications", description = "Emails and their preferences (docs/API.md §12)."),
+        (name = "Insights", description = "A store owner's figures (docs/API.md §14)."),
         (name = "Currencies", description = "Exchange rates and converted display prices (docs/API.md §14)."),
     ),
 )]

@@ -125,6 +125,102 @@ pub struct DisplayMoney {
     pub rate_at: String,
 }
 
+/// A store's figures over a span (docs/API.md §14).
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Insights {
+    /// The store's currency (every money figure is in it).
+    pub currency: String,
+    /// The span's start (RFC 3339).
+    #[schema(format = DateTime)]
+    pub from: String,
+    /// The span's exclusive end (RFC 3339).
+    #[schema(format = DateTime)]
+    pub to: String,
+    /// One entry per period overlapping the span, empty ones with zeros.
+    pub series: Vec<InsightsPeriod>,
+    /// The whole span.
+    pub totals: InsightsFigures,
+    /// Best sellers of the span by revenue (at most 10).
+    pub top_products: Vec<TopProduct>,
+    /// Views → cart adds → checkouts → confirmed orders.
+    pub funnel: Funnel,
+}
+
+/// The figures of a span.
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InsightsFigures {
+    /// Orders confirmed.
+    pub orders: i64,
+    /// Totals of the orders confirmed.
+    pub revenue: Money,
+    /// Money refunded (cancellations, returns, refunds).
+    pub refunds: Money,
+    /// `revenue − refunds`.
+    pub net_revenue: Money,
+    /// `revenue / orders`, rounded; 0 without orders.
+    pub average_order_value: Money,
+    /// Customers whose first confirmed order in the store falls in the span.
+    pub new_customers: i64,
+    /// Orders cancelled.
+    pub cancelled: i64,
+}
+
+/// One period of the series.
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InsightsPeriod {
+    /// The period's start (UTC midnight; weeks start on Monday).
+    #[schema(format = DateTime)]
+    pub period_start: String,
+    /// Orders confirmed.
+    pub orders: i64,
+    /// Totals of the orders confirmed.
+    pub revenue: Money,
+    /// Money refunded.
+    pub refunds: Money,
+    /// `revenue − refunds`.
+    pub net_revenue: Money,
+    /// `revenue / orders`, rounded; 0 without orders.
+    pub average_order_value: Money,
+    /// New customers.
+    pub new_customers: i64,
+    /// Orders cancelled.
+    pub cancelled: i64,
+}
+
+/// A best seller.
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TopProduct {
+    /// `prod_…`
+    pub product_id: String,
+    /// Its name now.
+    pub name: String,
+    /// Units in orders confirmed in the span.
+    pub units: i64,
+    /// Their revenue.
+    pub revenue: Money,
+}
+
+/// The funnel of a span.
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Funnel {
+    /// `GET /products/{id}` reads of the store's products.
+    pub product_views: u64,
+    /// Cart lines that grew.
+    pub cart_adds: u64,
+    /// Orders placed.
+    pub checkouts: i64,
+    /// Orders confirmed.
+    pub orders_confirmed: i64,
+    /// `orders_confirmed / product_views`, from 0 to 1 (0 without views).
+    #[schema(minimum = 0, maximum = 1)]
+    pub conversion_rate: f64,
+}
+
 /// What a product import did (docs/API.md §14).
 #[derive(Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]

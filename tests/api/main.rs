@@ -13,6 +13,7 @@ mod edges;
 mod errors;
 mod event_log;
 mod helpers;
+mod insights;
 mod lifecycle;
 mod notifications;
 mod observability;

@@ -64,6 +64,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/stores/{id}/exports/orders.csv"),
     ("get", "/api/v1/stores/{id}/exports/movements.csv"),
     ("post", "/api/v1/stores/{id}/imports/products"),
+    ("get", "/api/v1/stores/{id}/insights"),
     ("get", "/api/v1/ws"),
     ("post", "/api/v1/webhooks"),
     ("get", "/api/v1/webhooks"),

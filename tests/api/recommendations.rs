@@ -274,7 +274,7 @@ async fn a_bad_kind_or_limit_answers_422_and_an_unknown_product_404() {
 fn stored_views(dir: &Path, product: &str) -> u64 {
     let data_dir = DataDir::open(dir).expect("data dir");
     let storage = Storage::open_in(&data_dir, Default::default()).expect("storage");
-    let views = Views::open(&storage).expect("views");
+    let views = Views::open(&storage, "views").expect("views");
     views
         .product_views(&ProductId::parse(product).expect("product id"))
         .expect("stored views")

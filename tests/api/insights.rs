@@ -1,0 +1,241 @@
+//! Store insights (docs/API.md §14): figures per period recomputed from the orders API.
+
+use crate::helpers::*;
+use chrono::{DateTime, Datelike, Duration, Utc};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+fn at(value: &Value) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(value.as_str().expect("a time"))
+        .expect("RFC 3339")
+        .with_timezone(&Utc)
+}
+
+/// When `order` entered `status`, if it did.
+fn entered(order: &Value, status: &str) -> Option<DateTime<Utc>> {
+    order["history"]
+        .as_array()?
+        .iter()
+        .find(|h| h["status"] == status)
+        .map(|h| at(&h["at"]))
+}
+
+/// The figures of `[from, to)` recomputed from the orders (the contract's definitions).
+fn recompute(orders: &[Value], from: DateTime<Utc>, to: DateTime<Utc>) -> Value {
+    let within = |t: Option<DateTime<Utc>>| t.is_some_and(|t| t >= from && t < to);
+    let total = |o: &Value| o["total"]["amount"].as_i64().expect("total");
+    let confirmed: Vec<&Value> = orders
+        .iter()
+        .filter(|o| within(entered(o, "confirmed")))
+        .collect();
+    let revenue: i64 = confirmed.iter().map(|o| total(o)).sum();
+    let cancelled: Vec<&Value> = orders
+        .iter()
+        .filter(|o| o["status"] == "cancelled" && within(entered(o, "cancelled")))
+        .collect();
+    let refunds: i64 = cancelled
+        .iter()
+        .filter(|o| o["payment"]["status"] == "refunded")
+        .map(|o| total(o))
+        .sum();
+    // A customer is new in the span holding their first confirmed order.
+    let mut firsts: std::collections::BTreeMap<String, DateTime<Utc>> = Default::default();
+    for o in orders {
+        if let (Some(c), Some(t)) = (o["customer_id"].as_str(), entered(o, "confirmed")) {
+            let first = firsts.entry(c.to_owned()).or_insert(t);
+            *first = (*first).min(t);
+        }
+    }
+    let new_customers = firsts.values().filter(|t| within(Some(**t))).count();
+    let count = confirmed.len() as i64;
+    json!({
+        "orders": count,
+        "revenue": revenue,
+        "refunds": refunds,
+        "net_revenue": revenue - refunds,
+        "average_order_value": if count > 0 { (revenue as f64 / count as f64).round() as i64 } else { 0 },
+        "new_customers": new_customers,
+        "cancelled": cancelled.len(),
+    })
+}
+
+/// An answer's figures with money as plain amounts, for comparing with [`recompute`].
+fn amounts(figures: &Value) -> Value {
+    let mut out = json!({});
+    for field in ["orders", "new_customers", "cancelled"] {
+        out[field] = figures[field].clone();
+    }
+    for field in ["revenue", "refunds", "net_revenue", "average_order_value"] {
+        assert_eq!(figures[field]["currency"], "USD", "{figures}");
+        out[field] = figures[field]["amount"].clone();
+    }
+    out
+}
+
+#[tokio::test]
+async fn figures_per_day_week_and_month_equal_a_recomputation_from_the_orders() {
+    let app = spawn_app_with(|c| c.discovery.views_flush_ms = 100).await;
+    let store = app.create_store().await;
+    let shirt = app.create_product(&store, 50).await;
+    let mug = app.create_product(&store, 50).await;
+    let (alice, bob) = (app.customer().await, app.customer().await);
+    let mut placed = Vec::new();
+    for (who, product, quantity, card) in [
+        (&alice, &shirt, 2, "tok_visa"),
+        (&bob, &mug, 1, "tok_visa"),
+        (&alice, &mug, 3, "tok_visa"),
+        (&bob, &shirt, 1, "tok_chargeDeclined"),
+    ] {
+        let cart = app.cart_with(&who.token, product, quantity).await;
+        let (_, order) = app.checkout(&who.token, &cart, card).await;
+        let id = order["id"].as_str().or(order["order_id"].as_str());
+        placed.push(
+            id.unwrap_or_else(|| panic!("no order in {order}"))
+                .to_owned(),
+        );
+    }
+    // Bob's first order is cancelled (and refunded).
+    let (status, body) = app.cancel_order(&placed[1], &bob.token).await;
+    assert_eq!(status, 200, "{body}");
+    for _ in 0..8 {
+        let (status, _) = app.get(&format!("/api/v1/products/{shirt}")).await;
+        assert_eq!(status, 200);
+    }
+
+    let now = Utc::now();
+    let from = now - Duration::days(40);
+    let to = now + Duration::hours(1);
+    let (_, list) = app
+        .admin_get(&format!("/api/v1/orders?store_id={store}&per_page=100"))
+        .await;
+    let orders = list["items"].as_array().expect("orders").clone();
+    assert_eq!(orders.len(), 4, "{list}");
+
+    for granularity in ["day", "week", "month"] {
+        let query = format!(
+            "/api/v1/stores/{store}/insights?from={}&to={}&granularity={granularity}",
+            urlencode(&from.to_rfc3339()),
+            urlencode(&to.to_rfc3339())
+        );
+        let (status, answer) = app.admin_get(&query).await;
+        assert_eq!(status, 200, "{answer}");
+        assert_eq!(answer["currency"], "USD");
+        let series = answer["series"].as_array().expect("series");
+        let mut previous: Option<DateTime<Utc>> = None;
+        for period in series {
+            let start = at(&period["period_start"]);
+            assert_eq!(
+                (start.hour_of_day(), start.minute_of_hour()),
+                (0, 0),
+                "{start}"
+            );
+            match granularity {
+                "week" => assert_eq!(start.weekday(), chrono::Weekday::Mon),
+                "month" => assert_eq!(start.day(), 1),
+                _ => {}
+            }
+            if let Some(previous) = previous {
+                assert!(start > previous);
+            }
+            previous = Some(start);
+            let end = series
+                .iter()
+                .map(|p| at(&p["period_start"]))
+                .find(|s| *s > start)
+                .unwrap_or(to)
+                .min(to);
+            assert_eq!(
+                amounts(period),
+                recompute(&orders, start.max(from), end),
+                "{granularity} {start}"
+            );
+        }
+        let expected_periods = match granularity {
+            "day" => 41..=42,
+            "week" => 6..=8,
+            _ => 2..=3,
+        };
+        assert!(
+            expected_periods.contains(&series.len()),
+            "{granularity}: {}",
+            series.len()
+        );
+        assert_eq!(amounts(&answer["totals"]), recompute(&orders, from, to));
+        // Two confirmed orders remain counted for revenue, plus the cancelled one's.
+        assert_eq!(answer["totals"]["orders"], 3);
+        assert_eq!(answer["totals"]["cancelled"], 1);
+        assert_eq!(answer["totals"]["new_customers"], 2);
+        assert_eq!(answer["top_products"][0]["product_id"], json!(mug));
+        assert_eq!(answer["top_products"][0]["units"], 4);
+    }
+
+    // The funnel: 8 views, 4 carts filled, 4 checkouts, 3 confirmed.
+    eventually(std::time::Duration::from_secs(5), || async {
+        let (_, answer) = app
+            .admin_get(&format!("/api/v1/stores/{store}/insights"))
+            .await;
+        answer["funnel"]
+            == json!({"product_views": 8, "cart_adds": 4, "checkouts": 4, "orders_confirmed": 3,
+                      "conversion_rate": 0.375})
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn insights_are_for_the_store_s_staff_and_check_their_parameters() {
+    let app = spawn_app().await;
+    let store = app.create_store().await;
+    let path = format!("/api/v1/stores/{store}/insights");
+    let staff = app.staff(&store).await;
+    let (status, _) = app.call(Method::GET, &path, Some(&staff.token), None).await;
+    assert_eq!(status, 200);
+    let other = app.staff(&app.create_store().await).await;
+    let (status, _) = app.call(Method::GET, &path, Some(&other.token), None).await;
+    assert_eq!(status, 403);
+    let customer = app.customer().await;
+    let (status, _) = app
+        .call(Method::GET, &path, Some(&customer.token), None)
+        .await;
+    assert_eq!(status, 403);
+    let (status, _) = app.get(&path).await;
+    assert_eq!(status, 401);
+    for bad in [
+        "granularity=hour",
+        "from=yesterday",
+        "from=2026-01-02T00:00:00Z&to=2026-01-01T00:00:00Z",
+        "from=1990-01-01T00:00:00Z&to=2026-01-01T00:00:00Z&granularity=day",
+    ] {
+        let (status, body) = app.admin_get(&format!("{path}?{bad}")).await;
+        assert_eq!(status, 422, "{bad}: {body}");
+    }
+    let (status, empty) = app
+        .admin_get(&format!(
+            "{path}?from=2026-01-01T00:00:00Z&to=2026-03-01T00:00:00Z&granularity=month"
+        ))
+        .await;
+    assert_eq!(status, 200, "{empty}");
+    assert_eq!(empty["series"].as_array().map(Vec::len), Some(2));
+    assert_eq!(
+        empty["series"][1]["period_start"],
+        "2026-02-01T00:00:00.000Z"
+    );
+    assert_eq!(empty["totals"]["revenue"]["amount"], 0);
+}
+
+fn urlencode(text: &str) -> String {
+    text.replace('+', "%2B").replace(':', "%3A")
+}
+
+trait Clock {
+    fn hour_of_day(&self) -> u32;
+    fn minute_of_hour(&self) -> u32;
+}
+
+impl Clock for DateTime<Utc> {
+    fn hour_of_day(&self) -> u32 {
+        chrono::Timelike::hour(self)
+    }
+    fn minute_of_hour(&self) -> u32 {
+        chrono::Timelike::minute(self)
+    }
+}
