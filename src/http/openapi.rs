@@ -2,7 +2,7 @@
 //! handlers' `#[utoipa::path]` annotations, their input types and [`super::schema`]; and
 //! `GET /api/docs`, a self-contained page that renders it (no CDN, no external assets).
 
-use super::{asyncapi, events, notifications, search, socket, telemetry, webhooks};
+use super::{asyncapi, events, media, notifications, search, socket, telemetry, webhooks};
 use super::{
     auth, carts, health, orders, products, recommendations, reservations, reviews, schema, stores,
     users,
@@ -99,6 +99,11 @@ with a `code` (see the `Problem` schema). Live updates: the WebSocket at `/api/v
         webhooks::rotate_secret,
         webhooks::deliveries,
         webhooks::redeliver,
+        media::upload,
+        media::upload_url,
+        media::put_presigned,
+        media::delete,
+        media::file,
     ),
     components(schemas(schema::Problem, schema::ProductSort, schema::ReviewSort, schema::RecommendationKind, schema::StockChanged, schema::StockLow, schema::OrderStatusChanged), responses(
         schema::BadRequest,
