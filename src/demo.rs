@@ -521,9 +521,9 @@ pub fn picture(name: &str) -> Option<String> {
     let shape = shape(sku).replace("{c}", &colour);
     let label = escape_xml(&short_label(product_name));
     Some(format!(
-        r##"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 400 300" width="800" height="600" role="img" aria-label="{label}">
+        r##"<svg xmlns="http://www.w3.org/2000/svg" viewBox="-67 0 534 300" width="1068" height="600" role="img" aria-label="{label}">
 <defs><linearGradient id="bg" x1="0" y1="0" x2="0" y2="1"><stop offset="0" stop-color="#fbf8f3"/><stop offset="1" stop-color="#efe9df"/></linearGradient></defs>
-<rect width="400" height="300" fill="url(#bg)"/>
+<rect x="-67" width="534" height="300" fill="url(#bg)"/>
 <ellipse cx="200" cy="232" rx="120" ry="10" fill="#000" opacity="0.08"/>
 <g stroke="#2b2520" stroke-opacity="0.35" stroke-width="3" stroke-linejoin="round">{shape}</g>
 <text x="200" y="276" text-anchor="middle" font-family="system-ui, -apple-system, Segoe UI, sans-serif" font-size="22" font-weight="600" fill="#3a332c">{label}</text>

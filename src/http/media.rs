@@ -7,7 +7,7 @@
 //! reads the answer instead of a reset connection.
 
 use super::{
-    extract::{ApiPath, ApiQuery, Caller},
+    extract::{ApiPath, ApiQuery, Caller, pagination},
     schema as s,
 };
 use crate::{
@@ -20,6 +20,7 @@ use crate::{
     error::AppError,
     media::{MediaError, files::WIDTHS},
     persistence::StoredImage,
+    views,
 };
 use axum::{
     Json,
@@ -81,6 +82,33 @@ pub struct Image {
     bytes: u64,
     /// The type found in the bytes: `image/png`, `image/jpeg`, `image/webp` or `image/gif`.
     content_type: String,
+}
+
+/// A page of a product's uploaded images.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct ImagePage {
+    /// Oldest first.
+    items: Vec<Image>,
+    /// From 1.
+    page: u64,
+    /// 1–100.
+    per_page: u64,
+    /// Images across all pages.
+    total: u64,
+}
+
+/// Pagination of `GET /products/{id}/images`.
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListImages {
+    /// From 1 (default 1).
+    #[param(minimum = 1)]
+    page: Option<usize>,
+    /// 1–100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
+    per_page: Option<usize>,
 }
 
 /// A presigned upload URL.
@@ -232,6 +260,36 @@ pub async fn upload(
         .add(&product, ImageId::generate(), bytes, false)
         .await?;
     Ok((StatusCode::CREATED, Json(image_json(&image))))
+}
+
+/// `GET /products/{id}/images` (anyone who sees the product): its uploaded images with their
+/// ids (what `DELETE` takes), oldest first.
+#[utoipa::path(get, path = "/api/v1/products/{id}/images", operation_id = "list_product_images", tag = "Media", security((), ("bearer" = [])),
+    params(("id" = String, Path, description = "`prod_…`"), ListImages),
+    responses(
+        (status = 200, description = "A page of the product's uploaded images.", body = ImagePage),
+        (status = 401, response = s::Unauthorized),
+        (status = 404, response = s::NotFound),
+        (status = 422, response = s::Unprocessable),
+        (status = 503, response = s::Unavailable),
+    ))]
+pub async fn list(
+    State(app): State<Arc<App>>,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(query): ApiQuery<ListImages>,
+) -> Result<Json<Value>, AppError> {
+    let (page, per_page) = pagination(query.page, query.per_page)?;
+    let id = ProductId::parse(&id).ok_or(AppError::NotFound)?;
+    if app.shared.read_model.product(&id).is_none() {
+        return Err(AppError::NotFound);
+    }
+    let storage = app.shared.storage.clone();
+    let lookup = id.clone();
+    let mut images = tokio::task::spawn_blocking(move || storage.images(Some(&lookup)))
+        .await
+        .map_err(|e| AppError::Internal(format!("listing images: {e}")))??;
+    images.sort_by(|a, b| (a.created_at, a.id.as_str()).cmp(&(b.created_at, b.id.as_str())));
+    Ok(Json(views::page_of(&images, page, per_page, image_json)))
 }
 
 /// `POST /products/{id}/images/upload-url` (staff of the product's store, admin).

@@ -86,7 +86,9 @@ pub fn router_with(app: Arc<App>, extra: Router<Arc<App>>) -> Router {
         // The upload routes read their bodies up to `media.max_upload_bytes` themselves.
         .route(
             "/products/{id}/images",
-            post(media::upload).layer(DefaultBodyLimit::disable()),
+            post(media::upload)
+                .layer(DefaultBodyLimit::disable())
+                .get(media::list),
         )
         .route("/products/{id}/images/upload-url", post(media::upload_url))
         .route("/products/{id}/images/{image_id}", delete(media::delete))

@@ -100,6 +100,7 @@ with a `code` (see the `Problem` schema). Live updates: the WebSocket at `/api/v
         webhooks::deliveries,
         webhooks::redeliver,
         media::upload,
+        media::list,
         media::upload_url,
         media::put_presigned,
         media::delete,

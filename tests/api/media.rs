@@ -113,6 +113,10 @@ async fn a_png_named_jpg_is_stored_as_png_served_immutably_resized_and_deleted()
         "{image}"
     );
     assert_eq!(image_urls(&app, &product).await, vec![url.clone()]);
+    let (status, listed) = app.get(&format!("/api/v1/products/{product}/images")).await;
+    assert_eq!(status, 200, "{listed}");
+    assert_eq!(listed["items"], serde_json::json!([image.clone()]));
+    assert_eq!(listed["total"], 1);
 
     // Served as stored, with the caching headers.
     let response = app.client.get(app.url(&url)).send().await.expect("get");
@@ -427,4 +431,90 @@ async fn an_acknowledged_upload_survives_kill_9_with_its_bytes() {
         .expect("get");
     assert_eq!(served.status(), 200);
     assert_eq!(served.bytes().await.expect("body").to_vec(), bytes);
+}
+
+/// The demo storefront in Chromium: every demo product has a drawn picture that loads, and a
+/// product whose image link is broken falls back to its initials ("AP" for "Arancini (3 pcs)",
+/// not "A(") on its card and on its page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_demo_storefront_shows_pictures_and_initials_for_a_broken_one_in_chromium() {
+    use crate::browser::{
+        Driver, card, click, eval, open, programs, screenshot, wait_text, wait_until,
+    };
+    let Some(programs) = programs() else {
+        return;
+    };
+    let app = spawn_app_with(|config| config.demo = true).await;
+    let (_, stores) = app.get("/api/v1/stores").await;
+    let restaurant = stores["items"]
+        .as_array()
+        .expect("stores")
+        .iter()
+        .find(|s| s["kind"] == "restaurant")
+        .map(id_of)
+        .expect("a demo restaurant");
+    let (_, products) = app
+        .get(&format!(
+            "/api/v1/products?store_id={restaurant}&per_page=100"
+        ))
+        .await;
+    let products = products["items"].as_array().expect("products").clone();
+    for product in &products {
+        let picture = product["image_urls"][0].as_str().expect("a demo picture");
+        assert!(picture.starts_with("/assets/demo-"), "{product}");
+    }
+    let picture = products[0]["image_urls"][0].as_str().expect("picture");
+    let response = app.client.get(app.url(picture)).send().await.expect("get");
+    assert_eq!(response.status(), 200);
+    assert_eq!(header(&response, "content-type"), "image/svg+xml");
+    let arancini = products
+        .iter()
+        .find(|p| p["name"] == "Arancini (3 pcs)")
+        .map(id_of)
+        .expect("the arancini");
+    let broken = format!("/media/{}.png", "0".repeat(64));
+    let (status, body) = app
+        .admin_patch(
+            &format!("/api/v1/products/{arancini}"),
+            serde_json::json!({"image_urls": [broken]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+
+    let mut driver = Driver::start(&programs).await;
+    let browser = driver.session(1280, 900).await;
+    let outcome = futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(async {
+        open(&browser, &app.url(&format!("/?store={restaurant}"))).await;
+        wait_until(
+            &browser,
+            "the first card's picture to load",
+            "document.querySelector('li.product .thumb img')?.complete \
+             && document.querySelector('li.product .thumb img').naturalWidth > 0",
+        )
+        .await;
+        let first = eval(
+            &browser,
+            "document.querySelector('li.product').contains(document.querySelector('li.product .thumb img'))",
+        )
+        .await;
+        assert_eq!(first, serde_json::json!(true), "the first card has the picture");
+        let thumb = format!("{} .thumb", card(&arancini));
+        wait_text(&browser, &thumb, "AP").await;
+        let img = eval(
+            &browser,
+            &format!("document.querySelector({}) === null", serde_json::json!(format!("{thumb} img"))),
+        )
+        .await;
+        assert_eq!(img, serde_json::json!(true), "the broken image is gone");
+        screenshot(&browser, "storefront-demo-pictures").await;
+        click(&browser, &format!("{} .product-name a", card(&arancini))).await;
+        wait_text(&browser, "#product-title", "Arancini (3 pcs)").await;
+        wait_text(&browser, "#product-body .detail-image", "AP").await;
+    }))
+    .await;
+    let _ = browser.close().await;
+    drop(driver);
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
 }
