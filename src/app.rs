@@ -50,6 +50,8 @@ pub struct App {
     pub webhooks: Arc<crate::webhooks::Webhooks>,
     /// Emails: made from the log, sent over SMTP or recorded.
     pub notifications: Arc<crate::notifications::Notifications>,
+    /// Product images: uploads, presigned URLs, resized copies.
+    pub media: crate::media::Media,
     /// Set once recovery has finished.
     ready: AtomicBool,
     /// Set when shutdown begins; WebSocket connections watch it.
@@ -99,8 +101,15 @@ impl App {
         orders.spawn_idle_sweeper(config.actors.idle_every());
         carts.spawn_idle_sweeper(config.actors.idle_every());
         let webhooks = Arc::new(crate::webhooks::Webhooks::new(Arc::clone(&shared))?);
+        let media = crate::media::Media::new(
+            Arc::clone(&shared),
+            Arc::clone(&products),
+            data_dir.path(),
+            auth.links().clone(),
+        );
         Ok(Arc::new(Self {
             webhooks,
+            media,
             catalog: Catalog::new(Arc::clone(&shared)),
             reservations: Reservations::new(Arc::clone(&shared), Arc::clone(&products)),
             reviews: crate::services::reviews::Reviews::new(

@@ -48,6 +48,28 @@ pub struct Config {
     /// Emails (docs/API.md §12).
     #[serde(default)]
     pub notifications: NotificationsConfig,
+    /// Product images (docs/API.md §14).
+    #[serde(default)]
+    pub media: MediaConfig,
+}
+
+/// `media.*`: product image uploads.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MediaConfig {
+    /// Largest image (bytes); governs the upload routes instead of `http.max_body_bytes`.
+    pub max_upload_bytes: usize,
+    /// How long a presigned upload URL stays valid (short in tests).
+    pub upload_url_seconds: u64,
+}
+
+impl Default for MediaConfig {
+    fn default() -> Self {
+        Self {
+            max_upload_bytes: 10 * 1024 * 1024,
+            upload_url_seconds: 3600,
+        }
+    }
 }
 
 /// `webhooks.*`: delivery of events to registered HTTP endpoints.
@@ -344,6 +366,7 @@ impl Default for Config {
             discovery: DiscoveryConfig::default(),
             webhooks: WebhooksConfig::default(),
             notifications: NotificationsConfig::default(),
+            media: MediaConfig::default(),
         }
     }
 }

@@ -96,6 +96,12 @@ pub enum AppError {
     /// 415.
     #[error("expected Content-Type: application/json")]
     UnsupportedMediaType,
+    /// 415 `unsupported_media_type`: an upload that is not PNG, JPEG, WebP or GIF by its bytes.
+    #[error("the file is not a PNG, JPEG, WebP or GIF image (the type is read from its bytes)")]
+    UnsupportedImage,
+    /// 400 `invalid_body`: a body that is not even of its declared form (a broken multipart).
+    #[error("{0}")]
+    InvalidBody(String),
     /// 426 `upgrade_required`: a plain request to the WebSocket endpoint.
     #[error("this endpoint speaks WebSocket only: {0}")]
     UpgradeRequired(String),

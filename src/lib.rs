@@ -19,6 +19,7 @@ pub mod domain;
 pub mod error;
 pub mod fault;
 pub mod http;
+pub mod media;
 pub mod notifications;
 pub mod observability;
 pub mod payments;

@@ -131,13 +131,28 @@ pub async fn account() -> Response {
     serve(&ACCOUNT)
 }
 
-/// `GET /assets/{file}`: one embedded stylesheet, module or icon; anything else is a 404.
+/// `GET /assets/{file}`: one embedded stylesheet, module or icon, or a demo product's drawn
+/// picture (`demo-<sku>.svg`, see `demo::picture`); anything else is a 404.
 pub async fn asset(Path(file): Path<String>) -> Result<Response, AppError> {
-    ASSETS
-        .iter()
-        .find(|asset| asset.name == file)
-        .map(serve)
-        .ok_or(AppError::NotFound)
+    if let Some(asset) = ASSETS.iter().find(|asset| asset.name == file) {
+        return Ok(serve(asset));
+    }
+    let svg = crate::demo::picture(&file).ok_or(AppError::NotFound)?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, SVG),
+            // Drawn from the binary's own tables: stable for the life of a build.
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            // An SVG opened on its own is a document: let it run nothing.
+            (
+                header::CONTENT_SECURITY_POLICY,
+                "default-src 'none'; style-src 'unsafe-inline'",
+            ),
+        ],
+        svg,
+    )
+        .into_response())
 }
 
 #[cfg(test)]

@@ -28,8 +28,8 @@ const LAYERS: &[&[&str]] = &[
     &["context", "auth", "payments"],
     // One actor per product, cart and order; the registry.
     &["actors"],
-    // Operations that span actors.
-    &["services"],
+    // Operations that span actors; product images (files, records, the product's actor).
+    &["services", "media"],
     // Readers of the log that reach outside: webhook deliveries and emails (they use the
     // services' errors, the views and the accounts; only the assembly and the edges name them).
     &["webhooks", "notifications"],

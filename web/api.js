@@ -109,12 +109,15 @@ export class Session extends EventTarget {
  * Resolves with the JSON body (null for 204); rejects with ApiError. `raw: true` resolves with
  * `{status, body}` for 2xx instead (e.g. to tell 201 from 202).
  */
-export async function request(method, path, { body, session, headers = {}, raw = false } = {}) {
+export async function request(method, path, { body, form, session, headers = {}, raw = false } = {}) {
   const send = async (token) => {
     const init = { method, headers: { Accept: 'application/json', ...headers } };
     if (body !== undefined) {
       init.headers['Content-Type'] = 'application/json';
       init.body = JSON.stringify(body);
+    } else if (form !== undefined) {
+      // A FormData body: the browser writes the multipart Content-Type with its boundary.
+      init.body = form;
     }
     if (token) init.headers.Authorization = `Bearer ${token}`;
     return fetch(API + path, init);
@@ -197,6 +200,44 @@ export function h(tag, attrs = {}, ...children) {
     }
   }
   return el;
+}
+
+/**
+ * Up to two initials of a name: the first letters of its first two words made of letters
+ * ("Arancini (3 pcs)" → "AP", never "A(").
+ */
+export function initials(name = '') {
+  return (name.match(/\p{L}+/gu) || [])
+    .slice(0, 2)
+    .map((word) => word[0].toUpperCase())
+    .join('');
+}
+
+/** A stable hue (0–359) for a text: the placeholder's colour. */
+export function hue(text = '') {
+  let n = 0;
+  for (const c of text) n = (n * 31 + c.charCodeAt(0)) % 360;
+  return n;
+}
+
+/**
+ * A product's picture for `el`: its first image, or (none, or a link that does not load) the
+ * placeholder with its initials.
+ */
+export function showPicture(el, product, { width } = {}) {
+  const placeholder = () => {
+    el.replaceChildren();
+    el.textContent = initials(product.name);
+    el.classList.add('placeholder');
+    el.style.setProperty('--hue', hue(product.category || product.name));
+  };
+  const image = product.image_urls?.[0];
+  if (!image) return placeholder();
+  el.classList.remove('placeholder');
+  // Uploaded pictures come in smaller copies; other addresses are used as they are.
+  const src = width && image.startsWith('/media/') ? `${image}?w=${width}` : image;
+  el.replaceChildren(h('img', { src, alt: '', onerror: placeholder }));
+  return undefined;
 }
 
 /** A human sentence for a failed call. */

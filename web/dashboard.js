@@ -453,6 +453,7 @@ async function loadProducts() {
       state.products.set(product.id, product);
       applyStock(product.id, product.stock);
     }
+    renderImageProducts();
   } catch (e) {
     toast(describe(e));
   }
@@ -527,6 +528,79 @@ async function restock(productId, input, button) {
   } catch (e) {
     toast(describe(e));
   } finally {
+    button.disabled = false;
+  }
+}
+
+// ---------------------------------------------------------------- product images
+
+/** The product picker of the images panel, keeping the current choice. */
+function renderImageProducts() {
+  const select = $('images-product');
+  const chosen = select.value;
+  const products = [...state.products.values()].sort((a, b) => a.name.localeCompare(b.name));
+  select.replaceChildren(...products.map((p) => h('option', { value: p.id, text: p.name })));
+  if (products.some((p) => p.id === chosen)) select.value = chosen;
+  loadImages();
+}
+
+/** The chosen product's uploaded images, each with a Delete button. */
+async function loadImages() {
+  const productId = $('images-product').value;
+  const list = $('images-list');
+  if (!productId) {
+    list.replaceChildren();
+    $('images-empty').hidden = false;
+    return;
+  }
+  try {
+    const images = await listAll(`/products/${productId}/images`, {}, { session });
+    if ($('images-product').value !== productId) return;
+    list.replaceChildren(...images.map((image) => h('li', { class: 'image-item', dataset: { imageId: image.id } },
+      h('img', { src: `${image.url}?w=200`, alt: '', width: 100 }),
+      h('span', { class: 'muted small num', text: `${image.width}×${image.height}` }),
+      h('button', {
+        class: 'button', type: 'button', 'aria-label': `Delete image ${image.id}`,
+        onclick: (e) => deleteImage(productId, image.id, e.currentTarget),
+      }, 'Delete'))));
+    $('images-empty').hidden = images.length > 0;
+  } catch (e) {
+    toast(describe(e));
+  }
+}
+
+async function uploadImage(event) {
+  event.preventDefault();
+  const productId = $('images-product').value;
+  const file = $('images-file').files[0];
+  if (!productId || !file) {
+    toast('Choose a product and an image file first.');
+    return;
+  }
+  const form = new FormData();
+  form.append('file', file);
+  const button = event.submitter;
+  if (button) button.disabled = true;
+  try {
+    const image = await request('POST', `/products/${productId}/images`, { form, session });
+    $('images-file').value = '';
+    toast(`Uploaded ${image.width}×${image.height} ${image.content_type}.`);
+    await loadImages();
+  } catch (e) {
+    toast(describe(e));
+  } finally {
+    if (button) button.disabled = false;
+  }
+}
+
+async function deleteImage(productId, imageId, button) {
+  button.disabled = true;
+  try {
+    await request('DELETE', `/products/${productId}/images/${imageId}`, { session });
+    toast('Image deleted.');
+    await loadImages();
+  } catch (e) {
+    toast(describe(e));
     button.disabled = false;
   }
 }
@@ -654,6 +728,8 @@ function start() {
   $('signin-form').addEventListener('submit', signIn);
   $('store-toggle').addEventListener('click', toggleStore);
   $('store-select').addEventListener('change', (e) => enterStore(e.target.value));
+  $('images-product').addEventListener('change', loadImages);
+  $('images-form').addEventListener('submit', uploadImage);
   $('tab-orders').addEventListener('click', () => showTab('orders'));
   $('tab-users').addEventListener('click', () => showTab('users'));
   $('tab-notifications').addEventListener('click', () => showTab('notifications'));

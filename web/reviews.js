@@ -4,7 +4,7 @@
 // text nodes (`h` with `text` or string children), never as HTML.
 
 import {
-  ApiError, describe, formatMoney, h, listAll, request,
+  ApiError, describe, formatMoney, h, listAll, request, showPicture,
 } from './api.js';
 
 const NOT_PURCHASED = 'Only customers who received this product can review it';
@@ -117,10 +117,11 @@ export class ProductPage {
     const p = this.product;
     if (!p) return;
     const pages = Math.max(1, Math.ceil(this.total / this.perPage));
-    const image = p.image_urls?.[0];
+    const picture = h('div', { class: 'thumb detail-image', 'aria-hidden': 'true' });
+    showPicture(picture, p, { width: 800 });
     this.container.replaceChildren(
       h('article', { class: 'product-detail' },
-        image ? h('img', { class: 'detail-image', src: image, alt: '' }) : null,
+        picture,
         h('div', { class: 'detail-body' },
           h('h1', { id: 'product-title', tabindex: '-1', text: p.name }),
           h('p', { class: 'product-meta muted', text: [p.category, p.brand].filter(Boolean).join(' · ') }),

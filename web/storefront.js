@@ -5,6 +5,7 @@
 
 import {
   ApiError, EventFeed, Live, Session, describe, formatMoney, h, idempotencyKey, listAll, request,
+  showPicture,
 } from './api.js';
 import { ProductPage, ratingLine } from './reviews.js';
 
@@ -98,15 +99,6 @@ function stockLabel(available) {
   return available > 0 ? `${available} left` : 'Sold out';
 }
 
-/** Up to two initials from the words' first letters ("Arancini (3 pcs)" → "AP", not "A("). */
-function initials(name) {
-  return name.split(/\s+/)
-    .map((w) => w.match(/\p{L}/u)?.[0])
-    .filter(Boolean)
-    .slice(0, 2)
-    .map((c) => c.toUpperCase())
-    .join('');
-}
 
 function emptyFacets() {
   return { category: new Set(), brand: new Set(), price: null, rating: null };
@@ -124,11 +116,6 @@ function highlightNodes(html) {
     : document.createTextNode(node.textContent)));
 }
 
-function hue(text = '') {
-  let n = 0;
-  for (const c of text) n = (n * 31 + c.charCodeAt(0)) % 360;
-  return n;
-}
 
 function setNotice(el, text, kind) {
   el.hidden = !text;
@@ -646,12 +633,9 @@ function cardFor(id) {
 function fillCard(card, product) {
   if (!product) return;
   const thumb = card.querySelector('.thumb');
-  const image = product.image_urls?.[0];
-  if (image) {
-    thumb.replaceChildren(h('img', { src: image, alt: '', loading: 'lazy' }));
-  } else {
-    thumb.textContent = initials(product.name);
-    thumb.style.setProperty('--hue', hue(product.category || product.name));
+  if (thumb.dataset.shows !== (product.image_urls?.[0] || '')) {
+    thumb.dataset.shows = product.image_urls?.[0] || '';
+    showPicture(thumb, product, { width: 400 });
   }
   const name = card.querySelector('.product-name a');
   // The server escaped the highlight; it is used only while it is of the current name.

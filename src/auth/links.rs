@@ -14,6 +14,8 @@ pub enum Purpose {
     VerifyEmail,
     /// `{public_url}/reset-password?token=…` (id: the reset request).
     PasswordReset,
+    /// A presigned image upload URL (id: product, expiry and the image id it will create).
+    MediaUpload,
 }
 
 impl Purpose {
@@ -21,6 +23,7 @@ impl Purpose {
         match self {
             Self::VerifyEmail => b"verify-email\0",
             Self::PasswordReset => b"password-reset\0",
+            Self::MediaUpload => b"media-upload\0",
         }
     }
 }

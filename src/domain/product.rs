@@ -151,6 +151,19 @@ pub struct CatalogPatch {
     pub low_stock_threshold: Option<i64>,
     /// New status.
     pub status: Option<ProductStatus>,
+    /// One picture added or removed (after `image_urls`, if both are given).
+    pub image_edit: Option<ImageEdit>,
+}
+
+/// One picture address added to or removed from a product, applied by its actor to the list
+/// it holds at that moment: two uploads at once both land, where two read-modify-write
+/// replacements of `image_urls` would lose one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ImageEdit {
+    /// Appended unless already present or the list is full (20).
+    Append(String),
+    /// Every occurrence removed.
+    Remove(String),
 }
 
 impl CatalogPatch {
@@ -177,6 +190,15 @@ impl CatalogPatch {
         }
         if let Some(image_urls) = self.image_urls {
             next.image_urls = image_urls;
+        }
+        match self.image_edit {
+            Some(ImageEdit::Append(url))
+                if !next.image_urls.contains(&url) && next.image_urls.len() < MAX_IMAGES =>
+            {
+                next.image_urls.push(url);
+            }
+            Some(ImageEdit::Remove(url)) => next.image_urls.retain(|u| *u != url),
+            Some(ImageEdit::Append(_)) | None => {}
         }
         if let Some(threshold) = self.low_stock_threshold {
             next.low_stock_threshold = threshold;
@@ -363,8 +385,11 @@ fn check_attributes(attributes: &BTreeMap<String, String>, errors: &mut Vec<Fiel
     }
 }
 
+/// Most pictures a product may have.
+pub const MAX_IMAGES: usize = 20;
+
 fn check_image_urls(urls: &[String], errors: &mut Vec<FieldError>) {
-    if urls.len() > 20 {
+    if urls.len() > MAX_IMAGES {
         errors.push(FieldError::new("image_urls", "at most 20 URLs"));
     }
     for (i, url) in urls.iter().enumerate() {
@@ -375,12 +400,38 @@ fn check_image_urls(urls: &[String], errors: &mut Vec<FieldError>) {
             let host = r.split(['/', '?', '#']).next().unwrap_or_default();
             !host.is_empty() && !host.contains(char::is_whitespace)
         });
-        if !host_ok || url.len() > 2048 || url.contains(char::is_whitespace) {
+        let ok = (host_ok || is_own_picture_path(url))
+            && url.len() <= 2048
+            && !url.contains(char::is_whitespace);
+        if !ok {
             errors.push(FieldError::new(
                 format!("image_urls[{i}]"),
-                "must be an http(s) URL of at most 2048 characters",
+                "must be an http(s) URL of at most 2048 characters, or a /media/ or /assets/ path of this server",
             ));
         }
+    }
+}
+
+/// A picture this server serves itself: `/media/<sha256>.<ext>` (an upload) or
+/// `/assets/<name>.svg` (the demo's drawn pictures). Nothing else relative is accepted: a
+/// storefront would resolve `../x` or `//host/x` somewhere unintended.
+pub fn is_own_picture_path(url: &str) -> bool {
+    if let Some(name) = url.strip_prefix("/media/") {
+        let Some((hash, ext)) = name.split_once('.') else {
+            return false;
+        };
+        hash.len() == 64
+            && hash.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+            && matches!(ext, "png" | "jpg" | "webp" | "gif")
+    } else if let Some(name) = url.strip_prefix("/assets/") {
+        name.strip_suffix(".svg").is_some_and(|stem| {
+            !stem.is_empty()
+                && stem
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        })
+    } else {
+        false
     }
 }
 
@@ -395,5 +446,17 @@ mod tests {
         assert!(!is_valid_sku(""));
         assert!(!is_valid_sku("has space"));
         assert!(!is_valid_sku(&"x".repeat(65)));
+    }
+
+    #[test]
+    fn only_the_servers_own_picture_paths_count_as_relative_image_urls() {
+        let hash = "ab".repeat(32);
+        assert!(is_own_picture_path(&format!("/media/{hash}.png")));
+        assert!(is_own_picture_path("/assets/demo-espresso.svg"));
+        assert!(!is_own_picture_path(&format!("/media/{hash}.svg")));
+        assert!(!is_own_picture_path("/media/../secrets.png"));
+        assert!(!is_own_picture_path("/assets/../x.svg"));
+        assert!(!is_own_picture_path("//evil.example/x.png"));
+        assert!(!is_own_picture_path("/other/x.png"));
     }
 }

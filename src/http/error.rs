@@ -128,6 +128,12 @@ impl AppError {
                 "upgrade_required",
                 "Upgrade required",
             ),
+            Self::UnsupportedImage => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "Unsupported media type",
+            ),
+            Self::InvalidBody(_) => (StatusCode::BAD_REQUEST, "invalid_body", "Invalid body"),
             Self::UnsupportedMediaType => (
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "unsupported_media_type",

@@ -14,6 +14,7 @@ mod headers;
 mod health;
 mod idempotency;
 mod insights;
+mod media;
 mod notifications;
 pub mod openapi;
 mod orders;
@@ -38,7 +39,7 @@ use axum::{
     extract::{DefaultBodyLimit, Request, State},
     middleware::{self, Next},
     response::{IntoResponse, Response},
-    routing::{get, post, put},
+    routing::{delete, get, post, put},
 };
 use std::sync::Arc;
 
@@ -95,6 +96,19 @@ pub fn router_with(app: Arc<App>, extra: Router<Arc<App>>) -> Router {
         .route(
             "/products/{id}/reviews/{review_id}",
             put(reviews::update).delete(reviews::delete),
+        )
+        // The upload routes read their bodies up to `media.max_upload_bytes` themselves.
+        .route(
+            "/products/{id}/images",
+            post(media::upload)
+                .layer(DefaultBodyLimit::disable())
+                .get(media::list),
+        )
+        .route("/products/{id}/images/upload-url", post(media::upload_url))
+        .route("/products/{id}/images/{image_id}", delete(media::delete))
+        .route(
+            "/uploads/{token}",
+            put(media::put_presigned).layer(DefaultBodyLimit::disable()),
         )
         .route("/reservations", post(reservations::create))
         .route("/reservations/{id}", get(reservations::get))
@@ -173,6 +187,7 @@ pub fn router_with(app: Arc<App>, extra: Router<Arc<App>>) -> Router {
         .route("/verify", get(crate::web::account))
         .route("/reset-password", get(crate::web::account))
         .route("/assets/{file}", get(crate::web::asset))
+        .route("/media/{file}", get(media::file))
         .nest("/api/v1", api)
         .fallback(|| async { AppError::NotFound })
         .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed })

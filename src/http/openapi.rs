@@ -3,8 +3,8 @@
 //! `GET /api/docs`, a self-contained page that renders it (no CDN, no external assets).
 
 use super::{
-    asyncapi, display_currency, events, exchange_rates, exports, insights, notifications, search,
-    socket, telemetry, webhooks,
+    asyncapi, display_currency, events, exchange_rates, exports, insights, media, notifications,
+    search, socket, telemetry, webhooks,
 };
 use super::{
     auth, carts, health, orders, products, recommendations, reservations, reviews, schema, stores,
@@ -108,6 +108,12 @@ with a `code` (see the `Problem` schema). Live updates: the WebSocket at `/api/v
         exports::movements,
         exports::import_products,
         insights::get,
+        media::upload,
+        media::list,
+        media::upload_url,
+        media::put_presigned,
+        media::delete,
+        media::file,
     ),
     components(schemas(schema::Problem, schema::ProductSort, schema::ReviewSort, schema::RecommendationKind, schema::StockChanged, schema::StockLow, schema::OrderStatusChanged), responses(
         schema::BadRequest,

@@ -308,6 +308,7 @@ pub async fn update(
         image_urls: body.image_urls,
         low_stock_threshold: body.low_stock_threshold,
         status: body.status,
+        image_edit: None,
     };
     let errors = patch.validate(&current.catalog.price.currency);
     if !errors.is_empty() {

@@ -779,14 +779,14 @@ macro_rules! problem_response {
 }
 
 problem_response! {
-    BadRequest => "`invalid_json`: the body is not JSON, or not a JSON object.",
+    BadRequest => "`invalid_json`: the body is not JSON, or not a JSON object; `invalid_body`: a malformed multipart body.",
     Unauthorized => "`unauthorized` (missing, malformed, tampered or expired token) or `invalid_credentials`.",
     PaymentFailed => "`payment_failed`: the charge was declined or the provider stayed down; the order exists.",
     Forbidden => "`forbidden`: the resource is visible, the action is not allowed for this caller; `not_purchased`: only customers who received the product can review it.",
     NotFound => "`not_found`: no such resource, or not visible to this caller.",
     Conflict => "A state conflict: `insufficient_stock`, `invalid_transition`, `reservation_inactive`, `store_closed`, `store_mismatch`, `product_unavailable`, `sku_taken`, `email_taken`, `version_mismatch` or `already_reviewed`.",
-    PayloadTooLarge => "`payload_too_large`: the body is over `http.max_body_bytes`.",
-    UnsupportedMediaType => "`unsupported_media_type`: the body is not `application/json`.",
+    PayloadTooLarge => "`payload_too_large`: the body is over `http.max_body_bytes` (image uploads: `media.max_upload_bytes`).",
+    UnsupportedMediaType => "`unsupported_media_type`: the body is not `application/json`, or an upload is not a PNG, JPEG, WebP or GIF image by its bytes.",
     Unprocessable => "`validation_failed` (with `errors`), `idempotency_key_reused` or `no_exchange_rate`.",
     RateLimited => "`rate_limited`: too many attempts; see `Retry-After`.",
     UpgradeRequired => "`upgrade_required`: a plain HTTP request to the WebSocket endpoint.",

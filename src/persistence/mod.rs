@@ -31,12 +31,14 @@ mod keys;
 mod legacy;
 mod legacy_layout;
 pub mod log;
+mod media;
 mod notifications;
 pub mod secrets;
 mod users;
 mod webhooks;
 mod write;
 
+pub use media::StoredImage;
 pub use write::{MalformedRecord, Op, ProductWrite, Tree};
 
 use crate::domain::{

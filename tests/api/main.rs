@@ -15,6 +15,7 @@ mod event_log;
 mod helpers;
 mod insights;
 mod lifecycle;
+mod media;
 mod notifications;
 mod observability;
 mod orders;
