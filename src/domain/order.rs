@@ -88,6 +88,10 @@ impl OrderStatus {
         use OrderStatus::*;
         let edges: &[OrderStatus] = match (self, actor) {
             (Pending, Actor::System) => &[Confirmed, PaymentFailed, Cancelled],
+            // Every item is in a fulfilment (docs/API.md §13).
+            (Confirmed | Preparing | Ready, Actor::System) => &[InTransit],
+            // Every fulfilment was delivered.
+            (InTransit, Actor::System) => &[Delivered],
             (Pending, Actor::Staff | Actor::Customer) => &[Cancelled],
             (Confirmed, Actor::Staff) => &[Preparing, Cancelled],
             (Confirmed, Actor::Customer) => &[Cancelled],
@@ -289,8 +293,55 @@ impl Order {
     }
 }
 
+/// Fixtures for the domain's unit tests.
+#[cfg(test)]
+pub mod tests_support {
+    use super::*;
+
+    /// A fresh pending order without lines.
+    pub fn a_pending_order() -> Order {
+        use crate::domain::ids::{OrderId, ReservationId, StoreId};
+        Order {
+            id: OrderId::generate(),
+            number: 1,
+            store_id: StoreId::generate(),
+            customer_id: None,
+            status: OrderStatus::Pending,
+            items: Vec::new(),
+            payment: Payment {
+                status: PaymentStatus::Pending,
+                method: "card".into(),
+                token: "tok_visa".into(),
+                transaction_id: None,
+                attempts: 0,
+                decline_code: None,
+                refunds: Vec::new(),
+            },
+            shipping_address: None,
+            note: None,
+            history: vec![HistoryEntry {
+                status: OrderStatus::Pending,
+                at: 0,
+                by: "usr".into(),
+                reason: None,
+            }],
+            created_at: 0,
+            updated_at: 0,
+            reservation_id: ReservationId::generate(),
+            cart_id: None,
+            stock_committed: false,
+            version: 0,
+            fulfillment_type: Default::default(),
+            table: None,
+            estimated_ready_at: None,
+            fulfillments: Vec::new(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::tests_support::a_pending_order;
     use super::*;
     use proptest::prelude::*;
     use std::collections::BTreeSet;
@@ -351,47 +402,12 @@ mod tests {
             (Ready, Staff, InTransit),
             (Ready, Staff, Delivered),
             (InTransit, Staff, Delivered),
+            (Confirmed, System, InTransit),
+            (Preparing, System, InTransit),
+            (Ready, System, InTransit),
+            (InTransit, System, Delivered),
         ]
     };
-
-    fn a_pending_order() -> Order {
-        use crate::domain::ids::{OrderId, ReservationId, StoreId};
-        Order {
-            id: OrderId::generate(),
-            number: 1,
-            store_id: StoreId::generate(),
-            customer_id: None,
-            status: OrderStatus::Pending,
-            items: Vec::new(),
-            payment: Payment {
-                status: PaymentStatus::Pending,
-                method: "card".into(),
-                token: "tok_visa".into(),
-                transaction_id: None,
-                attempts: 0,
-                decline_code: None,
-                refunds: Vec::new(),
-            },
-            shipping_address: None,
-            note: None,
-            history: vec![HistoryEntry {
-                status: OrderStatus::Pending,
-                at: 0,
-                by: "usr".into(),
-                reason: None,
-            }],
-            created_at: 0,
-            updated_at: 0,
-            reservation_id: ReservationId::generate(),
-            cart_id: None,
-            stock_committed: false,
-            version: 0,
-            fulfillment_type: Default::default(),
-            table: None,
-            estimated_ready_at: None,
-            fulfillments: Vec::new(),
-        }
-    }
 
     fn actor() -> impl Strategy<Value = Actor> {
         prop_oneof![

@@ -2,7 +2,7 @@
 //! handlers' `#[utoipa::path]` annotations, their input types and [`super::schema`]; and
 //! `GET /api/docs`, a self-contained page that renders it (no CDN, no external assets).
 
-use super::{asyncapi, events, notifications, search, socket, telemetry, webhooks};
+use super::{asyncapi, events, fulfillment, notifications, search, socket, telemetry, webhooks};
 use super::{
     auth, carts, health, orders, products, recommendations, reservations, reviews, schema, stores,
     users,
@@ -87,6 +87,14 @@ with a `code` (see the `Problem` schema). Live updates: the WebSocket at `/api/v
         orders::set_status,
         orders::cancel,
         orders::ledger,
+        fulfillment::create,
+        fulfillment::event,
+        fulfillment::refund,
+        fulfillment::create_return,
+        fulfillment::list,
+        fulfillment::approve,
+        fulfillment::reject,
+        fulfillment::receive,
         socket::upgrade,
         asyncapi::document,
         events::topic,
@@ -100,7 +108,7 @@ with a `code` (see the `Problem` schema). Live updates: the WebSocket at `/api/v
         webhooks::deliveries,
         webhooks::redeliver,
     ),
-    components(schemas(schema::Problem, schema::ProductSort, schema::ReviewSort, schema::RecommendationKind, schema::StockChanged, schema::StockLow, schema::OrderStatusChanged), responses(
+    components(schemas(schema::Problem, schema::ProductSort, schema::ReviewSort, schema::RecommendationKind, schema::StockChanged, schema::StockLow, schema::OrderStatusChanged, schema::OrderStuck), responses(
         schema::BadRequest,
         schema::Unauthorized,
         schema::PaymentFailed,

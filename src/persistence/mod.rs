@@ -238,6 +238,8 @@ pub enum MovementKind {
     Sale,
     /// Sold units came back.
     Cancellation,
+    /// Returned units were received back into stock (a return's restock).
+    Return,
 }
 
 impl MovementKind {
@@ -247,6 +249,7 @@ impl MovementKind {
             Self::Adjustment => "adjustment",
             Self::Sale => "sale",
             Self::Cancellation => "cancellation",
+            Self::Return => "return",
         }
     }
 }
@@ -610,6 +613,15 @@ impl Storage {
         self.entities
             .scan_prefix(keys::ORDER_PREFIX)
             .map(|entry| Ok(legacy::decode_order(&entry?.1)?))
+    }
+
+    /// Every return record.
+    pub fn returns(
+        &self,
+    ) -> impl Iterator<Item = StorageResult<crate::domain::returns::Return>> + '_ {
+        self.entities
+            .scan_prefix(keys::RETURN_PREFIX)
+            .map(|entry| Ok(codec::decode(&entry?.1)?))
     }
 
     /// One cart.

@@ -6,5 +6,6 @@ pub mod error;
 pub mod orders;
 pub mod reservations;
 pub mod reviews;
+pub mod watchdog;
 
 pub use error::ServiceError;
