@@ -1,6 +1,7 @@
 //! Orders: the lifecycle state machine and the order record.
 
 use super::{
+    DomainError,
     fulfillment::{Fulfillment, FulfillmentType, Refund},
     ids::{CartId, OrderId, ProductId, ReservationId, StoreId, UserId},
     location::Allocation,
@@ -101,6 +102,18 @@ impl OrderStatus {
             _ => &[],
         };
         edges.to_vec()
+    }
+}
+
+/// How long after a staff transition it may be undone ([`Order::undo`]).
+pub const UNDO_WINDOW_MS: Millis = 10_000;
+/// The reason of the history entry an undo adds.
+pub const UNDO_REASON: &str = "undo";
+
+impl Actor {
+    /// Whether this actor has the edge `from → to`.
+    pub fn can(self, from: OrderStatus, to: OrderStatus) -> bool {
+        from.allowed(self).contains(&to)
     }
 }
 
@@ -267,6 +280,53 @@ impl Order {
         self.transition_because(to, actor, by, None, at)
     }
 
+    /// Takes back the last staff transition (a mis-click on the dashboard): allowed within
+    /// [`UNDO_WINDOW_MS`] of it, when it moved the order forward to `preparing`, `ready` or
+    /// `in_transit` (a cancellation refunded money and a delivery is final, so neither is
+    /// undone; nor is a system move). The order goes back to the status before it, with a
+    /// history entry of that status and the reason `undo`; a ready time set with the step is
+    /// cleared. Returns the status left.
+    pub fn undo(&mut self, by: &str, at: Millis) -> Result<OrderStatus, DomainError> {
+        let refused = |order: &Order, to: OrderStatus| DomainError::InvalidTransition {
+            from: order.status,
+            to,
+            allowed: Vec::new(),
+        };
+        let n = self.history.len();
+        let (Some(last), Some(before)) = (
+            self.history.last(),
+            n.checked_sub(2).and_then(|i| self.history.get(i)),
+        ) else {
+            return Err(refused(self, self.status));
+        };
+        let to = before.status;
+        let undoable = matches!(
+            last.status,
+            OrderStatus::Preparing | OrderStatus::Ready | OrderStatus::InTransit
+        ) && last.status == self.status
+            && last.by != "system"
+            && last.reason.as_deref() != Some(UNDO_REASON)
+            && at - last.at <= UNDO_WINDOW_MS
+            && at >= last.at
+            && Actor::Staff.can(to, last.status);
+        if !undoable {
+            return Err(refused(self, to));
+        }
+        let from = self.status;
+        if from == OrderStatus::Preparing {
+            self.estimated_ready_at = None;
+        }
+        self.status = to;
+        self.updated_at = at;
+        self.history.push(HistoryEntry {
+            status: to,
+            at,
+            by: by.to_owned(),
+            reason: Some(UNDO_REASON.into()),
+        });
+        Ok(from)
+    }
+
     /// [`Order::transition`] with the caller's reason kept in the history entry.
     pub fn transition_because(
         &mut self,
@@ -382,6 +442,38 @@ mod tests {
                 .allowed(Actor::Staff)
                 .contains(&OrderStatus::Delivered)
         );
+    }
+
+    #[test]
+    fn a_staff_step_can_be_undone_within_ten_seconds_once_and_never_a_system_one() {
+        let mut order = a_pending_order();
+        assert!(
+            order
+                .transition(OrderStatus::Confirmed, Actor::System, "system", 1)
+                .is_ok()
+        );
+        assert!(order.undo("staff", 2).is_err());
+        assert!(
+            order
+                .transition(OrderStatus::Preparing, Actor::Staff, "staff", 100)
+                .is_ok()
+        );
+        order.estimated_ready_at = Some(1_000_000);
+        assert!(
+            order
+                .clone()
+                .undo("staff", 100 + UNDO_WINDOW_MS + 1)
+                .is_err()
+        );
+        assert_eq!(order.undo("staff", 5_000), Ok(OrderStatus::Preparing));
+        assert_eq!(order.status, OrderStatus::Confirmed);
+        assert_eq!(order.estimated_ready_at, None);
+        assert_eq!(
+            order.history.last().and_then(|h| h.reason.as_deref()),
+            Some(UNDO_REASON)
+        );
+        // An undo is not undone.
+        assert!(order.undo("staff", 5_001).is_err());
     }
 
     /// The lifecycle of docs/API.md §8 as a plain edge list: (from, who, to).

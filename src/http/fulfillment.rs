@@ -591,3 +591,28 @@ pub async fn list(
         views::return_record(r)
     })))
 }
+
+/// `POST /orders/{id}/undo` (staff of the store, admin): takes back the last staff status
+/// change if it was made less than 10 s ago (the dashboard's Undo).
+#[utoipa::path(post, path = "/api/v1/orders/{id}/undo", operation_id = "undo_order_status", tag = "Orders", security(("bearer" = [])),
+    params(("id" = String, Path, description = "`ord_…`")),
+    responses(
+        (status = 200, description = "The order back in its previous status (history entry with reason `undo`); `order.status_changed` is published.", body = s::Order),
+        (status = 401, response = s::Unauthorized),
+        (status = 403, response = s::Forbidden),
+        (status = 404, response = s::NotFound),
+        (status = 409, response = s::Conflict),
+        (status = 503, response = s::Unavailable),
+    ))]
+pub async fn undo(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<Value>, AppError> {
+    let order = order_visible(&app, &caller, &id)?;
+    caller.require_store_staff(&order.store_id)?;
+    match act(&app, &order.id, OrderCommand::Undo { by: caller.name() }).await? {
+        Acted::Order(order, _) => Ok(Json(views::order(&order))),
+        _ => Err(AppError::Internal("unexpected answer to an undo".into())),
+    }
+}

@@ -100,6 +100,7 @@ pub fn router_with(app: Arc<App>, extra: Router<Arc<App>>) -> Router {
         .route("/orders/{id}/cancel", post(orders::cancel))
         .route("/orders/{id}/fulfillments", post(fulfillment::create))
         .route("/orders/{id}/refunds", post(fulfillment::refund))
+        .route("/orders/{id}/undo", post(fulfillment::undo))
         .route("/orders/{id}/returns", post(fulfillment::create_return))
         .route("/fulfillments/{id}/events", post(fulfillment::event))
         .route("/returns", get(fulfillment::list))

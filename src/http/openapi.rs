@@ -95,6 +95,7 @@ with a `code` (see the `Problem` schema). Live updates: the WebSocket at `/api/v
         fulfillment::approve,
         fulfillment::reject,
         fulfillment::receive,
+        fulfillment::undo,
         socket::upgrade,
         asyncapi::document,
         events::topic,

@@ -293,3 +293,29 @@ async fn an_order_confirmed_and_not_started_raises_order_stuck_on_the_store_topi
     assert_eq!(stuck["data"]["reason"], "not_started");
     assert_eq!(stuck["data"]["order"]["status"], "confirmed");
 }
+
+#[tokio::test]
+async fn a_staff_status_change_is_undone_within_ten_seconds_and_an_undo_is_not_undone() {
+    let app = spawn_app().await;
+    let store = app.create_store().await;
+    let a = app.create_product(&store, 10).await;
+    let (customer, order) = order_of(&app, &store, &[(&a, 1)]).await;
+    let id = id_of(&order);
+    let undo = format!("/api/v1/orders/{id}/undo");
+    // Nothing staff did yet: confirming was the system's.
+    let (status, problem) = app.call(Method::POST, &undo, Some(ADMIN_TOKEN), None).await;
+    assert_eq!(status, 409, "{problem}");
+    assert_eq!(problem["code"], "invalid_transition");
+    let (status, _) = app.set_order_status(&id, "preparing", ADMIN_TOKEN).await;
+    assert_eq!(status, 200);
+    let (status, _) = app
+        .call(Method::POST, &undo, Some(&customer.token), None)
+        .await;
+    assert_eq!(status, 403);
+    let (status, back) = app.call(Method::POST, &undo, Some(ADMIN_TOKEN), None).await;
+    assert_eq!(status, 200, "{back}");
+    assert_eq!(back["status"], "confirmed");
+    assert_eq!(back["history"][3]["reason"], "undo");
+    let (status, problem) = app.call(Method::POST, &undo, Some(ADMIN_TOKEN), None).await;
+    assert_eq!(status, 409, "{problem}");
+}

@@ -12,6 +12,7 @@ mod errors;
 mod event_log;
 mod fulfillment;
 mod helpers;
+mod kitchen;
 mod lifecycle;
 mod notifications;
 mod observability;

@@ -90,6 +90,11 @@ pub enum OrderCommand {
         /// Who received them.
         by: String,
     },
+    /// Takes back the last staff transition within 10 s (see `Order::undo`).
+    Undo {
+        /// Who.
+        by: String,
+    },
     /// Finishes interrupted sagas (refund intents, returns left `receiving`).
     Resume,
 }
@@ -143,6 +148,18 @@ impl OrderState {
                 location_id,
                 by,
             } => self.receive_return(&id, items, location_id, by).await,
+            OrderCommand::Undo { by } => {
+                let from = match self.order.undo(&by, now_ms()) {
+                    Ok(from) => from,
+                    Err(refusal) => return Ok(Err(refusal)),
+                };
+                let saved = self
+                    .commerce
+                    .save_order(&mut self.order, Some(from), false)
+                    .await;
+                self.keep_or_reload(saved)?;
+                Ok(Ok(Acted::Order(Arc::new(self.order.clone()), None)))
+            }
             OrderCommand::Resume => {
                 self.resume_sagas().await?;
                 Ok(Ok(Acted::Order(Arc::new(self.order.clone()), None)))
