@@ -416,8 +416,13 @@ fn rebuild_read_models(
     for store in shared.storage.stores()? {
         shared.read_model.stores.insert(store.id.clone(), store);
     }
-    for order in shared.storage.orders() {
-        shared.read_model.put_order(Arc::new(order?));
+    for entry in shared.storage.orders_marked() {
+        let (mut order, predates) = entry?;
+        if predates && let Some(store) = shared.read_model.stores.get(&order.store_id) {
+            // Placed before orders had a type: the store's default is the best guess.
+            order.fulfillment_type = crate::services::orders::default_fulfillment(store.kind);
+        }
+        shared.read_model.put_order(Arc::new(order));
     }
     for record in shared.storage.returns() {
         shared.read_model.put_return(Arc::new(record?));

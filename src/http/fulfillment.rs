@@ -3,6 +3,7 @@
 
 use super::{
     extract::{ApiJson, ApiPath, ApiQuery, Caller, pagination},
+    idempotency::Idempotency,
     schema as s,
 };
 use crate::{
@@ -18,7 +19,7 @@ use crate::{
     services::orders::may_see_order,
     views,
 };
-use axum::{Json, extract::State, http::StatusCode};
+use axum::{Json, extract::State, http::StatusCode, response::Response};
 use serde::Deserialize;
 use serde_json::Value;
 use std::sync::Arc;
@@ -315,9 +316,10 @@ pub async fn event(
     }
 }
 
-/// `POST /orders/{id}/refunds` (staff of the store, admin).
+/// `POST /orders/{id}/refunds` (staff of the store, admin); honours `Idempotency-Key`, so a
+/// client retrying a refund whose answer it lost does not refund twice.
 #[utoipa::path(post, path = "/api/v1/orders/{id}/refunds", operation_id = "create_refund", tag = "Fulfillment", security(("bearer" = [])),
-    params(("id" = String, Path, description = "`ord_…`")),
+    params(("id" = String, Path, description = "`ord_…`"), ("Idempotency-Key" = Option<String>, Header, description = "1–255 visible ASCII characters: the same key and body within 24 h replay the first answer.")),
     request_body = CreateRefund,
     responses(
         (status = 201, description = "The refund (one provider refund, keyed by its id); the order lists it in `payment.refunds`.", body = s::RefundView),
@@ -334,9 +336,10 @@ pub async fn event(
 pub async fn refund(
     State(app): State<Arc<App>>,
     caller: Caller,
+    idempotency: Idempotency,
     ApiPath(id): ApiPath<String>,
-    ApiJson(body, _): ApiJson<CreateRefund>,
-) -> Result<(StatusCode, Json<Value>), AppError> {
+    ApiJson(body, raw): ApiJson<CreateRefund>,
+) -> Result<Response, AppError> {
     let order = order_visible(&app, &caller, &id)?;
     caller.require_store_staff(&order.store_id)?;
     if body.amount.amount < 1 {
@@ -355,16 +358,20 @@ pub async fn refund(
         reason,
         by: caller.name(),
     };
-    match act(&app, &order.id, command).await? {
-        Acted::Refund(order, id) => order
-            .payment
-            .refunds
-            .iter()
-            .find(|r| r.id == id)
-            .map(|r| (StatusCode::CREATED, Json(views::refund(r))))
-            .ok_or_else(|| AppError::Internal("the refund vanished".into())),
-        _ => Err(AppError::Internal("unexpected answer to a refund".into())),
-    }
+    Ok(idempotency
+        .run(&app, &caller, &raw, || async {
+            match act(&app, &order.id, command.clone()).await? {
+                Acted::Refund(order, id) => order
+                    .payment
+                    .refunds
+                    .iter()
+                    .find(|r| r.id == id)
+                    .map(|r| (StatusCode::CREATED, views::refund(r)))
+                    .ok_or_else(|| AppError::Internal("the refund vanished".into())),
+                _ => Err(AppError::Internal("unexpected answer to a refund".into())),
+            }
+        })
+        .await)
 }
 
 fn answer_return(acted: Acted) -> Result<Json<Value>, AppError> {

@@ -610,9 +610,20 @@ impl Storage {
 
     /// Every order.
     pub fn orders(&self) -> impl Iterator<Item = StorageResult<Order>> + '_ {
-        self.entities
-            .scan_prefix(keys::ORDER_PREFIX)
-            .map(|entry| Ok(legacy::decode_order(&entry?.1)?))
+        self.orders_marked()
+            .map(|entry| entry.map(|(order, _)| order))
+    }
+
+    /// Every order, each with whether its record predates fulfilment types (see
+    /// [`legacy::order_predates_fulfillment`]).
+    pub fn orders_marked(&self) -> impl Iterator<Item = StorageResult<(Order, bool)>> + '_ {
+        self.entities.scan_prefix(keys::ORDER_PREFIX).map(|entry| {
+            let raw = entry?.1;
+            Ok((
+                legacy::decode_order(&raw)?,
+                legacy::order_predates_fulfillment(&raw),
+            ))
+        })
     }
 
     /// Every return record.

@@ -319,3 +319,39 @@ async fn a_staff_status_change_is_undone_within_ten_seconds_and_an_undo_is_not_u
     let (status, problem) = app.call(Method::POST, &undo, Some(ADMIN_TOKEN), None).await;
     assert_eq!(status, 409, "{problem}");
 }
+
+#[tokio::test]
+async fn a_refund_retried_with_its_idempotency_key_refunds_once() {
+    let app = spawn_app().await;
+    let store = app.create_store().await;
+    let a = app.create_product(&store, 10).await;
+    let (_, order) = order_of(&app, &store, &[(&a, 1)]).await;
+    let id = id_of(&order);
+    let body = json!({"amount": {"amount": 500, "currency": "USD"}, "reason": "scratch"});
+    let mut answers = Vec::new();
+    for _ in 0..2 {
+        answers.push(
+            crate::helpers::send(
+                app.request_as(
+                    Method::POST,
+                    &format!("/api/v1/orders/{id}/refunds"),
+                    Some(ADMIN_TOKEN),
+                )
+                .header("Idempotency-Key", "refund-once")
+                .json(&body),
+            )
+            .await,
+        );
+    }
+    assert_eq!(answers[0].0, 201, "{}", answers[0].1);
+    assert_eq!(answers[0], answers[1]);
+    let now = order_now(&app, &id).await;
+    assert_eq!(now["payment"]["refunds"].as_array().map(Vec::len), Some(1));
+    let refunds = app
+        .ledger(&id)
+        .await
+        .iter()
+        .filter(|e| e["kind"] == "refund")
+        .count();
+    assert_eq!(refunds, 1);
+}
