@@ -251,8 +251,9 @@ impl App {
             self.shared.storage.clone(),
             Arc::clone(&self.shared.read_model),
         ));
+        let watchdog = tokio::spawn(crate::services::watchdog::run(Arc::clone(&self.shared)));
         if let Ok(mut tasks) = self.background.lock() {
-            tasks.extend([follow, persist, search]);
+            tasks.extend([follow, persist, search, watchdog]);
         }
         if let Err(error) = self.webhooks.start() {
             tracing::error!(%error, "the webhook workers could not start; no webhooks are delivered");
@@ -374,8 +375,36 @@ impl App {
                 }
             });
         }
+        // Refunds and return receipts a crash interrupted: finish them (each step is
+        // idempotent, so nothing happens twice).
+        let unfinished: Vec<_> = self
+            .shared
+            .read_model
+            .orders
+            .iter()
+            .filter(|o| {
+                crate::actors::order::has_unfinished_saga(
+                    o.value(),
+                    &self.shared.read_model.returns_of(&o.id),
+                )
+            })
+            .map(|o| o.id.clone())
+            .collect();
+        for id in &unfinished {
+            let resumed = self
+                .commerce
+                .call_order(id, |reply| crate::actors::order::OrderMsg::Act {
+                    command: Box::new(crate::actors::order::OrderCommand::Resume),
+                    reply,
+                })
+                .await;
+            if let Err(error) = resumed {
+                tracing::warn!(order = %id, %error, "resuming a refund or return failed");
+            }
+        }
         tracing::info!(
             resumed_orders = pending.len(),
+            resumed_sagas = unfinished.len(),
             stores = self.shared.read_model.stores.len(),
             products = self.shared.read_model.products.len(),
             finished_commits = interrupted,
@@ -399,12 +428,16 @@ fn rebuild_read_models(
     if let Some(rates) = shared.storage.exchange_rates()? {
         shared.read_model.set_exchange_rates(rates);
     }
-    for order in shared.storage.orders() {
-        let order = order?;
-        shared
-            .read_model
-            .orders
-            .insert(order.id.clone(), Arc::new(order));
+    for entry in shared.storage.orders_marked() {
+        let (mut order, predates) = entry?;
+        if predates && let Some(store) = shared.read_model.stores.get(&order.store_id) {
+            // Placed before orders had a type: the store's default is the best guess.
+            order.fulfillment_type = crate::services::orders::default_fulfillment(store.kind);
+        }
+        shared.read_model.put_order(Arc::new(order));
+    }
+    for record in shared.storage.returns() {
+        shared.read_model.put_return(Arc::new(record?));
     }
     let mut holders = Vec::new();
     for id in shared.storage.product_ids() {

@@ -28,6 +28,9 @@ pub struct Config {
     pub carts: CartsConfig,
     /// Orders.
     pub orders: OrdersConfig,
+    /// Returns (docs/API.md §13).
+    #[serde(default)]
+    pub returns: ReturnsConfig,
     /// The payment provider.
     pub payments: PaymentsConfig,
     /// WebSocket limits.
@@ -230,6 +233,35 @@ pub struct CartsConfig {
 pub struct OrdersConfig {
     /// How long `POST /orders` waits for payment before answering 202.
     pub sync_wait_ms: u64,
+    /// The watchdog raises `order.stuck` for an order `confirmed` and not started for longer
+    /// than this (fractions allowed, so a test can use a second).
+    #[serde(default = "default_start_alert_minutes")]
+    pub start_alert_minutes: f64,
+    /// … and for an order still `pending` for longer than this.
+    #[serde(default = "default_pending_alert_minutes")]
+    pub pending_alert_minutes: f64,
+}
+
+fn default_start_alert_minutes() -> f64 {
+    20.0
+}
+
+fn default_pending_alert_minutes() -> f64 {
+    15.0
+}
+
+/// `returns.*`
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReturnsConfig {
+    /// A customer may ask for a return up to this many days after delivery.
+    pub window_days: u64,
+}
+
+impl Default for ReturnsConfig {
+    fn default() -> Self {
+        Self { window_days: 30 }
+    }
 }
 
 /// `payments.*`
@@ -338,7 +370,12 @@ impl Default for Config {
                 ttl_days: 7,
                 max_quantity_per_product: 10,
             },
-            orders: OrdersConfig { sync_wait_ms: 5000 },
+            orders: OrdersConfig {
+                sync_wait_ms: 5000,
+                start_alert_minutes: default_start_alert_minutes(),
+                pending_alert_minutes: default_pending_alert_minutes(),
+            },
+            returns: ReturnsConfig::default(),
             payments: PaymentsConfig {
                 max_attempts: 3,
                 backoff_ms: 1000,

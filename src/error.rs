@@ -84,6 +84,17 @@ pub enum AppError {
         /// The version now.
         current: u64,
     },
+    /// 409 `over_fulfilled` / `over_returned` / `over_refunded`: more than remains of what
+    /// the order allows; `extra` carries the figures (docs/API.md §13).
+    #[error("{message}")]
+    OverLimit {
+        /// The problem code.
+        code: &'static str,
+        /// For a human.
+        message: String,
+        /// Extension members (`product_id`, `requested`, `remaining` …).
+        extra: serde_json::Map<String, serde_json::Value>,
+    },
     /// 413.
     #[error("body larger than {0} bytes")]
     PayloadTooLarge(usize),

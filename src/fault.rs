@@ -11,6 +11,8 @@
 //!   exists (the test creates the file when it wants storage to break);
 //! - `crash_after_capture`: the process aborts right after the payment provider durably
 //!   captured a charge, before the order is confirmed;
+//! - `crash_during_return_receipt`: the process aborts in the middle of receiving a return,
+//!   after its units were restocked and before its refund (the saga resumes at start-up);
 //! - `recovery_delay_ms:<n>`: start-up recovery waits `n` ms before it begins;
 //! - `panic_in_password_hash`: the password hashing task panics (a bug: 500 `internal`);
 //! - `probe_consumer:<path>`: a log consumer (durable cursor `fault-probe`) appends to
@@ -25,6 +27,7 @@ use std::{path::PathBuf, sync::OnceLock, time::Duration};
 struct Faults {
     flush_fail_file: Option<PathBuf>,
     crash_after_capture: bool,
+    crash_during_return_receipt: bool,
     recovery_delay_ms: u64,
     panic_in_password_hash: bool,
     probe_consumer: Option<PathBuf>,
@@ -42,6 +45,7 @@ pub fn install(spec: &str) -> Result<(), String> {
                 faults.flush_fail_file = Some(PathBuf::from(value));
             }
             "crash_after_capture" => faults.crash_after_capture = true,
+            "crash_during_return_receipt" => faults.crash_during_return_receipt = true,
             "recovery_delay_ms" => {
                 faults.recovery_delay_ms = value
                     .parse()
@@ -72,6 +76,15 @@ pub fn flush_fails() -> bool {
 pub fn crash_after_capture() {
     if FAULTS.get().is_some_and(|f| f.crash_after_capture) {
         eprintln!("emporium: injected crash after a capture");
+        std::process::abort();
+    }
+}
+
+/// Aborts the process when `crash_during_return_receipt` is on (between a return's restock
+/// and its refund).
+pub fn crash_during_return_receipt() {
+    if FAULTS.get().is_some_and(|f| f.crash_during_return_receipt) {
+        eprintln!("emporium: injected crash during a return receipt");
         std::process::abort();
     }
 }

@@ -4,8 +4,9 @@
 use crate::{
     domain::{
         currency::ExchangeRates,
-        ids::{OrderId, ProductId, StoreId},
+        ids::{FulfillmentId, OrderId, ProductId, ReturnId, StoreId},
         order::Order,
+        returns::Return,
         store::Store,
     },
     views::ProductView,
@@ -25,6 +26,12 @@ pub struct ReadModel {
     pub orders: DashMap<OrderId, Arc<Order>>,
     /// The admin-set exchange rates, if any (read by every `?currency=` request).
     exchange_rates: RwLock<Option<Arc<ExchangeRates>>>,
+    /// Fulfilment → its order (`POST /fulfillments/{id}/events` names only the fulfilment).
+    pub fulfillments: DashMap<FulfillmentId, OrderId>,
+    /// Every return, as last made durable.
+    pub returns: DashMap<ReturnId, Arc<Return>>,
+    /// Order → its returns, oldest first (the lookup by order).
+    pub order_returns: DashMap<OrderId, Vec<ReturnId>>,
     /// `(store, lower-cased sku)` → product, for uniqueness.
     skus: DashMap<(StoreId, String), ProductId>,
 }
@@ -65,6 +72,40 @@ impl ReadModel {
             .exchange_rates
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(Arc::new(rates));
+    }
+
+    /// Records a durable order state, and the fulfilment ids that lead to it.
+    pub fn put_order(&self, order: Arc<Order>) {
+        for fulfillment in &order.fulfillments {
+            self.fulfillments
+                .insert(fulfillment.id.clone(), order.id.clone());
+        }
+        self.orders.insert(order.id.clone(), order);
+    }
+
+    /// Records a durable return state (and indexes it by order when new).
+    pub fn put_return(&self, record: Arc<Return>) {
+        let mut ids = self
+            .order_returns
+            .entry(record.order_id.clone())
+            .or_default();
+        if !ids.contains(&record.id) {
+            ids.push(record.id.clone());
+        }
+        drop(ids);
+        self.returns.insert(record.id.clone(), record);
+    }
+
+    /// The order's returns, oldest first.
+    pub fn returns_of(&self, order: &OrderId) -> Vec<Arc<Return>> {
+        self.order_returns
+            .get(order)
+            .map(|ids| {
+                ids.iter()
+                    .filter_map(|id| self.returns.get(id).map(|r| Arc::clone(r.value())))
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     /// Claims `sku` in `store` for `product`; false when another product has it.

@@ -199,7 +199,14 @@ pub fn order(o: &crate::domain::order::Order) -> Value {
             "transaction_id": o.payment.transaction_id,
             "attempts": o.payment.attempts,
             "decline_code": o.payment.decline_code,
+            "refunded": crate::domain::fulfillment::refunded(&o.payment, &total),
+            "refunds": o.payment.refunds.iter().map(refund).collect::<Vec<_>>(),
         },
+        "fulfillment_type": o.fulfillment_type.as_str(),
+        "table": o.table,
+        "estimated_ready_at": o.estimated_ready_at.map(rfc3339),
+        "fulfillments": o.fulfillments.iter().map(|f| fulfillment(o, f)).collect::<Vec<_>>(),
+        "fulfillment_status": crate::domain::fulfillment::fulfillment_status(&o.items, &o.fulfillments).as_str(),
         "shipping_address": o.shipping_address,
         "note": o.note,
         "history": o.history.iter().map(|h| json!({
@@ -207,6 +214,62 @@ pub fn order(o: &crate::domain::order::Order) -> Value {
         })).collect::<Vec<_>>(),
         "created_at": rfc3339(o.created_at),
         "updated_at": rfc3339(o.updated_at),
+    })
+}
+
+/// A refund of an order's payment (`status` `pending` until the provider answered).
+pub fn refund(r: &crate::domain::fulfillment::Refund) -> Value {
+    json!({
+        "id": r.id,
+        "amount": r.amount,
+        "reason": r.reason,
+        "status": if r.transaction_id.is_some() { "succeeded" } else { "pending" },
+        "transaction_id": r.transaction_id,
+        "by": r.by,
+        "at": rfc3339(r.at),
+    })
+}
+
+/// A fulfilment (shipment) of `order`.
+pub fn fulfillment(
+    order: &crate::domain::order::Order,
+    f: &crate::domain::fulfillment::Fulfillment,
+) -> Value {
+    json!({
+        "id": f.id,
+        "order_id": order.id,
+        "items": f.items.iter().map(|i| json!({"product_id": i.product_id, "quantity": i.quantity})).collect::<Vec<_>>(),
+        "status": f.status().as_str(),
+        "carrier": f.carrier,
+        "tracking_number": f.tracking_number,
+        "tracking_url": f.tracking_url,
+        "events": f.events.iter().map(|e| json!({
+            "status": e.status.as_str(), "at": rfc3339(e.at), "note": e.note,
+        })).collect::<Vec<_>>(),
+        "created_at": rfc3339(f.created_at),
+    })
+}
+
+/// A return.
+pub fn return_record(r: &crate::domain::returns::Return) -> Value {
+    json!({
+        "id": r.id,
+        "order_id": r.order_id,
+        "store_id": r.store_id,
+        "customer_id": r.customer_id,
+        "status": r.status.as_str(),
+        "items": r.items.iter().map(|i| json!({
+            "product_id": i.product_id, "quantity": i.quantity, "reason": i.reason,
+        })).collect::<Vec<_>>(),
+        "note": r.note,
+        "received": r.received.iter().map(|i| json!({
+            "product_id": i.product_id, "received": i.received, "damaged": i.damaged,
+        })).collect::<Vec<_>>(),
+        "location_id": r.location_id,
+        "refund_id": r.refund_id,
+        "refund_amount": r.refund_amount,
+        "created_at": rfc3339(r.created_at),
+        "updated_at": rfc3339(r.updated_at),
     })
 }
 

@@ -1,8 +1,11 @@
 // The staff dashboard (`/dashboard`): the store's open orders in lanes by status, filled live
 // from `store:{id}:orders`; one-click advance and cancel; the store's open/closed switch; and a
 // low-stock list with restock; for admins a Users tab (list, filter, role and store,
-// disable/enable), for staff and admins a Notifications tab (notifications.js). Uses only the
-// public API (docs/API.md §4–§9, §12).
+// disable/enable), for staff and admins a Notifications tab (notifications.js). Kitchen and
+// order tickets (§13): customer, type and table, time placed, note, a countdown to the ready
+// time, a beep on a new order (mute remembered), printing, a 10 s Undo of a status change,
+// a stuck badge (`order.stuck`), a fulfil dialog and a returns queue. Uses only the public API
+// (docs/API.md §4–§9, §12, §13).
 
 import {
   Live, Session, age, describe, formatMoney, h, listAll, request,
@@ -29,7 +32,45 @@ const NEXT = {
   in_transit: [['delivered', 'Delivered', 'Delivered']],
 };
 const CANCELLABLE = new Set(['confirmed', 'preparing']);
+const FULFILLABLE = new Set(['confirmed', 'preparing', 'ready']);
+const TYPE_LABELS = { delivery: 'Delivery', pickup: 'Pickup', dine_in: 'Dine-in' };
+/** Minutes a restaurant ticket promises when the kitchen starts it. */
+const PREP_MINUTES = 15;
+
+/** Who ordered: the address's name when there is one, else a short account id. */
+function customerName(order) {
+  const address = order.shipping_address || {};
+  const name = address.name || address.full_name || address.recipient;
+  if (name) return name;
+  return order.customer_id ? `Customer …${order.customer_id.slice(-6)}` : 'Walk-in';
+}
+
+/** `12 min left`, `due now`, `5 min late`. */
+function countdown(at) {
+  const minutes = Math.round((Date.parse(at) - Date.now()) / 60000);
+  if (minutes > 0) return `Ready in ${minutes} min`;
+  if (minutes === 0) return 'Due now';
+  return `${-minutes} min late`;
+}
+
+/** Prints one ticket: the print styles show only the ticket marked `print-target`. */
+function printTicket(orderId) {
+  const ticket = state.tickets.get(orderId);
+  if (!ticket) return;
+  ticket.classList.add('print-target');
+  document.body.classList.add('printing-ticket');
+  const done = () => {
+    ticket.classList.remove('print-target');
+    document.body.classList.remove('printing-ticket');
+    window.removeEventListener('afterprint', done);
+  };
+  window.addEventListener('afterprint', done);
+  window.print();
+  setTimeout(done, 1000);
+}
 const TERMINAL = new Set(['delivered', 'cancelled', 'payment_failed']);
+/** The steps the server lets staff take back within 10 s (docs/API.md, *Undo*). */
+const UNDOABLE = new Set(['preparing', 'ready', 'in_transit']);
 
 const state = {
   store: null,
@@ -41,8 +82,73 @@ const state = {
   stock: new Map(),
   lowItems: new Map(), // product id → <li>
   cancelled: new Map(), // id → recently cancelled order
+  stuck: new Map(), // order id → reason (`order.stuck`)
+  returns: new Map(), // id → open return
   firstSnapshot: true,
 };
+
+// ---------------------------------------------------------------- sound
+
+const MUTE_KEY = 'emporium.dashboard.muted';
+let audio = null;
+
+function muted() {
+  return localStorage.getItem(MUTE_KEY) === 'true';
+}
+
+function renderMute() {
+  const button = $('mute-toggle');
+  button.setAttribute('aria-pressed', String(muted()));
+  button.textContent = muted() ? 'Sound off' : 'Sound on';
+}
+
+/** A short two-tone beep (Web Audio: nothing to download). */
+function beep() {
+  if (muted()) return;
+  try {
+    audio = audio || new AudioContext();
+    const now = audio.currentTime;
+    for (const [i, frequency] of [880, 1320].entries()) {
+      const osc = audio.createOscillator();
+      const gain = audio.createGain();
+      osc.frequency.value = frequency;
+      gain.gain.setValueAtTime(0.2, now + i * 0.18);
+      gain.gain.exponentialRampToValueAtTime(0.001, now + i * 0.18 + 0.16);
+      osc.connect(gain).connect(audio.destination);
+      osc.start(now + i * 0.18);
+      osc.stop(now + i * 0.18 + 0.17);
+    }
+  } catch {
+    // No audio device: the flash and the toast still tell.
+  }
+}
+
+// ---------------------------------------------------------------- undo
+
+const UNDO_MS = 10000;
+
+/** A toast with an Undo button for the status change just made (the server allows 10 s). */
+function offerUndo(order, fromStatus) {
+  const box = $('undo-toast');
+  clearTimeout(offerUndo.timer);
+  $('undo-text').textContent = `Order ${order.number} is ${order.status.replace('_', ' ')}.`;
+  const button = $('undo-button');
+  button.disabled = false;
+  button.onclick = async () => {
+    button.disabled = true;
+    try {
+      const back = await request('POST', `/orders/${order.id}/undo`, { session });
+      upsert(back);
+      box.hidden = true;
+      toast(`Order ${back.number} is back to ${fromStatus.replace('_', ' ')}.`);
+    } catch (e) {
+      box.hidden = true;
+      toast(e.code === 'invalid_transition' ? 'Too late to undo that change.' : describe(e));
+    }
+  };
+  box.hidden = false;
+  offerUndo.timer = setTimeout(() => { box.hidden = true; }, UNDO_MS);
+}
 
 function toast(text) {
   const el = $('toast');
@@ -140,6 +246,8 @@ function leaveStore() {
   state.stock.clear();
   state.lowItems.clear();
   state.cancelled.clear();
+  state.stuck.clear();
+  state.returns.clear();
   state.firstSnapshot = true;
   $('lanes').replaceChildren();
   $('low-stock-list').replaceChildren();
@@ -156,7 +264,7 @@ async function enterStore(storeId) {
   renderStore();
   live.subscribe(`store:${store.id}:orders`, onOrdersMessage);
   live.subscribe(`store:${store.id}`, onStoreMessage);
-  await Promise.all([loadProducts(), loadCancelled()]);
+  await Promise.all([loadProducts(), loadCancelled(), loadReturns()]);
 }
 
 function renderStore() {
@@ -245,12 +353,24 @@ function onOrdersMessage(msg) {
     }
     state.firstSnapshot = false;
   } else if (msg.type === 'event') {
+    if (msg.event === 'order.stuck') {
+      state.stuck.set(msg.data.order_id, msg.data.reason);
+      const ticket = state.tickets.get(msg.data.order_id);
+      if (ticket) ticket.dataset.version = '';
+      renderLanes();
+      return;
+    }
     const order = msg.event === 'order.created' ? msg.data : msg.data.order;
     if (!order) return;
     const previous = state.orders.get(order.id);
     if (previous && order.history.length < previous.history.length) return;
+    if (order.status !== previous?.status) state.stuck.delete(order.id);
     upsert(order);
-    if (order.status === 'confirmed' && previous?.status !== 'confirmed') flash(order.id);
+    if (order.status === 'confirmed' && previous?.status !== 'confirmed'
+        && order.history.at(-1)?.reason !== 'undo') {
+      flash(order.id);
+      beep();
+    }
   } else if (msg.type === 'error') {
     toast(`Live orders unavailable: ${msg.detail || msg.code}`);
   }
@@ -352,8 +472,9 @@ function ticketFor(order) {
     });
     state.tickets.set(order.id, ticket);
   }
-  if (ticket.dataset.version === `${order.status}/${order.history.length}`) return ticket;
-  ticket.dataset.version = `${order.status}/${order.history.length}`;
+  const version = `${order.status}/${order.history.length}/${order.fulfillments?.length || 0}/${state.stuck.get(order.id) || ''}`;
+  if (ticket.dataset.version === version) return ticket;
+  ticket.dataset.version = version;
   ticket.dataset.status = order.status;
   if (order.status !== 'confirmed') ticket.classList.remove('flash', 'is-new');
   const actions = (NEXT[order.status] || []).map(([to, restaurantLabel, retailLabel]) => {
@@ -373,14 +494,41 @@ function ticketFor(order) {
       onclick: (e) => cancel(order.id, e.currentTarget),
     }, 'Cancel'));
   }
+  if (FULFILLABLE.has(order.status) && order.fulfillment_type === 'delivery'
+      && order.fulfillment_status !== 'fulfilled') {
+    actions.push(h('button', {
+      class: 'button fulfil', type: 'button', 'aria-label': `Fulfil order ${order.number}`,
+      onclick: () => openFulfil(order.id),
+    }, 'Fulfil…'));
+  }
+  actions.push(h('button', {
+    class: 'button print', type: 'button', 'aria-label': `Print order ${order.number}`,
+    onclick: () => printTicket(order.id),
+  }, 'Print'));
+  const type = TYPE_LABELS[order.fulfillment_type] || order.fulfillment_type;
+  const stuck = state.stuck.get(order.id);
+  const placed = new Date(order.created_at);
   ticket.replaceChildren(...[
     h('header', { class: 'ticket-head' },
       h('h3', { id: `ticket-${order.id}`, class: 'ticket-number num', text: order.number }),
       h('span', { class: 'ticket-new', text: 'New', 'aria-hidden': 'true' }),
+      stuck ? h('span', { class: 'ticket-stuck', text: stuck === 'pending_too_long' ? 'Payment stuck' : 'Waiting too long' }) : null,
       h('span', { class: 'age num', dataset: { since: order.created_at }, title: 'Time since the order came in', text: age(order.created_at) })),
+    h('p', { class: 'ticket-meta small' },
+      h('span', { class: 'ticket-type', text: order.table ? `${type} · Table ${order.table}` : type }),
+      ' · ',
+      h('span', { class: 'ticket-customer', text: customerName(order) }),
+      ' · ',
+      h('time', { class: 'ticket-placed num', datetime: order.created_at, text: placed.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' }) })),
+    order.estimated_ready_at
+      ? h('p', { class: 'ticket-ready num', dataset: { readyAt: order.estimated_ready_at }, text: countdown(order.estimated_ready_at) })
+      : null,
     h('ul', { class: 'ticket-items' }, order.items.map((item) => h('li', {},
       h('span', { class: 'qty num', text: `${item.quantity}×` }), ' ', item.name))),
     order.note ? h('p', { class: 'ticket-note' }, h('strong', { text: 'Note: ' }), order.note) : null,
+    order.fulfillments?.length
+      ? h('p', { class: 'ticket-shipped small muted', text: `${order.fulfillment_status.replace('_', ' ')} (${order.fulfillments.length} shipment${order.fulfillments.length > 1 ? 's' : ''})` })
+      : null,
     h('p', { class: 'ticket-total num', text: formatMoney(order.total) }),
     h('div', { class: 'ticket-actions' }, actions),
   ].filter(Boolean));
@@ -403,9 +551,12 @@ function flash(orderId) {
 async function advance(orderId, to, button) {
   button.disabled = true;
   try {
-    const order = await request('PUT', `/orders/${orderId}/status`, { body: { status: to }, session });
     const previous = state.orders.get(orderId);
+    const body = { status: to };
+    if (to === 'preparing' && !retail()) body.prep_minutes = PREP_MINUTES;
+    const order = await request('PUT', `/orders/${orderId}/status`, { body, session });
     if (!previous || order.history.length >= previous.history.length) upsert(order);
+    if (previous && UNDOABLE.has(to)) offerUndo(order, previous.status);
     const next = state.tickets.get(orderId)?.querySelector('button');
     if (next) next.focus();
   } catch (e) {
@@ -720,6 +871,125 @@ function renderLiveStatus(status) {
 
 function tickAges() {
   for (const el of document.querySelectorAll('.ticket .age')) el.textContent = age(el.dataset.since);
+  for (const el of document.querySelectorAll('.ticket .ticket-ready')) {
+    el.textContent = countdown(el.dataset.readyAt);
+    el.classList.toggle('late', Date.parse(el.dataset.readyAt) < Date.now());
+  }
+}
+
+// ---------------------------------------------------------------- fulfil dialog
+
+function openFulfil(orderId) {
+  const order = state.orders.get(orderId);
+  if (!order) return;
+  const dialog = $('fulfil-dialog');
+  dialog.dataset.orderId = orderId;
+  $('fulfil-title').textContent = `Fulfil order ${order.number}`;
+  $('fulfil-error').hidden = true;
+  const shipped = new Map();
+  for (const f of order.fulfillments || []) {
+    for (const item of f.items) shipped.set(item.product_id, (shipped.get(item.product_id) || 0) + item.quantity);
+  }
+  $('fulfil-items').replaceChildren(...order.items.map((item) => {
+    const left = item.quantity - (shipped.get(item.product_id) || 0);
+    return h('label', { class: 'field inline' },
+      h('span', { class: 'label', text: `${item.name} (${left} left)` }),
+      h('input', {
+        type: 'number', min: '0', max: String(left), value: String(Math.max(left, 0)),
+        dataset: { productId: item.product_id }, class: 'fulfil-qty',
+      }));
+  }));
+  dialog.showModal();
+}
+
+async function submitFulfil(event) {
+  event.preventDefault();
+  const dialog = $('fulfil-dialog');
+  const items = [...document.querySelectorAll('.fulfil-qty')]
+    .map((input) => ({ product_id: input.dataset.productId, quantity: Number(input.value) }))
+    .filter((item) => item.quantity > 0);
+  const body = { items };
+  for (const key of ['carrier', 'tracking_number', 'tracking_url']) {
+    const value = $(`fulfil-${key.replace('_', '-')}`).value.trim();
+    if (value) body[key] = value;
+  }
+  try {
+    await request('POST', `/orders/${dialog.dataset.orderId}/fulfillments`, { body, session });
+    dialog.close();
+    toast('Shipment recorded.');
+    const order = await request('GET', `/orders/${dialog.dataset.orderId}`, { session });
+    upsert(order);
+  } catch (e) {
+    $('fulfil-error').textContent = e.code === 'over_fulfilled'
+      ? 'More units than remain to ship.' : describe(e);
+    $('fulfil-error').hidden = false;
+  }
+}
+
+// ---------------------------------------------------------------- returns queue
+
+async function loadReturns() {
+  if (!state.store) return;
+  const storeId = state.store.id;
+  try {
+    const page = await request('GET', '/returns?per_page=100', { session });
+    if (state.store?.id !== storeId) return;
+    state.returns.clear();
+    for (const ret of page.items) {
+      if (ret.store_id === storeId && ['requested', 'approved', 'receiving'].includes(ret.status)) {
+        state.returns.set(ret.id, ret);
+      }
+    }
+    renderReturns();
+  } catch (e) {
+    toast(`Returns unavailable: ${describe(e)}`);
+  }
+}
+
+function renderReturns() {
+  const open = [...state.returns.values()].sort((a, b) => a.created_at.localeCompare(b.created_at));
+  $('returns-empty').hidden = open.length > 0;
+  $('returns-count').textContent = String(open.length);
+  $('returns-list').replaceChildren(...open.map((ret) => {
+    const act = async (path, body) => {
+      try {
+        const next = await request('POST', `/returns/${ret.id}/${path}`, { body, session });
+        if (['rejected', 'refunded'].includes(next.status)) state.returns.delete(ret.id);
+        else state.returns.set(ret.id, next);
+        renderReturns();
+        toast(`Return ${next.status}.`);
+      } catch (e) {
+        toast(describe(e));
+      }
+    };
+    const inputs = ret.items.map((item) => ({
+      item,
+      received: h('input', { type: 'number', min: '0', max: String(item.quantity), value: String(item.quantity), 'aria-label': 'Received' }),
+      damaged: h('input', { type: 'number', min: '0', max: String(item.quantity), value: '0', 'aria-label': 'Damaged' }),
+    }));
+    const buttons = ret.status === 'requested'
+      ? [h('button', { class: 'button primary', type: 'button', onclick: () => act('approve') }, 'Approve'),
+        h('button', { class: 'button danger-outline', type: 'button', onclick: () => act('reject') }, 'Reject')]
+      : [h('button', {
+        class: 'button primary', type: 'button',
+        onclick: () => act('receive', {
+          items: inputs.map(({ item, received, damaged }) => ({
+            product_id: item.product_id, received: Number(received.value), damaged: Number(damaged.value),
+          })),
+        }),
+      }, 'Receive & refund')];
+    const orderNumber = state.orders.get(ret.order_id)?.number || ret.order_id;
+    return h('li', { class: 'return-item', dataset: { returnId: ret.id } },
+      h('div', { class: 'cancelled-head' },
+        h('strong', { text: `Return for ${orderNumber}` }),
+        h('span', { class: 'muted small', text: ret.status })),
+      h('ul', { class: 'ticket-items' }, inputs.map(({ item, received, damaged }) => h('li', {},
+        h('span', { class: 'qty num', text: `${item.quantity}×` }), ' ',
+        state.products.get(item.product_id)?.name || item.product_id, ` (${item.reason.replace(/_/g, ' ')})`,
+        ret.status === 'approved' ? h('span', { class: 'receive-fields' }, ' received ', received, ' damaged ', damaged) : null))),
+      ret.note ? h('p', { class: 'small muted', text: ret.note }) : null,
+      h('div', { class: 'ticket-actions' }, buttons));
+  }));
 }
 
 function start() {
@@ -747,6 +1017,15 @@ function start() {
     users.page += 1;
     loadUsers();
   });
+  $('mute-toggle').addEventListener('click', () => {
+    localStorage.setItem(MUTE_KEY, String(!muted()));
+    renderMute();
+    if (!muted()) beep();
+  });
+  renderMute();
+  $('fulfil-form').addEventListener('submit', submitFulfil);
+  $('fulfil-cancel').addEventListener('click', () => $('fulfil-dialog').close());
+  $('returns-refresh').addEventListener('click', loadReturns);
   setInterval(tickAges, 5000);
   onSession().finally(() => {
     document.body.dataset.ready = 'true';

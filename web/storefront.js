@@ -1106,7 +1106,87 @@ function renderOrder(order) {
         h('td', { class: 'num', text: formatMoney(order.total) })))),
     h('p', { class: 'muted small' },
       `Payment: ${order.payment?.status || 'pending'}${order.payment?.attempts ? ` after ${order.payment.attempts} attempt${order.payment.attempts === 1 ? '' : 's'}` : ''}.`),
+    order.payment?.refunded?.amount
+      ? h('p', { class: 'muted small', id: 'order-refunded' }, `Refunded: ${formatMoney(order.payment.refunded)}.`)
+      : null,
+    trackingFor(order),
+    current === 'delivered' ? returnFormFor(order) : null,
   ].filter(Boolean));
+}
+
+const SHIPMENT_LABELS = {
+  shipped: 'Shipped', in_transit: 'In transit', out_for_delivery: 'Out for delivery',
+  delivered: 'Delivered', failed_attempt: 'Delivery attempt failed', returned: 'Returned to the store',
+};
+
+/** Tracking (docs/API.md §13): each shipment's carrier, number, link and steps. */
+function trackingFor(order) {
+  if (!order.fulfillments?.length) return null;
+  return h('section', { class: 'tracking-box', 'aria-labelledby': 'tracking-title' },
+    h('h2', { id: 'tracking-title', text: 'Tracking' }),
+    order.fulfillments.map((f) => h('div', { class: 'shipment', dataset: { fulfillmentId: f.id } },
+      h('p', {},
+        h('strong', { text: SHIPMENT_LABELS[f.status] || f.status }),
+        f.carrier ? ` · ${f.carrier}` : '',
+        f.tracking_number ? ' · ' : '',
+        f.tracking_number
+          ? (f.tracking_url && /^https?:\/\//.test(f.tracking_url)
+            ? h('a', { href: f.tracking_url, target: '_blank', rel: 'noopener noreferrer', text: f.tracking_number })
+            : h('span', { class: 'num', text: f.tracking_number }))
+          : ''),
+      h('ol', { class: 'tracking' }, f.events.map((e) => h('li', { class: 'small' },
+        h('time', { datetime: e.at, text: new Date(e.at).toLocaleString() }), ' ',
+        SHIPMENT_LABELS[e.status] || e.status, e.note ? ` — ${e.note}` : '')))))); 
+}
+
+const RETURN_REASONS = [
+  ['changed_mind', 'Changed my mind'], ['damaged', 'Arrived damaged'], ['wrong_item', 'Wrong item'],
+  ['not_as_described', 'Not as described'], ['other', 'Other'],
+];
+
+/** "Request a return" for a delivered order. */
+function returnFormFor(order) {
+  const rows = order.items.map((item) => ({
+    item,
+    quantity: h('input', { type: 'number', min: '0', max: String(item.quantity), value: '0', 'aria-label': `Units of ${item.name} to return` }),
+    reason: h('select', { 'aria-label': `Why return ${item.name}` },
+      RETURN_REASONS.map(([value, label]) => h('option', { value, text: label }))),
+  }));
+  const note = h('input', { type: 'text', maxlength: '2000', 'aria-label': 'Note' });
+  const status = h('p', { class: 'small', role: 'status' });
+  const form = h('form', {
+    class: 'return-form', hidden: true,
+    onsubmit: async (event) => {
+      event.preventDefault();
+      const items = rows
+        .map(({ item, quantity, reason }) => ({ product_id: item.product_id, quantity: Number(quantity.value), reason: reason.value }))
+        .filter((i) => i.quantity > 0);
+      if (!items.length) {
+        status.textContent = 'Choose how many units to send back.';
+        return;
+      }
+      const body = { items };
+      if (note.value.trim()) body.note = note.value.trim();
+      try {
+        const ret = await request('POST', `/orders/${order.id}/returns`, { body, session });
+        status.textContent = `Return requested (${ret.id}). We will tell you when it is approved.`;
+        form.querySelector('button[type=submit]').disabled = true;
+      } catch (e) {
+        status.textContent = e.code === 'over_returned'
+          ? 'That is more than you can still return.'
+          : e.code === 'return_window_closed' ? 'The return window for this order has closed.' : describe(e);
+      }
+    },
+  },
+  rows.map(({ item, quantity, reason }) => h('p', {}, `${item.name}: `, quantity, ' ', reason)),
+  h('p', {}, 'Note: ', note),
+  h('button', { class: 'button primary', type: 'submit' }, 'Send return request'),
+  status);
+  const open = h('button', {
+    class: 'button', type: 'button', id: 'request-return',
+    onclick: () => { form.hidden = false; open.hidden = true; },
+  }, 'Request a return');
+  return h('section', { class: 'return-box' }, open, form);
 }
 
 async function loadMyOrders() {

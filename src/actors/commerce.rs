@@ -13,6 +13,7 @@ use crate::{
         cart::Cart,
         ids::{CartId, OrderId},
         order::{Order, OrderStatus},
+        returns::Return,
         time::now_ms,
     },
     payments::PaymentProvider,
@@ -116,8 +117,41 @@ impl Commerce {
         from: Option<OrderStatus>,
         created: bool,
     ) -> Result<(), ActorError> {
+        self.save_order_with(order, from, created, None).await
+    }
+
+    /// Makes a return change durable on its own (the order unchanged), then updates the
+    /// read model.
+    pub async fn save_return(&self, record: &Return) -> Result<(), ActorError> {
+        let mut write = ProductWrite::default();
+        write
+            .return_record(record)
+            .map_err(|e| ActorError::Unavailable(e.to_string()))?;
+        self.shared
+            .committer
+            .write_durable(write)
+            .await
+            .map_err(|e| ActorError::Unavailable(e.to_string()))?;
+        self.shared.read_model.put_return(Arc::new(record.clone()));
+        Ok(())
+    }
+
+    /// [`Commerce::save_order`], with a return record written in the same atomic write (a
+    /// received return and the refund it adds to its order are one change).
+    pub async fn save_order_with(
+        &self,
+        order: &mut Order,
+        from: Option<OrderStatus>,
+        created: bool,
+        record: Option<&Return>,
+    ) -> Result<(), ActorError> {
         let at = now_ms();
         let mut write = ProductWrite::default();
+        if let Some(record) = record {
+            write
+                .return_record(record)
+                .map_err(|e| ActorError::Unavailable(e.to_string()))?;
+        }
         let changed = from.map(|from| {
             order.version += 1;
             json!({"from": from.as_str(), "to": order.status.as_str(), "order": views::order(order)})
@@ -143,6 +177,9 @@ impl Commerce {
             .write_durable(write)
             .await
             .map_err(unavailable)?;
+        if let Some(record) = record {
+            self.shared.read_model.put_return(Arc::new(record.clone()));
+        }
 
         let snapshot = Arc::new(order.clone());
         let store_topic = format!("store:{}:orders", order.store_id);
@@ -150,9 +187,7 @@ impl Commerce {
         let update = {
             let snapshot = Arc::clone(&snapshot);
             move || {
-                read_model
-                    .orders
-                    .insert(snapshot.id.clone(), Arc::clone(&snapshot));
+                read_model.put_order(Arc::clone(&snapshot));
             }
         };
         let hub = &self.shared.hub;

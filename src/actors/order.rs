@@ -11,6 +11,10 @@
 //! and the registry's cap stops the oldest ones. The next message re-activates it from the
 //! read model, which holds every order as last made durable.
 
+mod aftersale;
+
+pub use aftersale::{Acted, OrderCommand, has_unfinished_saga};
+
 use super::{ActorError, commerce::Commerce, product::ProductMsg, registry::Slot};
 use crate::{
     domain::{
@@ -46,10 +50,20 @@ pub enum OrderMsg {
         /// Answer.
         reply: OrderReply,
     },
+    /// A command of docs/API.md §13 on a settled order: fulfilments, shipment events,
+    /// refunds and returns (boxed: the largest message).
+    Act {
+        /// What to do.
+        command: Box<OrderCommand>,
+        /// Answer (`Err` carries a business refusal).
+        reply: RpcReplyPort<Result<Result<Acted, DomainError>, ActorError>>,
+    },
     /// A staff transition.
     SetStatus {
         /// Target.
         to: OrderStatus,
+        /// With `preparing`: minutes until ready (sets `estimated_ready_at`).
+        prep_minutes: Option<i64>,
         /// Who.
         by: String,
         /// Answer (`Err` carries an invalid transition as a refusal).
@@ -144,7 +158,10 @@ impl Actor for OrderActor {
             OrderMsg::Resume | OrderMsg::PaymentSettled { .. } => {
                 state.last_message = Instant::now();
             }
-            OrderMsg::WaitSettled { .. } | OrderMsg::SetStatus { .. } | OrderMsg::Cancel { .. } => {
+            OrderMsg::WaitSettled { .. }
+            | OrderMsg::SetStatus { .. }
+            | OrderMsg::Cancel { .. }
+            | OrderMsg::Act { .. } => {
                 state.last_message = Instant::now();
                 state.served = true;
             }
@@ -174,8 +191,17 @@ impl Actor for OrderActor {
                     let _ = reply.send(Ok(Arc::new(state.order.clone())));
                 }
             }
-            OrderMsg::SetStatus { to, by, reply } => {
-                let result = state.set_status(to, &by).await;
+            OrderMsg::SetStatus {
+                to,
+                prep_minutes,
+                by,
+                reply,
+            } => {
+                let result = state.set_status(to, prep_minutes, &by).await;
+                let _ = reply.send(result);
+            }
+            OrderMsg::Act { command, reply } => {
+                let result = state.act(*command).await;
                 let _ = reply.send(result);
             }
             OrderMsg::Cancel {
@@ -407,13 +433,28 @@ impl OrderState {
         {
             return;
         }
+        // Partial refunds (docs/API.md §13) already gave some back: refund the rest.
+        let total = self.order.total();
+        let left = crate::domain::fulfillment::refundable(&self.order.payment, &total);
+        if left == 0 && !self.order.payment.refunds.is_empty() {
+            self.order.payment.status = PaymentStatus::Refunded;
+            return;
+        }
+        let amount = crate::domain::money::Money {
+            amount: if self.order.payment.refunds.is_empty() {
+                total.amount
+            } else {
+                left
+            },
+            currency: total.currency,
+        };
         let refunded = self
             .commerce
             .provider
             .refund(
                 format!("refund:{}", self.order.id),
                 self.order.id.to_string(),
-                self.order.total(),
+                amount,
             )
             .await;
         match refunded {
@@ -425,15 +466,20 @@ impl OrderState {
     async fn set_status(
         &mut self,
         to: OrderStatus,
+        prep_minutes: Option<i64>,
         by: &str,
     ) -> Result<Result<Arc<Order>, DomainError>, ActorError> {
         if to == OrderStatus::Cancelled {
             return self.cancel(Who::Staff, by, None).await;
         }
-        let from = match self.order.transition(to, Who::Staff, by, now_ms()) {
+        let now = now_ms();
+        let from = match self.order.transition(to, Who::Staff, by, now) {
             Ok(from) => from,
             Err(allowed) => return Ok(Err(self.invalid(to, allowed))),
         };
+        if let Some(minutes) = prep_minutes {
+            self.order.estimated_ready_at = Some(now + minutes * 60_000);
+        }
         self.commerce
             .save_order(&mut self.order, Some(from), false)
             .await?;

@@ -90,6 +90,22 @@ pub enum ProductMsg {
         /// Answer.
         reply: Reply,
     },
+    /// Put returned units back on hand (a received return), once per return and product:
+    /// an adjustment with reason `return` (movement kind `return`) and a marker, so a receipt
+    /// resumed after a crash restocks nothing twice.
+    Restock {
+        /// Units.
+        quantity: i64,
+        /// The return (`ret_…`): the movement's reference and the marker's key.
+        reference: String,
+        /// Where the units go (`None`: the default location). Accepted and passed through;
+        /// the stock ledger places them once it has locations.
+        location_id: Option<String>,
+        /// Who received them.
+        by: String,
+        /// Answer.
+        reply: Reply,
+    },
     /// Sell what a reservation holds.
     Commit {
         /// The holder.
@@ -321,6 +337,34 @@ impl Actor for ProductActor {
                     Ok(Vec::new())
                 } else {
                     stock(ledger.give_back(quantity))
+                },
+                MovementContext {
+                    reference: Some(reference),
+                    by,
+                },
+                Some(reply),
+            ),
+            ProductMsg::Restock {
+                quantity,
+                reference,
+                location_id: _,
+                by,
+                reply,
+            } => (
+                if state
+                    .marker_written(id, &format!("restock:{reference}"))
+                    .await
+                {
+                    Ok(Vec::new())
+                } else {
+                    stock(ledger.adjust(
+                        id,
+                        quantity,
+                        AdjustmentReason::Return,
+                        Some(format!("return {reference}")),
+                        by.clone(),
+                        None,
+                    ))
                 },
                 MovementContext {
                     reference: Some(reference),
@@ -664,6 +708,16 @@ impl ProductState {
                 (ProductChange::Stock(StockChange::Returned { .. }), Some(reference)) => {
                     write.commit_marker(&id, &format!("return:{reference}"));
                 }
+                (
+                    ProductChange::Stock(StockChange::Adjusted {
+                        reason: AdjustmentReason::Return,
+                        ..
+                    }),
+                    Some(reference),
+                ) => {
+                    // Only a received return's restock carries a reference.
+                    write.commit_marker(&id, &format!("restock:{reference}"));
+                }
                 _ => {}
             }
             if let Some(movement) = self.movement_for(&record.change, &context, at) {
@@ -733,7 +787,11 @@ impl ProductState {
                 note,
                 ..
             }) => (
-                MovementKind::Adjustment,
+                if *reason == AdjustmentReason::Return && context.reference.is_some() {
+                    MovementKind::Return
+                } else {
+                    MovementKind::Adjustment
+                },
                 *delta,
                 Some(reason.as_str().to_owned()),
                 note.clone(),

@@ -111,13 +111,25 @@ impl Share {
                 .or_default()
                 .cancelled += 1;
         }
-        for refund in &order.payment.refunds {
+        // Partial refunds (staff, returns) count once the provider made them.
+        let mut refunded = 0;
+        for refund in order
+            .payment
+            .refunds
+            .iter()
+            .filter(|r| r.transaction_id.is_some())
+        {
             share.hours.entry(hour_of(refund.at)).or_default().refunds += refund.amount.amount;
+            refunded += refund.amount.amount;
         }
-        // A cancellation's full refund is the payment's status (no refund entry of its own).
-        if order.payment.status == PaymentStatus::Refunded && order.payment.refunds.is_empty() {
-            let at = cancelled_at.unwrap_or(order.updated_at);
-            share.hours.entry(hour_of(at)).or_default().refunds += order.total().amount;
+        // A refunded payment gave everything back: what the partial refunds did not is the
+        // cancellation's refund, at the cancellation.
+        if order.payment.status == PaymentStatus::Refunded {
+            let rest = order.total().amount - refunded;
+            if rest > 0 {
+                let at = cancelled_at.unwrap_or(order.updated_at);
+                share.hours.entry(hour_of(at)).or_default().refunds += rest;
+            }
         }
         share
     }

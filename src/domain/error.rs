@@ -51,6 +51,59 @@ pub enum DomainError {
     /// Only a review's author may edit it (and only the author or moderators delete it).
     #[error("not the author of this review")]
     NotReviewAuthor,
+    /// A field of the command is wrong (checked where the state is: e.g. a product that is
+    /// not in the order).
+    #[error("{field}: {message}")]
+    Invalid {
+        /// Dotted path of the field.
+        field: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A fulfilment asks for more units than remain unfulfilled.
+    #[error("only {remaining} units of {product_id} remain unfulfilled")]
+    OverFulfilled {
+        /// The product.
+        product_id: ProductId,
+        /// Units asked for.
+        requested: i64,
+        /// Units not yet in a fulfilment.
+        remaining: i64,
+    },
+    /// A return asks for more units than were delivered and not yet returned.
+    #[error("only {returnable} units of {product_id} can be returned")]
+    OverReturned {
+        /// The product.
+        product_id: ProductId,
+        /// Units asked for.
+        requested: i64,
+        /// Units delivered minus units already in a return.
+        returnable: i64,
+    },
+    /// A refund asks for more than was captured minus what was refunded.
+    #[error("only {refundable} (minor units) can still be refunded")]
+    OverRefunded {
+        /// Minor units asked for.
+        requested: i64,
+        /// Minor units still refundable.
+        refundable: i64,
+    },
+    /// The customer asks for a return after `returns.window_days`.
+    #[error("returns are accepted up to {days} days after delivery")]
+    ReturnWindowClosed {
+        /// The window.
+        days: u64,
+    },
+    /// A return's status has no such step.
+    #[error("a return cannot go from {from} to {to}")]
+    ReturnTransition {
+        /// Current status.
+        from: &'static str,
+        /// Requested status.
+        to: &'static str,
+        /// Statuses reachable from `from`.
+        allowed: Vec<&'static str>,
+    },
     /// The order's state machine has no such step for this caller.
     #[error("cannot go from {} to {}", from.as_str(), to.as_str())]
     InvalidTransition {

@@ -13,6 +13,7 @@ pub mod notification;
 pub mod order;
 pub mod product;
 pub mod reservation;
+pub mod returns;
 pub mod review;
 pub mod stock;
 pub mod store;

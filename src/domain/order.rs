@@ -1,6 +1,7 @@
 //! Orders: the lifecycle state machine and the order record.
 
 use super::{
+    DomainError,
     fulfillment::{Fulfillment, FulfillmentType, Refund},
     ids::{CartId, OrderId, ProductId, ReservationId, StoreId, UserId},
     location::Allocation,
@@ -88,6 +89,10 @@ impl OrderStatus {
         use OrderStatus::*;
         let edges: &[OrderStatus] = match (self, actor) {
             (Pending, Actor::System) => &[Confirmed, PaymentFailed, Cancelled],
+            // Every item is in a fulfilment (docs/API.md §13).
+            (Confirmed | Preparing | Ready, Actor::System) => &[InTransit],
+            // Every fulfilment was delivered.
+            (InTransit, Actor::System) => &[Delivered],
             (Pending, Actor::Staff | Actor::Customer) => &[Cancelled],
             (Confirmed, Actor::Staff) => &[Preparing, Cancelled],
             (Confirmed, Actor::Customer) => &[Cancelled],
@@ -97,6 +102,18 @@ impl OrderStatus {
             _ => &[],
         };
         edges.to_vec()
+    }
+}
+
+/// How long after a staff transition it may be undone ([`Order::undo`]).
+pub const UNDO_WINDOW_MS: Millis = 10_000;
+/// The reason of the history entry an undo adds.
+pub const UNDO_REASON: &str = "undo";
+
+impl Actor {
+    /// Whether this actor has the edge `from → to`.
+    pub fn can(self, from: OrderStatus, to: OrderStatus) -> bool {
+        from.allowed(self).contains(&to)
     }
 }
 
@@ -263,6 +280,53 @@ impl Order {
         self.transition_because(to, actor, by, None, at)
     }
 
+    /// Takes back the last staff transition (a mis-click on the dashboard): allowed within
+    /// [`UNDO_WINDOW_MS`] of it, when it moved the order forward to `preparing`, `ready` or
+    /// `in_transit` (a cancellation refunded money and a delivery is final, so neither is
+    /// undone; nor is a system move). The order goes back to the status before it, with a
+    /// history entry of that status and the reason `undo`; a ready time set with the step is
+    /// cleared. Returns the status left.
+    pub fn undo(&mut self, by: &str, at: Millis) -> Result<OrderStatus, DomainError> {
+        let refused = |order: &Order, to: OrderStatus| DomainError::InvalidTransition {
+            from: order.status,
+            to,
+            allowed: Vec::new(),
+        };
+        let n = self.history.len();
+        let (Some(last), Some(before)) = (
+            self.history.last(),
+            n.checked_sub(2).and_then(|i| self.history.get(i)),
+        ) else {
+            return Err(refused(self, self.status));
+        };
+        let to = before.status;
+        let undoable = matches!(
+            last.status,
+            OrderStatus::Preparing | OrderStatus::Ready | OrderStatus::InTransit
+        ) && last.status == self.status
+            && last.by != "system"
+            && last.reason.as_deref() != Some(UNDO_REASON)
+            && at - last.at <= UNDO_WINDOW_MS
+            && at >= last.at
+            && Actor::Staff.can(to, last.status);
+        if !undoable {
+            return Err(refused(self, to));
+        }
+        let from = self.status;
+        if from == OrderStatus::Preparing {
+            self.estimated_ready_at = None;
+        }
+        self.status = to;
+        self.updated_at = at;
+        self.history.push(HistoryEntry {
+            status: to,
+            at,
+            by: by.to_owned(),
+            reason: Some(UNDO_REASON.into()),
+        });
+        Ok(from)
+    }
+
     /// [`Order::transition`] with the caller's reason kept in the history entry.
     pub fn transition_because(
         &mut self,
@@ -289,8 +353,55 @@ impl Order {
     }
 }
 
+/// Fixtures for the domain's unit tests.
+#[cfg(test)]
+pub mod tests_support {
+    use super::*;
+
+    /// A fresh pending order without lines.
+    pub fn a_pending_order() -> Order {
+        use crate::domain::ids::{OrderId, ReservationId, StoreId};
+        Order {
+            id: OrderId::generate(),
+            number: 1,
+            store_id: StoreId::generate(),
+            customer_id: None,
+            status: OrderStatus::Pending,
+            items: Vec::new(),
+            payment: Payment {
+                status: PaymentStatus::Pending,
+                method: "card".into(),
+                token: "tok_visa".into(),
+                transaction_id: None,
+                attempts: 0,
+                decline_code: None,
+                refunds: Vec::new(),
+            },
+            shipping_address: None,
+            note: None,
+            history: vec![HistoryEntry {
+                status: OrderStatus::Pending,
+                at: 0,
+                by: "usr".into(),
+                reason: None,
+            }],
+            created_at: 0,
+            updated_at: 0,
+            reservation_id: ReservationId::generate(),
+            cart_id: None,
+            stock_committed: false,
+            version: 0,
+            fulfillment_type: Default::default(),
+            table: None,
+            estimated_ready_at: None,
+            fulfillments: Vec::new(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::tests_support::a_pending_order;
     use super::*;
     use proptest::prelude::*;
     use std::collections::BTreeSet;
@@ -333,6 +444,38 @@ mod tests {
         );
     }
 
+    #[test]
+    fn a_staff_step_can_be_undone_within_ten_seconds_once_and_never_a_system_one() {
+        let mut order = a_pending_order();
+        assert!(
+            order
+                .transition(OrderStatus::Confirmed, Actor::System, "system", 1)
+                .is_ok()
+        );
+        assert!(order.undo("staff", 2).is_err());
+        assert!(
+            order
+                .transition(OrderStatus::Preparing, Actor::Staff, "staff", 100)
+                .is_ok()
+        );
+        order.estimated_ready_at = Some(1_000_000);
+        assert!(
+            order
+                .clone()
+                .undo("staff", 100 + UNDO_WINDOW_MS + 1)
+                .is_err()
+        );
+        assert_eq!(order.undo("staff", 5_000), Ok(OrderStatus::Preparing));
+        assert_eq!(order.status, OrderStatus::Confirmed);
+        assert_eq!(order.estimated_ready_at, None);
+        assert_eq!(
+            order.history.last().and_then(|h| h.reason.as_deref()),
+            Some(UNDO_REASON)
+        );
+        // An undo is not undone.
+        assert!(order.undo("staff", 5_001).is_err());
+    }
+
     /// The lifecycle of docs/API.md §8 as a plain edge list: (from, who, to).
     const EDGES: &[(OrderStatus, Actor, OrderStatus)] = {
         use Actor::*;
@@ -351,47 +494,12 @@ mod tests {
             (Ready, Staff, InTransit),
             (Ready, Staff, Delivered),
             (InTransit, Staff, Delivered),
+            (Confirmed, System, InTransit),
+            (Preparing, System, InTransit),
+            (Ready, System, InTransit),
+            (InTransit, System, Delivered),
         ]
     };
-
-    fn a_pending_order() -> Order {
-        use crate::domain::ids::{OrderId, ReservationId, StoreId};
-        Order {
-            id: OrderId::generate(),
-            number: 1,
-            store_id: StoreId::generate(),
-            customer_id: None,
-            status: OrderStatus::Pending,
-            items: Vec::new(),
-            payment: Payment {
-                status: PaymentStatus::Pending,
-                method: "card".into(),
-                token: "tok_visa".into(),
-                transaction_id: None,
-                attempts: 0,
-                decline_code: None,
-                refunds: Vec::new(),
-            },
-            shipping_address: None,
-            note: None,
-            history: vec![HistoryEntry {
-                status: OrderStatus::Pending,
-                at: 0,
-                by: "usr".into(),
-                reason: None,
-            }],
-            created_at: 0,
-            updated_at: 0,
-            reservation_id: ReservationId::generate(),
-            cart_id: None,
-            stock_committed: false,
-            version: 0,
-            fulfillment_type: Default::default(),
-            table: None,
-            estimated_ready_at: None,
-            fulfillments: Vec::new(),
-        }
-    }
 
     fn actor() -> impl Strategy<Value = Actor> {
         prop_oneof![

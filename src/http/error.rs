@@ -112,6 +112,10 @@ impl AppError {
                 ext.insert("current_version".into(), json!(current));
                 (StatusCode::CONFLICT, "version_mismatch", "Version mismatch")
             }
+            Self::OverLimit { code, extra, .. } => {
+                ext.extend(extra.clone());
+                (StatusCode::CONFLICT, *code, "Over the limit")
+            }
             Self::PayloadTooLarge(_) => (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "payload_too_large",
@@ -330,7 +334,56 @@ impl From<DomainError> for AppError {
                 to: to.as_str().into(),
                 allowed: allowed.iter().map(|s| s.as_str().to_owned()).collect(),
             },
+            DomainError::ReturnTransition { from, to, allowed } => Self::InvalidTransition {
+                from: from.into(),
+                to: to.into(),
+                allowed: allowed.iter().map(|s| (*s).to_owned()).collect(),
+            },
+            DomainError::Invalid { field, message } => Self::field(field, message),
+            ref over @ DomainError::OverFulfilled {
+                ref product_id,
+                requested,
+                remaining,
+            } => Self::OverLimit {
+                code: "over_fulfilled",
+                message: over.to_string(),
+                extra: extension(
+                    json!({"product_id": product_id, "requested": requested, "remaining": remaining}),
+                ),
+            },
+            ref over @ DomainError::OverReturned {
+                ref product_id,
+                requested,
+                returnable,
+            } => Self::OverLimit {
+                code: "over_returned",
+                message: over.to_string(),
+                extra: extension(
+                    json!({"product_id": product_id, "requested": requested, "returnable": returnable}),
+                ),
+            },
+            ref closed @ DomainError::ReturnWindowClosed { days } => Self::OverLimit {
+                code: "return_window_closed",
+                message: closed.to_string(),
+                extra: extension(json!({"window_days": days})),
+            },
+            ref over @ DomainError::OverRefunded {
+                requested,
+                refundable,
+            } => Self::OverLimit {
+                code: "over_refunded",
+                message: over.to_string(),
+                extra: extension(json!({"requested": requested, "refundable": refundable})),
+            },
         }
+    }
+}
+
+/// The members of a JSON object (empty for anything else).
+fn extension(value: Value) -> Map<String, Value> {
+    match value {
+        Value::Object(members) => members,
+        _ => Map::new(),
     }
 }
 

@@ -10,6 +10,7 @@ mod exchange_rates;
 mod exports;
 pub mod extract;
 mod field_text;
+mod fulfillment;
 mod headers;
 mod health;
 mod idempotency;
@@ -125,6 +126,15 @@ pub fn router_with(app: Arc<App>, extra: Router<Arc<App>>) -> Router {
         .route("/orders/{id}", get(orders::get))
         .route("/orders/{id}/status", put(orders::set_status))
         .route("/orders/{id}/cancel", post(orders::cancel))
+        .route("/orders/{id}/fulfillments", post(fulfillment::create))
+        .route("/orders/{id}/refunds", post(fulfillment::refund))
+        .route("/orders/{id}/undo", post(fulfillment::undo))
+        .route("/orders/{id}/returns", post(fulfillment::create_return))
+        .route("/fulfillments/{id}/events", post(fulfillment::event))
+        .route("/returns", get(fulfillment::list))
+        .route("/returns/{id}/approve", post(fulfillment::approve))
+        .route("/returns/{id}/reject", post(fulfillment::reject))
+        .route("/returns/{id}/receive", post(fulfillment::receive))
         .route("/orders/{id}/events", get(events::order))
         .route("/events", get(events::topic))
         .route("/admin/payments", get(orders::ledger))
@@ -250,4 +260,9 @@ pub fn fuzz_decode_bodies(bytes: &[u8]) {
     let _ = decode::<orders::CreateOrder>(bytes);
     let _ = decode::<orders::SetStatus>(bytes);
     let _ = decode::<orders::CancelBody>(bytes);
+    let _ = decode::<fulfillment::CreateFulfillment>(bytes);
+    let _ = decode::<fulfillment::CreateShipmentEvent>(bytes);
+    let _ = decode::<fulfillment::CreateRefund>(bytes);
+    let _ = decode::<fulfillment::CreateReturn>(bytes);
+    let _ = decode::<fulfillment::ReceiveReturn>(bytes);
 }

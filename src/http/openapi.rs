@@ -3,8 +3,8 @@
 //! `GET /api/docs`, a self-contained page that renders it (no CDN, no external assets).
 
 use super::{
-    asyncapi, display_currency, events, exchange_rates, exports, insights, media, notifications,
-    search, socket, telemetry, webhooks,
+    asyncapi, display_currency, events, exchange_rates, exports, fulfillment, insights, media,
+    notifications, search, socket, telemetry, webhooks,
 };
 use super::{
     auth, carts, health, orders, products, recommendations, reservations, reviews, schema, stores,
@@ -90,6 +90,15 @@ with a `code` (see the `Problem` schema). Live updates: the WebSocket at `/api/v
         orders::set_status,
         orders::cancel,
         orders::ledger,
+        fulfillment::create,
+        fulfillment::event,
+        fulfillment::refund,
+        fulfillment::create_return,
+        fulfillment::list,
+        fulfillment::approve,
+        fulfillment::reject,
+        fulfillment::receive,
+        fulfillment::undo,
         socket::upgrade,
         asyncapi::document,
         events::topic,
@@ -115,7 +124,7 @@ with a `code` (see the `Problem` schema). Live updates: the WebSocket at `/api/v
         media::delete,
         media::file,
     ),
-    components(schemas(schema::Problem, schema::ProductSort, schema::ReviewSort, schema::RecommendationKind, schema::StockChanged, schema::StockLow, schema::OrderStatusChanged), responses(
+    components(schemas(schema::Problem, schema::ProductSort, schema::ReviewSort, schema::RecommendationKind, schema::StockChanged, schema::StockLow, schema::OrderStatusChanged, schema::OrderStuck), responses(
         schema::BadRequest,
         schema::Unauthorized,
         schema::PaymentFailed,

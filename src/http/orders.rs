@@ -9,6 +9,7 @@ use crate::{
     actors::order::OrderMsg,
     app::App,
     domain::{
+        fulfillment::FulfillmentType,
         ids::{CartId, OrderId, ProductId, StoreId},
         order::{Actor as Who, Order, OrderStatus},
     },
@@ -68,7 +69,15 @@ pub struct CreateOrder {
     shipping_address: Option<BTreeMap<String, String>>,
     /// ≤ 500 characters.
     note: Option<String>,
+    /// `delivery`, `pickup` or `dine_in` (default: `pickup` for restaurants, `delivery` for
+    /// retail).
+    fulfillment_type: Option<FulfillmentType>,
+    /// A dine-in order's table (required then, 1–20 characters; only for dine-in).
+    table: Option<String>,
 }
+
+/// Longest table label.
+const MAX_TABLE_CHARS: usize = 20;
 
 /// A staff transition of an order.
 #[derive(Deserialize, ToSchema)]
@@ -78,7 +87,14 @@ pub struct SetStatus {
     /// `preparing`, `ready`, `in_transit`, `delivered` or `cancelled`.
     #[schema(value_type = OrderStatus)]
     status: String,
+    /// With `preparing`: minutes until ready (1–240); the order then carries
+    /// `estimated_ready_at`.
+    #[schema(minimum = 1, maximum = 240)]
+    prep_minutes: Option<i64>,
 }
+
+/// The range of `prep_minutes`.
+const PREP_MINUTES: std::ops::RangeInclusive<i64> = 1..=240;
 
 /// Why the order is cancelled (the body is optional).
 #[derive(Deserialize, ToSchema)]
@@ -188,11 +204,35 @@ pub async fn create(
             ));
         }
     };
+    let table = body
+        .table
+        .map(|t| t.trim().to_owned())
+        .filter(|t| !t.is_empty());
+    if table
+        .as_ref()
+        .is_some_and(|t| t.chars().count() > MAX_TABLE_CHARS || t.chars().any(char::is_control))
+    {
+        return Err(AppError::field(
+            "table",
+            format!("must be 1-{MAX_TABLE_CHARS} printable characters"),
+        ));
+    }
+    match (body.fulfillment_type, &table) {
+        (Some(FulfillmentType::DineIn), None) => {
+            return Err(AppError::field("table", "a dine_in order needs its table"));
+        }
+        (Some(FulfillmentType::Delivery | FulfillmentType::Pickup) | None, Some(_)) => {
+            return Err(AppError::field("table", "only dine_in orders have a table"));
+        }
+        _ => {}
+    }
     let request = PlaceOrder {
         source,
         token: body.payment.token,
         shipping_address: body.shipping_address,
         note: body.note,
+        fulfillment_type: body.fulfillment_type,
+        table,
     };
     Ok(idempotency
         .run(&app, &caller, &raw, || async {
@@ -314,6 +354,18 @@ pub async fn set_status(
     caller.require_store_staff(&order.store_id)?;
     let to = OrderStatus::parse(&body.status)
         .ok_or_else(|| AppError::field("status", "unknown status"))?;
+    if let Some(minutes) = body.prep_minutes {
+        if to != OrderStatus::Preparing {
+            return Err(AppError::field(
+                "prep_minutes",
+                "only with the status preparing",
+            ));
+        }
+        if !PREP_MINUTES.contains(&minutes) {
+            return Err(AppError::field("prep_minutes", "must be between 1 and 240"));
+        }
+    }
+    let prep_minutes = body.prep_minutes;
     let by = caller.name();
     Ok(idempotency
         .run(&app, &caller, &raw, || async {
@@ -321,6 +373,7 @@ pub async fn set_status(
                 .commerce
                 .call_order(&id, |reply| OrderMsg::SetStatus {
                     to,
+                    prep_minutes,
                     by: by.clone(),
                     reply,
                 })

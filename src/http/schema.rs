@@ -373,6 +373,8 @@ pub enum MovementKind {
     Sale,
     /// Sold units came back.
     Cancellation,
+    /// Returned units were received back into stock (a return's restock).
+    Return,
 }
 
 /// One change of `on_hand`.
@@ -544,6 +546,165 @@ pub struct Payment {
     /// Why it failed.
     #[schema(required = true)]
     pub decline_code: Option<String>,
+    /// Money given back so far (all of it once `refunded`).
+    pub refunded: Money,
+    /// Refunds, oldest first (docs/API.md §13).
+    pub refunds: Vec<RefundView>,
+}
+
+/// A refund of an order's payment.
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = Refund)]
+pub struct RefundView {
+    /// `rfn_…`
+    pub id: String,
+    /// How much.
+    pub amount: Money,
+    /// `return`, or the staff member's words.
+    pub reason: String,
+    /// `pending` until the provider answered, then `succeeded`.
+    #[schema(example = "succeeded")]
+    pub status: String,
+    /// The provider's refund transaction (`rfd_…`), null while pending.
+    #[schema(required = true)]
+    pub transaction_id: Option<String>,
+    /// A user id or `admin`.
+    pub by: String,
+    /// RFC 3339.
+    #[schema(format = DateTime)]
+    pub at: String,
+}
+
+/// Units of one product in a fulfilment.
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FulfilledItem {
+    /// `prod_…`
+    pub product_id: String,
+    /// Units.
+    pub quantity: i64,
+}
+
+/// One step of a shipment.
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ShipmentEvent {
+    /// The status entered.
+    pub status: crate::domain::fulfillment::ShipmentStatus,
+    /// RFC 3339.
+    #[schema(format = DateTime)]
+    pub at: String,
+    /// The carrier's words.
+    #[schema(required = true)]
+    pub note: Option<String>,
+}
+
+/// A fulfilment: a shipment of some of an order's items.
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Fulfillment {
+    /// `ful_…`
+    pub id: String,
+    /// `ord_…`
+    pub order_id: String,
+    /// What it carries.
+    pub items: Vec<FulfilledItem>,
+    /// The latest event's status.
+    pub status: crate::domain::fulfillment::ShipmentStatus,
+    /// The carrier.
+    #[schema(required = true)]
+    pub carrier: Option<String>,
+    /// Its tracking number.
+    #[schema(required = true)]
+    pub tracking_number: Option<String>,
+    /// Where to follow it.
+    #[schema(required = true)]
+    pub tracking_url: Option<String>,
+    /// Every step, oldest first.
+    pub events: Vec<ShipmentEvent>,
+    /// RFC 3339.
+    #[schema(format = DateTime)]
+    pub created_at: String,
+}
+
+/// Units of one product asked back.
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReturnItem {
+    /// `prod_…`
+    pub product_id: String,
+    /// Units.
+    pub quantity: i64,
+    /// Why.
+    pub reason: crate::domain::returns::ReturnReason,
+}
+
+/// Units of one product that came back.
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReceivedItem {
+    /// `prod_…`
+    pub product_id: String,
+    /// Units that arrived (all refunded).
+    pub received: i64,
+    /// Of those, units not restocked.
+    pub damaged: i64,
+}
+
+/// A return of delivered units.
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Return {
+    /// `ret_…`
+    pub id: String,
+    /// `ord_…`
+    pub order_id: String,
+    /// `str_…`
+    pub store_id: String,
+    /// The order's customer.
+    #[schema(required = true)]
+    pub customer_id: Option<String>,
+    /// `requested`, `approved`, `rejected`, `receiving` (a receipt under way) or `refunded`.
+    pub status: crate::domain::returns::ReturnStatus,
+    /// What is asked back.
+    pub items: Vec<ReturnItem>,
+    /// The customer's words.
+    #[schema(required = true)]
+    pub note: Option<String>,
+    /// What arrived (empty until received).
+    pub received: Vec<ReceivedItem>,
+    /// Where undamaged units went back.
+    #[schema(required = true)]
+    pub location_id: Option<String>,
+    /// The refund of the received units (`rfn_…`), once received.
+    #[schema(required = true)]
+    pub refund_id: Option<String>,
+    /// Its amount.
+    #[schema(required = true)]
+    pub refund_amount: Option<Money>,
+    /// RFC 3339.
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    /// RFC 3339.
+    #[schema(format = DateTime)]
+    pub updated_at: String,
+}
+
+/// `order.stuck`: an order waits too long (docs/API.md §13, the watchdog).
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OrderStuck {
+    /// `ord_…`
+    pub order_id: String,
+    /// `pending_too_long` or `not_started`.
+    #[schema(example = "not_started")]
+    pub reason: String,
+    /// RFC 3339: since when it waits (placed, or confirmed).
+    #[schema(format = DateTime)]
+    pub since: String,
+    /// The order now.
+    pub order: Order,
 }
 
 /// One status an order entered.
@@ -596,6 +757,19 @@ pub struct Order {
     pub note: Option<String>,
     /// Every status entered, oldest first.
     pub history: Vec<HistoryEntry>,
+    /// `delivery`, `pickup` or `dine_in`.
+    pub fulfillment_type: crate::domain::fulfillment::FulfillmentType,
+    /// A dine-in order's table.
+    #[schema(required = true)]
+    pub table: Option<String>,
+    /// RFC 3339: when the kitchen expects it ready (set with `prep_minutes`).
+    #[schema(required = true, format = DateTime)]
+    pub estimated_ready_at: Option<String>,
+    /// Shipments, oldest first.
+    pub fulfillments: Vec<Fulfillment>,
+    /// `unfulfilled`, `partially_fulfilled` or `fulfilled`.
+    #[schema(example = "unfulfilled")]
+    pub fulfillment_status: String,
     /// RFC 3339.
     #[schema(format = DateTime)]
     pub created_at: String,
@@ -680,6 +854,7 @@ page!(MovementPage, Movement, "A page of inventory movements.");
 page!(ReviewPage, Review, "A page of a product's reviews.");
 page!(OrderPage, Order, "A page of orders.");
 page!(UserPage, User, "A page of accounts.");
+page!(ReturnPage, Return, "A page of returns.");
 page!(
     LedgerPage,
     LedgerEntry,

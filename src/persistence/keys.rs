@@ -57,6 +57,14 @@ pub fn order(id: &str) -> Vec<u8> {
     entity_key(b'o', id, None)
 }
 
+/// Prefix of every return record.
+pub const RETURN_PREFIX: &[u8] = b"R";
+
+/// A return record (`R` + return id + `0`).
+pub fn return_record(id: &str) -> Vec<u8> {
+    entity_key(b'R', id, None)
+}
+
 pub fn cart(id: &str) -> Vec<u8> {
     entity_key(b'k', id, None)
 }

@@ -65,6 +65,15 @@ pub fn decode_order(bytes: &[u8]) -> Result<Order, codec::CodecError> {
     codec::decode_upgrading_v3::<Order, OrderV2, OrderV1>(bytes)
 }
 
+/// Whether an order record predates fulfilment types (formats 1 and 2): its
+/// `fulfillment_type` is the upgrade's default, not what the customer chose, so start-up
+/// derives it from the store's kind instead.
+pub fn order_predates_fulfillment(bytes: &[u8]) -> bool {
+    bytes
+        .first()
+        .is_some_and(|format| *format < codec::FORMAT_V3)
+}
+
 /// An order line before locations (field order as then: bincode is positional).
 #[derive(Serialize, Deserialize)]
 pub struct OrderLineV1 {
@@ -354,6 +363,8 @@ mod tests {
         assert!(order.fulfillments.is_empty());
         let round = codec::encode_v3(&order).expect("encodes");
         assert_eq!(decode_order(&round).expect("a format-3 order loads"), order);
+        assert!(order_predates_fulfillment(&bytes));
+        assert!(!order_predates_fulfillment(&round));
 
         // Format 2: the same with a reason in each history entry.
         let reasoned = |status, at, by: &str| HistoryEntry {
@@ -385,8 +396,9 @@ mod tests {
                 4u64,
             ),
         );
-        let order =
-            decode_order(&codec::encode_v2(&v2).expect("encodes")).expect("a format-2 order loads");
+        let v2_bytes = codec::encode_v2(&v2).expect("encodes");
+        assert!(order_predates_fulfillment(&v2_bytes));
+        let order = decode_order(&v2_bytes).expect("a format-2 order loads");
         assert_eq!(order.history[1].reason.as_deref(), Some("why"));
         assert_eq!(order.items[0].quantity, 1);
         assert_eq!(order.version, 4);

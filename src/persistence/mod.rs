@@ -241,6 +241,8 @@ pub enum MovementKind {
     Sale,
     /// Sold units came back.
     Cancellation,
+    /// Returned units were received back into stock (a return's restock).
+    Return,
 }
 
 impl MovementKind {
@@ -250,6 +252,7 @@ impl MovementKind {
             Self::Adjustment => "adjustment",
             Self::Sale => "sale",
             Self::Cancellation => "cancellation",
+            Self::Return => "return",
         }
     }
 }
@@ -610,9 +613,29 @@ impl Storage {
 
     /// Every order.
     pub fn orders(&self) -> impl Iterator<Item = StorageResult<Order>> + '_ {
+        self.orders_marked()
+            .map(|entry| entry.map(|(order, _)| order))
+    }
+
+    /// Every order, each with whether its record predates fulfilment types (see
+    /// [`legacy::order_predates_fulfillment`]).
+    pub fn orders_marked(&self) -> impl Iterator<Item = StorageResult<(Order, bool)>> + '_ {
+        self.entities.scan_prefix(keys::ORDER_PREFIX).map(|entry| {
+            let raw = entry?.1;
+            Ok((
+                legacy::decode_order(&raw)?,
+                legacy::order_predates_fulfillment(&raw),
+            ))
+        })
+    }
+
+    /// Every return record.
+    pub fn returns(
+        &self,
+    ) -> impl Iterator<Item = StorageResult<crate::domain::returns::Return>> + '_ {
         self.entities
-            .scan_prefix(keys::ORDER_PREFIX)
-            .map(|entry| Ok(legacy::decode_order(&entry?.1)?))
+            .scan_prefix(keys::RETURN_PREFIX)
+            .map(|entry| Ok(codec::decode(&entry?.1)?))
     }
 
     /// One cart.

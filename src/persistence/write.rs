@@ -17,6 +17,7 @@ use crate::domain::{
     ids::{CartId, ProductId, ReservationId, StoreId},
     order::Order,
     reservation::Reservation,
+    returns::Return,
     review::Review,
     store::Store,
 };
@@ -105,6 +106,16 @@ impl ProductWrite {
             Tree::Entities,
             keys::event(entity, event.seq),
             codec::encode(event)?,
+        );
+        Ok(())
+    }
+
+    /// Writes a return record.
+    pub fn return_record(&mut self, record: &Return) -> StorageResult<()> {
+        self.put(
+            Tree::Entities,
+            keys::return_record(record.id.as_str()),
+            codec::encode(record)?,
         );
         Ok(())
     }

@@ -20,6 +20,8 @@ pub enum EventType {
     OrderCreated,
     /// An order moved from one status to another.
     OrderStatusChanged,
+    /// An order waits too long (the watchdog).
+    OrderStuck,
     /// A cart's lines or holds changed.
     CartUpdated,
     /// A hold of a cart expired.
@@ -36,13 +38,14 @@ pub enum Payload {
 
 impl EventType {
     /// Every event type, in the order of docs/API.md §9.
-    pub const ALL: [Self; 8] = [
+    pub const ALL: [Self; 9] = [
         Self::StockChanged,
         Self::StockLow,
         Self::ProductUpdated,
         Self::StoreStatusChanged,
         Self::OrderCreated,
         Self::OrderStatusChanged,
+        Self::OrderStuck,
         Self::CartUpdated,
         Self::CartHoldExpired,
     ];
@@ -56,6 +59,7 @@ impl EventType {
             Self::StoreStatusChanged => "store.status_changed",
             Self::OrderCreated => "order.created",
             Self::OrderStatusChanged => "order.status_changed",
+            Self::OrderStuck => "order.stuck",
             Self::CartUpdated => "cart.updated",
             Self::CartHoldExpired => "cart.hold_expired",
         }
@@ -72,7 +76,7 @@ impl EventType {
             Self::StockChanged | Self::ProductUpdated => &["product:{id}", "store:{id}"],
             Self::StockLow => &["product:{id}"],
             Self::StoreStatusChanged => &["store:{id}"],
-            Self::OrderCreated => &["store:{id}:orders"],
+            Self::OrderCreated | Self::OrderStuck => &["store:{id}:orders"],
             Self::OrderStatusChanged => &["order:{id}", "store:{id}:orders"],
             Self::CartUpdated | Self::CartHoldExpired => &["cart:{id}"],
         }
@@ -94,6 +98,11 @@ impl EventType {
                                    an `order.status_changed`."
             }
             Self::OrderStatusChanged => "An order moved from `from` to `to`.",
+            Self::OrderStuck => {
+                "An order waits too long: `pending` past `orders.pending_alert_minutes`, or \
+                 `confirmed` and not started past `orders.start_alert_minutes` (`reason` \
+                 `pending_too_long` or `not_started`); once per order and reason."
+            }
             Self::CartUpdated => "A cart's lines or holds changed.",
             Self::CartHoldExpired => "A hold of a cart expired and its units went back.",
         }
@@ -108,6 +117,7 @@ impl EventType {
             Self::StoreStatusChanged => "Store",
             Self::OrderCreated => "Order",
             Self::OrderStatusChanged => "OrderStatusChanged",
+            Self::OrderStuck => "OrderStuck",
             Self::CartUpdated | Self::CartHoldExpired => "Cart",
         })
     }

@@ -9,5 +9,6 @@ pub mod imports;
 pub mod orders;
 pub mod reservations;
 pub mod reviews;
+pub mod watchdog;
 
 pub use error::ServiceError;

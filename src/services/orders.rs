@@ -15,8 +15,10 @@ use crate::{
         DomainError,
         cart::Cart,
         error::FieldError,
+        fulfillment::FulfillmentType,
         ids::{CartId, ProductId, ReservationId, StoreId},
         order::{HistoryEntry, Order, OrderLine, OrderStatus, Payment, PaymentStatus},
+        store::StoreKind,
         time::now_ms,
     },
     services::error::ServiceError,
@@ -89,6 +91,10 @@ pub struct PlaceOrder {
     pub shipping_address: Option<BTreeMap<String, String>>,
     /// Customer note (≤ 500).
     pub note: Option<String>,
+    /// How it is handed over (`None`: the store kind's default).
+    pub fulfillment_type: Option<FulfillmentType>,
+    /// A dine-in order's table (checked by the edge).
+    pub table: Option<String>,
 }
 
 /// Whether `caller` may read `cart`: its customer and admins; anyone for an anonymous cart.
@@ -244,11 +250,11 @@ pub async fn place(
             (store_id.clone(), lines, None)
         }
     };
-    let open = shared
+    let (open, kind) = shared
         .read_model
         .stores
         .get(&store_id)
-        .is_some_and(|s| s.open);
+        .map_or((false, StoreKind::Retail), |s| (s.open, s.kind));
     if !open {
         return Err(ServiceError::StoreClosed);
     }
@@ -290,8 +296,10 @@ pub async fn place(
         cart_id: cart.as_ref().map(|c| c.id.clone()),
         stock_committed: false,
         version: 0,
-        fulfillment_type: Default::default(),
-        table: None,
+        fulfillment_type: request
+            .fulfillment_type
+            .unwrap_or_else(|| default_fulfillment(kind)),
+        table: request.table,
         estimated_ready_at: None,
         fulfillments: Vec::new(),
     };
@@ -320,6 +328,15 @@ pub async fn place(
                 answer(&current)
             }
         }
+    }
+}
+
+/// How a store's orders are handed over unless the customer says: restaurants' at the counter,
+/// retail ones shipped.
+pub fn default_fulfillment(kind: StoreKind) -> FulfillmentType {
+    match kind {
+        StoreKind::Restaurant => FulfillmentType::Pickup,
+        StoreKind::Retail => FulfillmentType::Delivery,
     }
 }
 
