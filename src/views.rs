@@ -3,17 +3,19 @@
 
 use crate::{
     domain::{
+        ids::LocationId,
+        location::Location,
         product::Catalog,
         reservation::Reservation,
         review::{Rating, Review},
-        stock::{StockCause, StockLevels},
+        stock::{Level, StockCause, StockLevels},
         store::Store,
         time::{Millis, rfc3339},
     },
     persistence::Movement,
 };
 use serde_json::{Value, json};
-use std::sync::Arc;
+use std::{collections::BTreeMap, sync::Arc};
 
 /// What the read model keeps per product: catalog fields (shared) and durable stock numbers.
 #[derive(Clone, Debug)]
@@ -22,6 +24,8 @@ pub struct ProductView {
     pub catalog: Arc<Catalog>,
     /// Stock as of the last durable change.
     pub stock: StockLevels,
+    /// Stock per location as of the same change (sums to `stock`).
+    pub locations: Arc<BTreeMap<LocationId, Level>>,
     /// Number of inventory movements (the movement log's length).
     pub movements: u64,
     /// The review aggregate as of the last durable change: what product JSON shows as
@@ -38,6 +42,7 @@ pub fn store(s: &Store) -> Value {
         "kind": s.kind,
         "currency": s.currency,
         "open": s.open,
+        "allocation": s.allocation,
         "created_at": rfc3339(s.created_at),
     })
 }
@@ -100,6 +105,26 @@ pub fn inventory(p: &ProductView) -> Value {
         "available": p.stock.available,
         "version": p.stock.version,
         "low_stock_threshold": p.catalog.low_stock_threshold,
+        "locations": p.locations.iter().map(|(id, level)| json!({
+            "location_id": id,
+            "on_hand": level.on_hand,
+            "reserved": level.reserved,
+            "available": level.available(),
+        })).collect::<Vec<_>>(),
+    })
+}
+
+/// A stock location.
+pub fn location(l: &Location) -> Value {
+    json!({
+        "id": l.id,
+        "store_id": l.store_id,
+        "name": l.name,
+        "kind": l.kind,
+        "priority": l.priority,
+        "default": l.default,
+        "active": l.active,
+        "created_at": rfc3339(l.created_at),
     })
 }
 
@@ -149,6 +174,7 @@ pub fn movement(m: &Movement) -> Value {
         "note": m.note,
         "ref": m.reference,
         "by": m.by,
+        "location_id": m.location_id,
     })
 }
 

@@ -14,7 +14,7 @@ use crate::realtime::EventType;
 use crate::{
     domain::{
         DomainError,
-        ids::{MovementId, ProductId, ReservationId},
+        ids::{LocationId, MovementId, ProductId, ReservationId},
         product::{CatalogPatch, Product, ProductChange, ProductSignal, ProductStatus},
         reservation::Reservation,
         review::{ReviewBook, ReviewCommand, ReviewEffect},
@@ -129,6 +129,17 @@ pub enum ProductMsg {
         by: String,
         /// Optimistic concurrency check.
         expected_version: Option<u64>,
+        /// Where (the default location when `None`); the caller checked it is the store's.
+        location: Option<LocationId>,
+        /// Answer.
+        reply: Reply,
+    },
+    /// Move available units between two of the store's locations.
+    Transfer {
+        /// From, to, quantity, note (boxed: see [`ProductMsg::Update`]).
+        transfer: Box<Transfer>,
+        /// Who.
+        by: String,
         /// Answer.
         reply: Reply,
     },
@@ -159,6 +170,19 @@ impl super::registry::Passivates for ProductMsg {
     fn idle_check() -> Self {
         Self::IdleCheck
     }
+}
+
+/// A transfer between two locations (checked by the caller to be the store's).
+#[derive(Clone)]
+pub struct Transfer {
+    /// Where units leave.
+    pub from: LocationId,
+    /// Where they arrive.
+    pub to: LocationId,
+    /// How many.
+    pub quantity: i64,
+    /// Free text.
+    pub note: Option<String>,
 }
 
 /// Start-up arguments.
@@ -287,7 +311,8 @@ impl Actor for ProductActor {
                 let decided = if product.catalog.status == ProductStatus::Archived {
                     Err(DomainError::ProductUnavailable(id.clone()))
                 } else {
-                    stock(ledger.hold(id, &reservation, quantity, expires_at))
+                    let placement = state.shared.read_model.placement(&product.catalog.store_id);
+                    stock(ledger.hold_in(id, &reservation, quantity, expires_at, &placement))
                 };
                 companion = record;
                 (decided, MovementContext::system(), Some(reply))
@@ -299,12 +324,14 @@ impl Actor for ProductActor {
                 reply,
             } => {
                 let held = ledger.holds.get(&reservation).map_or(0, |h| h.quantity);
-                let decided =
-                    if product.catalog.status == ProductStatus::Archived && quantity > held {
-                        Err(DomainError::ProductUnavailable(id.clone()))
-                    } else {
-                        stock(ledger.resize(id, &reservation, quantity, expires_at))
-                    };
+                let decided = if product.catalog.status == ProductStatus::Archived
+                    && quantity > held
+                {
+                    Err(DomainError::ProductUnavailable(id.clone()))
+                } else {
+                    let placement = state.shared.read_model.placement(&product.catalog.store_id);
+                    stock(ledger.resize_in(id, &reservation, quantity, expires_at, &placement))
+                };
                 (decided, MovementContext::system(), Some(reply))
             }
             ProductMsg::GiveBack {
@@ -371,15 +398,44 @@ impl Actor for ProductActor {
                 note,
                 by,
                 expected_version,
+                location,
                 reply,
             } => (
-                stock(ledger.adjust(id, delta, reason, note, by.clone(), expected_version)),
+                stock(ledger.adjust(
+                    id,
+                    delta,
+                    reason,
+                    note,
+                    by.clone(),
+                    expected_version,
+                    location,
+                )),
                 MovementContext {
                     reference: None,
                     by,
                 },
                 Some(reply),
             ),
+            ProductMsg::Transfer {
+                transfer,
+                by,
+                reply,
+            } => {
+                let Transfer {
+                    from,
+                    to,
+                    quantity,
+                    note,
+                } = *transfer;
+                (
+                    stock(ledger.transfer(id, &from, &to, quantity, note, by.clone())),
+                    MovementContext {
+                        reference: None,
+                        by,
+                    },
+                    Some(reply),
+                )
+            }
             ProductMsg::Update { patch, reply } => {
                 let next = patch.apply_to(&product.catalog, now_ms());
                 (
@@ -437,6 +493,15 @@ impl MovementContext {
     }
 }
 
+/// A movement before it is numbered: kind, delta, location, reason, note.
+type Entry = (
+    MovementKind,
+    i64,
+    Option<LocationId>,
+    Option<String>,
+    Option<String>,
+);
+
 /// An event to publish once the write is durable.
 struct Outgoing {
     seq: u64,
@@ -478,6 +543,7 @@ impl ProductState {
         ProductView {
             catalog: Arc::clone(&self.product.catalog),
             stock: self.product.ledger.levels(),
+            locations: Arc::new(self.product.ledger.locations.clone()),
             movements: self.product.ledger.movements,
             rating: self.product.rating,
         }
@@ -656,6 +722,16 @@ impl ProductState {
                 change,
             };
             write.journal(&id, &record).map_err(|e| e.to_string())?;
+            // A sale's locations are its hold's, which applying removes.
+            let sold_from = match &record.change {
+                ProductChange::Stock(StockChange::Committed { reservation, .. }) => self
+                    .product
+                    .ledger
+                    .holds
+                    .get(reservation)
+                    .map(|hold| hold.allocations.clone()),
+                _ => None,
+            };
             let signals = self.product.apply(&record.change);
             match (&record.change, &context.reference) {
                 (ProductChange::Stock(StockChange::Committed { reservation, .. }), _) => {
@@ -666,9 +742,11 @@ impl ProductState {
                 }
                 _ => {}
             }
-            if let Some(movement) = self.movement_for(&record.change, &context, at) {
+            let movements = self.movements_for(&record.change, sold_from, &context, at);
+            let first = self.product.ledger.movements + 1 - movements.len() as u64;
+            for (n, movement) in (first..).zip(&movements) {
                 write
-                    .movement(&id, self.product.ledger.movements, &movement)
+                    .movement(&id, n, movement)
                     .map_err(|e| e.to_string())?;
             }
             for (seq, signal) in signals {
@@ -714,43 +792,108 @@ impl ProductState {
         Ok((write, outgoing))
     }
 
-    fn movement_for(
+    /// The movement-log entries of a change, in order: one per location whose `on_hand`
+    /// changed (a sale split across locations makes one per location, a transfer two). Their
+    /// `on_hand_after` is the product's total after each, so the last one's is today's.
+    fn movements_for(
         &self,
         change: &ProductChange,
+        sold_from: Option<Vec<crate::domain::location::Allocation>>,
         context: &MovementContext,
         at: Millis,
-    ) -> Option<Movement> {
-        let (kind, delta, reason, note) = match change {
-            ProductChange::Stock(StockChange::Committed { quantity, .. }) => {
-                (MovementKind::Sale, -quantity, None, None)
+    ) -> Vec<Movement> {
+        let ledger = &self.product.ledger;
+        let home = ledger.home.clone();
+        let ProductChange::Stock(change) = change else {
+            return Vec::new();
+        };
+        let entries: Vec<Entry> = match change {
+            StockChange::Committed { quantity, .. } => match sold_from {
+                Some(allocations) if !allocations.is_empty() => allocations
+                    .into_iter()
+                    .map(|a| {
+                        (
+                            MovementKind::Sale,
+                            -a.quantity,
+                            Some(a.location_id),
+                            None,
+                            None,
+                        )
+                    })
+                    .collect(),
+                _ => vec![(MovementKind::Sale, -quantity, home, None, None)],
+            },
+            StockChange::Returned { quantity } => {
+                vec![(MovementKind::Cancellation, *quantity, home, None, None)]
             }
-            ProductChange::Stock(StockChange::Returned { quantity }) => {
-                (MovementKind::Cancellation, *quantity, None, None)
-            }
-            ProductChange::Stock(StockChange::Adjusted {
+            StockChange::Adjusted {
                 delta,
                 reason,
                 note,
                 ..
-            }) => (
+            } => vec![(
                 MovementKind::Adjustment,
                 *delta,
+                home,
                 Some(reason.as_str().to_owned()),
                 note.clone(),
-            ),
-            _ => return None,
+            )],
+            StockChange::AdjustedAt {
+                delta,
+                reason,
+                note,
+                location,
+                ..
+            } => vec![(
+                MovementKind::Adjustment,
+                *delta,
+                Some(location.clone()),
+                Some(reason.as_str().to_owned()),
+                note.clone(),
+            )],
+            StockChange::Transferred {
+                from,
+                to,
+                quantity,
+                note,
+                ..
+            } => vec![
+                (
+                    MovementKind::Transfer,
+                    -quantity,
+                    Some(from.clone()),
+                    None,
+                    note.clone(),
+                ),
+                (
+                    MovementKind::Transfer,
+                    *quantity,
+                    Some(to.clone()),
+                    None,
+                    note.clone(),
+                ),
+            ],
+            _ => Vec::new(),
         };
-        Some(Movement {
-            id: MovementId::generate().to_string(),
-            at,
-            kind,
-            delta,
-            on_hand_after: self.product.ledger.on_hand,
-            reason,
-            note,
-            reference: context.reference.clone(),
-            by: context.by.clone(),
-        })
+        let mut on_hand = ledger.on_hand - entries.iter().map(|e| e.1).sum::<i64>();
+        entries
+            .into_iter()
+            .map(|(kind, delta, location_id, reason, note)| {
+                on_hand += delta;
+                Movement {
+                    id: MovementId::generate().to_string(),
+                    at,
+                    kind,
+                    delta,
+                    on_hand_after: on_hand,
+                    reason,
+                    note,
+                    reference: context.reference.clone(),
+                    by: context.by.clone(),
+                    location_id,
+                }
+            })
+            .collect()
     }
 
     fn render(&self, signal: ProductSignal, seq: u64) -> (EventType, Value) {

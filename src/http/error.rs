@@ -152,6 +152,7 @@ impl AppError {
                 "idempotency_key_reused",
                 "Idempotency key reused",
             ),
+            Self::Conflict { code, .. } => (StatusCode::CONFLICT, *code, "Conflict"),
             Self::Unavailable(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",
@@ -270,6 +271,7 @@ impl From<ServiceError> for AppError {
                 order,
             },
             ServiceError::Unavailable(reason) => Self::Unavailable(reason),
+            ServiceError::Conflict { code, message } => Self::Conflict { code, message },
             ServiceError::Storage(e) => e.into(),
         }
     }

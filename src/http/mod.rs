@@ -10,6 +10,7 @@ mod field_text;
 mod headers;
 mod health;
 mod idempotency;
+mod locations;
 mod notifications;
 pub mod openapi;
 mod orders;
@@ -34,7 +35,7 @@ use axum::{
     extract::{DefaultBodyLimit, Request, State},
     middleware::{self, Next},
     response::{IntoResponse, Response},
-    routing::{get, post, put},
+    routing::{get, patch, post, put},
 };
 use std::sync::Arc;
 
@@ -49,7 +50,15 @@ pub fn router(app: Arc<App>) -> Router {
 pub fn router_with(app: Arc<App>, extra: Router<Arc<App>>) -> Router {
     let api = Router::new()
         .route("/stores", get(stores::list).post(stores::create))
-        .route("/stores/{id}", get(stores::get))
+        .route(
+            "/stores/{id}",
+            get(stores::get).patch(locations::update_store),
+        )
+        .route(
+            "/stores/{id}/locations",
+            get(locations::list).post(locations::create),
+        )
+        .route("/locations/{id}", patch(locations::update))
         .route("/stores/{id}/status", put(stores::set_status))
         .route(
             "/stores/{id}/synonyms",
@@ -69,6 +78,10 @@ pub fn router_with(app: Arc<App>, extra: Router<Arc<App>>) -> Router {
         .route(
             "/products/{id}/inventory/adjustments",
             post(products::adjust),
+        )
+        .route(
+            "/products/{id}/inventory/transfers",
+            post(locations::transfer),
         )
         .route(
             "/products/{id}/inventory/movements",
@@ -196,6 +209,10 @@ pub fn fuzz_decode_bodies(bytes: &[u8]) {
     use extract::decode;
     let _ = decode::<stores::CreateStore>(bytes);
     let _ = decode::<stores::SetStatus>(bytes);
+    let _ = decode::<locations::CreateLocation>(bytes);
+    let _ = decode::<locations::UpdateLocation>(bytes);
+    let _ = decode::<locations::UpdateStore>(bytes);
+    let _ = decode::<locations::CreateTransfer>(bytes);
     let _ = decode::<products::CreateProduct>(bytes);
     let _ = decode::<products::UpdateProduct>(bytes);
     let _ = decode::<products::Adjust>(bytes);

@@ -4,8 +4,8 @@
 
 use super::{asyncapi, events, notifications, search, socket, telemetry, webhooks};
 use super::{
-    auth, carts, health, orders, products, recommendations, reservations, reviews, schema, stores,
-    users,
+    auth, carts, health, locations, orders, products, recommendations, reservations, reviews,
+    schema, stores, users,
 };
 use axum::{
     http::{HeaderValue, header},
@@ -37,6 +37,11 @@ with a `code` (see the `Problem` schema). Live updates: the WebSocket at `/api/v
         stores::create,
         stores::get,
         stores::set_status,
+        locations::create,
+        locations::list,
+        locations::update,
+        locations::update_store,
+        locations::transfer,
         search::search,
         search::suggest,
         search::get_synonyms,

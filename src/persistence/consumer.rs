@@ -9,8 +9,8 @@
 //! [`Storage::checkpoint`]).
 
 use super::{
-    JournalRecord, ProductWrite, Snapshot, Storage, StorageError, StorageResult, StoredEvent, Tree,
-    codec, keys, legacy, log,
+    JournalRecord, ProductWrite, Storage, StorageError, StorageResult, StoredEvent, Tree, codec,
+    keys, legacy, log,
 };
 use crate::domain::{
     order::Order,
@@ -79,7 +79,7 @@ impl LogEvent {
             }
             let value = op.value.as_ref()?;
             match op.key.first()? {
-                b's' => codec::decode_upgrading::<Snapshot, legacy::SnapshotV1>(value)
+                b's' => legacy::decode_snapshot(value)
                     .ok()
                     .map(|s| s.product.catalog),
                 b'j' => match codec::decode::<JournalRecord>(value).ok()?.change {
@@ -106,7 +106,7 @@ impl LogEvent {
             let store_key = [keys::STORE_PREFIX, id].concat();
             let store = self.write.ops().iter().find_map(|op| {
                 (op.tree == Tree::Catalog && op.key.as_ref() == store_key.as_slice())
-                    .then(|| codec::decode::<Store>(op.value.as_ref()?).ok())
+                    .then(|| super::legacy::decode_store(op.value.as_ref()?).ok())
                     .flatten()
             })?;
             Some((store, at))

@@ -238,6 +238,8 @@ pub enum MovementKind {
     Sale,
     /// Sold units came back.
     Cancellation,
+    /// Units moved between two locations of the store (two movements: out and in).
+    Transfer,
 }
 
 impl MovementKind {
@@ -247,6 +249,7 @@ impl MovementKind {
             Self::Adjustment => "adjustment",
             Self::Sale => "sale",
             Self::Cancellation => "cancellation",
+            Self::Transfer => "transfer",
         }
     }
 }
@@ -272,6 +275,9 @@ pub struct Movement {
     pub reference: Option<String>,
     /// `admin`, a user id, or `system`.
     pub by: String,
+    /// The location whose `on_hand` changed (`None` for movements recorded before
+    /// locations: those were all at the default location). Stored from format 2 on.
+    pub location_id: Option<crate::domain::ids::LocationId>,
 }
 
 /// The embedded database.
@@ -516,7 +522,7 @@ impl Storage {
         let Some(raw) = self.entities.get(keys::snapshot(id))? else {
             return Ok(None);
         };
-        let snapshot: Snapshot = codec::decode_upgrading::<Snapshot, legacy::SnapshotV1>(&raw)?;
+        let snapshot: Snapshot = legacy::decode_snapshot(&raw)?;
         let snapshot_idx = snapshot.idx;
         let mut product = snapshot.product;
         let mut idx = snapshot.idx;
@@ -601,7 +607,11 @@ impl Storage {
             .rev()
             .skip(offset)
             .take(limit)
-            .map(|entry| Ok(codec::decode(&entry?.1)?))
+            .map(|entry| {
+                Ok(codec::decode_upgrading::<Movement, legacy::MovementV1>(
+                    &entry?.1,
+                )?)
+            })
             .collect()
     }
 
@@ -676,6 +686,14 @@ impl Storage {
     pub fn stores(&self) -> StorageResult<Vec<Store>> {
         self.catalog
             .scan_prefix(keys::STORE_PREFIX)
+            .map(|entry| Ok(legacy::decode_store(&entry?.1)?))
+            .collect()
+    }
+
+    /// Every stock location (of every store).
+    pub fn locations(&self) -> StorageResult<Vec<crate::domain::location::Location>> {
+        self.catalog
+            .scan_prefix(keys::LOCATION_PREFIX)
             .map(|entry| Ok(codec::decode(&entry?.1)?))
             .collect()
     }

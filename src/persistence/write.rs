@@ -139,7 +139,7 @@ impl ProductWrite {
         self.put(
             Tree::Entities,
             keys::movement(product, n),
-            codec::encode(m)?,
+            codec::encode_v2(m)?,
         );
         Ok(())
     }
@@ -149,7 +149,7 @@ impl ProductWrite {
         self.put(
             Tree::Entities,
             keys::snapshot(&snapshot.product.catalog.id),
-            codec::encode_v2(snapshot)?,
+            codec::encode_v3(snapshot)?,
         );
         Ok(())
     }
@@ -199,7 +199,21 @@ impl ProductWrite {
 
     /// Writes a store.
     pub fn store(&mut self, store: &Store) -> StorageResult<()> {
-        self.put(Tree::Catalog, keys::store(&store.id), codec::encode(store)?);
+        self.put(
+            Tree::Catalog,
+            keys::store(&store.id),
+            codec::encode_v2(store)?,
+        );
+        Ok(())
+    }
+
+    /// Writes a stock location (new or edited).
+    pub fn location(&mut self, location: &crate::domain::location::Location) -> StorageResult<()> {
+        self.put(
+            Tree::Catalog,
+            keys::location(&location.id),
+            codec::encode(location)?,
+        );
         Ok(())
     }
 

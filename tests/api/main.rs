@@ -12,6 +12,7 @@ mod errors;
 mod event_log;
 mod helpers;
 mod lifecycle;
+mod locations;
 mod notifications;
 mod observability;
 mod orders;
