@@ -427,6 +427,7 @@ fn rebuild_read_models(
             catalog,
             stock: product.ledger.levels(),
             locations: Arc::new(product.ledger.locations.clone()),
+            allocations: Vec::new(),
             movements: product.ledger.movements,
             rating: product.rating,
         });

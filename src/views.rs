@@ -4,7 +4,7 @@
 use crate::{
     domain::{
         ids::LocationId,
-        location::Location,
+        location::{Allocation, Location},
         product::Catalog,
         reservation::Reservation,
         review::{Rating, Review},
@@ -26,6 +26,9 @@ pub struct ProductView {
     pub stock: StockLevels,
     /// Stock per location as of the same change (sums to `stock`).
     pub locations: Arc<BTreeMap<LocationId, Level>>,
+    /// In a product actor's answer to a hold, resize, extend or commit: where that
+    /// reservation's units are held (or were sold from). Empty in the read model.
+    pub allocations: Vec<Allocation>,
     /// Number of inventory movements (the movement log's length).
     pub movements: u64,
     /// The review aggregate as of the last durable change: what product JSON shows as
@@ -155,7 +158,7 @@ pub fn reservation(r: &Reservation, now: Millis) -> Value {
     json!({
         "id": r.id,
         "status": r.public_status(now),
-        "items": r.items.iter().map(|i| json!({"product_id": i.product_id, "quantity": i.quantity})).collect::<Vec<_>>(),
+        "items": r.items.iter().map(|i| json!({"product_id": i.product_id, "quantity": i.quantity, "allocations": i.allocations})).collect::<Vec<_>>(),
         "expires_at": rfc3339(r.expires_at),
         "created_at": rfc3339(r.created_at),
         "ref": r.client_ref,
@@ -216,6 +219,7 @@ pub fn order(o: &crate::domain::order::Order) -> Value {
             "quantity": l.quantity,
             "unit_price": l.unit_price,
             "line_total": l.total(),
+            "allocations": l.allocations,
         })).collect::<Vec<_>>(),
         "subtotal": total,
         "total": total,
@@ -253,6 +257,8 @@ pub fn cart(c: &crate::domain::cart::Cart, now: Millis) -> Value {
             "quantity": l.quantity,
             "unit_price": l.unit_price,
             "line_total": money(l.unit_price.amount.saturating_mul(l.quantity), &l.unit_price.currency),
+            // Where the active hold keeps them; nothing once it lapsed.
+            "allocations": if hold.is_some() { l.allocations.as_slice() } else { &[] },
         })).collect::<Vec<_>>(),
         "subtotal": c.subtotal(),
         "item_count": c.item_count(),

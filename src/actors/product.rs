@@ -15,6 +15,7 @@ use crate::{
     domain::{
         DomainError,
         ids::{LocationId, MovementId, ProductId, ReservationId},
+        location::Allocation,
         product::{CatalogPatch, Product, ProductChange, ProductSignal, ProductStatus},
         reservation::Reservation,
         review::{ReviewBook, ReviewCommand, ReviewEffect},
@@ -300,6 +301,13 @@ impl Actor for ProductActor {
             r.map(|changes| changes.into_iter().map(ProductChange::Stock).collect())
         };
         let mut companion = None;
+        let focus = match &message {
+            ProductMsg::Hold { reservation, .. }
+            | ProductMsg::Resize { reservation, .. }
+            | ProductMsg::Extend { reservation, .. } => Focus::Held(reservation.clone()),
+            ProductMsg::Commit { reservation, .. } => Focus::Sold(reservation.clone()),
+            _ => Focus::None,
+        };
         let (decided, context, reply) = match message {
             ProductMsg::Hold {
                 reservation,
@@ -468,7 +476,7 @@ impl Actor for ProductActor {
             }
         };
         state
-            .execute(&myself, decided, context, companion, reply)
+            .execute(&myself, decided, context, companion, focus, reply)
             .await;
         state.count_holds();
         // Always re-arm: a timer that woke with nothing due (say, the wall clock stepped back)
@@ -476,6 +484,14 @@ impl Actor for ProductActor {
         state.arm_timer(&myself);
         Ok(())
     }
+}
+
+/// The reservation a reply is about, whose allocations it carries: the hold as it is after
+/// the change (hold, resize, extend), or the units it sold (commit).
+enum Focus {
+    None,
+    Held(ReservationId),
+    Sold(ReservationId),
 }
 
 /// Who and what a movement is attributed to.
@@ -544,6 +560,7 @@ impl ProductState {
             catalog: Arc::clone(&self.product.catalog),
             stock: self.product.ledger.levels(),
             locations: Arc::new(self.product.ledger.locations.clone()),
+            allocations: Vec::new(),
             movements: self.product.ledger.movements,
             rating: self.product.rating,
         }
@@ -559,6 +576,7 @@ impl ProductState {
         decided: Result<Vec<ProductChange>, DomainError>,
         context: MovementContext,
         companion: Option<Box<Reservation>>,
+        focus: Focus,
         reply: Option<Reply>,
     ) {
         let changes = match decided {
@@ -569,8 +587,16 @@ impl ProductState {
                 return;
             }
         };
+        // A sale's locations are known only before it is applied.
+        let sold = match &focus {
+            Focus::Sold(reservation) => self.allocations_of(reservation),
+            _ => Vec::new(),
+        };
         if changes.is_empty() && companion.is_none() {
-            let view = self.view();
+            let mut view = self.view();
+            if let Focus::Held(reservation) = &focus {
+                view.allocations = self.allocations_of(reservation);
+            }
             self.answer_in_order(Ok(view), reply).await;
             return;
         }
@@ -578,14 +604,35 @@ impl ProductState {
             Ok(recorded) => recorded,
             Err(error) => return self.fail(myself, error, reply),
         };
-        if let Some(record) = companion
-            && let Err(error) = write.reservation(&record)
-        {
-            return self.fail(myself, error.to_string(), reply);
+        let mut answer = self.view();
+        answer.allocations = match &focus {
+            Focus::Held(reservation) => self.allocations_of(reservation),
+            Focus::Sold(_) => sold,
+            Focus::None => Vec::new(),
+        };
+        if let Some(mut record) = companion {
+            // The record travels with this product's hold: it shows where the units are.
+            let product = &self.product.catalog.id;
+            for item in record.items.iter_mut().filter(|i| &i.product_id == product) {
+                item.allocations = answer.allocations.clone();
+            }
+            if let Err(error) = write.reservation(&record) {
+                return self.fail(myself, error.to_string(), reply);
+            }
         }
         let view = self.view();
-        self.submit(myself, write, outgoing, view.clone(), view, reply)
+        self.submit(myself, write, outgoing, view, answer, reply)
             .await;
+    }
+
+    /// Where `reservation`'s units are held at this product (none when it holds nothing).
+    fn allocations_of(&self, reservation: &ReservationId) -> Vec<Allocation> {
+        self.product
+            .ledger
+            .holds
+            .get(reservation)
+            .map(|hold| hold.allocations.clone())
+            .unwrap_or_default()
     }
 
     /// Hands a recorded write to the committer; once it is durable, the read model gets

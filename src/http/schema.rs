@@ -10,7 +10,7 @@
 use crate::{
     auth::users::Role,
     domain::{
-        location::{AllocationStrategy, LocationKind},
+        location::{Allocation, AllocationStrategy, LocationKind},
         money::Money,
         order::{OrderStatus, PaymentStatus},
         product::ProductStatus,
@@ -360,6 +360,8 @@ pub struct ReservationItem {
     pub product_id: String,
     /// Units held.
     pub quantity: i64,
+    /// Where they are held, per location.
+    pub allocations: Vec<Allocation>,
 }
 
 /// A stock hold across products.
@@ -400,6 +402,9 @@ pub struct Line {
     pub unit_price: Money,
     /// `unit_price × quantity`.
     pub line_total: Money,
+    /// Where the units come from: a cart's active hold, an order's sale (empty before
+    /// the sale, and for orders placed before locations).
+    pub allocations: Vec<Allocation>,
 }
 
 /// The hold a cart keeps on its units.

@@ -12,6 +12,7 @@ use crate::domain::{
     money::Money,
     order::{HistoryEntry, Order, OrderLine, OrderStatus, Payment, PaymentStatus},
     product::{Catalog, Product},
+    reservation::{Reservation, ReservationItem, ReservationStatus},
     review::Rating,
     stock::Ledger,
     store::{Store, StoreKind},
@@ -200,6 +201,54 @@ impl From<MovementV1> for Movement {
     }
 }
 
+/// A reservation line before locations (format 1).
+#[derive(Deserialize)]
+pub struct ReservationItemV1 {
+    product_id: ProductId,
+    quantity: i64,
+}
+
+/// A reservation before locations (format 1).
+#[derive(Deserialize)]
+pub struct ReservationV1 {
+    id: ReservationId,
+    status: ReservationStatus,
+    items: Vec<ReservationItemV1>,
+    expires_at: Millis,
+    created_at: Millis,
+    client_ref: Option<String>,
+    created_by: String,
+}
+
+impl From<ReservationV1> for Reservation {
+    fn from(r: ReservationV1) -> Self {
+        Self {
+            id: r.id,
+            status: r.status,
+            items: r
+                .items
+                .into_iter()
+                .map(|i| ReservationItem {
+                    product_id: i.product_id,
+                    quantity: i.quantity,
+                    // Units held before locations are at the default location; the record
+                    // did not say so, and the ledger's upgrade does.
+                    allocations: Vec::new(),
+                })
+                .collect(),
+            expires_at: r.expires_at,
+            created_at: r.created_at,
+            client_ref: r.client_ref,
+            created_by: r.created_by,
+        }
+    }
+}
+
+/// Decodes a reservation of any format.
+pub fn decode_reservation(bytes: &[u8]) -> Result<Reservation, codec::CodecError> {
+    codec::decode_upgrading::<Reservation, ReservationV1>(bytes)
+}
+
 /// Decodes a product snapshot of any format.
 pub fn decode_snapshot(bytes: &[u8]) -> Result<Snapshot, codec::CodecError> {
     codec::decode_upgrading_v3::<Snapshot, SnapshotV2, SnapshotV1>(bytes)
@@ -379,7 +428,7 @@ pub struct CartV1 {
     id: CartId,
     store_id: Option<StoreId>,
     customer_id: Option<UserId>,
-    lines: Vec<CartLine>,
+    lines: Vec<CartLineV1>,
     hold: Option<CartHold>,
     created_at: Millis,
     updated_at: Millis,
@@ -393,7 +442,7 @@ impl From<CartV1> for Cart {
             id: c.id,
             store_id: c.store_id,
             customer_id: c.customer_id,
-            lines: c.lines,
+            lines: c.lines.into_iter().map(Into::into).collect(),
             hold: c.hold,
             created_at: c.created_at,
             updated_at: c.updated_at,
@@ -402,6 +451,66 @@ impl From<CartV1> for Cart {
             store_bound: false,
         }
     }
+}
+
+/// A cart line before locations (formats 1 and 2).
+#[derive(Deserialize)]
+pub struct CartLineV1 {
+    product_id: ProductId,
+    sku: String,
+    name: String,
+    quantity: i64,
+    unit_price: Money,
+}
+
+impl From<CartLineV1> for CartLine {
+    fn from(l: CartLineV1) -> Self {
+        Self {
+            product_id: l.product_id,
+            sku: l.sku,
+            name: l.name,
+            quantity: l.quantity,
+            unit_price: l.unit_price,
+            allocations: Vec::new(),
+        }
+    }
+}
+
+/// A cart before locations (format 2).
+#[derive(Deserialize)]
+pub struct CartV2 {
+    id: CartId,
+    store_id: Option<StoreId>,
+    customer_id: Option<UserId>,
+    lines: Vec<CartLineV1>,
+    hold: Option<CartHold>,
+    created_at: Millis,
+    updated_at: Millis,
+    expires_at: Millis,
+    version: u64,
+    store_bound: bool,
+}
+
+impl From<CartV2> for Cart {
+    fn from(c: CartV2) -> Self {
+        Self {
+            id: c.id,
+            store_id: c.store_id,
+            customer_id: c.customer_id,
+            lines: c.lines.into_iter().map(Into::into).collect(),
+            hold: c.hold,
+            created_at: c.created_at,
+            updated_at: c.updated_at,
+            expires_at: c.expires_at,
+            version: c.version,
+            store_bound: c.store_bound,
+        }
+    }
+}
+
+/// Decodes a cart of any format.
+pub fn decode_cart(bytes: &[u8]) -> Result<Cart, codec::CodecError> {
+    codec::decode_upgrading_v3::<Cart, CartV2, CartV1>(bytes)
 }
 
 /// A user before `email_verified` and `disabled` (field order as then).
@@ -555,8 +664,7 @@ mod tests {
             (1i64, 2i64, 3i64, 4u64),
         );
         let bytes = codec::encode(&old_cart).expect("encodes");
-        let cart: Cart =
-            codec::decode_upgrading::<Cart, CartV1>(&bytes).expect("a format-1 cart loads");
+        let cart: Cart = decode_cart(&bytes).expect("a format-1 cart loads");
         assert_eq!(cart.id, cart_id);
         assert!(!cart.store_bound);
         assert_eq!(cart.version, 4);

@@ -626,7 +626,7 @@ impl Storage {
     pub fn cart(&self, id: &CartId) -> StorageResult<Option<Cart>> {
         self.entities
             .get(keys::cart(id.as_str()))?
-            .map(|raw| Ok(codec::decode_upgrading::<Cart, legacy::CartV1>(&raw)?))
+            .map(|raw| Ok(legacy::decode_cart(&raw)?))
             .transpose()
     }
 
@@ -634,7 +634,7 @@ impl Storage {
     pub fn carts_needing_timers(&self, now: Millis) -> StorageResult<Vec<CartId>> {
         let mut ids = Vec::new();
         for entry in self.entities.scan_prefix(keys::CART_PREFIX) {
-            let cart: Cart = codec::decode_upgrading::<Cart, legacy::CartV1>(&entry?.1)?;
+            let cart: Cart = legacy::decode_cart(&entry?.1)?;
             if cart.hold.is_some() || cart.expires_at <= now {
                 ids.push(cart.id);
             }
@@ -704,7 +704,7 @@ impl Storage {
     pub fn reservation(&self, id: &ReservationId) -> StorageResult<Option<Reservation>> {
         self.reservations
             .get(id.as_str().as_bytes())?
-            .map(|raw| Ok(codec::decode(&raw)?))
+            .map(|raw| Ok(legacy::decode_reservation(&raw)?))
             .transpose()
     }
 
@@ -712,7 +712,7 @@ impl Storage {
     pub fn reservations(&self) -> impl Iterator<Item = StorageResult<Reservation>> + '_ {
         self.reservations
             .iter()
-            .map(|entry| Ok(codec::decode(&entry?.1)?))
+            .map(|entry| Ok(legacy::decode_reservation(&entry?.1)?))
     }
 
     // ---- idempotency ----------------------------------------------------------------------

@@ -124,7 +124,7 @@ impl ProductWrite {
         self.put(
             Tree::Entities,
             keys::cart(cart.id.as_str()),
-            codec::encode_v2(cart)?,
+            codec::encode_v3(cart)?,
         );
         Ok(())
     }
@@ -187,7 +187,7 @@ impl ProductWrite {
         self.put(
             Tree::Reservations,
             r.id.as_str().as_bytes().to_vec(),
-            codec::encode(r)?,
+            codec::encode_v2(r)?,
         );
         Ok(())
     }

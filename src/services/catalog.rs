@@ -334,6 +334,7 @@ impl Catalog {
             catalog: Arc::clone(&product.catalog),
             stock: product.ledger.levels(),
             locations: Arc::new(product.ledger.locations.clone()),
+            allocations: Vec::new(),
             movements: product.ledger.movements,
             rating: product.rating,
         };

@@ -192,6 +192,14 @@ async fn a_hold_takes_from_locations_in_the_stores_order_and_splits() {
     // Priority: shop (0) then back room (1) then main (2); 5 units split 3 + 2.
     let (status, reservation) = hold(&app, &product, 5).await;
     assert_eq!(status, 201, "{reservation}");
+    let split = json!([{"location_id": shop, "quantity": 3}, {"location_id": back, "quantity": 2}]);
+    assert_eq!(
+        reservation["items"][0]["allocations"], split,
+        "{reservation}"
+    );
+    let id = reservation["id"].as_str().expect("id");
+    let (_, stored) = app.admin_get(&format!("/api/v1/reservations/{id}")).await;
+    assert_eq!(stored["items"][0]["allocations"], split, "{stored}");
     let levels = inventory(&app, &product).await;
     assert_eq!(
         [&main, &shop, &back].map(|l| available_at(&levels, l)),
@@ -305,5 +313,174 @@ async fn a_transfer_moves_available_units_and_refuses_more() {
         items[2]["location_id"],
         json!(main),
         "the initial stock: {movements}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn carts_and_orders_show_where_their_units_come_from() {
+    let app = spawn_app().await;
+    let (_, product, [main, shop, back]) = three_locations(&app, 2).await;
+    let customer = app.customer().await;
+    let token = customer.token.as_str();
+    let cart = app.cart_with(token, &product, 3).await;
+    let (status, body) = app.get_cart(&cart, Some(token)).await;
+    assert_eq!(status, 200, "{body}");
+    let split = json!([{"location_id": shop, "quantity": 2}, {"location_id": back, "quantity": 1}]);
+    assert_eq!(body["items"][0]["allocations"], split, "{body}");
+    let (status, order) = app.checkout(token, &cart, "tok_visa").await;
+    assert_eq!(status, 201, "{order}");
+    let id = order["id"].as_str().expect("id");
+    let (_, order) = app.get_order(id, Some(token)).await;
+    assert_eq!(order["items"][0]["allocations"], split, "{order}");
+    let levels = inventory(&app, &product).await;
+    assert_eq!(available_at(&levels, &main), 2, "{levels}");
+    assert_eq!(available_at(&levels, &shop), 0, "{levels}");
+}
+
+/// One `put` of a log record's body (`ProductWrite::encode`'s layout): tree tag, key, value.
+fn put_op(out: &mut Vec<u8>, tree: u8, key: &[u8], value: &[u8]) {
+    out.push(tree);
+    out.extend_from_slice(&(key.len() as u32).to_le_bytes());
+    out.extend_from_slice(key);
+    out.push(1);
+    out.extend_from_slice(&(value.len() as u32).to_le_bytes());
+    out.extend_from_slice(value);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_data_dir_from_before_locations_puts_every_products_stock_in_its_default_location() {
+    use emporium::domain::{
+        ids::{ProductId, ReservationId, StoreId},
+        money::Money,
+        product::{Catalog, ProductStatus},
+        review::Rating,
+        store::StoreKind,
+    };
+    use emporium::persistence::{
+        ProductWrite, Storage, codec, committer::Committer, data_dir::DataDir,
+    };
+    use std::{collections::BTreeMap, sync::Arc};
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = StoreId::generate();
+    let product = ProductId::generate();
+    let held = ReservationId::generate();
+    {
+        // What the build before locations wrote: a format-1 store (no allocation strategy)
+        // and a format-2 snapshot whose ledger knows no locations (7 on hand, 2 held).
+        let store_v1 = (&store, "Old shop", StoreKind::Retail, "USD", true, 1_000i64);
+        let catalog = Arc::new(Catalog {
+            id: product.clone(),
+            store_id: store.clone(),
+            sku: "OLD-1".into(),
+            name: "Old".into(),
+            description: None,
+            category: None,
+            brand: None,
+            price: Money {
+                amount: 100,
+                currency: "USD".into(),
+            },
+            attributes: BTreeMap::new(),
+            image_urls: Vec::new(),
+            status: ProductStatus::Active,
+            low_stock_threshold: 0,
+            created_at: 1_000,
+            updated_at: 1_000,
+        });
+        let far = 4_000_000_000_000i64;
+        let holds = BTreeMap::from([(held.clone(), (2i64, far))]);
+        let ledger_v1 = (7i64, 2i64, holds, 3u64, false, 1u64);
+        let snapshot_v2 = (0u64, (&catalog, ledger_v1, Rating::default()));
+        let mut body = Vec::new();
+        let mut store_key = b"store\0".to_vec();
+        store_key.extend_from_slice(store.as_str().as_bytes());
+        put_op(
+            &mut body,
+            2,
+            &store_key,
+            &codec::encode(&store_v1).expect("store"),
+        );
+        let mut snapshot_key = b"s".to_vec();
+        snapshot_key.extend_from_slice(product.as_str().as_bytes());
+        snapshot_key.push(0);
+        put_op(
+            &mut body,
+            1,
+            &snapshot_key,
+            &codec::encode_v2(&snapshot_v2).expect("snapshot"),
+        );
+        let write = ProductWrite::decode(&body).expect("a write");
+        let data_dir = DataDir::open(dir.path()).expect("data dir");
+        let storage = Storage::open_in(&data_dir, Default::default()).expect("storage");
+        let committer = Committer::start(storage.clone());
+        committer.write_durable(write).await.expect("durable");
+        storage.checkpoint().expect("checkpoint");
+    }
+    // The committer's threads let go of the data dir shortly after their last handle.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while DataDir::open(dir.path())
+        .ok()
+        .and_then(|d| Storage::open_in(&d, Default::default()).ok())
+        .is_none()
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "data dir still locked"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+
+    let server = crate::helpers::ServerProcess::start(dir.path(), &[]);
+    let client = reqwest::Client::new();
+    crate::helpers::wait_ready(&client, server.addr).await;
+    let get = |path: String| {
+        let client = client.clone();
+        let addr = server.addr;
+        async move {
+            let response = client
+                .get(format!("http://{addr}{path}"))
+                .send()
+                .await
+                .expect("sent");
+            let status = response.status().as_u16();
+            (status, response.json::<Value>().await.expect("json"))
+        }
+    };
+    let (status, body) = get(format!("/api/v1/stores/{store}")).await;
+    assert_eq!(
+        (status, &body["allocation"]),
+        (200, &json!("priority")),
+        "{body}"
+    );
+    let (_, locations) = get(format!("/api/v1/stores/{store}/locations")).await;
+    let items = locations["items"].as_array().expect("items");
+    assert_eq!(items.len(), 1, "{locations}");
+    assert_eq!(
+        (&items[0]["default"], &items[0]["active"]),
+        (&json!(true), &json!(true))
+    );
+    let main = items[0]["id"].clone();
+    let (status, inventory) = get(format!("/api/v1/products/{product}/inventory")).await;
+    assert_eq!(status, 200, "{inventory}");
+    assert_eq!(
+        inventory["locations"],
+        json!([{"location_id": main, "on_hand": 7, "reserved": 2, "available": 5}])
+    );
+    // The old hold sells from there, and new stock lands there too.
+    let (status, body) = crate::helpers::send(
+        client
+            .post(format!(
+                "http://{}/api/v1/products/{product}/inventory/adjustments",
+                server.addr
+            ))
+            .bearer_auth(crate::helpers::ADMIN_TOKEN)
+            .json(&json!({"delta": 3, "reason": "restock"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["locations"],
+        json!([{"location_id": main, "on_hand": 10, "reserved": 2, "available": 8}])
     );
 }
