@@ -14,13 +14,15 @@ use crate::realtime::EventType;
 use crate::{
     domain::{
         DomainError,
-        ids::{LocationId, MovementId, ProductId, ReservationId},
+        cart::{Cart, CartHold, CartLine},
+        ids::{CartId, LocationId, MovementId, ProductId, ReservationId, UserId, WaitlistId},
         location::Allocation,
         product::{CatalogPatch, Product, ProductChange, ProductSignal, ProductStatus},
         reservation::Reservation,
         review::{ReviewBook, ReviewCommand, ReviewEffect},
         stock::{AdjustmentReason, ReleaseCause, StockChange, StockSignal},
         time::{Millis, now_ms},
+        waitlist::{WaitlistEntry, WaitlistStatus},
     },
     persistence::{JournalRecord, Movement, MovementKind, ProductWrite, Snapshot, StoredEvent},
     views::{self, ProductView},
@@ -157,6 +159,13 @@ pub enum ProductMsg {
         /// Answer, when someone waits for it.
         reply: Option<Reply>,
     },
+    /// Join or leave the product's waitlist (boxed: see [`ProductMsg::Update`]).
+    Waitlist {
+        /// The command.
+        command: Box<WaitlistCommand>,
+        /// Answer: the entry and its 1-based position while waiting.
+        reply: WaitlistReply,
+    },
     /// Periodic check whether the actor may passivate (sent to every live actor by the
     /// registry's sweeper: one task for all of them, not a timer task per actor).
     IdleCheck,
@@ -171,6 +180,26 @@ impl super::registry::Passivates for ProductMsg {
     fn idle_check() -> Self {
         Self::IdleCheck
     }
+}
+
+/// The reply to a waitlist command.
+pub type WaitlistReply = RpcReplyPort<Result<(WaitlistEntry, Option<usize>), ActorError>>;
+
+/// A change of a product's waitlist.
+#[derive(Clone)]
+pub enum WaitlistCommand {
+    /// Get in line for `quantity` units (only while sold out).
+    Join {
+        /// Who.
+        customer: UserId,
+        /// Units wanted.
+        quantity: i64,
+    },
+    /// Leave the line.
+    Leave {
+        /// Who.
+        customer: UserId,
+    },
 }
 
 /// A transfer between two locations (checked by the caller to be the store's).
@@ -223,6 +252,8 @@ pub struct ProductState {
     /// The product's reviews, read from sled at the first review command (most activations
     /// are about stock and never need them); from then on ahead of sled like the rest.
     reviews: Option<ReviewBook>,
+    /// The product's waitlist in line order (read at start: most are empty).
+    waitlist: Vec<WaitlistEntry>,
 }
 
 impl Actor for ProductActor {
@@ -240,6 +271,7 @@ impl Actor for ProductActor {
             .storage
             .load_product(&args.id)?
             .ok_or_else(|| format!("product {} not found", args.id))?;
+        let waitlist = args.shared.storage.waitlist(&args.id)?;
         let mut state = ProductState {
             product,
             idx,
@@ -252,6 +284,7 @@ impl Actor for ProductActor {
             holds_counted: 0,
             writes_in_flight: Arc::new(AtomicUsize::new(0)),
             reviews: None,
+            waitlist,
         };
         state.count_holds();
         state.arm_timer(&myself);
@@ -290,6 +323,10 @@ impl Actor for ProductActor {
         let message = match message {
             ProductMsg::Review { command, reply } => {
                 state.review(&myself, *command, reply).await;
+                return Ok(());
+            }
+            ProductMsg::Waitlist { command, reply } => {
+                state.waitlist_command(&myself, *command, reply).await;
                 return Ok(());
             }
             other => other,
@@ -462,6 +499,10 @@ impl Actor for ProductActor {
                 let _ = reply.send(Err(ActorError::Unavailable("misrouted review".into())));
                 return Ok(());
             }
+            ProductMsg::Waitlist { reply, .. } => {
+                let _ = reply.send(Err(ActorError::Unavailable("misrouted waitlist".into())));
+                return Ok(());
+            }
             ProductMsg::IdleCheck => {
                 let idle = Duration::from_secs(state.shared.config.actors.idle_seconds.max(1));
                 state.maybe_passivate(&myself, idle);
@@ -478,6 +519,8 @@ impl Actor for ProductActor {
         state
             .execute(&myself, decided, context, companion, focus, reply)
             .await;
+        // Units that came back go to the first in line before the next message is seen.
+        state.serve_waitlist(&myself).await;
         state.count_holds();
         // Always re-arm: a timer that woke with nothing due (say, the wall clock stepped back)
         // must not leave the remaining holds without a timer.
@@ -623,6 +666,199 @@ impl ProductState {
         let view = self.view();
         self.submit(myself, write, outgoing, view, answer, reply)
             .await;
+    }
+
+    /// Joins or leaves the waitlist; the entry is answered once durable.
+    async fn waitlist_command(
+        &mut self,
+        myself: &ActorRef<ProductMsg>,
+        command: WaitlistCommand,
+        reply: WaitlistReply,
+    ) {
+        let refuse = |code, message| Err(ActorError::Refused(DomainError::Conflict(code, message)));
+        let entry = match command {
+            WaitlistCommand::Join { customer, quantity } => {
+                if self
+                    .waitlist
+                    .iter()
+                    .any(|e| e.customer_id == customer && e.status == WaitlistStatus::Waiting)
+                {
+                    let _ = reply.send(refuse(
+                        "already_waiting",
+                        "already waiting for this product",
+                    ));
+                    return;
+                }
+                let placement = self
+                    .shared
+                    .read_model
+                    .placement(&self.product.catalog.store_id);
+                if self.product.ledger.holdable(&placement) > 0 {
+                    let _ = reply.send(refuse(
+                        "not_sold_out",
+                        "the product is not sold out: hold it instead",
+                    ));
+                    return;
+                }
+                let entry = WaitlistEntry {
+                    id: WaitlistId::generate(),
+                    product_id: self.product.catalog.id.clone(),
+                    customer_id: customer,
+                    quantity,
+                    status: WaitlistStatus::Waiting,
+                    cart_id: None,
+                    seq: self.waitlist.last().map_or(1, |e| e.seq + 1),
+                    created_at: now_ms(),
+                };
+                self.waitlist.push(entry.clone());
+                entry
+            }
+            WaitlistCommand::Leave { customer } => {
+                let Some(entry) = self
+                    .waitlist
+                    .iter_mut()
+                    .find(|e| e.customer_id == customer && e.status == WaitlistStatus::Waiting)
+                else {
+                    let _ = reply.send(Err(ActorError::Refused(DomainError::NotFound)));
+                    return;
+                };
+                entry.status = WaitlistStatus::Left;
+                entry.clone()
+            }
+        };
+        let mut write = ProductWrite::default();
+        if let Err(error) = write.waitlist_entry(&entry) {
+            let _ = reply.send(Err(ActorError::Unavailable(error.to_string())));
+            return;
+        }
+        let position = self.position_of(&entry.id);
+        let view = self.view();
+        self.submit(
+            myself,
+            write,
+            Vec::new(),
+            view,
+            (entry, position),
+            Some(reply),
+        )
+        .await;
+    }
+
+    /// The 1-based place of a waiting entry in line.
+    fn position_of(&self, id: &WaitlistId) -> Option<usize> {
+        let positions = crate::domain::waitlist::positions(&self.waitlist);
+        self.waitlist
+            .iter()
+            .zip(positions)
+            .find(|(e, _)| &e.id == id)
+            .and_then(|(_, p)| p)
+    }
+
+    /// While the first in line can be served from the units free to hold, holds them for
+    /// `carts.hold_seconds` in a new cart of theirs (one write: the hold, the cart with its
+    /// `cart.updated` event, and the entry marked served, which the notifications follower
+    /// turns into a `waitlist_served` email). Strictly first come, first served: a first in
+    /// line wanting more than is free waits, and so does everyone behind them.
+    async fn serve_waitlist(&mut self, myself: &ActorRef<ProductMsg>) {
+        while let Some(index) = self
+            .waitlist
+            .iter()
+            .position(|e| e.status == WaitlistStatus::Waiting)
+        {
+            if self.product.catalog.status == ProductStatus::Archived {
+                return;
+            }
+            let placement = self
+                .shared
+                .read_model
+                .placement(&self.product.catalog.store_id);
+            let entry = &self.waitlist[index];
+            if entry.quantity > self.product.ledger.holdable(&placement) {
+                return;
+            }
+            let now = now_ms();
+            let hold_seconds = i64::try_from(self.shared.config.carts.hold_seconds).unwrap_or(600);
+            let expires_at = now + hold_seconds.saturating_mul(1000);
+            let reservation = ReservationId::generate();
+            let changes = match self.product.ledger.hold_in(
+                &self.product.catalog.id,
+                &reservation,
+                entry.quantity,
+                expires_at,
+                &placement,
+            ) {
+                Ok(changes) => changes,
+                Err(_) => return,
+            };
+            let changes = changes.into_iter().map(ProductChange::Stock).collect();
+            let (mut write, outgoing) = match self.record(changes, MovementContext::system()) {
+                Ok(recorded) => recorded,
+                Err(error) => return self.fail(myself, error, None),
+            };
+            let catalog = &self.product.catalog;
+            let ttl_days = i64::try_from(self.shared.config.carts.ttl_days).unwrap_or(7);
+            let mut cart = Cart {
+                id: CartId::generate(),
+                store_id: Some(catalog.store_id.clone()),
+                customer_id: Some(self.waitlist[index].customer_id.clone()),
+                lines: vec![CartLine {
+                    product_id: catalog.id.clone(),
+                    sku: catalog.sku.clone(),
+                    name: catalog.name.clone(),
+                    quantity: self.waitlist[index].quantity,
+                    unit_price: catalog.price.clone(),
+                    allocations: self.allocations_of(&reservation),
+                }],
+                hold: Some(CartHold {
+                    reservation_id: reservation,
+                    expires_at,
+                }),
+                created_at: now,
+                updated_at: now,
+                expires_at: now + ttl_days.saturating_mul(24 * 60 * 60 * 1000),
+                version: 1,
+                store_bound: false,
+            };
+            let entry = &mut self.waitlist[index];
+            entry.status = WaitlistStatus::Served;
+            entry.cart_id = Some(cart.id.clone());
+            let entry = entry.clone();
+            let data = views::cart(&cart, now);
+            let stored = StoredEvent {
+                seq: cart.version,
+                at: now,
+                name: EventType::CartUpdated.as_str().into(),
+                data: data.to_string(),
+            };
+            let recorded = write
+                .cart(&cart)
+                .and_then(|()| write.event_of(cart.id.as_str(), &stored))
+                .and_then(|()| write.waitlist_entry(&entry));
+            if let Err(error) = recorded {
+                return self.fail(myself, error.to_string(), None);
+            }
+            tracing::info!(product = %catalog.id, cart = %cart.id, waitlist = %entry.id, "served the first in line");
+            let view = self.view();
+            self.submit::<()>(myself, write, outgoing, view, (), None)
+                .await;
+            // Published once durable: the committer answers in order, behind the write.
+            let shared = Arc::clone(&self.shared);
+            cart.version = 1;
+            self.shared
+                .committer
+                .submit(Box::new(move |durable| {
+                    if durable.is_ok() {
+                        shared.hub.publish_durable(
+                            &format!("cart:{}", cart.id),
+                            cart.version,
+                            EventType::CartUpdated,
+                            &data,
+                            now,
+                        );
+                    }
+                }))
+                .await;
+        }
     }
 
     /// Where `reservation`'s units are held at this product (none when it holds nothing).

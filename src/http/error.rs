@@ -290,6 +290,10 @@ impl From<DomainError> for AppError {
             DomainError::StoreClosed => Self::StoreClosed,
             DomainError::AlreadyReviewed => Self::AlreadyReviewed,
             DomainError::NotReviewAuthor => Self::Forbidden,
+            DomainError::Conflict(code, message) => Self::Conflict {
+                code,
+                message: message.into(),
+            },
             DomainError::InvalidTransition { from, to, allowed } => Self::InvalidTransition {
                 from: from.as_str().into(),
                 to: to.as_str().into(),

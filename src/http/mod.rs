@@ -27,6 +27,7 @@ pub mod telemetry;
 mod topics;
 mod unique_keys;
 mod users;
+mod waitlist;
 mod webhooks;
 
 use crate::{app::App, error::AppError};
@@ -78,6 +79,12 @@ pub fn router_with(app: Arc<App>, extra: Router<Arc<App>>) -> Router {
         .route(
             "/products/{id}/inventory/adjustments",
             post(products::adjust),
+        )
+        .route(
+            "/products/{id}/waitlist",
+            get(waitlist::list)
+                .post(waitlist::join)
+                .delete(waitlist::leave),
         )
         .route(
             "/products/{id}/inventory/transfers",
@@ -142,6 +149,7 @@ pub fn router_with(app: Arc<App>, extra: Router<Arc<App>>) -> Router {
         )
         .route("/me", get(auth::me))
         .route("/me/password", post(users::change_password))
+        .route("/me/waitlist", get(waitlist::mine))
         .route("/users", get(users::list).post(auth::create_user))
         .route("/users/{id}", get(users::get).patch(users::update))
         .route(
@@ -213,6 +221,7 @@ pub fn fuzz_decode_bodies(bytes: &[u8]) {
     let _ = decode::<locations::UpdateLocation>(bytes);
     let _ = decode::<locations::UpdateStore>(bytes);
     let _ = decode::<locations::CreateTransfer>(bytes);
+    let _ = decode::<waitlist::JoinWaitlist>(bytes);
     let _ = decode::<products::CreateProduct>(bytes);
     let _ = decode::<products::UpdateProduct>(bytes);
     let _ = decode::<products::Adjust>(bytes);

@@ -5,7 +5,7 @@
 use super::{asyncapi, events, notifications, search, socket, telemetry, webhooks};
 use super::{
     auth, carts, health, locations, orders, products, recommendations, reservations, reviews,
-    schema, stores, users,
+    schema, stores, users, waitlist,
 };
 use axum::{
     http::{HeaderValue, header},
@@ -42,6 +42,10 @@ with a `code` (see the `Problem` schema). Live updates: the WebSocket at `/api/v
         locations::update,
         locations::update_store,
         locations::transfer,
+        waitlist::join,
+        waitlist::leave,
+        waitlist::list,
+        waitlist::mine,
         search::search,
         search::suggest,
         search::get_synonyms,

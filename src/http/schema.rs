@@ -75,6 +75,37 @@ pub struct Location {
     pub created_at: String,
 }
 
+/// A place in a product's waitlist.
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WaitlistEntry {
+    /// `wl_…`
+    pub id: String,
+    /// `prod_…`
+    pub product_id: String,
+    /// Units wanted.
+    pub quantity: i64,
+    /// 1-based place among those waiting; null once served or left.
+    #[schema(required = true)]
+    pub position: Option<u64>,
+    /// `waiting`, `served` or `left`.
+    pub status: String,
+    /// The cart holding their units once served.
+    #[schema(required = true)]
+    pub cart_id: Option<String>,
+    /// RFC 3339.
+    #[schema(format = DateTime)]
+    pub created_at: String,
+}
+
+/// Waitlist entries.
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WaitlistList {
+    /// The entries.
+    pub items: Vec<WaitlistEntry>,
+}
+
 /// A store's locations, oldest first.
 #[derive(Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -12,6 +12,7 @@ use super::{
     JournalRecord, ProductWrite, Storage, StorageError, StorageResult, StoredEvent, Tree, codec,
     keys, legacy, log,
 };
+use crate::domain::waitlist::{WaitlistEntry, WaitlistStatus};
 use crate::domain::{
     order::Order,
     product::{Catalog, ProductChange},
@@ -94,6 +95,16 @@ impl LogEvent {
 }
 
 impl LogEvent {
+    /// The waitlist entries this record marks served (units were held for them in a cart).
+    pub fn waitlist_served(&self) -> impl Iterator<Item = WaitlistEntry> + '_ {
+        self.write
+            .ops()
+            .iter()
+            .filter(|op| op.tree == Tree::Entities && op.key.starts_with(keys::WAITLIST_PREFIX))
+            .filter_map(|op| codec::decode::<WaitlistEntry>(op.value.as_ref()?).ok())
+            .filter(|entry| entry.status == WaitlistStatus::Served)
+    }
+
     /// The stores whose status (open or closed) this record changed, with the time of the
     /// change (a store's creation is not one).
     pub fn store_status_changes(&self) -> impl Iterator<Item = (Store, Millis)> + '_ {

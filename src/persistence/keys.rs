@@ -77,6 +77,19 @@ pub fn store(id: &StoreId) -> Vec<u8> {
     key
 }
 
+/// A product's waitlist entry `seq` (entities tree; key order is line order).
+pub fn waitlist(product: &ProductId, seq: u64) -> Vec<u8> {
+    entity_key(b'w', product.as_str(), Some(seq))
+}
+
+/// The exclusive end of a product's waitlist keys.
+pub fn waitlist_end(product: &ProductId) -> Vec<u8> {
+    entity_end(b'w', product.as_str())
+}
+
+/// Every waitlist key starts with this.
+pub const WAITLIST_PREFIX: &[u8] = b"w";
+
 pub fn location(id: &crate::domain::ids::LocationId) -> Vec<u8> {
     let mut key = LOCATION_PREFIX.to_vec();
     key.extend_from_slice(id.as_str().as_bytes());

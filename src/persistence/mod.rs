@@ -48,6 +48,7 @@ use crate::domain::{
     review::Review,
     store::Store,
     time::Millis,
+    waitlist::WaitlistEntry,
 };
 use codec::CodecError;
 use log::{LogError, Lsn};
@@ -687,6 +688,22 @@ impl Storage {
         self.catalog
             .scan_prefix(keys::STORE_PREFIX)
             .map(|entry| Ok(legacy::decode_store(&entry?.1)?))
+            .collect()
+    }
+
+    /// A product's waitlist, in line order (every status).
+    pub fn waitlist(&self, product: &ProductId) -> StorageResult<Vec<WaitlistEntry>> {
+        self.entities
+            .range(keys::waitlist(product, 0)..keys::waitlist_end(product))
+            .map(|entry| Ok(codec::decode(&entry?.1)?))
+            .collect()
+    }
+
+    /// Every waitlist entry of every product (for a customer's own list).
+    pub fn all_waitlists(&self) -> StorageResult<Vec<WaitlistEntry>> {
+        self.entities
+            .scan_prefix(keys::WAITLIST_PREFIX)
+            .map(|entry| Ok(codec::decode(&entry?.1)?))
             .collect()
     }
 

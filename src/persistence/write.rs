@@ -207,6 +207,19 @@ impl ProductWrite {
         Ok(())
     }
 
+    /// Writes a waitlist entry (new or changed).
+    pub fn waitlist_entry(
+        &mut self,
+        entry: &crate::domain::waitlist::WaitlistEntry,
+    ) -> StorageResult<()> {
+        self.put(
+            Tree::Entities,
+            keys::waitlist(&entry.product_id, entry.seq),
+            codec::encode(entry)?,
+        );
+        Ok(())
+    }
+
     /// Writes a stock location (new or edited).
     pub fn location(&mut self, location: &crate::domain::location::Location) -> StorageResult<()> {
         self.put(

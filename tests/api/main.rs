@@ -29,6 +29,7 @@ mod sessions;
 mod sse;
 mod stores;
 mod users_admin;
+mod waitlist;
 mod webhooks;
 mod websocket;
 mod ws_fuzz;
