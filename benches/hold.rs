@@ -59,6 +59,7 @@ fn ledger_with(holds: usize) -> Ledger {
             None,
             "bench".into(),
             None,
+            None,
         )
         .expect("initial stock");
     for change in &initial {

@@ -422,7 +422,23 @@ impl App {
 fn rebuild_read_models(
     shared: &Shared,
 ) -> Result<Vec<crate::domain::ids::ProductId>, StorageError> {
+    for location in shared.storage.locations()? {
+        shared.read_model.put_location(location);
+    }
     for store in shared.storage.stores()? {
+        // A store created before locations has its default one on upgrade (held only in
+        // memory until it is first edited; its id is derived from the store's, which is
+        // where the upgraded ledgers put the stock).
+        if !shared
+            .read_model
+            .locations_of(&store.id)
+            .iter()
+            .any(|l| l.default)
+        {
+            shared
+                .read_model
+                .put_location(crate::domain::location::Location::default_for(&store));
+        }
         shared.read_model.stores.insert(store.id.clone(), store);
     }
     if let Some(rates) = shared.storage.exchange_rates()? {
@@ -455,6 +471,8 @@ fn rebuild_read_models(
         shared.read_model.put_product(ProductView {
             catalog,
             stock: product.ledger.levels(),
+            locations: Arc::new(product.ledger.locations.clone()),
+            allocations: Vec::new(),
             movements: product.ledger.movements,
             rating: product.rating,
         });

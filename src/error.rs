@@ -134,6 +134,15 @@ pub enum AppError {
     /// 422 `idempotency_key_reused`.
     #[error("Idempotency-Key was used with another request")]
     IdempotencyKeyReused,
+    /// 409 with a code of its own (`default_location`, `not_sold_out`, …): a request that
+    /// conflicts with the resource's state, explained in `detail`.
+    #[error("{message}")]
+    Conflict {
+        /// The problem's `code`.
+        code: &'static str,
+        /// What conflicts.
+        message: String,
+    },
     /// 503: storage failing, recovering or shutting down.
     #[error("service unavailable: {0}")]
     Unavailable(String),

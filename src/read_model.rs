@@ -4,7 +4,8 @@
 use crate::{
     domain::{
         currency::ExchangeRates,
-        ids::{FulfillmentId, OrderId, ProductId, ReturnId, StoreId},
+        ids::{FulfillmentId, LocationId, OrderId, ProductId, ReturnId, StoreId},
+        location::{Location, Placement},
         order::Order,
         returns::Return,
         store::Store,
@@ -34,6 +35,9 @@ pub struct ReadModel {
     pub order_returns: DashMap<OrderId, Vec<ReturnId>>,
     /// `(store, lower-cased sku)` → product, for uniqueness.
     skus: DashMap<(StoreId, String), ProductId>,
+    /// Every store's stock locations, oldest first (the default one among them). Product
+    /// actors read them to allocate holds; the locations service is their only writer.
+    pub locations: DashMap<StoreId, Vec<Location>>,
 }
 
 impl ReadModel {
@@ -106,6 +110,43 @@ impl ReadModel {
                     .collect()
             })
             .unwrap_or_default()
+    }
+
+    /// A store's locations, oldest first.
+    pub fn locations_of(&self, store: &StoreId) -> Vec<Location> {
+        self.locations
+            .get(store)
+            .map(|l| l.value().clone())
+            .unwrap_or_default()
+    }
+
+    /// One location, wherever it is.
+    pub fn location(&self, id: &LocationId) -> Option<Location> {
+        self.locations
+            .iter()
+            .find_map(|entry| entry.value().iter().find(|l| &l.id == id).cloned())
+    }
+
+    /// Records a durable location (new or edited).
+    pub fn put_location(&self, location: Location) {
+        let mut entry = self.locations.entry(location.store_id.clone()).or_default();
+        match entry.iter_mut().find(|l| l.id == location.id) {
+            Some(existing) => *existing = location,
+            None => entry.push(location),
+        }
+    }
+
+    /// What a hold on a product of `store` may take from: the store's strategy and
+    /// locations (empty for an unknown store: the ledger's default location alone).
+    pub fn placement(&self, store: &StoreId) -> Placement {
+        Placement {
+            strategy: self
+                .stores
+                .get(store)
+                .map(|s| s.allocation)
+                .unwrap_or_default(),
+            locations: self.locations_of(store),
+        }
     }
 
     /// Claims `sku` in `store` for `product`; false when another product has it.

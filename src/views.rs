@@ -3,17 +3,19 @@
 
 use crate::{
     domain::{
+        ids::LocationId,
+        location::{Allocation, Location},
         product::Catalog,
         reservation::Reservation,
         review::{Rating, Review},
-        stock::{StockCause, StockLevels},
+        stock::{Level, StockCause, StockLevels},
         store::Store,
         time::{Millis, rfc3339},
     },
     persistence::Movement,
 };
 use serde_json::{Value, json};
-use std::sync::Arc;
+use std::{collections::BTreeMap, sync::Arc};
 
 /// What the read model keeps per product: catalog fields (shared) and durable stock numbers.
 #[derive(Clone, Debug)]
@@ -22,6 +24,11 @@ pub struct ProductView {
     pub catalog: Arc<Catalog>,
     /// Stock as of the last durable change.
     pub stock: StockLevels,
+    /// Stock per location as of the same change (sums to `stock`).
+    pub locations: Arc<BTreeMap<LocationId, Level>>,
+    /// In a product actor's answer to a hold, resize, extend or commit: where that
+    /// reservation's units are held (or were sold from). Empty in the read model.
+    pub allocations: Vec<Allocation>,
     /// Number of inventory movements (the movement log's length).
     pub movements: u64,
     /// The review aggregate as of the last durable change: what product JSON shows as
@@ -38,6 +45,7 @@ pub fn store(s: &Store) -> Value {
         "kind": s.kind,
         "currency": s.currency,
         "open": s.open,
+        "allocation": s.allocation,
         "created_at": rfc3339(s.created_at),
     })
 }
@@ -100,6 +108,26 @@ pub fn inventory(p: &ProductView) -> Value {
         "available": p.stock.available,
         "version": p.stock.version,
         "low_stock_threshold": p.catalog.low_stock_threshold,
+        "locations": p.locations.iter().map(|(id, level)| json!({
+            "location_id": id,
+            "on_hand": level.on_hand,
+            "reserved": level.reserved,
+            "available": level.available(),
+        })).collect::<Vec<_>>(),
+    })
+}
+
+/// A stock location.
+pub fn location(l: &Location) -> Value {
+    json!({
+        "id": l.id,
+        "store_id": l.store_id,
+        "name": l.name,
+        "kind": l.kind,
+        "priority": l.priority,
+        "default": l.default,
+        "active": l.active,
+        "created_at": rfc3339(l.created_at),
     })
 }
 
@@ -130,7 +158,7 @@ pub fn reservation(r: &Reservation, now: Millis) -> Value {
     json!({
         "id": r.id,
         "status": r.public_status(now),
-        "items": r.items.iter().map(|i| json!({"product_id": i.product_id, "quantity": i.quantity})).collect::<Vec<_>>(),
+        "items": r.items.iter().map(|i| json!({"product_id": i.product_id, "quantity": i.quantity, "allocations": i.allocations})).collect::<Vec<_>>(),
         "expires_at": rfc3339(r.expires_at),
         "created_at": rfc3339(r.created_at),
         "ref": r.client_ref,
@@ -149,6 +177,7 @@ pub fn movement(m: &Movement) -> Value {
         "note": m.note,
         "ref": m.reference,
         "by": m.by,
+        "location_id": m.location_id,
     })
 }
 
@@ -190,6 +219,7 @@ pub fn order(o: &crate::domain::order::Order) -> Value {
             "quantity": l.quantity,
             "unit_price": l.unit_price,
             "line_total": l.total(),
+            "allocations": l.allocations,
         })).collect::<Vec<_>>(),
         "subtotal": total,
         "total": total,
@@ -290,6 +320,8 @@ pub fn cart(c: &crate::domain::cart::Cart, now: Millis) -> Value {
             "quantity": l.quantity,
             "unit_price": l.unit_price,
             "line_total": money(l.unit_price.amount.saturating_mul(l.quantity), &l.unit_price.currency),
+            // Where the active hold keeps them; nothing once it lapsed.
+            "allocations": if hold.is_some() { l.allocations.as_slice() } else { &[] },
         })).collect::<Vec<_>>(),
         "subtotal": c.subtotal(),
         "item_count": c.item_count(),

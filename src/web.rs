@@ -68,6 +68,11 @@ const ASSETS: &[Asset] = &[
         body: include_str!("../web/dashboard.js"),
     },
     Asset {
+        name: "locations.js",
+        content_type: JS,
+        body: include_str!("../web/locations.js"),
+    },
+    Asset {
         name: "notifications.js",
         content_type: JS,
         body: include_str!("../web/notifications.js"),

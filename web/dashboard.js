@@ -10,6 +10,7 @@
 import {
   Live, Session, age, describe, formatMoney, h, listAll, request,
 } from './api.js';
+import { loadLocations } from './locations.js';
 import { loadNotifications, mountNotifications } from './notifications.js';
 
 const session = new Session('emporium.staff');
@@ -265,6 +266,7 @@ async function enterStore(storeId) {
   live.subscribe(`store:${store.id}:orders`, onOrdersMessage);
   live.subscribe(`store:${store.id}`, onStoreMessage);
   await Promise.all([loadProducts(), loadCancelled(), loadReturns()]);
+  loadLocations(session, store, state.products, toast);
 }
 
 function renderStore() {

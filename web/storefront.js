@@ -623,7 +623,11 @@ function cardFor(id) {
         h('button', {
           class: 'button primary add', type: 'button',
           onclick: () => changeQuantity(id, +1),
-        }, 'Add to cart')));
+        }, 'Add to cart'),
+        h('button', {
+          class: 'button notify', type: 'button', hidden: true,
+          onclick: (e) => joinWaitlist(id, e.currentTarget),
+        }, 'Notify me / hold for me')));
     state.cards.set(id, card);
   }
   fillCard(card, state.products.get(id));
@@ -668,6 +672,23 @@ function renderBadge(productId) {
   const add = card.querySelector('.add');
   add.disabled = stock.available <= 0 || state.store?.open === false;
   add.textContent = stock.available <= 0 ? 'Sold out' : 'Add to cart';
+  // Sold out: a signed-in customer may wait in line (docs/API.md §13).
+  card.querySelector('.notify').hidden = !(stock.available <= 0 && session.user?.role === 'customer');
+}
+
+/** Joins a sold-out product's waitlist and shows the place in line. */
+async function joinWaitlist(productId, button) {
+  button.disabled = true;
+  try {
+    const entry = await request('POST', `/products/${productId}/waitlist`, {
+      body: { quantity: 1 }, session,
+    });
+    button.textContent = `In line: #${entry.position}`;
+    toast(`You are #${entry.position} in line; we will hold it in a cart for you when it is back.`);
+  } catch (e) {
+    button.disabled = false;
+    toast(describe(e));
+  }
 }
 
 // ---------------------------------------------------------------- product page

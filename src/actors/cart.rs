@@ -10,6 +10,7 @@ use crate::domain::{
     DomainError,
     cart::{Cart, CartHold, CartLine},
     ids::{ProductId, ReservationId},
+    location::Allocation,
     time::{Millis, now_ms},
 };
 use crate::realtime::EventType;
@@ -302,6 +303,7 @@ impl CartState {
                 name: product.catalog.name.clone(),
                 quantity,
                 unit_price: product.catalog.price.clone(),
+                allocations: Vec::new(),
             }),
             None => {}
         }
@@ -320,8 +322,12 @@ impl CartState {
                         reply,
                     })
                     .await;
-                if let Err(error) = resized {
-                    return refusal(error);
+                let resized = match resized {
+                    Ok(view) => view,
+                    Err(error) => return refusal(error),
+                };
+                if let Some(line) = lines.iter_mut().find(|l| l.product_id == product_id) {
+                    line.allocations = resized.allocations;
                 }
                 let others = lines.iter().filter(|l| l.product_id != product_id);
                 let renewed = join_all(others.map(|line| {
@@ -343,8 +349,13 @@ impl CartState {
             // (removing a line must never fail for lack of stock).
             None if quantity > current => {
                 let reservation = ReservationId::generate();
-                if let Err(error) = self.hold_all(&reservation, &lines, expires_at).await {
-                    return refusal(error);
+                match self.hold_all(&reservation, &lines, expires_at).await {
+                    Ok(allocations) => {
+                        for (line, allocations) in lines.iter_mut().zip(allocations) {
+                            line.allocations = allocations;
+                        }
+                    }
+                    Err(error) => return refusal(error),
                 }
                 Some(reservation)
             }
@@ -368,13 +379,14 @@ impl CartState {
         Ok(Ok(Arc::new(self.cart.clone())))
     }
 
-    /// Holds every line under `reservation`, all or nothing.
+    /// Holds every line under `reservation`, all or nothing; answers each line's
+    /// allocations.
     async fn hold_all(
         &self,
         reservation: &ReservationId,
         lines: &[CartLine],
         expires_at: Millis,
-    ) -> Result<(), ActorError> {
+    ) -> Result<Vec<Vec<Allocation>>, ActorError> {
         let outcomes = join_all(lines.iter().map(|line| {
             self.commerce
                 .products
@@ -387,7 +399,11 @@ impl CartState {
         }))
         .await;
         if outcomes.iter().all(Result::is_ok) {
-            return Ok(());
+            return Ok(outcomes
+                .into_iter()
+                .filter_map(Result::ok)
+                .map(|view| view.allocations)
+                .collect());
         }
         let held: Vec<&CartLine> = lines
             .iter()

@@ -375,8 +375,9 @@ impl OrderState {
             .await
     }
 
-    /// Sells the held units (idempotent per product).
-    async fn commit_stock(&self) -> Result<(), ActorError> {
+    /// Sells the held units (idempotent per product) and notes on each line where they were
+    /// sold from (saved with the order's next transition).
+    async fn commit_stock(&mut self) -> Result<(), ActorError> {
         let reservation = &self.order.reservation_id;
         let reference = self.order.id.to_string();
         let by = self
@@ -395,7 +396,14 @@ impl OrderState {
                 })
         }))
         .await;
-        outcomes.into_iter().try_for_each(|o| o.map(|_| ()))
+        for (line, outcome) in self.order.items.iter_mut().zip(outcomes) {
+            let view = outcome?;
+            // A retried commit (already sold) answers no allocations: keep what we had.
+            if !view.allocations.is_empty() {
+                line.allocations = view.allocations;
+            }
+        }
+        Ok(())
     }
 
     /// Gives the held units back (nothing held is fine).

@@ -14,12 +14,15 @@ use crate::realtime::EventType;
 use crate::{
     domain::{
         DomainError,
-        ids::{MovementId, ProductId, ReservationId},
+        cart::{Cart, CartHold, CartLine},
+        ids::{CartId, LocationId, MovementId, ProductId, ReservationId, UserId, WaitlistId},
+        location::Allocation,
         product::{CatalogPatch, Product, ProductChange, ProductSignal, ProductStatus},
         reservation::Reservation,
         review::{ReviewBook, ReviewCommand, ReviewEffect},
         stock::{AdjustmentReason, ReleaseCause, StockChange, StockSignal},
         time::{Millis, now_ms},
+        waitlist::{WaitlistEntry, WaitlistStatus},
     },
     persistence::{JournalRecord, Movement, MovementKind, ProductWrite, Snapshot, StoredEvent},
     views::{self, ProductView},
@@ -98,8 +101,7 @@ pub enum ProductMsg {
         quantity: i64,
         /// The return (`ret_…`): the movement's reference and the marker's key.
         reference: String,
-        /// Where the units go (`None`: the default location). Accepted and passed through;
-        /// the stock ledger places them once it has locations.
+        /// Where the units go (`None`: the default location).
         location_id: Option<String>,
         /// Who received them.
         by: String,
@@ -145,6 +147,17 @@ pub enum ProductMsg {
         by: String,
         /// Optimistic concurrency check.
         expected_version: Option<u64>,
+        /// Where (the default location when `None`); the caller checked it is the store's.
+        location: Option<LocationId>,
+        /// Answer.
+        reply: Reply,
+    },
+    /// Move available units between two of the store's locations.
+    Transfer {
+        /// From, to, quantity, note (boxed: see [`ProductMsg::Update`]).
+        transfer: Box<Transfer>,
+        /// Who.
+        by: String,
         /// Answer.
         reply: Reply,
     },
@@ -161,6 +174,13 @@ pub enum ProductMsg {
         /// Answer, when someone waits for it.
         reply: Option<Reply>,
     },
+    /// Join or leave the product's waitlist (boxed: see [`ProductMsg::Update`]).
+    Waitlist {
+        /// The command.
+        command: Box<WaitlistCommand>,
+        /// Answer: the entry and its 1-based position while waiting.
+        reply: WaitlistReply,
+    },
     /// Periodic check whether the actor may passivate (sent to every live actor by the
     /// registry's sweeper: one task for all of them, not a timer task per actor).
     IdleCheck,
@@ -175,6 +195,39 @@ impl super::registry::Passivates for ProductMsg {
     fn idle_check() -> Self {
         Self::IdleCheck
     }
+}
+
+/// The reply to a waitlist command.
+pub type WaitlistReply = RpcReplyPort<Result<(WaitlistEntry, Option<usize>), ActorError>>;
+
+/// A change of a product's waitlist.
+#[derive(Clone)]
+pub enum WaitlistCommand {
+    /// Get in line for `quantity` units (only while sold out).
+    Join {
+        /// Who.
+        customer: UserId,
+        /// Units wanted.
+        quantity: i64,
+    },
+    /// Leave the line.
+    Leave {
+        /// Who.
+        customer: UserId,
+    },
+}
+
+/// A transfer between two locations (checked by the caller to be the store's).
+#[derive(Clone)]
+pub struct Transfer {
+    /// Where units leave.
+    pub from: LocationId,
+    /// Where they arrive.
+    pub to: LocationId,
+    /// How many.
+    pub quantity: i64,
+    /// Free text.
+    pub note: Option<String>,
 }
 
 /// Start-up arguments.
@@ -214,6 +267,8 @@ pub struct ProductState {
     /// The product's reviews, read from sled at the first review command (most activations
     /// are about stock and never need them); from then on ahead of sled like the rest.
     reviews: Option<ReviewBook>,
+    /// The product's waitlist in line order (read at start: most are empty).
+    waitlist: Vec<WaitlistEntry>,
 }
 
 impl Actor for ProductActor {
@@ -231,6 +286,7 @@ impl Actor for ProductActor {
             .storage
             .load_product(&args.id)?
             .ok_or_else(|| format!("product {} not found", args.id))?;
+        let waitlist = args.shared.storage.waitlist(&args.id)?;
         let mut state = ProductState {
             product,
             idx,
@@ -243,6 +299,7 @@ impl Actor for ProductActor {
             holds_counted: 0,
             writes_in_flight: Arc::new(AtomicUsize::new(0)),
             reviews: None,
+            waitlist,
         };
         state.count_holds();
         state.arm_timer(&myself);
@@ -283,6 +340,10 @@ impl Actor for ProductActor {
                 state.review(&myself, *command, reply).await;
                 return Ok(());
             }
+            ProductMsg::Waitlist { command, reply } => {
+                state.waitlist_command(&myself, *command, reply).await;
+                return Ok(());
+            }
             other => other,
         };
         let product = &state.product;
@@ -292,6 +353,13 @@ impl Actor for ProductActor {
             r.map(|changes| changes.into_iter().map(ProductChange::Stock).collect())
         };
         let mut companion = None;
+        let focus = match &message {
+            ProductMsg::Hold { reservation, .. }
+            | ProductMsg::Resize { reservation, .. }
+            | ProductMsg::Extend { reservation, .. } => Focus::Held(reservation.clone()),
+            ProductMsg::Commit { reservation, .. } => Focus::Sold(reservation.clone()),
+            _ => Focus::None,
+        };
         let (decided, context, reply) = match message {
             ProductMsg::Hold {
                 reservation,
@@ -303,7 +371,8 @@ impl Actor for ProductActor {
                 let decided = if product.catalog.status == ProductStatus::Archived {
                     Err(DomainError::ProductUnavailable(id.clone()))
                 } else {
-                    stock(ledger.hold(id, &reservation, quantity, expires_at))
+                    let placement = state.shared.read_model.placement(&product.catalog.store_id);
+                    stock(ledger.hold_in(id, &reservation, quantity, expires_at, &placement))
                 };
                 companion = record;
                 (decided, MovementContext::system(), Some(reply))
@@ -315,12 +384,14 @@ impl Actor for ProductActor {
                 reply,
             } => {
                 let held = ledger.holds.get(&reservation).map_or(0, |h| h.quantity);
-                let decided =
-                    if product.catalog.status == ProductStatus::Archived && quantity > held {
-                        Err(DomainError::ProductUnavailable(id.clone()))
-                    } else {
-                        stock(ledger.resize(id, &reservation, quantity, expires_at))
-                    };
+                let decided = if product.catalog.status == ProductStatus::Archived
+                    && quantity > held
+                {
+                    Err(DomainError::ProductUnavailable(id.clone()))
+                } else {
+                    let placement = state.shared.read_model.placement(&product.catalog.store_id);
+                    stock(ledger.resize_in(id, &reservation, quantity, expires_at, &placement))
+                };
                 (decided, MovementContext::system(), Some(reply))
             }
             ProductMsg::GiveBack {
@@ -347,7 +418,7 @@ impl Actor for ProductActor {
             ProductMsg::Restock {
                 quantity,
                 reference,
-                location_id: _,
+                location_id,
                 by,
                 reply,
             } => (
@@ -364,6 +435,7 @@ impl Actor for ProductActor {
                         Some(format!("return {reference}")),
                         by.clone(),
                         None,
+                        location_id.as_deref().and_then(LocationId::parse),
                     ))
                 },
                 MovementContext {
@@ -415,15 +487,44 @@ impl Actor for ProductActor {
                 note,
                 by,
                 expected_version,
+                location,
                 reply,
             } => (
-                stock(ledger.adjust(id, delta, reason, note, by.clone(), expected_version)),
+                stock(ledger.adjust(
+                    id,
+                    delta,
+                    reason,
+                    note,
+                    by.clone(),
+                    expected_version,
+                    location,
+                )),
                 MovementContext {
                     reference: None,
                     by,
                 },
                 Some(reply),
             ),
+            ProductMsg::Transfer {
+                transfer,
+                by,
+                reply,
+            } => {
+                let Transfer {
+                    from,
+                    to,
+                    quantity,
+                    note,
+                } = *transfer;
+                (
+                    stock(ledger.transfer(id, &from, &to, quantity, note, by.clone())),
+                    MovementContext {
+                        reference: None,
+                        by,
+                    },
+                    Some(reply),
+                )
+            }
             ProductMsg::Update { patch, reply } => {
                 let next = patch.apply_to(&product.catalog, now_ms());
                 (
@@ -442,6 +543,10 @@ impl Actor for ProductActor {
                 let _ = reply.send(Err(ActorError::Unavailable("misrouted review".into())));
                 return Ok(());
             }
+            ProductMsg::Waitlist { reply, .. } => {
+                let _ = reply.send(Err(ActorError::Unavailable("misrouted waitlist".into())));
+                return Ok(());
+            }
             ProductMsg::IdleCheck => {
                 let idle = Duration::from_secs(state.shared.config.actors.idle_seconds.max(1));
                 state.maybe_passivate(&myself, idle);
@@ -456,14 +561,24 @@ impl Actor for ProductActor {
             }
         };
         state
-            .execute(&myself, decided, context, companion, reply)
+            .execute(&myself, decided, context, companion, focus, reply)
             .await;
+        // Units that came back go to the first in line before the next message is seen.
+        state.serve_waitlist(&myself).await;
         state.count_holds();
         // Always re-arm: a timer that woke with nothing due (say, the wall clock stepped back)
         // must not leave the remaining holds without a timer.
         state.arm_timer(&myself);
         Ok(())
     }
+}
+
+/// The reservation a reply is about, whose allocations it carries: the hold as it is after
+/// the change (hold, resize, extend), or the units it sold (commit).
+enum Focus {
+    None,
+    Held(ReservationId),
+    Sold(ReservationId),
 }
 
 /// Who and what a movement is attributed to.
@@ -480,6 +595,15 @@ impl MovementContext {
         }
     }
 }
+
+/// A movement before it is numbered: kind, delta, location, reason, note.
+type Entry = (
+    MovementKind,
+    i64,
+    Option<LocationId>,
+    Option<String>,
+    Option<String>,
+);
 
 /// An event to publish once the write is durable.
 struct Outgoing {
@@ -522,6 +646,8 @@ impl ProductState {
         ProductView {
             catalog: Arc::clone(&self.product.catalog),
             stock: self.product.ledger.levels(),
+            locations: Arc::new(self.product.ledger.locations.clone()),
+            allocations: Vec::new(),
             movements: self.product.ledger.movements,
             rating: self.product.rating,
         }
@@ -537,6 +663,7 @@ impl ProductState {
         decided: Result<Vec<ProductChange>, DomainError>,
         context: MovementContext,
         companion: Option<Box<Reservation>>,
+        focus: Focus,
         reply: Option<Reply>,
     ) {
         let changes = match decided {
@@ -547,8 +674,16 @@ impl ProductState {
                 return;
             }
         };
+        // A sale's locations are known only before it is applied.
+        let sold = match &focus {
+            Focus::Sold(reservation) => self.allocations_of(reservation),
+            _ => Vec::new(),
+        };
         if changes.is_empty() && companion.is_none() {
-            let view = self.view();
+            let mut view = self.view();
+            if let Focus::Held(reservation) = &focus {
+                view.allocations = self.allocations_of(reservation);
+            }
             self.answer_in_order(Ok(view), reply).await;
             return;
         }
@@ -556,14 +691,228 @@ impl ProductState {
             Ok(recorded) => recorded,
             Err(error) => return self.fail(myself, error, reply),
         };
-        if let Some(record) = companion
-            && let Err(error) = write.reservation(&record)
-        {
-            return self.fail(myself, error.to_string(), reply);
+        let mut answer = self.view();
+        answer.allocations = match &focus {
+            Focus::Held(reservation) => self.allocations_of(reservation),
+            Focus::Sold(_) => sold,
+            Focus::None => Vec::new(),
+        };
+        if let Some(mut record) = companion {
+            // The record travels with this product's hold: it shows where the units are.
+            let product = &self.product.catalog.id;
+            for item in record.items.iter_mut().filter(|i| &i.product_id == product) {
+                item.allocations = answer.allocations.clone();
+            }
+            if let Err(error) = write.reservation(&record) {
+                return self.fail(myself, error.to_string(), reply);
+            }
         }
         let view = self.view();
-        self.submit(myself, write, outgoing, view.clone(), view, reply)
+        self.submit(myself, write, outgoing, view, answer, reply)
             .await;
+    }
+
+    /// Joins or leaves the waitlist; the entry is answered once durable.
+    async fn waitlist_command(
+        &mut self,
+        myself: &ActorRef<ProductMsg>,
+        command: WaitlistCommand,
+        reply: WaitlistReply,
+    ) {
+        let refuse = |code, message| Err(ActorError::Refused(DomainError::Conflict(code, message)));
+        let entry = match command {
+            WaitlistCommand::Join { customer, quantity } => {
+                if self
+                    .waitlist
+                    .iter()
+                    .any(|e| e.customer_id == customer && e.status == WaitlistStatus::Waiting)
+                {
+                    let _ = reply.send(refuse(
+                        "already_waiting",
+                        "already waiting for this product",
+                    ));
+                    return;
+                }
+                let placement = self
+                    .shared
+                    .read_model
+                    .placement(&self.product.catalog.store_id);
+                if self.product.ledger.holdable(&placement) > 0 {
+                    let _ = reply.send(refuse(
+                        "not_sold_out",
+                        "the product is not sold out: hold it instead",
+                    ));
+                    return;
+                }
+                let entry = WaitlistEntry {
+                    id: WaitlistId::generate(),
+                    product_id: self.product.catalog.id.clone(),
+                    customer_id: customer,
+                    quantity,
+                    status: WaitlistStatus::Waiting,
+                    cart_id: None,
+                    seq: self.waitlist.last().map_or(1, |e| e.seq + 1),
+                    created_at: now_ms(),
+                };
+                self.waitlist.push(entry.clone());
+                entry
+            }
+            WaitlistCommand::Leave { customer } => {
+                let Some(entry) = self
+                    .waitlist
+                    .iter_mut()
+                    .find(|e| e.customer_id == customer && e.status == WaitlistStatus::Waiting)
+                else {
+                    let _ = reply.send(Err(ActorError::Refused(DomainError::NotFound)));
+                    return;
+                };
+                entry.status = WaitlistStatus::Left;
+                entry.clone()
+            }
+        };
+        let mut write = ProductWrite::default();
+        if let Err(error) = write.waitlist_entry(&entry) {
+            let _ = reply.send(Err(ActorError::Unavailable(error.to_string())));
+            return;
+        }
+        let position = self.position_of(&entry.id);
+        let view = self.view();
+        self.submit(
+            myself,
+            write,
+            Vec::new(),
+            view,
+            (entry, position),
+            Some(reply),
+        )
+        .await;
+    }
+
+    /// The 1-based place of a waiting entry in line.
+    fn position_of(&self, id: &WaitlistId) -> Option<usize> {
+        let positions = crate::domain::waitlist::positions(&self.waitlist);
+        self.waitlist
+            .iter()
+            .zip(positions)
+            .find(|(e, _)| &e.id == id)
+            .and_then(|(_, p)| p)
+    }
+
+    /// While the first in line can be served from the units free to hold, holds them for
+    /// `carts.hold_seconds` in a new cart of theirs (one write: the hold, the cart with its
+    /// `cart.updated` event, and the entry marked served, which the notifications follower
+    /// turns into a `waitlist_served` email). Strictly first come, first served: a first in
+    /// line wanting more than is free waits, and so does everyone behind them.
+    async fn serve_waitlist(&mut self, myself: &ActorRef<ProductMsg>) {
+        while let Some(index) = self
+            .waitlist
+            .iter()
+            .position(|e| e.status == WaitlistStatus::Waiting)
+        {
+            if self.product.catalog.status == ProductStatus::Archived {
+                return;
+            }
+            let placement = self
+                .shared
+                .read_model
+                .placement(&self.product.catalog.store_id);
+            let entry = &self.waitlist[index];
+            if entry.quantity > self.product.ledger.holdable(&placement) {
+                return;
+            }
+            let now = now_ms();
+            let hold_seconds = i64::try_from(self.shared.config.carts.hold_seconds).unwrap_or(600);
+            let expires_at = now + hold_seconds.saturating_mul(1000);
+            let reservation = ReservationId::generate();
+            let changes = match self.product.ledger.hold_in(
+                &self.product.catalog.id,
+                &reservation,
+                entry.quantity,
+                expires_at,
+                &placement,
+            ) {
+                Ok(changes) => changes,
+                Err(_) => return,
+            };
+            let changes = changes.into_iter().map(ProductChange::Stock).collect();
+            let (mut write, outgoing) = match self.record(changes, MovementContext::system()) {
+                Ok(recorded) => recorded,
+                Err(error) => return self.fail(myself, error, None),
+            };
+            let catalog = &self.product.catalog;
+            let ttl_days = i64::try_from(self.shared.config.carts.ttl_days).unwrap_or(7);
+            let mut cart = Cart {
+                id: CartId::generate(),
+                store_id: Some(catalog.store_id.clone()),
+                customer_id: Some(self.waitlist[index].customer_id.clone()),
+                lines: vec![CartLine {
+                    product_id: catalog.id.clone(),
+                    sku: catalog.sku.clone(),
+                    name: catalog.name.clone(),
+                    quantity: self.waitlist[index].quantity,
+                    unit_price: catalog.price.clone(),
+                    allocations: self.allocations_of(&reservation),
+                }],
+                hold: Some(CartHold {
+                    reservation_id: reservation,
+                    expires_at,
+                }),
+                created_at: now,
+                updated_at: now,
+                expires_at: now + ttl_days.saturating_mul(24 * 60 * 60 * 1000),
+                version: 1,
+                store_bound: false,
+            };
+            let entry = &mut self.waitlist[index];
+            entry.status = WaitlistStatus::Served;
+            entry.cart_id = Some(cart.id.clone());
+            let entry = entry.clone();
+            let data = views::cart(&cart, now);
+            let stored = StoredEvent {
+                seq: cart.version,
+                at: now,
+                name: EventType::CartUpdated.as_str().into(),
+                data: data.to_string(),
+            };
+            let recorded = write
+                .cart(&cart)
+                .and_then(|()| write.event_of(cart.id.as_str(), &stored))
+                .and_then(|()| write.waitlist_entry(&entry));
+            if let Err(error) = recorded {
+                return self.fail(myself, error.to_string(), None);
+            }
+            tracing::info!(product = %catalog.id, cart = %cart.id, waitlist = %entry.id, "served the first in line");
+            let view = self.view();
+            self.submit::<()>(myself, write, outgoing, view, (), None)
+                .await;
+            // Published once durable: the committer answers in order, behind the write.
+            let shared = Arc::clone(&self.shared);
+            cart.version = 1;
+            self.shared
+                .committer
+                .submit(Box::new(move |durable| {
+                    if durable.is_ok() {
+                        shared.hub.publish_durable(
+                            &format!("cart:{}", cart.id),
+                            cart.version,
+                            EventType::CartUpdated,
+                            &data,
+                            now,
+                        );
+                    }
+                }))
+                .await;
+        }
+    }
+
+    /// Where `reservation`'s units are held at this product (none when it holds nothing).
+    fn allocations_of(&self, reservation: &ReservationId) -> Vec<Allocation> {
+        self.product
+            .ledger
+            .holds
+            .get(reservation)
+            .map(|hold| hold.allocations.clone())
+            .unwrap_or_default()
     }
 
     /// Hands a recorded write to the committer; once it is durable, the read model gets
@@ -700,6 +1049,16 @@ impl ProductState {
                 change,
             };
             write.journal(&id, &record).map_err(|e| e.to_string())?;
+            // A sale's locations are its hold's, which applying removes.
+            let sold_from = match &record.change {
+                ProductChange::Stock(StockChange::Committed { reservation, .. }) => self
+                    .product
+                    .ledger
+                    .holds
+                    .get(reservation)
+                    .map(|hold| hold.allocations.clone()),
+                _ => None,
+            };
             let signals = self.product.apply(&record.change);
             match (&record.change, &context.reference) {
                 (ProductChange::Stock(StockChange::Committed { reservation, .. }), _) => {
@@ -720,9 +1079,11 @@ impl ProductState {
                 }
                 _ => {}
             }
-            if let Some(movement) = self.movement_for(&record.change, &context, at) {
+            let movements = self.movements_for(&record.change, sold_from, &context, at);
+            let first = self.product.ledger.movements + 1 - movements.len() as u64;
+            for (n, movement) in (first..).zip(&movements) {
                 write
-                    .movement(&id, self.product.ledger.movements, &movement)
+                    .movement(&id, n, movement)
                     .map_err(|e| e.to_string())?;
             }
             for (seq, signal) in signals {
@@ -768,47 +1129,116 @@ impl ProductState {
         Ok((write, outgoing))
     }
 
-    fn movement_for(
+    /// The movement-log entries of a change, in order: one per location whose `on_hand`
+    /// changed (a sale split across locations makes one per location, a transfer two). Their
+    /// `on_hand_after` is the product's total after each, so the last one's is today's.
+    fn movements_for(
         &self,
         change: &ProductChange,
+        sold_from: Option<Vec<crate::domain::location::Allocation>>,
         context: &MovementContext,
         at: Millis,
-    ) -> Option<Movement> {
-        let (kind, delta, reason, note) = match change {
-            ProductChange::Stock(StockChange::Committed { quantity, .. }) => {
-                (MovementKind::Sale, -quantity, None, None)
+    ) -> Vec<Movement> {
+        let ledger = &self.product.ledger;
+        let home = ledger.home.clone();
+        let ProductChange::Stock(change) = change else {
+            return Vec::new();
+        };
+        // A return's restock (it names the return) is a `return` movement.
+        let adjustment_kind = |reason: AdjustmentReason| {
+            if reason == AdjustmentReason::Return && context.reference.is_some() {
+                MovementKind::Return
+            } else {
+                MovementKind::Adjustment
             }
-            ProductChange::Stock(StockChange::Returned { quantity }) => {
-                (MovementKind::Cancellation, *quantity, None, None)
+        };
+        let entries: Vec<Entry> = match change {
+            StockChange::Committed { quantity, .. } => match sold_from {
+                Some(allocations) if !allocations.is_empty() => allocations
+                    .into_iter()
+                    .map(|a| {
+                        (
+                            MovementKind::Sale,
+                            -a.quantity,
+                            Some(a.location_id),
+                            None,
+                            None,
+                        )
+                    })
+                    .collect(),
+                _ => vec![(MovementKind::Sale, -quantity, home, None, None)],
+            },
+            StockChange::Returned { quantity } => {
+                vec![(MovementKind::Cancellation, *quantity, home, None, None)]
             }
-            ProductChange::Stock(StockChange::Adjusted {
+            StockChange::Adjusted {
                 delta,
                 reason,
                 note,
                 ..
-            }) => (
-                if *reason == AdjustmentReason::Return && context.reference.is_some() {
-                    MovementKind::Return
-                } else {
-                    MovementKind::Adjustment
-                },
+            } => vec![(
+                adjustment_kind(*reason),
                 *delta,
+                home,
                 Some(reason.as_str().to_owned()),
                 note.clone(),
-            ),
-            _ => return None,
+            )],
+            StockChange::AdjustedAt {
+                delta,
+                reason,
+                note,
+                location,
+                ..
+            } => vec![(
+                adjustment_kind(*reason),
+                *delta,
+                Some(location.clone()),
+                Some(reason.as_str().to_owned()),
+                note.clone(),
+            )],
+            StockChange::Transferred {
+                from,
+                to,
+                quantity,
+                note,
+                ..
+            } => vec![
+                (
+                    MovementKind::Transfer,
+                    -quantity,
+                    Some(from.clone()),
+                    None,
+                    note.clone(),
+                ),
+                (
+                    MovementKind::Transfer,
+                    *quantity,
+                    Some(to.clone()),
+                    None,
+                    note.clone(),
+                ),
+            ],
+            _ => Vec::new(),
         };
-        Some(Movement {
-            id: MovementId::generate().to_string(),
-            at,
-            kind,
-            delta,
-            on_hand_after: self.product.ledger.on_hand,
-            reason,
-            note,
-            reference: context.reference.clone(),
-            by: context.by.clone(),
-        })
+        let mut on_hand = ledger.on_hand - entries.iter().map(|e| e.1).sum::<i64>();
+        entries
+            .into_iter()
+            .map(|(kind, delta, location_id, reason, note)| {
+                on_hand += delta;
+                Movement {
+                    id: MovementId::generate().to_string(),
+                    at,
+                    kind,
+                    delta,
+                    on_hand_after: on_hand,
+                    reason,
+                    note,
+                    reference: context.reference.clone(),
+                    by: context.by.clone(),
+                    location_id,
+                }
+            })
+            .collect()
     }
 
     fn render(&self, signal: ProductSignal, seq: u64) -> (EventType, Value) {

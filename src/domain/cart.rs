@@ -2,6 +2,7 @@
 
 use super::{
     ids::{CartId, ProductId, ReservationId, StoreId, UserId},
+    location::Allocation,
     money::Money,
     time::Millis,
 };
@@ -20,6 +21,10 @@ pub struct CartLine {
     pub quantity: i64,
     /// Price snapshot.
     pub unit_price: Money,
+    /// Where the cart's hold keeps these units (shown while the hold is active). A field
+    /// added after storage format 2: carts carry it from format 3 on (see
+    /// `persistence::legacy::CartV2`).
+    pub allocations: Vec<Allocation>,
 }
 
 /// The cart's stock hold: one reservation id across all its products.

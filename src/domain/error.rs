@@ -114,6 +114,10 @@ pub enum DomainError {
         /// States reachable from `from` for this caller.
         allowed: Vec<OrderStatus>,
     },
+    /// The request conflicts with the entity's state: 409 with this code (`not_sold_out`,
+    /// `already_waiting`) and message.
+    #[error("{1}")]
+    Conflict(&'static str, &'static str),
 }
 
 /// One invalid field of one line of an imported file.

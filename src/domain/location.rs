@@ -64,3 +64,59 @@ pub struct Allocation {
     /// How many.
     pub quantity: i64,
 }
+
+/// The id of a store's default location, derived from the store's id so that a product's
+/// ledger can name it without looking the store up: the stock of data written before
+/// locations existed lands there on upgrade, and changes without a location apply to it.
+pub fn default_location_id(store: &StoreId) -> LocationId {
+    let suffix = store
+        .as_str()
+        .strip_prefix(StoreId::PREFIX)
+        .unwrap_or(store.as_str());
+    LocationId::parse(&format!("{}{suffix}", LocationId::PREFIX))
+        .unwrap_or_else(LocationId::generate)
+}
+
+/// The locations a hold may take units from, and in which spirit: a store's allocation
+/// strategy and its locations (active or not) as the read model knows them.
+#[derive(Clone, Debug, Default)]
+pub struct Placement {
+    /// The store's strategy.
+    pub strategy: AllocationStrategy,
+    /// The store's locations; empty means "the ledger's default location only".
+    pub locations: Vec<Location>,
+}
+
+impl Location {
+    /// A store's default location as a store gets it at creation (and as stores created
+    /// before locations existed get it on upgrade): "Main", a kitchen for restaurants, a
+    /// warehouse otherwise.
+    pub fn default_for(store: &super::store::Store) -> Self {
+        Self {
+            id: default_location_id(&store.id),
+            store_id: store.id.clone(),
+            name: "Main".into(),
+            kind: match store.kind {
+                super::store::StoreKind::Restaurant => LocationKind::Kitchen,
+                super::store::StoreKind::Retail => LocationKind::Warehouse,
+            },
+            priority: 0,
+            default: true,
+            active: true,
+            created_at: store.created_at,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_default_location_id_is_derived_from_its_store() {
+        let store = StoreId::generate();
+        let id = default_location_id(&store);
+        assert_eq!(&id.as_str()[4..], &store.as_str()[4..]);
+        assert_eq!(default_location_id(&store), id);
+    }
+}

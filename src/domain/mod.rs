@@ -19,6 +19,7 @@ pub mod stock;
 pub mod store;
 pub mod time;
 pub mod user;
+pub mod waitlist;
 pub mod webhook;
 
 pub use error::DomainError;

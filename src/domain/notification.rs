@@ -30,11 +30,13 @@ pub enum Template {
     LowStock,
     /// A webhook endpoint was disabled, to admins (made by the webhooks work).
     WebhookDisabled,
+    /// A waitlisted product came back: units are held for the customer in a cart.
+    WaitlistServed,
 }
 
 impl Template {
     /// Every template.
-    pub const ALL: [Template; 10] = [
+    pub const ALL: [Template; 11] = [
         Self::Welcome,
         Self::PasswordReset,
         Self::OrderConfirmation,
@@ -45,6 +47,7 @@ impl Template {
         Self::ReviewRequest,
         Self::LowStock,
         Self::WebhookDisabled,
+        Self::WaitlistServed,
     ];
 
     /// The name the API and the template files use.
@@ -60,6 +63,7 @@ impl Template {
             Self::ReviewRequest => "review_request",
             Self::LowStock => "low_stock",
             Self::WebhookDisabled => "webhook_disabled",
+            Self::WaitlistServed => "waitlist_served",
         }
     }
 
@@ -184,7 +188,8 @@ impl Preferences {
             | Template::PasswordReset
             | Template::OrderConfirmation
             | Template::OrderCancelled
-            | Template::WebhookDisabled => true,
+            | Template::WebhookDisabled
+            | Template::WaitlistServed => true,
         }
     }
 }

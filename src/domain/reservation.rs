@@ -2,6 +2,7 @@
 
 use super::{
     ids::{ProductId, ReservationId},
+    location::Allocation,
     time::Millis,
 };
 use serde::{Deserialize, Serialize};
@@ -29,6 +30,10 @@ pub struct ReservationItem {
     pub product_id: ProductId,
     /// Units held.
     pub quantity: i64,
+    /// Where they are held (filled in when the hold is granted). A field added after
+    /// storage format 1: records carry it from format 2 on (see
+    /// `persistence::legacy::ReservationV1`).
+    pub allocations: Vec<Allocation>,
 }
 
 /// A reservation record.

@@ -7,7 +7,8 @@
 
 use super::{
     error::{DomainError, Shortage},
-    ids::{ProductId, ReservationId},
+    ids::{LocationId, ProductId, ReservationId},
+    location::{Allocation, AllocationStrategy, Placement},
     time::Millis,
 };
 use serde::{Deserialize, Serialize};
@@ -23,6 +24,24 @@ pub struct Hold {
     pub quantity: i64,
     /// When the hold lapses by itself (wall clock, persisted and shown to clients).
     pub expires_at: Millis,
+    /// Where the units are held, per location (sums to `quantity`).
+    pub allocations: Vec<Allocation>,
+}
+
+/// The units of one location.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Level {
+    /// Units there.
+    pub on_hand: i64,
+    /// Units there promised to active holds.
+    pub reserved: i64,
+}
+
+impl Level {
+    /// Units there free to hold or move.
+    pub fn available(&self) -> i64 {
+        self.on_hand - self.reserved
+    }
 }
 
 /// Why held units went back to `available`.
@@ -117,6 +136,46 @@ pub enum StockChange {
         /// Who adjusted (`admin` or a user id).
         by: String,
     },
+    /// Units moved from available to reserved at the named locations (every hold since
+    /// locations; [`StockChange::Held`] is the older form, all at the default location).
+    /// Like `Held`, it replaces the reservation's previous hold, if any.
+    HeldAt {
+        /// The holder.
+        reservation: ReservationId,
+        /// Units held in all.
+        quantity: i64,
+        /// When the hold lapses.
+        expires_at: Millis,
+        /// Units per location (sums to `quantity`).
+        allocations: Vec<Allocation>,
+    },
+    /// `on_hand` of one location changed by hand ([`StockChange::Adjusted`] is the older
+    /// form, at the default location).
+    AdjustedAt {
+        /// Signed change of the location's `on_hand`.
+        delta: i64,
+        /// Why.
+        reason: AdjustmentReason,
+        /// Free text from the person adjusting.
+        note: Option<String>,
+        /// Who adjusted (`admin` or a user id).
+        by: String,
+        /// Where.
+        location: LocationId,
+    },
+    /// Available units moved from one location to another; totals do not change.
+    Transferred {
+        /// Where they leave.
+        from: LocationId,
+        /// Where they arrive.
+        to: LocationId,
+        /// Units moved.
+        quantity: i64,
+        /// Free text.
+        note: Option<String>,
+        /// Who moved them.
+        by: String,
+    },
 }
 
 /// What a change published, in order; each entry takes the next version.
@@ -192,6 +251,11 @@ pub struct Ledger {
     pub low_alerted: bool,
     /// Number of `on_hand` movements so far (numbers the movement log).
     pub movements: u64,
+    /// Units per location; their sums are `on_hand` and `reserved`.
+    pub locations: BTreeMap<LocationId, Level>,
+    /// The store's default location: where changes that name no location apply (older
+    /// journal records among them). `None` only for a bare ledger in tests.
+    pub home: Option<LocationId>,
     /// Every hold ordered by expiry, so the actor's timer and expiry sweeps cost O(log n) and
     /// O(due) instead of a scan of every hold (a flash sale keeps tens of thousands).
     #[serde(skip_serializing)]
@@ -208,6 +272,8 @@ struct StoredLedger {
     version: u64,
     low_alerted: bool,
     movements: u64,
+    locations: BTreeMap<LocationId, Level>,
+    home: Option<LocationId>,
 }
 
 impl From<StoredLedger> for Ledger {
@@ -224,12 +290,52 @@ impl From<StoredLedger> for Ledger {
             version: stored.version,
             low_alerted: stored.low_alerted,
             movements: stored.movements,
+            locations: stored.locations,
+            home: stored.home,
             expiries,
         }
     }
 }
 
 impl Ledger {
+    /// A ledger written before locations, upgraded: all its units and holds are at `home`,
+    /// the store's default location.
+    pub fn upgraded(
+        on_hand: i64,
+        holds: BTreeMap<ReservationId, (i64, Millis)>,
+        version: u64,
+        low_alerted: bool,
+        movements: u64,
+        home: LocationId,
+    ) -> Self {
+        let holds: BTreeMap<ReservationId, Hold> = holds
+            .into_iter()
+            .map(|(reservation, (quantity, expires_at))| {
+                let hold = Hold {
+                    quantity,
+                    expires_at,
+                    allocations: vec![Allocation {
+                        location_id: home.clone(),
+                        quantity,
+                    }],
+                };
+                (reservation, hold)
+            })
+            .collect();
+        let reserved = holds.values().map(|h| h.quantity).sum();
+        StoredLedger {
+            on_hand,
+            reserved,
+            holds,
+            version,
+            low_alerted,
+            movements,
+            locations: BTreeMap::from([(home.clone(), Level { on_hand, reserved })]),
+            home: Some(home),
+        }
+        .into()
+    }
+
     /// Units free to hold.
     pub fn available(&self) -> i64 {
         self.on_hand - self.reserved
@@ -250,9 +356,104 @@ impl Ledger {
         self.expiries.first().map(|(at, _)| *at)
     }
 
-    /// Decide a hold of `quantity` units for `reservation` until `expires_at`.
-    /// Holding again for a reservation that already holds is a no-op, so a retried saga
-    /// step cannot hold twice.
+    /// An empty ledger whose unlocated changes land in `home` (the store's default
+    /// location).
+    pub fn located(home: LocationId) -> Self {
+        Self {
+            home: Some(home),
+            ..Self::default()
+        }
+    }
+
+    /// The units of one location (zero for a location that never had any).
+    pub fn level(&self, location: &LocationId) -> Level {
+        self.locations.get(location).copied().unwrap_or_default()
+    }
+
+    /// The locations a new hold may take from, in the order it takes from them: the
+    /// placement's active locations by its strategy (priority: lowest number first, ties by
+    /// most available; most stock: most available first; then by id, so the order is
+    /// deterministic). An empty placement means the default location alone.
+    fn hold_order(&self, placement: &Placement) -> Vec<(LocationId, i64)> {
+        if placement.locations.is_empty() {
+            return self
+                .home
+                .iter()
+                .map(|home| (home.clone(), self.level(home).available()))
+                .collect();
+        }
+        let mut order: Vec<(i64, i64, LocationId)> = placement
+            .locations
+            .iter()
+            .filter(|l| l.active)
+            .map(|l| (l.priority, self.level(&l.id).available(), l.id.clone()))
+            .collect();
+        match placement.strategy {
+            AllocationStrategy::Priority => order.sort_by(|a, b| {
+                a.0.cmp(&b.0)
+                    .then(b.1.cmp(&a.1))
+                    .then_with(|| a.2.cmp(&b.2))
+            }),
+            AllocationStrategy::MostStock => {
+                order.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.2.cmp(&b.2)))
+            }
+        }
+        order
+            .into_iter()
+            .map(|(_, available, id)| (id, available.max(0)))
+            .collect()
+    }
+
+    /// A bare ledger (no default location, no placement) keeps totals only, as ledgers did
+    /// before locations (tests and benches).
+    fn unlocated(&self, placement: &Placement) -> bool {
+        self.home.is_none() && placement.locations.is_empty()
+    }
+
+    /// Units a new hold could take under `placement`.
+    pub fn holdable(&self, placement: &Placement) -> i64 {
+        self.hold_order(placement).iter().map(|(_, a)| a).sum()
+    }
+
+    /// Adds `quantity` units to `allocations`, taken in hold order; `None` when the
+    /// placement's locations have fewer available.
+    fn allocate(
+        &self,
+        placement: &Placement,
+        quantity: i64,
+        mut allocations: Vec<Allocation>,
+    ) -> Option<Vec<Allocation>> {
+        let mut missing = quantity;
+        for (location, available) in self.hold_order(placement) {
+            if missing == 0 {
+                break;
+            }
+            let take = available.min(missing);
+            if take <= 0 {
+                continue;
+            }
+            missing -= take;
+            match allocations.iter_mut().find(|a| a.location_id == location) {
+                Some(existing) => existing.quantity += take,
+                None => allocations.push(Allocation {
+                    location_id: location,
+                    quantity: take,
+                }),
+            }
+        }
+        (missing == 0).then_some(allocations)
+    }
+
+    fn shortage(&self, product: &ProductId, requested: i64, available: i64) -> DomainError {
+        DomainError::InsufficientStock(vec![Shortage {
+            product_id: product.clone(),
+            requested,
+            available,
+        }])
+    }
+
+    /// Decide a hold of `quantity` units for `reservation` until `expires_at`, at the
+    /// default location. See [`Ledger::hold_in`].
     pub fn hold(
         &self,
         product: &ProductId,
@@ -260,28 +461,56 @@ impl Ledger {
         quantity: i64,
         expires_at: Millis,
     ) -> Result<Vec<StockChange>, DomainError> {
+        self.hold_in(
+            product,
+            reservation,
+            quantity,
+            expires_at,
+            &Placement::default(),
+        )
+    }
+
+    /// Decide a hold of `quantity` units for `reservation` until `expires_at`, taken from
+    /// the placement's active locations in its order and split across them when one is not
+    /// enough. Holding again for a reservation that already holds is a no-op, so a retried
+    /// saga step cannot hold twice.
+    pub fn hold_in(
+        &self,
+        product: &ProductId,
+        reservation: &ReservationId,
+        quantity: i64,
+        expires_at: Millis,
+        placement: &Placement,
+    ) -> Result<Vec<StockChange>, DomainError> {
         if !(1..=MAX_UNITS).contains(&quantity) {
             return Err(DomainError::OutOfRange("quantity"));
         }
         if self.holds.contains_key(reservation) {
             return Ok(Vec::new());
         }
-        if quantity > self.available() {
-            return Err(DomainError::InsufficientStock(vec![Shortage {
-                product_id: product.clone(),
-                requested: quantity,
-                available: self.available(),
-            }]));
+        if self.unlocated(placement) {
+            if quantity > self.available() {
+                return Err(self.shortage(product, quantity, self.available()));
+            }
+            return Ok(vec![StockChange::Held {
+                reservation: reservation.clone(),
+                quantity,
+                expires_at,
+            }]);
         }
-        Ok(vec![StockChange::Held {
+        let allocations = self
+            .allocate(placement, quantity, Vec::new())
+            .ok_or_else(|| self.shortage(product, quantity, self.holdable(placement)))?;
+        Ok(vec![StockChange::HeldAt {
             reservation: reservation.clone(),
             quantity,
             expires_at,
+            allocations,
         }])
     }
 
-    /// Decide to make `reservation` hold exactly `quantity` units (a cart line changing):
-    /// raising holds only the difference, lowering gives the rest back, 0 releases.
+    /// Decide to make `reservation` hold exactly `quantity` units (a cart line changing),
+    /// at the default location. See [`Ledger::resize_in`].
     pub fn resize(
         &self,
         product: &ProductId,
@@ -289,25 +518,71 @@ impl Ledger {
         quantity: i64,
         expires_at: Millis,
     ) -> Result<Vec<StockChange>, DomainError> {
+        self.resize_in(
+            product,
+            reservation,
+            quantity,
+            expires_at,
+            &Placement::default(),
+        )
+    }
+
+    /// Decide to make `reservation` hold exactly `quantity` units (a cart line changing):
+    /// raising holds only the difference (allocated like a new hold), lowering gives the
+    /// rest back (from the locations taken from last), 0 releases.
+    pub fn resize_in(
+        &self,
+        product: &ProductId,
+        reservation: &ReservationId,
+        quantity: i64,
+        expires_at: Millis,
+        placement: &Placement,
+    ) -> Result<Vec<StockChange>, DomainError> {
         if !(0..=MAX_UNITS).contains(&quantity) {
             return Err(DomainError::OutOfRange("quantity"));
         }
         if quantity == 0 {
             return Ok(self.release(reservation, ReleaseCause::Release));
         }
-        let held = self.holds.get(reservation).map_or(0, |h| h.quantity);
-        let more = quantity - held;
-        if more > self.available() {
-            return Err(DomainError::InsufficientStock(vec![Shortage {
-                product_id: product.clone(),
-                requested: more,
-                available: self.available(),
-            }]));
+        if self.unlocated(placement) {
+            let held = self.holds.get(reservation).map_or(0, |h| h.quantity);
+            let more = quantity - held;
+            if more > self.available() {
+                return Err(self.shortage(product, more, self.available()));
+            }
+            return Ok(vec![StockChange::Held {
+                reservation: reservation.clone(),
+                quantity,
+                expires_at,
+            }]);
         }
-        Ok(vec![StockChange::Held {
+        let (held, current) = self
+            .holds
+            .get(reservation)
+            .map_or((0, Vec::new()), |h| (h.quantity, h.allocations.clone()));
+        let allocations = if quantity >= held {
+            let more = quantity - held;
+            self.allocate(placement, more, current)
+                .ok_or_else(|| self.shortage(product, more, self.holdable(placement)))?
+        } else {
+            let mut fewer = held - quantity;
+            let mut kept = current;
+            while fewer > 0 {
+                let Some(last) = kept.last_mut() else { break };
+                let give = last.quantity.min(fewer);
+                last.quantity -= give;
+                fewer -= give;
+                if last.quantity == 0 {
+                    kept.pop();
+                }
+            }
+            kept
+        };
+        Ok(vec![StockChange::HeldAt {
             reservation: reservation.clone(),
             quantity,
             expires_at,
+            allocations,
         }])
     }
 
@@ -375,7 +650,9 @@ impl Ledger {
             .collect()
     }
 
-    /// Decide a manual change of `on_hand`. Held units cannot be removed.
+    /// Decide a manual change of `on_hand` at `location` (the default location when
+    /// `None`). Held units cannot be removed.
+    #[allow(clippy::too_many_arguments)]
     pub fn adjust(
         &self,
         product: &ProductId,
@@ -384,6 +661,7 @@ impl Ledger {
         note: Option<String>,
         by: String,
         expected_version: Option<u64>,
+        location: Option<LocationId>,
     ) -> Result<Vec<StockChange>, DomainError> {
         if delta == 0 || delta.abs() > MAX_UNITS {
             return Err(DomainError::OutOfRange("delta"));
@@ -400,47 +678,165 @@ impl Ledger {
             return Err(DomainError::OutOfRange("delta"));
         }
         if after < self.reserved {
-            return Err(DomainError::InsufficientStock(vec![Shortage {
-                product_id: product.clone(),
-                requested: -delta,
-                available: self.available(),
-            }]));
+            return Err(self.shortage(product, -delta, self.available()));
         }
-        Ok(vec![StockChange::Adjusted {
+        let Some(location) = location.or_else(|| self.home.clone()) else {
+            return Ok(vec![StockChange::Adjusted {
+                delta,
+                reason,
+                note,
+                by,
+            }]);
+        };
+        let level = self.level(&location);
+        if level.on_hand + delta < level.reserved {
+            return Err(self.shortage(product, -delta, level.available()));
+        }
+        Ok(vec![StockChange::AdjustedAt {
             delta,
             reason,
             note,
             by,
+            location,
         }])
+    }
+
+    /// Decide moving `quantity` available units from `from` to `to`.
+    pub fn transfer(
+        &self,
+        product: &ProductId,
+        from: &LocationId,
+        to: &LocationId,
+        quantity: i64,
+        note: Option<String>,
+        by: String,
+    ) -> Result<Vec<StockChange>, DomainError> {
+        if !(1..=MAX_UNITS).contains(&quantity) {
+            return Err(DomainError::OutOfRange("quantity"));
+        }
+        if from == to {
+            return Err(DomainError::OutOfRange("to"));
+        }
+        let available = self.level(from).available();
+        if quantity > available {
+            return Err(self.shortage(product, quantity, available));
+        }
+        Ok(vec![StockChange::Transferred {
+            from: from.clone(),
+            to: to.clone(),
+            quantity,
+            note,
+            by,
+        }])
+    }
+
+    /// The units of the default location, created on first use.
+    fn home_level(&mut self) -> Option<&mut Level> {
+        let home = self.home.clone()?;
+        Some(self.locations.entry(home).or_default())
+    }
+
+    /// Changes one location's levels (nothing for an unlocated ledger's `None`).
+    fn shift(&mut self, location: Option<&LocationId>, on_hand: i64, reserved: i64) {
+        let level = match location {
+            Some(location) => Some(self.locations.entry(location.clone()).or_default()),
+            None => self.home_level(),
+        };
+        if let Some(level) = level {
+            level.on_hand += on_hand;
+            level.reserved += reserved;
+        }
+    }
+
+    /// Takes a hold out of the books; returns it.
+    fn remove_hold(&mut self, reservation: &ReservationId, sold: bool) -> Option<Hold> {
+        let hold = self.holds.remove(reservation)?;
+        self.expiries
+            .remove(&(hold.expires_at, reservation.clone()));
+        self.reserved -= hold.quantity;
+        if sold {
+            self.on_hand -= hold.quantity;
+        }
+        let sold = if sold { 1 } else { 0 };
+        for a in &hold.allocations {
+            self.shift(Some(&a.location_id), -a.quantity * sold, -a.quantity);
+        }
+        Some(hold)
+    }
+
+    /// Puts a hold into the books, replacing the reservation's previous one; returns the
+    /// units it held before.
+    fn put_hold(&mut self, reservation: &ReservationId, hold: Hold) -> i64 {
+        let previous = self
+            .remove_hold(reservation, false)
+            .map_or(0, |h| h.quantity);
+        self.expiries.insert((hold.expires_at, reservation.clone()));
+        self.reserved += hold.quantity;
+        for a in &hold.allocations {
+            self.shift(Some(&a.location_id), 0, a.quantity);
+        }
+        self.holds.insert(reservation.clone(), hold);
+        previous
+    }
+
+    /// The movements a change makes in the movement log (0 for holds, 2 for a transfer,
+    /// one per location for a sale split across locations).
+    pub fn movements_of(&self, change: &StockChange) -> u64 {
+        match change {
+            StockChange::Committed { reservation, .. } => self
+                .holds
+                .get(reservation)
+                .map_or(1, |h| h.allocations.len().max(1) as u64),
+            StockChange::Returned { .. }
+            | StockChange::Adjusted { .. }
+            | StockChange::AdjustedAt { .. } => 1,
+            StockChange::Transferred { .. } => 2,
+            _ => 0,
+        }
     }
 
     /// Apply one decided change. Returns the events it publishes, each of which has already
     /// taken its version (the last one's version is `self.version`). `threshold` is the
     /// product's low-stock threshold, which lives with the catalog fields.
     pub fn apply(&mut self, change: &StockChange, threshold: i64) -> Vec<StockSignal> {
+        self.movements += self.movements_of(change);
         let cause = match change {
             StockChange::Held {
                 reservation,
                 quantity,
                 expires_at,
             } => {
-                let previous = self
-                    .holds
-                    .insert(
-                        reservation.clone(),
-                        Hold {
-                            quantity: *quantity,
-                            expires_at: *expires_at,
-                        },
-                    )
-                    .map_or(0, |hold| {
-                        self.expiries
-                            .remove(&(hold.expires_at, reservation.clone()));
-                        hold.quantity
-                    });
-                self.expiries.insert((*expires_at, reservation.clone()));
-                self.reserved += quantity - previous;
-                if *quantity >= previous {
+                let allocations = self
+                    .home
+                    .iter()
+                    .map(|home| Allocation {
+                        location_id: home.clone(),
+                        quantity: *quantity,
+                    })
+                    .collect();
+                let hold = Hold {
+                    quantity: *quantity,
+                    expires_at: *expires_at,
+                    allocations,
+                };
+                if *quantity >= self.put_hold(reservation, hold) {
+                    StockCause::Reservation
+                } else {
+                    StockCause::Release
+                }
+            }
+            StockChange::HeldAt {
+                reservation,
+                quantity,
+                expires_at,
+                allocations,
+            } => {
+                let hold = Hold {
+                    quantity: *quantity,
+                    expires_at: *expires_at,
+                    allocations: allocations.clone(),
+                };
+                if *quantity >= self.put_hold(reservation, hold) {
                     StockCause::Reservation
                 } else {
                     StockCause::Release
@@ -461,34 +857,38 @@ impl Ledger {
             StockChange::Released {
                 reservation, cause, ..
             } => {
-                if let Some(hold) = self.holds.remove(reservation) {
-                    self.expiries
-                        .remove(&(hold.expires_at, reservation.clone()));
-                    self.reserved -= hold.quantity;
-                }
+                self.remove_hold(reservation, false);
                 match cause {
                     ReleaseCause::Release => StockCause::Release,
                     ReleaseCause::Expiry => StockCause::Expiry,
                 }
             }
             StockChange::Committed { reservation, .. } => {
-                if let Some(hold) = self.holds.remove(reservation) {
-                    self.expiries
-                        .remove(&(hold.expires_at, reservation.clone()));
-                    self.reserved -= hold.quantity;
-                    self.on_hand -= hold.quantity;
-                }
-                self.movements += 1;
+                self.remove_hold(reservation, true);
                 StockCause::Sale
             }
             StockChange::Returned { quantity } => {
                 self.on_hand += quantity;
-                self.movements += 1;
+                self.shift(None, *quantity, 0);
                 StockCause::Cancellation
             }
             StockChange::Adjusted { delta, .. } => {
                 self.on_hand += delta;
-                self.movements += 1;
+                self.shift(None, *delta, 0);
+                StockCause::Adjustment
+            }
+            StockChange::AdjustedAt {
+                delta, location, ..
+            } => {
+                self.on_hand += delta;
+                self.shift(Some(location), *delta, 0);
+                StockCause::Adjustment
+            }
+            StockChange::Transferred {
+                from, to, quantity, ..
+            } => {
+                self.shift(Some(from), -quantity, 0);
+                self.shift(Some(to), *quantity, 0);
                 StockCause::Adjustment
             }
         };
@@ -739,6 +1139,7 @@ mod tests {
                 None,
                 "admin".into(),
                 None,
+                None,
             ),
             Op::Resize(r, q, e) => ledger.resize(product, &res(r), q, e),
             Op::GiveBack(q) => ledger.give_back(q),
@@ -813,7 +1214,7 @@ mod tests {
                     .holds
                     .iter()
                     .map(|(r, (quantity, expires_at))| {
-                        (res(*r), Hold { quantity: *quantity, expires_at: *expires_at })
+                        (res(*r), Hold { quantity: *quantity, expires_at: *expires_at, allocations: Vec::new() })
                     })
                     .collect();
                 prop_assert_eq!(&ledger.holds, &holds);
@@ -972,5 +1373,214 @@ mod tests {
                 prop_assert_eq!((ledger.on_hand, ledger.reserved), (expected, 0), "product {}", p);
             }
         }
+    }
+
+    /// Three locations of one store; the placement of each step varies which are active
+    /// and the strategy.
+    const PLACES: usize = 3;
+
+    fn loc(n: usize) -> LocationId {
+        LocationId::parse(&format!("loc_{n:0>24}")).expect("valid id")
+    }
+
+    fn placement(active: [bool; PLACES], most_stock: bool) -> Placement {
+        use crate::domain::{ids::StoreId, location::Location};
+        let store = StoreId::parse("str_000000000000000000000000").expect("valid id");
+        Placement {
+            strategy: if most_stock {
+                AllocationStrategy::MostStock
+            } else {
+                AllocationStrategy::Priority
+            },
+            locations: (0..PLACES)
+                .map(|n| Location {
+                    id: loc(n),
+                    store_id: store.clone(),
+                    name: format!("L{n}"),
+                    kind: crate::domain::location::LocationKind::Warehouse,
+                    priority: (PLACES - n) as i64 % 2,
+                    default: n == 0,
+                    active: active[n],
+                    created_at: 0,
+                })
+                .collect(),
+        }
+    }
+
+    /// One step of a per-location workload.
+    #[derive(Clone, Debug)]
+    enum LocOp {
+        Hold(u8, i64),
+        Resize(u8, i64),
+        Commit(u8),
+        Release(u8),
+        Expire(Millis),
+        Adjust(Option<usize>, i64),
+        Transfer(usize, usize, i64),
+        GiveBack(i64),
+    }
+
+    fn loc_op() -> impl Strategy<Value = LocOp> {
+        prop_oneof![
+            (0u8..6, 1i64..25).prop_map(|(r, q)| LocOp::Hold(r, q)),
+            (0u8..6, 0i64..25).prop_map(|(r, q)| LocOp::Resize(r, q)),
+            (0u8..6).prop_map(LocOp::Commit),
+            (0u8..6).prop_map(LocOp::Release),
+            (0i64..1000).prop_map(LocOp::Expire),
+            (proptest::option::of(0..PLACES), -20i64..20).prop_map(|(l, d)| LocOp::Adjust(l, d)),
+            (0..PLACES, 0..PLACES, 1i64..20).prop_map(|(f, t, q)| LocOp::Transfer(f, t, q)),
+            (1i64..5).prop_map(LocOp::GiveBack),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// Whatever happens per location (holds split across the active locations by either
+        /// strategy, resizes, sales, expiries, located adjustments, transfers), no location
+        /// goes negative or holds more than it has, the locations sum to the product's
+        /// figures, each hold's allocations sum to its quantity and to the locations'
+        /// `reserved`, a hold is refused exactly when the active locations have fewer
+        /// available units, inactive locations never give units, and replay rebuilds it all.
+        #[test]
+        fn per_location_books_balance_and_replay(
+            stock in proptest::collection::vec(0i64..15, PLACES),
+            ops in proptest::collection::vec(
+                (loc_op(), proptest::array::uniform3(proptest::bool::weighted(0.8)), any::<bool>()),
+                0..150,
+            ),
+        ) {
+            let product = pid();
+            let mut ledger = Ledger::located(loc(0));
+            let mut journal = Vec::new();
+            for (n, units) in stock.iter().enumerate() {
+                if *units > 0 {
+                    let changes = ledger
+                        .adjust(&product, *units, AdjustmentReason::Restock, None, "admin".into(), None, Some(loc(n)))
+                        .expect("restock");
+                    for change in &changes {
+                        ledger.apply(change, THRESHOLD);
+                    }
+                    journal.extend(changes);
+                }
+            }
+            for (op, active, most_stock) in ops {
+                let place = placement(active, most_stock);
+                let before = ledger.clone();
+                let holdable = ledger.holdable(&place);
+                let decided = match &op {
+                    LocOp::Hold(r, q) => ledger.hold_in(&product, &res(*r), *q, 100, &place),
+                    LocOp::Resize(r, q) => ledger.resize_in(&product, &res(*r), *q, 100, &place),
+                    LocOp::Commit(r) => ledger.commit(&res(*r)),
+                    LocOp::Release(r) => Ok(ledger.release(&res(*r), ReleaseCause::Release)),
+                    LocOp::Expire(now) => Ok(ledger.expire_due(*now)),
+                    LocOp::Adjust(l, d) => ledger.adjust(&product, *d, AdjustmentReason::Correction, None, "admin".into(), None, l.map(loc)),
+                    LocOp::Transfer(f, t, q) => ledger.transfer(&product, &loc(*f), &loc(*t), *q, None, "admin".into()),
+                    LocOp::GiveBack(q) => ledger.give_back(*q),
+                };
+                prop_assert_eq!(&ledger, &before);
+                match (&op, &decided) {
+                    (LocOp::Hold(r, q), result) if !before.holds.contains_key(&res(*r)) => {
+                        prop_assert_eq!(result.is_ok(), *q <= holdable, "{:?}", op);
+                    }
+                    (LocOp::Transfer(f, t, q), result) if f != t => {
+                        prop_assert_eq!(result.is_ok(), *q <= before.level(&loc(*f)).available());
+                    }
+                    _ => {}
+                }
+                if let Ok(changes) = decided {
+                    for change in &changes {
+                        if let StockChange::HeldAt { reservation, allocations, .. } = change {
+                            let previous = before.holds.get(reservation);
+                            for a in allocations {
+                                let had = previous
+                                    .and_then(|h| h.allocations.iter().find(|p| p.location_id == a.location_id))
+                                    .map_or(0, |p| p.quantity);
+                                // Only active locations give new units.
+                                if a.quantity > had {
+                                    let n: usize = (0..PLACES).find(|n| loc(*n) == a.location_id).expect("known");
+                                    prop_assert!(active[n], "inactive {} gave units", n);
+                                }
+                            }
+                        }
+                        ledger.apply(change, THRESHOLD);
+                    }
+                    journal.extend(changes);
+                }
+                let mut on_hand = 0;
+                let mut reserved = 0;
+                for level in ledger.locations.values() {
+                    prop_assert!(level.on_hand >= 0 && level.reserved >= 0, "{:?}", level);
+                    prop_assert!(level.reserved <= level.on_hand, "{:?}", level);
+                    on_hand += level.on_hand;
+                    reserved += level.reserved;
+                }
+                prop_assert_eq!(on_hand, ledger.on_hand);
+                prop_assert_eq!(reserved, ledger.reserved);
+                let mut held_at: BTreeMap<LocationId, i64> = BTreeMap::new();
+                for hold in ledger.holds.values() {
+                    prop_assert!(hold.allocations.iter().all(|a| a.quantity > 0));
+                    prop_assert_eq!(hold.allocations.iter().map(|a| a.quantity).sum::<i64>(), hold.quantity);
+                    for a in &hold.allocations {
+                        *held_at.entry(a.location_id.clone()).or_default() += a.quantity;
+                    }
+                }
+                for (id, level) in &ledger.locations {
+                    prop_assert_eq!(held_at.get(id).copied().unwrap_or(0), level.reserved);
+                }
+            }
+            let mut replayed = Ledger::located(loc(0));
+            for change in &journal {
+                replayed.apply(change, THRESHOLD);
+            }
+            prop_assert_eq!(&replayed, &ledger);
+            let config = bincode::config::standard();
+            let bytes = bincode::serde::encode_to_vec(&ledger, config).expect("encode");
+            let (decoded, _): (Ledger, usize) =
+                bincode::serde::decode_from_slice(&bytes, config).expect("decode");
+            prop_assert_eq!(&decoded, &ledger);
+        }
+    }
+
+    #[test]
+    fn a_hold_splits_across_locations_in_priority_order() {
+        let product = pid();
+        let mut ledger = Ledger::located(loc(0));
+        for n in 0..PLACES {
+            let changes = ledger
+                .adjust(
+                    &product,
+                    2,
+                    AdjustmentReason::Restock,
+                    None,
+                    "a".into(),
+                    None,
+                    Some(loc(n)),
+                )
+                .expect("restock");
+            run(&mut ledger, changes);
+        }
+        // Priorities: loc 0 → 1, loc 1 → 0, loc 2 → 1 (ties by most available, then id).
+        let changes = ledger
+            .hold_in(&product, &res(1), 3, 100, &placement([true; PLACES], false))
+            .expect("enough");
+        let StockChange::HeldAt { allocations, .. } = &changes[0] else {
+            panic!("{changes:?}")
+        };
+        assert_eq!(
+            allocations,
+            &vec![
+                Allocation {
+                    location_id: loc(1),
+                    quantity: 2
+                },
+                Allocation {
+                    location_id: loc(0),
+                    quantity: 1
+                },
+            ]
+        );
+        run(&mut ledger, changes);
+        assert_eq!(ledger.holdable(&placement([true, true, false], false)), 1);
     }
 }

@@ -1,6 +1,6 @@
 //! Stores: a retail shop or a restaurant with one currency.
 
-use super::{ids::StoreId, time::Millis};
+use super::{ids::StoreId, location::AllocationStrategy, time::Millis};
 use serde::{Deserialize, Serialize};
 
 /// What a store sells; restaurants use the order lanes of a kitchen.
@@ -28,4 +28,7 @@ pub struct Store {
     pub open: bool,
     /// Creation time.
     pub created_at: Millis,
+    /// How holds pick the store's locations. A field added after storage format 1: stores
+    /// carry it from format 2 on (see `persistence::legacy::StoreV1`).
+    pub allocation: AllocationStrategy,
 }

@@ -185,6 +185,7 @@ impl AppError {
                 "idempotency_key_reused",
                 "Idempotency key reused",
             ),
+            Self::Conflict { code, .. } => (StatusCode::CONFLICT, *code, "Conflict"),
             Self::Unavailable(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",
@@ -311,6 +312,7 @@ impl From<ServiceError> for AppError {
                 order,
             },
             ServiceError::Unavailable(reason) => Self::Unavailable(reason),
+            ServiceError::Conflict { code, message } => Self::Conflict { code, message },
             ServiceError::Storage(e) => e.into(),
         }
     }
@@ -329,6 +331,10 @@ impl From<DomainError> for AppError {
             DomainError::StoreClosed => Self::StoreClosed,
             DomainError::AlreadyReviewed => Self::AlreadyReviewed,
             DomainError::NotReviewAuthor => Self::Forbidden,
+            DomainError::Conflict(code, message) => Self::Conflict {
+                code,
+                message: message.into(),
+            },
             DomainError::InvalidTransition { from, to, allowed } => Self::InvalidTransition {
                 from: from.as_str().into(),
                 to: to.as_str().into(),

@@ -118,7 +118,7 @@ pub async fn orders(
 #[utoipa::path(get, path = "/api/v1/stores/{id}/exports/movements.csv", operation_id = "export_movements", tag = "Stores", security(("bearer" = [])),
     params(("id" = String, Path, description = "`str_…`"), ExportWindow),
     responses(
-        (status = 200, description = "RFC 4180 CSV: `at,movement_id,product_id,sku,kind,reason,delta,on_hand_after,reference,note,by`.", body = String, content_type = "text/csv"),
+        (status = 200, description = "RFC 4180 CSV: `at,movement_id,product_id,sku,location_id,kind,reason,delta,on_hand_after,reference,note,by`.", body = String, content_type = "text/csv"),
         (status = 401, response = s::Unauthorized),
         (status = 403, response = s::Forbidden),
         (status = 404, response = s::NotFound),

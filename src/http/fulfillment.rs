@@ -543,11 +543,24 @@ pub async fn receive(
         .collect::<Result<Vec<_>, AppError>>()?;
     let location_id = match body.location_id {
         None => None,
-        Some(raw) => Some(
-            LocationId::parse(&raw)
-                .ok_or_else(|| AppError::field("location_id", "is not a location id"))?
-                .to_string(),
-        ),
+        Some(raw) => {
+            // Units go back to an active location of the order's store, or nowhere.
+            let location = LocationId::parse(&raw)
+                .and_then(|id| app.shared.read_model.location(&id))
+                .filter(|l| {
+                    l.active
+                        && app
+                            .shared
+                            .read_model
+                            .orders
+                            .get(&order)
+                            .is_some_and(|o| o.store_id == l.store_id)
+                })
+                .ok_or_else(|| {
+                    AppError::field("location_id", "is not an active location of this store")
+                })?;
+            Some(location.id.to_string())
+        }
     };
     let command = OrderCommand::ReceiveReturn {
         id,

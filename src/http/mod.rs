@@ -15,6 +15,7 @@ mod headers;
 mod health;
 mod idempotency;
 mod insights;
+mod locations;
 mod media;
 mod notifications;
 pub mod openapi;
@@ -32,6 +33,7 @@ pub mod telemetry;
 mod topics;
 mod unique_keys;
 mod users;
+mod waitlist;
 mod webhooks;
 
 use crate::{app::App, error::AppError};
@@ -40,7 +42,7 @@ use axum::{
     extract::{DefaultBodyLimit, Request, State},
     middleware::{self, Next},
     response::{IntoResponse, Response},
-    routing::{delete, get, post, put},
+    routing::{delete, get, patch, post, put},
 };
 use std::sync::Arc;
 
@@ -55,7 +57,15 @@ pub fn router(app: Arc<App>) -> Router {
 pub fn router_with(app: Arc<App>, extra: Router<Arc<App>>) -> Router {
     let api = Router::new()
         .route("/stores", get(stores::list).post(stores::create))
-        .route("/stores/{id}", get(stores::get))
+        .route(
+            "/stores/{id}",
+            get(stores::get).patch(locations::update_store),
+        )
+        .route(
+            "/stores/{id}/locations",
+            get(locations::list).post(locations::create),
+        )
+        .route("/locations/{id}", patch(locations::update))
         .route("/stores/{id}/status", put(stores::set_status))
         .route("/stores/{id}/insights", get(insights::get))
         .route("/stores/{id}/exports/orders.csv", get(exports::orders))
@@ -85,6 +95,16 @@ pub fn router_with(app: Arc<App>, extra: Router<Arc<App>>) -> Router {
         .route(
             "/products/{id}/inventory/adjustments",
             post(products::adjust),
+        )
+        .route(
+            "/products/{id}/waitlist",
+            get(waitlist::list)
+                .post(waitlist::join)
+                .delete(waitlist::leave),
+        )
+        .route(
+            "/products/{id}/inventory/transfers",
+            post(locations::transfer),
         )
         .route(
             "/products/{id}/inventory/movements",
@@ -171,6 +191,7 @@ pub fn router_with(app: Arc<App>, extra: Router<Arc<App>>) -> Router {
         )
         .route("/me", get(auth::me))
         .route("/me/password", post(users::change_password))
+        .route("/me/waitlist", get(waitlist::mine))
         .route("/users", get(users::list).post(auth::create_user))
         .route("/users/{id}", get(users::get).patch(users::update))
         .route(
@@ -243,6 +264,11 @@ pub fn fuzz_decode_bodies(bytes: &[u8]) {
     use extract::decode;
     let _ = decode::<stores::CreateStore>(bytes);
     let _ = decode::<stores::SetStatus>(bytes);
+    let _ = decode::<locations::CreateLocation>(bytes);
+    let _ = decode::<locations::UpdateLocation>(bytes);
+    let _ = decode::<locations::UpdateStore>(bytes);
+    let _ = decode::<locations::CreateTransfer>(bytes);
+    let _ = decode::<waitlist::JoinWaitlist>(bytes);
     let _ = decode::<products::CreateProduct>(bytes);
     let _ = decode::<products::UpdateProduct>(bytes);
     let _ = decode::<products::Adjust>(bytes);

@@ -7,8 +7,8 @@ use super::{
     notifications, search, socket, telemetry, webhooks,
 };
 use super::{
-    auth, carts, health, orders, products, recommendations, reservations, reviews, schema, stores,
-    users,
+    auth, carts, health, locations, orders, products, recommendations, reservations, reviews,
+    schema, stores, users, waitlist,
 };
 use axum::{
     http::{HeaderValue, header},
@@ -40,6 +40,15 @@ with a `code` (see the `Problem` schema). Live updates: the WebSocket at `/api/v
         stores::create,
         stores::get,
         stores::set_status,
+        locations::create,
+        locations::list,
+        locations::update,
+        locations::update_store,
+        locations::transfer,
+        waitlist::join,
+        waitlist::leave,
+        waitlist::list,
+        waitlist::mine,
         search::search,
         search::suggest,
         search::get_synonyms,

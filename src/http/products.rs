@@ -130,6 +130,8 @@ pub struct Adjust {
     note: Option<String>,
     /// Refuse with 409 `version_mismatch` unless the stock version is this.
     expected_version: Option<u64>,
+    /// `loc_…` of the product's store whose units change (default: the default location).
+    location_id: Option<String>,
 }
 
 /// Filters, sort and pagination of `GET /products`.
@@ -397,6 +399,13 @@ pub async fn adjust(
     if body.note.as_ref().is_some_and(|n| n.chars().count() > 1000) {
         return Err(AppError::field("note", "must be at most 1000 characters"));
     }
+    let location = body
+        .location_id
+        .as_deref()
+        .map(|raw| {
+            super::locations::store_location(&app, &current.catalog.store_id, raw, "location_id")
+        })
+        .transpose()?;
     Ok(idempotency
         .run(&app, &caller, &raw, || async {
             let view = app
@@ -407,6 +416,7 @@ pub async fn adjust(
                     note: body.note.clone(),
                     by: caller.name(),
                     expected_version: body.expected_version,
+                    location: location.clone(),
                     reply,
                 })
                 .await?;

@@ -117,6 +117,7 @@ pub async fn create(
             Ok(ReservationItem {
                 product_id: ProductId::parse(&item.product_id).ok_or(AppError::NotFound)?,
                 quantity: item.quantity,
+                allocations: Vec::new(),
             })
         })
         .collect::<Result<Vec<_>, AppError>>()?;

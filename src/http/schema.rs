@@ -10,6 +10,7 @@
 use crate::{
     auth::users::Role,
     domain::{
+        location::{Allocation, AllocationStrategy, LocationKind},
         money::Money,
         order::{OrderStatus, PaymentStatus},
         product::ProductStatus,
@@ -44,9 +45,87 @@ pub struct Store {
     pub currency: String,
     /// Whether it takes orders.
     pub open: bool,
+    /// How holds pick the store's locations.
+    pub allocation: AllocationStrategy,
     /// RFC 3339 UTC with milliseconds.
     #[schema(format = DateTime)]
     pub created_at: String,
+}
+
+/// A stock location of a store (docs/API.md §13).
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Location {
+    /// `loc_…`
+    pub id: String,
+    /// `str_…`
+    pub store_id: String,
+    /// Display name.
+    pub name: String,
+    /// Warehouse, shop or kitchen.
+    pub kind: LocationKind,
+    /// Lower numbers give units first under the `priority` strategy.
+    pub priority: i64,
+    /// The store's first location (cannot be deactivated).
+    pub default: bool,
+    /// An inactive location gives no units to new holds.
+    pub active: bool,
+    /// RFC 3339.
+    #[schema(format = DateTime)]
+    pub created_at: String,
+}
+
+/// A place in a product's waitlist.
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WaitlistEntry {
+    /// `wl_…`
+    pub id: String,
+    /// `prod_…`
+    pub product_id: String,
+    /// Units wanted.
+    pub quantity: i64,
+    /// 1-based place among those waiting; null once served or left.
+    #[schema(required = true)]
+    pub position: Option<u64>,
+    /// `waiting`, `served` or `left`.
+    pub status: String,
+    /// The cart holding their units once served.
+    #[schema(required = true)]
+    pub cart_id: Option<String>,
+    /// RFC 3339.
+    #[schema(format = DateTime)]
+    pub created_at: String,
+}
+
+/// Waitlist entries.
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WaitlistList {
+    /// The entries.
+    pub items: Vec<WaitlistEntry>,
+}
+
+/// A store's locations, oldest first.
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LocationList {
+    /// Every location.
+    pub items: Vec<Location>,
+}
+
+/// The stock of one location.
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LocationStock {
+    /// `loc_…`
+    pub location_id: String,
+    /// Units there.
+    pub on_hand: i64,
+    /// Units there promised to holds.
+    pub reserved: i64,
+    /// `on_hand - reserved`.
+    pub available: i64,
 }
 
 /// Stock numbers of a product.
@@ -317,6 +396,8 @@ pub struct Inventory {
     pub version: u64,
     /// Low-stock threshold.
     pub low_stock_threshold: i64,
+    /// Stock per location (the figures above are their sums).
+    pub locations: Vec<LocationStock>,
 }
 
 /// `data` of a `stock.changed` event (docs/API.md §9).
@@ -375,6 +456,8 @@ pub enum MovementKind {
     Cancellation,
     /// Returned units were received back into stock (a return's restock).
     Return,
+    /// Units moved between two locations.
+    Transfer,
 }
 
 /// One change of `on_hand`.
@@ -404,6 +487,10 @@ pub struct Movement {
     pub reference: Option<String>,
     /// A user id, `admin` or `system`.
     pub by: String,
+    /// The location whose units changed (null for movements recorded before locations,
+    /// which were all at the default location).
+    #[schema(required = true)]
+    pub location_id: Option<String>,
 }
 
 /// Sort orders of `GET /products`.
@@ -445,6 +532,8 @@ pub struct ReservationItem {
     pub product_id: String,
     /// Units held.
     pub quantity: i64,
+    /// Where they are held, per location.
+    pub allocations: Vec<Allocation>,
 }
 
 /// A stock hold across products.
@@ -485,6 +574,9 @@ pub struct Line {
     pub unit_price: Money,
     /// `unit_price × quantity`.
     pub line_total: Money,
+    /// Where the units come from: a cart's active hold, an order's sale (empty before
+    /// the sale, and for orders placed before locations).
+    pub allocations: Vec<Allocation>,
 }
 
 /// The hold a cart keeps on its units.

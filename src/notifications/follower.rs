@@ -219,6 +219,36 @@ impl Notifications {
                 _ => {}
             }
         }
+        for entry in event.waitlist_served() {
+            let (Some(user), Some(view)) = (
+                self.shared.storage.user(&entry.customer_id)?,
+                self.shared.read_model.product(&entry.product_id),
+            ) else {
+                continue;
+            };
+            let catalog = &view.catalog;
+            let held_until = entry
+                .cart_id
+                .as_ref()
+                .and_then(|id| self.shared.storage.cart(id).ok().flatten())
+                .and_then(|cart| cart.hold)
+                .map(|hold| crate::domain::time::rfc3339(hold.expires_at));
+            drafts.push(Draft {
+                template: Template::WaitlistServed,
+                store_id: Some(catalog.store_id.clone()),
+                reference: Some(entry.id.to_string()),
+                subject: format!("{} is back: held for you", catalog.name),
+                context: json!({
+                    "product": {"id": catalog.id, "name": catalog.name, "sku": catalog.sku},
+                    "quantity": entry.quantity,
+                    "cart_id": entry.cart_id,
+                    "held_until": held_until,
+                }),
+                due_at: now,
+                to: user,
+                occasion: None,
+            });
+        }
         for endpoint in event.webhook_endpoints() {
             if endpoint.enabled || endpoint.disabled_reason.is_none() {
                 continue;

@@ -38,6 +38,8 @@ const FILES: &[(&str, &str)] = embedded!(
     "low_stock.html",
     "webhook_disabled.txt",
     "webhook_disabled.html",
+    "waitlist_served.txt",
+    "waitlist_served.html",
 );
 
 /// The loaded templates.

@@ -9,9 +9,10 @@
 //! [`Storage::checkpoint`]).
 
 use super::{
-    JournalRecord, ProductWrite, Snapshot, Storage, StorageError, StorageResult, StoredEvent, Tree,
-    codec, keys, legacy, log,
+    JournalRecord, ProductWrite, Storage, StorageError, StorageResult, StoredEvent, Tree, codec,
+    keys, legacy, log,
 };
+use crate::domain::waitlist::{WaitlistEntry, WaitlistStatus};
 use crate::domain::{
     order::Order,
     product::{Catalog, ProductChange},
@@ -79,7 +80,7 @@ impl LogEvent {
             }
             let value = op.value.as_ref()?;
             match op.key.first()? {
-                b's' => codec::decode_upgrading::<Snapshot, legacy::SnapshotV1>(value)
+                b's' => legacy::decode_snapshot(value)
                     .ok()
                     .map(|s| s.product.catalog),
                 b'j' => match codec::decode::<JournalRecord>(value).ok()?.change {
@@ -94,6 +95,16 @@ impl LogEvent {
 }
 
 impl LogEvent {
+    /// The waitlist entries this record marks served (units were held for them in a cart).
+    pub fn waitlist_served(&self) -> impl Iterator<Item = WaitlistEntry> + '_ {
+        self.write
+            .ops()
+            .iter()
+            .filter(|op| op.tree == Tree::Entities && op.key.starts_with(keys::WAITLIST_PREFIX))
+            .filter_map(|op| codec::decode::<WaitlistEntry>(op.value.as_ref()?).ok())
+            .filter(|entry| entry.status == WaitlistStatus::Served)
+    }
+
     /// The stores whose status (open or closed) this record changed, with the time of the
     /// change (a store's creation is not one).
     pub fn store_status_changes(&self) -> impl Iterator<Item = (Store, Millis)> + '_ {
@@ -106,7 +117,7 @@ impl LogEvent {
             let store_key = [keys::STORE_PREFIX, id].concat();
             let store = self.write.ops().iter().find_map(|op| {
                 (op.tree == Tree::Catalog && op.key.as_ref() == store_key.as_slice())
-                    .then(|| codec::decode::<Store>(op.value.as_ref()?).ok())
+                    .then(|| super::legacy::decode_store(op.value.as_ref()?).ok())
                     .flatten()
             })?;
             Some((store, at))

@@ -5,6 +5,8 @@ use crate::domain::ids::{ProductId, StoreId};
 
 pub const SNAPSHOT_PREFIX: &[u8] = b"s";
 pub const STORE_PREFIX: &[u8] = b"store\0";
+/// Stock locations (docs/API.md §13), in the catalog tree.
+pub const LOCATION_PREFIX: &[u8] = b"location\0";
 pub const SYNONYMS_PREFIX: &[u8] = b"synonyms\0";
 /// Marks a store write as an opening or closing (not a creation), for log readers.
 pub const STORE_STATUS_PREFIX: &[u8] = b"store_status\0";
@@ -79,6 +81,25 @@ pub fn movement_end(id: &ProductId) -> Vec<u8> {
 
 pub fn store(id: &StoreId) -> Vec<u8> {
     let mut key = STORE_PREFIX.to_vec();
+    key.extend_from_slice(id.as_str().as_bytes());
+    key
+}
+
+/// A product's waitlist entry `seq` (entities tree; key order is line order).
+pub fn waitlist(product: &ProductId, seq: u64) -> Vec<u8> {
+    entity_key(b'w', product.as_str(), Some(seq))
+}
+
+/// The exclusive end of a product's waitlist keys.
+pub fn waitlist_end(product: &ProductId) -> Vec<u8> {
+    entity_end(b'w', product.as_str())
+}
+
+/// Every waitlist key starts with this.
+pub const WAITLIST_PREFIX: &[u8] = b"w";
+
+pub fn location(id: &crate::domain::ids::LocationId) -> Vec<u8> {
+    let mut key = LOCATION_PREFIX.to_vec();
     key.extend_from_slice(id.as_str().as_bytes());
     key
 }

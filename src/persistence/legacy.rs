@@ -3,21 +3,68 @@
 //! [`codec::decode_upgrading`](super::codec::decode_upgrading) so a data directory written
 //! before the change still loads.
 
-use super::{Snapshot, codec};
+use super::{Movement, MovementKind, Snapshot, codec};
 use crate::domain::{
     cart::{Cart, CartHold, CartLine},
     fulfillment::FulfillmentType,
     ids::{CartId, OrderId, ProductId, ReservationId, StoreId, UserId},
+    location::{AllocationStrategy, default_location_id},
     money::Money,
     order::{HistoryEntry, Order, OrderLine, OrderStatus, Payment, PaymentStatus},
     product::{Catalog, Product},
+    reservation::{Reservation, ReservationItem, ReservationStatus},
     review::Rating,
     stock::Ledger,
+    store::{Store, StoreKind},
     time::Millis,
     user::{Role, User},
 };
 use serde::{Deserialize, Serialize};
 use std::{collections::BTreeMap, sync::Arc};
+
+/// A hold before locations.
+#[derive(Serialize, Deserialize)]
+pub struct HoldV1 {
+    /// Units held.
+    pub quantity: i64,
+    /// Expiry.
+    pub expires_at: Millis,
+}
+
+/// A stock ledger before locations (snapshot formats 1 and 2). `Serialize` too, so tests can
+/// write snapshots the way those formats did.
+#[derive(Default, Serialize, Deserialize)]
+pub struct LedgerV1 {
+    /// Units in the building.
+    pub on_hand: i64,
+    /// Sum of the holds.
+    pub reserved: i64,
+    /// Active holds.
+    pub holds: BTreeMap<ReservationId, HoldV1>,
+    /// Event sequence.
+    pub version: u64,
+    /// Low-stock alert sent.
+    pub low_alerted: bool,
+    /// Movement count.
+    pub movements: u64,
+}
+
+impl LedgerV1 {
+    /// Today's ledger: every unit and hold at the store's default location.
+    fn upgrade(self, store: &StoreId) -> Ledger {
+        Ledger::upgraded(
+            self.on_hand,
+            self.holds
+                .into_iter()
+                .map(|(r, h)| (r, (h.quantity, h.expires_at)))
+                .collect(),
+            self.version,
+            self.low_alerted,
+            self.movements,
+            default_location_id(store),
+        )
+    }
+}
 
 /// A product before ratings (field order as then: bincode is positional). `Serialize` too,
 /// so tests can write a snapshot the way format 1 did.
@@ -26,7 +73,7 @@ pub struct ProductV1 {
     /// Descriptive fields.
     pub catalog: Arc<Catalog>,
     /// Stock.
-    pub ledger: Ledger,
+    pub ledger: LedgerV1,
 }
 
 /// A product snapshot before ratings.
@@ -40,16 +87,171 @@ pub struct SnapshotV1 {
 
 impl From<SnapshotV1> for Snapshot {
     fn from(s: SnapshotV1) -> Self {
+        let ledger = s.product.ledger.upgrade(&s.product.catalog.store_id);
         Self {
             idx: s.idx,
             product: Product {
                 catalog: s.product.catalog,
-                ledger: s.product.ledger,
+                ledger,
                 // Format 1 knew no reviews.
                 rating: Rating::default(),
             },
         }
     }
+}
+
+/// A product before locations (snapshot format 2).
+#[derive(Serialize, Deserialize)]
+pub struct ProductV2 {
+    /// Descriptive fields.
+    pub catalog: Arc<Catalog>,
+    /// Stock, all in one place.
+    pub ledger: LedgerV1,
+    /// Review aggregate.
+    pub rating: Rating,
+}
+
+/// A product snapshot before locations (format 2).
+#[derive(Serialize, Deserialize)]
+pub struct SnapshotV2 {
+    /// Last journal record folded in.
+    pub idx: u64,
+    /// The state.
+    pub product: ProductV2,
+}
+
+impl From<SnapshotV2> for Snapshot {
+    fn from(s: SnapshotV2) -> Self {
+        let ledger = s.product.ledger.upgrade(&s.product.catalog.store_id);
+        Self {
+            idx: s.idx,
+            product: Product {
+                catalog: s.product.catalog,
+                ledger,
+                rating: s.product.rating,
+            },
+        }
+    }
+}
+
+/// A store before allocation strategies (format 1).
+#[derive(Serialize, Deserialize)]
+pub struct StoreV1 {
+    /// `str_…`
+    pub id: StoreId,
+    /// Display name.
+    pub name: String,
+    /// Retail or restaurant.
+    pub kind: StoreKind,
+    /// Currency.
+    pub currency: String,
+    /// Open for orders.
+    pub open: bool,
+    /// Creation time.
+    pub created_at: Millis,
+}
+
+impl From<StoreV1> for Store {
+    fn from(s: StoreV1) -> Self {
+        Self {
+            id: s.id,
+            name: s.name,
+            kind: s.kind,
+            currency: s.currency,
+            open: s.open,
+            created_at: s.created_at,
+            allocation: AllocationStrategy::Priority,
+        }
+    }
+}
+
+/// Decodes a store of any format.
+pub fn decode_store(bytes: &[u8]) -> Result<Store, codec::CodecError> {
+    codec::decode_upgrading::<Store, StoreV1>(bytes)
+}
+
+/// A movement before locations (format 1).
+#[derive(Deserialize)]
+pub struct MovementV1 {
+    id: String,
+    at: Millis,
+    kind: MovementKind,
+    delta: i64,
+    on_hand_after: i64,
+    reason: Option<String>,
+    note: Option<String>,
+    reference: Option<String>,
+    by: String,
+}
+
+impl From<MovementV1> for Movement {
+    fn from(m: MovementV1) -> Self {
+        Self {
+            id: m.id,
+            at: m.at,
+            kind: m.kind,
+            delta: m.delta,
+            on_hand_after: m.on_hand_after,
+            reason: m.reason,
+            note: m.note,
+            reference: m.reference,
+            by: m.by,
+            location_id: None,
+        }
+    }
+}
+
+/// A reservation line before locations (format 1).
+#[derive(Deserialize)]
+pub struct ReservationItemV1 {
+    product_id: ProductId,
+    quantity: i64,
+}
+
+/// A reservation before locations (format 1).
+#[derive(Deserialize)]
+pub struct ReservationV1 {
+    id: ReservationId,
+    status: ReservationStatus,
+    items: Vec<ReservationItemV1>,
+    expires_at: Millis,
+    created_at: Millis,
+    client_ref: Option<String>,
+    created_by: String,
+}
+
+impl From<ReservationV1> for Reservation {
+    fn from(r: ReservationV1) -> Self {
+        Self {
+            id: r.id,
+            status: r.status,
+            items: r
+                .items
+                .into_iter()
+                .map(|i| ReservationItem {
+                    product_id: i.product_id,
+                    quantity: i.quantity,
+                    // Units held before locations are at the default location; the record
+                    // did not say so, and the ledger's upgrade does.
+                    allocations: Vec::new(),
+                })
+                .collect(),
+            expires_at: r.expires_at,
+            created_at: r.created_at,
+            client_ref: r.client_ref,
+            created_by: r.created_by,
+        }
+    }
+}
+
+/// Decodes a reservation of any format.
+pub fn decode_reservation(bytes: &[u8]) -> Result<Reservation, codec::CodecError> {
+    codec::decode_upgrading::<Reservation, ReservationV1>(bytes)
+}
+
+/// Decodes a product snapshot of any format.
+pub fn decode_snapshot(bytes: &[u8]) -> Result<Snapshot, codec::CodecError> {
+    codec::decode_upgrading_v3::<Snapshot, SnapshotV2, SnapshotV1>(bytes)
 }
 
 /// A history entry before cancellation reasons.
@@ -235,7 +437,7 @@ pub struct CartV1 {
     id: CartId,
     store_id: Option<StoreId>,
     customer_id: Option<UserId>,
-    lines: Vec<CartLine>,
+    lines: Vec<CartLineV1>,
     hold: Option<CartHold>,
     created_at: Millis,
     updated_at: Millis,
@@ -249,7 +451,7 @@ impl From<CartV1> for Cart {
             id: c.id,
             store_id: c.store_id,
             customer_id: c.customer_id,
-            lines: c.lines,
+            lines: c.lines.into_iter().map(Into::into).collect(),
             hold: c.hold,
             created_at: c.created_at,
             updated_at: c.updated_at,
@@ -258,6 +460,66 @@ impl From<CartV1> for Cart {
             store_bound: false,
         }
     }
+}
+
+/// A cart line before locations (formats 1 and 2).
+#[derive(Deserialize)]
+pub struct CartLineV1 {
+    product_id: ProductId,
+    sku: String,
+    name: String,
+    quantity: i64,
+    unit_price: Money,
+}
+
+impl From<CartLineV1> for CartLine {
+    fn from(l: CartLineV1) -> Self {
+        Self {
+            product_id: l.product_id,
+            sku: l.sku,
+            name: l.name,
+            quantity: l.quantity,
+            unit_price: l.unit_price,
+            allocations: Vec::new(),
+        }
+    }
+}
+
+/// A cart before locations (format 2).
+#[derive(Deserialize)]
+pub struct CartV2 {
+    id: CartId,
+    store_id: Option<StoreId>,
+    customer_id: Option<UserId>,
+    lines: Vec<CartLineV1>,
+    hold: Option<CartHold>,
+    created_at: Millis,
+    updated_at: Millis,
+    expires_at: Millis,
+    version: u64,
+    store_bound: bool,
+}
+
+impl From<CartV2> for Cart {
+    fn from(c: CartV2) -> Self {
+        Self {
+            id: c.id,
+            store_id: c.store_id,
+            customer_id: c.customer_id,
+            lines: c.lines.into_iter().map(Into::into).collect(),
+            hold: c.hold,
+            created_at: c.created_at,
+            updated_at: c.updated_at,
+            expires_at: c.expires_at,
+            version: c.version,
+            store_bound: c.store_bound,
+        }
+    }
+}
+
+/// Decodes a cart of any format.
+pub fn decode_cart(bytes: &[u8]) -> Result<Cart, codec::CodecError> {
+    codec::decode_upgrading_v3::<Cart, CartV2, CartV1>(bytes)
 }
 
 /// A user before `email_verified` and `disabled` (field order as then).
@@ -414,8 +676,7 @@ mod tests {
             (1i64, 2i64, 3i64, 4u64),
         );
         let bytes = codec::encode(&old_cart).expect("encodes");
-        let cart: Cart =
-            codec::decode_upgrading::<Cart, CartV1>(&bytes).expect("a format-1 cart loads");
+        let cart: Cart = decode_cart(&bytes).expect("a format-1 cart loads");
         assert_eq!(cart.id, cart_id);
         assert!(!cart.store_bound);
         assert_eq!(cart.version, 4);
@@ -450,9 +711,11 @@ mod tests {
             created_at: 1,
             updated_at: 1,
         });
-        let mut ledger = Ledger::default();
-        ledger.on_hand = 7;
-        ledger.version = 3;
+        let ledger = LedgerV1 {
+            on_hand: 7,
+            version: 3,
+            ..LedgerV1::default()
+        };
         // What the build before ratings wrote: format 1, `(idx, (catalog, ledger))`.
         let old = codec::encode(&(2u64, (&catalog, &ledger))).expect("encodes");
         let dir = tempfile::tempdir().expect("temp dir");

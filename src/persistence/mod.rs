@@ -51,6 +51,7 @@ use crate::domain::{
     review::Review,
     store::Store,
     time::Millis,
+    waitlist::WaitlistEntry,
 };
 use codec::CodecError;
 use log::{LogError, Lsn};
@@ -243,6 +244,8 @@ pub enum MovementKind {
     Cancellation,
     /// Returned units were received back into stock (a return's restock).
     Return,
+    /// Units moved between two locations of the store (two movements: out and in).
+    Transfer,
 }
 
 impl MovementKind {
@@ -253,6 +256,7 @@ impl MovementKind {
             Self::Sale => "sale",
             Self::Cancellation => "cancellation",
             Self::Return => "return",
+            Self::Transfer => "transfer",
         }
     }
 }
@@ -278,6 +282,9 @@ pub struct Movement {
     pub reference: Option<String>,
     /// `admin`, a user id, or `system`.
     pub by: String,
+    /// The location whose `on_hand` changed (`None` for movements recorded before
+    /// locations: those were all at the default location). Stored from format 2 on.
+    pub location_id: Option<crate::domain::ids::LocationId>,
 }
 
 /// The embedded database.
@@ -522,7 +529,7 @@ impl Storage {
         let Some(raw) = self.entities.get(keys::snapshot(id))? else {
             return Ok(None);
         };
-        let snapshot: Snapshot = codec::decode_upgrading::<Snapshot, legacy::SnapshotV1>(&raw)?;
+        let snapshot: Snapshot = legacy::decode_snapshot(&raw)?;
         let snapshot_idx = snapshot.idx;
         let mut product = snapshot.product;
         let mut idx = snapshot.idx;
@@ -607,7 +614,11 @@ impl Storage {
             .rev()
             .skip(offset)
             .take(limit)
-            .map(|entry| Ok(codec::decode(&entry?.1)?))
+            .map(|entry| {
+                Ok(codec::decode_upgrading::<Movement, legacy::MovementV1>(
+                    &entry?.1,
+                )?)
+            })
             .collect()
     }
 
@@ -642,7 +653,7 @@ impl Storage {
     pub fn cart(&self, id: &CartId) -> StorageResult<Option<Cart>> {
         self.entities
             .get(keys::cart(id.as_str()))?
-            .map(|raw| Ok(codec::decode_upgrading::<Cart, legacy::CartV1>(&raw)?))
+            .map(|raw| Ok(legacy::decode_cart(&raw)?))
             .transpose()
     }
 
@@ -650,7 +661,7 @@ impl Storage {
     pub fn carts_needing_timers(&self, now: Millis) -> StorageResult<Vec<CartId>> {
         let mut ids = Vec::new();
         for entry in self.entities.scan_prefix(keys::CART_PREFIX) {
-            let cart: Cart = codec::decode_upgrading::<Cart, legacy::CartV1>(&entry?.1)?;
+            let cart: Cart = legacy::decode_cart(&entry?.1)?;
             if cart.hold.is_some() || cart.expires_at <= now {
                 ids.push(cart.id);
             }
@@ -702,6 +713,30 @@ impl Storage {
     pub fn stores(&self) -> StorageResult<Vec<Store>> {
         self.catalog
             .scan_prefix(keys::STORE_PREFIX)
+            .map(|entry| Ok(legacy::decode_store(&entry?.1)?))
+            .collect()
+    }
+
+    /// A product's waitlist, in line order (every status).
+    pub fn waitlist(&self, product: &ProductId) -> StorageResult<Vec<WaitlistEntry>> {
+        self.entities
+            .range(keys::waitlist(product, 0)..keys::waitlist_end(product))
+            .map(|entry| Ok(codec::decode(&entry?.1)?))
+            .collect()
+    }
+
+    /// Every waitlist entry of every product (for a customer's own list).
+    pub fn all_waitlists(&self) -> StorageResult<Vec<WaitlistEntry>> {
+        self.entities
+            .scan_prefix(keys::WAITLIST_PREFIX)
+            .map(|entry| Ok(codec::decode(&entry?.1)?))
+            .collect()
+    }
+
+    /// Every stock location (of every store).
+    pub fn locations(&self) -> StorageResult<Vec<crate::domain::location::Location>> {
+        self.catalog
+            .scan_prefix(keys::LOCATION_PREFIX)
             .map(|entry| Ok(codec::decode(&entry?.1)?))
             .collect()
     }
@@ -712,7 +747,7 @@ impl Storage {
     pub fn reservation(&self, id: &ReservationId) -> StorageResult<Option<Reservation>> {
         self.reservations
             .get(id.as_str().as_bytes())?
-            .map(|raw| Ok(codec::decode(&raw)?))
+            .map(|raw| Ok(legacy::decode_reservation(&raw)?))
             .transpose()
     }
 
@@ -720,7 +755,7 @@ impl Storage {
     pub fn reservations(&self) -> impl Iterator<Item = StorageResult<Reservation>> + '_ {
         self.reservations
             .iter()
-            .map(|entry| Ok(codec::decode(&entry?.1)?))
+            .map(|entry| Ok(legacy::decode_reservation(&entry?.1)?))
     }
 
     // ---- idempotency ----------------------------------------------------------------------

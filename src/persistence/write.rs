@@ -135,7 +135,7 @@ impl ProductWrite {
         self.put(
             Tree::Entities,
             keys::cart(cart.id.as_str()),
-            codec::encode_v2(cart)?,
+            codec::encode_v3(cart)?,
         );
         Ok(())
     }
@@ -150,7 +150,7 @@ impl ProductWrite {
         self.put(
             Tree::Entities,
             keys::movement(product, n),
-            codec::encode(m)?,
+            codec::encode_v2(m)?,
         );
         Ok(())
     }
@@ -160,7 +160,7 @@ impl ProductWrite {
         self.put(
             Tree::Entities,
             keys::snapshot(&snapshot.product.catalog.id),
-            codec::encode_v2(snapshot)?,
+            codec::encode_v3(snapshot)?,
         );
         Ok(())
     }
@@ -198,7 +198,7 @@ impl ProductWrite {
         self.put(
             Tree::Reservations,
             r.id.as_str().as_bytes().to_vec(),
-            codec::encode(r)?,
+            codec::encode_v2(r)?,
         );
         Ok(())
     }
@@ -210,7 +210,34 @@ impl ProductWrite {
 
     /// Writes a store.
     pub fn store(&mut self, store: &Store) -> StorageResult<()> {
-        self.put(Tree::Catalog, keys::store(&store.id), codec::encode(store)?);
+        self.put(
+            Tree::Catalog,
+            keys::store(&store.id),
+            codec::encode_v2(store)?,
+        );
+        Ok(())
+    }
+
+    /// Writes a waitlist entry (new or changed).
+    pub fn waitlist_entry(
+        &mut self,
+        entry: &crate::domain::waitlist::WaitlistEntry,
+    ) -> StorageResult<()> {
+        self.put(
+            Tree::Entities,
+            keys::waitlist(&entry.product_id, entry.seq),
+            codec::encode(entry)?,
+        );
+        Ok(())
+    }
+
+    /// Writes a stock location (new or edited).
+    pub fn location(&mut self, location: &crate::domain::location::Location) -> StorageResult<()> {
+        self.put(
+            Tree::Catalog,
+            keys::location(&location.id),
+            codec::encode(location)?,
+        );
         Ok(())
     }
 

@@ -5,7 +5,8 @@ use crate::{
     actors::Shared,
     domain::{
         error::FieldError,
-        ids::{ProductId, StoreId},
+        ids::{LocationId, ProductId, StoreId},
+        location::{AllocationStrategy, Location, LocationKind, default_location_id},
         money::is_known_currency,
         product::{NewProduct, Product},
         review::Rating,
@@ -19,6 +20,22 @@ use crate::{
 };
 use std::sync::Arc;
 use tokio::sync::Mutex;
+
+/// Checks a location's name (1–200 characters) and priority (0–1 000 000).
+fn check_location_fields(name: Option<&String>, priority: Option<i64>) -> Result<(), ServiceError> {
+    let mut errors = Vec::new();
+    if name.is_some_and(|n| n.trim().is_empty() || n.chars().count() > 200) {
+        errors.push(FieldError::new("name", "must be 1-200 characters"));
+    }
+    if priority.is_some_and(|p| !(0..=1_000_000).contains(&p)) {
+        errors.push(FieldError::new("priority", "must be 0-1000000"));
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ServiceError::Validation(errors))
+    }
+}
 
 /// Store and product creation.
 pub struct Catalog {
@@ -63,10 +80,14 @@ impl Catalog {
             currency,
             open: true,
             created_at: now_ms(),
+            allocation: AllocationStrategy::Priority,
         };
+        let location = Location::default_for(&store);
         let mut write = ProductWrite::default();
         write.store(&store)?;
+        write.location(&location)?;
         self.shared.committer.write_durable(write).await?;
+        self.shared.read_model.put_location(location);
         self.shared
             .read_model
             .stores
@@ -106,6 +127,103 @@ impl Catalog {
         Ok(store)
     }
 
+    /// Sets how holds pick the store's locations.
+    pub async fn set_store_allocation(
+        &self,
+        id: &StoreId,
+        allocation: AllocationStrategy,
+    ) -> Result<Store, ServiceError> {
+        let _guard = self.store_writes.lock().await;
+        let mut store = self
+            .shared
+            .read_model
+            .stores
+            .get(id)
+            .map(|s| s.clone())
+            .ok_or(ServiceError::NotFound)?;
+        if store.allocation == allocation {
+            return Ok(store);
+        }
+        store.allocation = allocation;
+        let mut write = ProductWrite::default();
+        write.store(&store)?;
+        self.shared.committer.write_durable(write).await?;
+        self.shared
+            .read_model
+            .stores
+            .insert(store.id.clone(), store.clone());
+        Ok(store)
+    }
+
+    /// Adds a stock location to a store (never the default: a store has one from creation).
+    pub async fn create_location(
+        &self,
+        store: &StoreId,
+        name: String,
+        kind: LocationKind,
+        priority: i64,
+    ) -> Result<Location, ServiceError> {
+        if !self.shared.read_model.stores.contains_key(store) {
+            return Err(ServiceError::NotFound);
+        }
+        check_location_fields(Some(&name), Some(priority))?;
+        let location = Location {
+            id: LocationId::generate(),
+            store_id: store.clone(),
+            name,
+            kind,
+            priority,
+            default: false,
+            active: true,
+            created_at: now_ms(),
+        };
+        let _guard = self.store_writes.lock().await;
+        let mut write = ProductWrite::default();
+        write.location(&location)?;
+        self.shared.committer.write_durable(write).await?;
+        self.shared.read_model.put_location(location.clone());
+        Ok(location)
+    }
+
+    /// Edits a location's name, priority or activity. The default location cannot be
+    /// deactivated (409 `default_location`): it is where unlocated stock lands, and it keeps
+    /// every store with at least one active location.
+    pub async fn update_location(
+        &self,
+        id: &LocationId,
+        name: Option<String>,
+        priority: Option<i64>,
+        active: Option<bool>,
+    ) -> Result<Location, ServiceError> {
+        check_location_fields(name.as_ref(), priority)?;
+        let _guard = self.store_writes.lock().await;
+        let mut location = self
+            .shared
+            .read_model
+            .location(id)
+            .ok_or(ServiceError::NotFound)?;
+        if location.default && active == Some(false) {
+            return Err(ServiceError::Conflict {
+                code: "default_location",
+                message: "the default location cannot be deactivated".into(),
+            });
+        }
+        if let Some(name) = name {
+            location.name = name;
+        }
+        if let Some(priority) = priority {
+            location.priority = priority;
+        }
+        if let Some(active) = active {
+            location.active = active;
+        }
+        let mut write = ProductWrite::default();
+        write.location(&location)?;
+        self.shared.committer.write_durable(write).await?;
+        self.shared.read_model.put_location(location.clone());
+        Ok(location)
+    }
+
     /// Creates a product, with its initial stock as its first movement, in one atomic write.
     pub async fn create_product(
         &self,
@@ -143,9 +261,10 @@ impl Catalog {
     ) -> Result<ProductView, ServiceError> {
         let now = now_ms();
         let initial_stock = new.initial_stock;
+        let home = default_location_id(&new.store_id);
         let mut product = Product {
             catalog: Arc::new(new.into_catalog(id.clone(), now)),
-            ledger: Ledger::default(),
+            ledger: Ledger::located(home.clone()),
             rating: Rating::default(),
         };
         let mut write = ProductWrite::default();
@@ -175,6 +294,7 @@ impl Catalog {
                         note: None,
                         reference: None,
                         by: by.to_owned(),
+                        location_id: Some(home),
                     },
                 )
                 .map_err(ServiceError::from)?;
@@ -213,6 +333,8 @@ impl Catalog {
         let view = ProductView {
             catalog: Arc::clone(&product.catalog),
             stock: product.ledger.levels(),
+            locations: Arc::new(product.ledger.locations.clone()),
+            allocations: Vec::new(),
             movements: product.ledger.movements,
             rating: product.rating,
         };

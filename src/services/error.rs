@@ -68,6 +68,14 @@ pub enum ServiceError {
         /// The order's view.
         order: Value,
     },
+    /// The request conflicts with the resource's state (409 with this `code`).
+    #[error("{message}")]
+    Conflict {
+        /// The problem's `code`.
+        code: &'static str,
+        /// What conflicts.
+        message: String,
+    },
     /// An actor could not be reached or its storage failed; the client may retry.
     #[error("service unavailable: {0}")]
     Unavailable(String),

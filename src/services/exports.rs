@@ -49,11 +49,12 @@ const ORDER_COLUMNS: [&str; 12] = [
 ];
 
 /// Columns of `movements.csv`.
-const MOVEMENT_COLUMNS: [&str; 11] = [
+const MOVEMENT_COLUMNS: [&str; 12] = [
     "at",
     "movement_id",
     "product_id",
     "sku",
+    "location_id",
     "kind",
     "reason",
     "delta",
@@ -158,6 +159,7 @@ pub fn movements_csv(
             m.id,
             product_id,
             sku,
+            m.location_id.map(|l| l.to_string()).unwrap_or_default(),
             m.kind.as_str().to_owned(),
             m.reason.unwrap_or_default(),
             m.delta.to_string(),

@@ -192,6 +192,17 @@ impl Reservations {
                 outcomes.into_iter().filter_map(Result::err),
             ));
         }
+        let mut reservation = reservation;
+        for (item, outcome) in reservation.items.iter_mut().zip(outcomes) {
+            if let Ok(view) = outcome {
+                item.allocations = view.allocations;
+            }
+        }
+        // The first product wrote the record with its own allocations only; the others'
+        // are known now. (A crash before this write leaves them unshown, not unheld.)
+        if reservation.items.len() > 1 {
+            self.save(&reservation).await?;
+        }
         Ok(reservation)
     }
 

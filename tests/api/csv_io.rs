@@ -239,7 +239,7 @@ async fn exports_list_orders_and_movements_with_formulas_neutralised() {
     let (status, text) = export(&app, &store, "movements.csv", Some(ADMIN_TOKEN)).await;
     assert_eq!(status, 200, "{text}");
     let movements = rows(&text);
-    let kinds: Vec<(&str, &str)> = movements.iter().map(|r| (&r[4], &r[6])).collect();
+    let kinds: Vec<(&str, &str)> = movements.iter().map(|r| (&r[5], &r[7])).collect();
     assert_eq!(kinds, [("adjustment", "5"), ("sale", "-2")], "{text}");
 
     // A window after everything is empty; a bad bound is a 422; customers are refused.

@@ -895,7 +895,7 @@ async fn a_wrong_method_on_a_known_route_answers_405_problem() {
 
     for (method, path) in [
         (Method::DELETE, "/api/v1/stores".to_owned()),
-        (Method::PATCH, format!("/api/v1/stores/{store}")),
+        (Method::PUT, format!("/api/v1/stores/{store}")),
         (Method::GET, format!("/api/v1/stores/{store}/status")),
         (Method::PUT, "/api/v1/products".to_owned()),
         (Method::POST, format!("/api/v1/products/{product}")),

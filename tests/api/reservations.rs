@@ -66,9 +66,12 @@ async fn creating_a_reservation_answers_201_and_holds_the_units() {
     assert_eq!(status, 201, "{reservation}");
     assert!(reservation["id"].as_str().unwrap().starts_with("res_"));
     assert_eq!(reservation["status"], "active");
+    // All three units come from the store's one (default) location (API.md §13).
+    let (_, locations) = app.get(&format!("/api/v1/stores/{store}/locations")).await;
     assert_eq!(
         reservation["items"],
-        json!([{"product_id": product, "quantity": 3}])
+        json!([{"product_id": product, "quantity": 3,
+                "allocations": [{"location_id": locations["items"][0]["id"], "quantity": 3}]}])
     );
     assert_eq!(reservation["ref"], "checkout-42");
     assert_rfc3339_millis(&reservation["created_at"]);
