@@ -1068,10 +1068,16 @@ impl ProductState {
                     write.commit_marker(&id, &format!("return:{reference}"));
                 }
                 (
-                    ProductChange::Stock(StockChange::Adjusted {
-                        reason: AdjustmentReason::Return,
-                        ..
-                    }),
+                    ProductChange::Stock(
+                        StockChange::Adjusted {
+                            reason: AdjustmentReason::Return,
+                            ..
+                        }
+                        | StockChange::AdjustedAt {
+                            reason: AdjustmentReason::Return,
+                            ..
+                        },
+                    ),
                     Some(reference),
                 ) => {
                     // Only a received return's restock carries a reference.

@@ -294,6 +294,15 @@ pub(crate) async fn click(browser: &Client, css: &str) {
         ),
     )
     .await;
+    // As a person would: bring it fully into view (not half under the sticky top bar).
+    eval(
+        browser,
+        &format!(
+            "(() => {{ document.querySelector({}).scrollIntoView({{block: 'center'}}); return true; }})()",
+            json!(css)
+        ),
+    )
+    .await;
     browser
         .find(Locator::Css(css))
         .await
