@@ -34,6 +34,12 @@ const DASHBOARD: Asset = Asset {
     body: include_str!("../web/dashboard.html"),
 };
 
+const INSIGHTS: Asset = Asset {
+    name: "insights.html",
+    content_type: HTML,
+    body: include_str!("../web/insights.html"),
+};
+
 const ACCOUNT: Asset = Asset {
     name: "account.html",
     content_type: HTML,
@@ -76,6 +82,11 @@ const ASSETS: &[Asset] = &[
         name: "notifications.js",
         content_type: JS,
         body: include_str!("../web/notifications.js"),
+    },
+    Asset {
+        name: "insights.js",
+        content_type: JS,
+        body: include_str!("../web/insights.js"),
     },
     Asset {
         name: "account.js",
@@ -130,6 +141,11 @@ pub async fn dashboard() -> Response {
     serve(&DASHBOARD)
 }
 
+/// `GET /insights`: the owner's figures and charts.
+pub async fn insights() -> Response {
+    serve(&INSIGHTS)
+}
+
 /// `GET /verify` and `GET /reset-password`: the page behind the links in emails (it reads
 /// the token from the query and posts it).
 pub async fn account() -> Response {
@@ -166,7 +182,7 @@ mod tests {
 
     #[test]
     fn every_asset_the_pages_reference_is_embedded() {
-        for page in [INDEX.body, DASHBOARD.body, ACCOUNT.body] {
+        for page in [INDEX.body, DASHBOARD.body, ACCOUNT.body, INSIGHTS.body] {
             for reference in page.split("/assets/").skip(1) {
                 let name: String = reference
                     .chars()

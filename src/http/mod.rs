@@ -215,6 +215,7 @@ pub fn router_with(app: Arc<App>, extra: Router<Arc<App>>) -> Router {
         .route("/api/docs", get(openapi::docs_page))
         .route("/", get(crate::web::storefront))
         .route("/dashboard", get(crate::web::dashboard))
+        .route("/insights", get(crate::web::insights))
         .route("/verify", get(crate::web::account))
         .route("/reset-password", get(crate::web::account))
         .route("/assets/{file}", get(crate::web::asset))

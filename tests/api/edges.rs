@@ -222,6 +222,7 @@ async fn every_answer_says_nosniff_pages_have_a_csp_and_credential_answers_are_n
         "/api/docs",
         "/",
         "/dashboard",
+        "/insights",
         "/assets/app.css",
         "/no/such/page",
         "/api/v1/products?per_page=0",

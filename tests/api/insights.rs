@@ -239,3 +239,58 @@ impl Clock for DateTime<Utc> {
         chrono::Timelike::minute(self)
     }
 }
+
+/// The Insights page signs a staff member in and draws the store's figures as SVG charts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_insights_page_draws_revenue_and_orders_for_a_store_in_chromium() {
+    use crate::browser::{Driver, click, fill, open, programs, screenshot, wait_until};
+    use futures_util::FutureExt;
+    use std::panic::AssertUnwindSafe;
+    let Some(programs) = programs() else {
+        return;
+    };
+    let app = spawn_app().await;
+    let store = app.create_store().await;
+    let product = app.create_product(&store, 10).await;
+    let customer = app.customer().await;
+    let cart = app.cart_with(&customer.token, &product, 2).await;
+    let (status, order) = app.checkout(&customer.token, &cart, "tok_visa").await;
+    assert_eq!(status, 201, "{order}");
+    let staff = app.new_user("staff", Some(&store)).await;
+    let email = staff["user"]["email"].as_str().expect("email").to_owned();
+
+    let mut driver = Driver::start(&programs).await;
+    let browser = driver.session(1280, 900).await;
+    let outcome = AssertUnwindSafe(async {
+        open(&browser, &app.url("/insights")).await;
+        fill(&browser, "#email", &email).await;
+        fill(&browser, "#password", USER_PASSWORD).await;
+        click(&browser, "#signin button[type=submit]").await;
+        wait_until(
+            &browser,
+            "the revenue chart to have a bar for today",
+            "[...document.querySelectorAll('#chart-revenue rect.bar-0')].some(r => Number(r.getAttribute('height')) > 0)",
+        )
+        .await;
+        wait_until(
+            &browser,
+            "the revenue figure",
+            "[...document.querySelectorAll('.kpi')].some(k => k.textContent.includes('Revenue') && k.textContent.includes('39.98'))",
+        )
+        .await;
+        wait_until(
+            &browser,
+            "the top product",
+            "document.querySelector('#top-products li')?.textContent.includes('2 sold')",
+        )
+        .await;
+        screenshot(&browser, "insights-page").await;
+    })
+    .catch_unwind()
+    .await;
+    let _ = browser.close().await;
+    drop(driver);
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}
