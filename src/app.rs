@@ -252,8 +252,12 @@ impl App {
             Arc::clone(&self.shared.read_model),
         ));
         let watchdog = tokio::spawn(crate::services::watchdog::run(Arc::clone(&self.shared)));
+        let metrics = tokio::spawn(crate::services::metrics::run(
+            Arc::clone(&self.shared),
+            std::time::Duration::from_secs(1),
+        ));
         if let Ok(mut tasks) = self.background.lock() {
-            tasks.extend([follow, persist, search, watchdog]);
+            tasks.extend([follow, persist, search, watchdog, metrics]);
         }
         if let Err(error) = self.webhooks.start() {
             tracing::error!(%error, "the webhook workers could not start; no webhooks are delivered");

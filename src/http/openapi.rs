@@ -133,7 +133,7 @@ with a `code` (see the `Problem` schema). Live updates: the WebSocket at `/api/v
         media::delete,
         media::file,
     ),
-    components(schemas(schema::Problem, schema::ProductSort, schema::ReviewSort, schema::RecommendationKind, schema::StockChanged, schema::StockLow, schema::OrderStatusChanged, schema::OrderStuck), responses(
+    components(schemas(schema::Problem, schema::ProductSort, schema::ReviewSort, schema::RecommendationKind, schema::StockChanged, schema::StockLow, schema::OrderStatusChanged, schema::OrderStuck, schema::StoreMetrics), responses(
         schema::BadRequest,
         schema::Unauthorized,
         schema::PaymentFailed,

@@ -783,6 +783,26 @@ pub struct Return {
     pub updated_at: String,
 }
 
+/// `metrics.updated` and the `store:{id}:metrics` snapshot (docs/API.md §14).
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StoreMetrics {
+    /// `str_…`
+    pub store_id: String,
+    /// Orders confirmed since UTC midnight.
+    pub orders_today: i64,
+    /// Their totals.
+    pub revenue_today: Money,
+    /// Orders not in a terminal status.
+    pub open_orders: u64,
+    /// Carts of the store holding stock now.
+    pub active_carts: u64,
+    /// Live connections following the store's topic (its storefront pages).
+    pub viewers_now: u64,
+    /// Active products below their low-stock threshold.
+    pub low_stock: u64,
+}
+
 /// `order.stuck`: an order waits too long (docs/API.md §13, the watchdog).
 #[derive(Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -66,7 +66,10 @@ pub fn may_see(app: &App, caller: &Caller, topic: &str) -> bool {
     let read_model = &app.shared.read_model;
     match topic.split_once(':') {
         Some(("product", _)) => true,
-        Some(("store", raw)) => match raw.strip_suffix(":orders") {
+        Some(("store", raw)) => match raw
+            .strip_suffix(":orders")
+            .or_else(|| raw.strip_suffix(":metrics"))
+        {
             Some(id) => StoreId::parse(id).is_some_and(|id| caller.sees_store(&id)),
             None => true,
         },
@@ -156,6 +159,17 @@ pub fn subscribe(
                     },
                     |from, to| replay(&storage, topic, cart.id.as_str(), from, to),
                 ),
+                _ => false,
+            }
+        }
+        Some(("store", raw)) if raw.ends_with(":metrics") => {
+            match StoreId::parse(raw.trim_end_matches(":metrics")) {
+                Some(id) if read_model.stores.contains_key(&id) && caller.sees_store(&id) => {
+                    let viewers = crate::services::metrics::viewers(&app.shared, &id);
+                    hub.subscribe_volatile(topic, conn, false, since, reference, || {
+                        crate::services::metrics::snapshot(&app.shared, &id, viewers)
+                    })
+                }
                 _ => false,
             }
         }

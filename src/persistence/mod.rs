@@ -657,6 +657,20 @@ impl Storage {
             .transpose()
     }
 
+    /// How many carts of `store` hold stock at `now` (the live metrics; a scan of the carts,
+    /// run at most once a second and only while someone watches the store's metrics).
+    pub fn active_carts(&self, store: &StoreId, now: Millis) -> StorageResult<usize> {
+        let mut count = 0;
+        for entry in self.entities.scan_prefix(keys::CART_PREFIX) {
+            let cart: Cart = legacy::decode_cart(&entry?.1)?;
+            let holding = cart.hold.as_ref().is_some_and(|h| h.expires_at > now);
+            if holding && cart.store_id.as_ref() == Some(store) {
+                count += 1;
+            }
+        }
+        Ok(count)
+    }
+
     /// Carts whose actor must run: those with a hold, and those past their lifetime.
     pub fn carts_needing_timers(&self, now: Millis) -> StorageResult<Vec<CartId>> {
         let mut ids = Vec::new();

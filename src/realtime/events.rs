@@ -26,6 +26,8 @@ pub enum EventType {
     CartUpdated,
     /// A hold of a cart expired.
     CartHoldExpired,
+    /// A store's live counters changed (at most once a second).
+    MetricsUpdated,
 }
 
 /// The JSON shape of an event's `data`, by the name of a schema of the OpenAPI document's
@@ -38,7 +40,7 @@ pub enum Payload {
 
 impl EventType {
     /// Every event type, in the order of docs/API.md §9.
-    pub const ALL: [Self; 9] = [
+    pub const ALL: [Self; 10] = [
         Self::StockChanged,
         Self::StockLow,
         Self::ProductUpdated,
@@ -48,6 +50,7 @@ impl EventType {
         Self::OrderStuck,
         Self::CartUpdated,
         Self::CartHoldExpired,
+        Self::MetricsUpdated,
     ];
 
     /// The name on the wire (`event` of a frame, `event:` of an SSE message).
@@ -62,6 +65,7 @@ impl EventType {
             Self::OrderStuck => "order.stuck",
             Self::CartUpdated => "cart.updated",
             Self::CartHoldExpired => "cart.hold_expired",
+            Self::MetricsUpdated => "metrics.updated",
         }
     }
 
@@ -79,6 +83,7 @@ impl EventType {
             Self::OrderCreated | Self::OrderStuck => &["store:{id}:orders"],
             Self::OrderStatusChanged => &["order:{id}", "store:{id}:orders"],
             Self::CartUpdated | Self::CartHoldExpired => &["cart:{id}"],
+            Self::MetricsUpdated => &["store:{id}:metrics"],
         }
     }
 
@@ -105,6 +110,10 @@ impl EventType {
             }
             Self::CartUpdated => "A cart's lines or holds changed.",
             Self::CartHoldExpired => "A hold of a cart expired and its units went back.",
+            Self::MetricsUpdated => {
+                "A store's live counters changed: sent at most once a second, only when \
+                 something changed (staff of the store, admins)."
+            }
         }
     }
 
@@ -119,6 +128,7 @@ impl EventType {
             Self::OrderStatusChanged => "OrderStatusChanged",
             Self::OrderStuck => "OrderStuck",
             Self::CartUpdated | Self::CartHoldExpired => "Cart",
+            Self::MetricsUpdated => "StoreMetrics",
         })
     }
 }

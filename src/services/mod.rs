@@ -6,6 +6,7 @@ pub mod currency;
 pub mod error;
 pub mod exports;
 pub mod imports;
+pub mod metrics;
 pub mod orders;
 pub mod reservations;
 pub mod reviews;

@@ -294,3 +294,81 @@ async fn the_insights_page_draws_revenue_and_orders_for_a_store_in_chromium() {
         std::panic::resume_unwind(panic);
     }
 }
+
+/// `store:{id}:metrics`: a snapshot, then `metrics.updated` within a second of an order and
+/// never more than one a second under a burst of orders.
+#[tokio::test]
+async fn live_metrics_follow_orders_at_most_once_a_second() {
+    let app = spawn_app().await;
+    let store = app.create_store().await;
+    let product = app.create_product(&store, 100).await;
+    let staff = app.staff(&store).await;
+    let mut ws = app.ws_as(&staff.token).await;
+    let subscribed = ws.subscribe(&format!("store:{store}:metrics")).await;
+    assert_eq!(subscribed["snapshot"]["orders_today"], 0, "{subscribed}");
+    assert_eq!(subscribed["snapshot"]["open_orders"], 0);
+
+    let customer = app.customer().await;
+    let placed = std::time::Instant::now();
+    let cart = app.cart_with(&customer.token, &product, 1).await;
+    let (status, _) = app.checkout(&customer.token, &cart, "tok_visa").await;
+    assert_eq!(status, 201);
+    let update = loop {
+        let frame = ws.next_event().await;
+        assert_eq!(frame["event"], "metrics.updated", "{frame}");
+        if frame["data"]["orders_today"] == 1 {
+            break frame;
+        }
+    };
+    assert!(placed.elapsed() < std::time::Duration::from_millis(2500));
+    assert_eq!(
+        update["data"]["revenue_today"],
+        json!({"amount": 1999, "currency": "USD"})
+    );
+    assert_eq!(update["data"]["open_orders"], 1);
+
+    // A burst of orders over about two seconds: at most one frame per second.
+    let started = std::time::Instant::now();
+    for _ in 0..10 {
+        let (status, body) = app
+            .admin_post(
+                "/api/v1/orders",
+                json!({"store_id": store, "items": [{"product_id": product, "quantity": 1}],
+                       "payment": {"method": "card", "token": "tok_visa"}}),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let mut frames = Vec::new();
+    let until = tokio::time::Instant::now() + std::time::Duration::from_millis(2500);
+    while let Ok(frame) = tokio::time::timeout_at(until, ws.next_json()).await {
+        // When the server sent it (frames queue while the burst is being placed).
+        frames.push((at(&frame["at"]), frame["data"]["orders_today"].clone()));
+        if frame["data"]["orders_today"] == 11 {
+            break;
+        }
+    }
+    assert_eq!(
+        frames.last().map(|f| f.1.clone()),
+        Some(json!(11)),
+        "{frames:?}"
+    );
+    let seconds = started.elapsed().as_secs_f64();
+    assert!(
+        frames.len() as f64 <= seconds.ceil() + 1.0,
+        "{} frames in {seconds:.1} s",
+        frames.len()
+    );
+    for pair in frames.windows(2) {
+        assert!(
+            pair[1].0 - pair[0].0 >= Duration::milliseconds(800),
+            "{frames:?}"
+        );
+    }
+
+    // Customers may not watch it.
+    let mut other = app.ws_as(&customer.token).await;
+    let refused = other.try_subscribe(&format!("store:{store}:metrics")).await;
+    assert_eq!(refused["type"], "error", "{refused}");
+}
