@@ -467,15 +467,7 @@ pub async fn approve(
     caller: Caller,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Value>, AppError> {
-    let (id, order) = staff_return(&app, &caller, &id)?;
-    answer_return(
-        act(
-            &app,
-            &order,
-            OrderCommand::DecideReturn { id, approve: true },
-        )
-        .await?,
-    )
+    decide(&app, &caller, &id, true).await
 }
 
 /// `POST /returns/{id}/reject` (staff of the store, admin).
@@ -494,15 +486,18 @@ pub async fn reject(
     caller: Caller,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Value>, AppError> {
-    let (id, order) = staff_return(&app, &caller, &id)?;
-    answer_return(
-        act(
-            &app,
-            &order,
-            OrderCommand::DecideReturn { id, approve: false },
-        )
-        .await?,
-    )
+    decide(&app, &caller, &id, false).await
+}
+
+/// Approves or rejects a requested return (the two endpoints differ only in the decision).
+async fn decide(
+    app: &Arc<App>,
+    caller: &Caller,
+    id: &str,
+    approve: bool,
+) -> Result<Json<Value>, AppError> {
+    let (id, order) = staff_return(app, caller, id)?;
+    answer_return(act(app, &order, OrderCommand::DecideReturn { id, approve }).await?)
 }
 
 /// `POST /returns/{id}/receive` (staff of the store, admin).
