@@ -18,7 +18,11 @@
 //! - `probe_consumer:<path>`: a log consumer (durable cursor `fault-probe`) appends to
 //!   `<path>` a line `start <cursor>` when it starts, `e <lsn>` per record it receives and
 //!   `c <lsn>` after each durable save of its cursor, so a test can check from outside that
-//!   a consumer killed at random points gets every record in order without a gap.
+//!   a consumer killed at random points gets every record in order without a gap;
+//! - `clock_offset_ms:<n>`: the server's clock (every time it records, every deadline it
+//!   compares) runs `n` ms (may be negative) off the wall clock, so a test can write a week of
+//!   orders in a few seconds by restarting the binary on the same data dir with a later
+//!   offset each time (access tokens keep the real clock).
 
 use std::{path::PathBuf, sync::OnceLock, time::Duration};
 
@@ -54,6 +58,12 @@ pub fn install(spec: &str) -> Result<(), String> {
             "panic_in_password_hash" => faults.panic_in_password_hash = true,
             "probe_consumer" if !value.is_empty() => {
                 faults.probe_consumer = Some(PathBuf::from(value));
+            }
+            "clock_offset_ms" => {
+                let offset = value
+                    .parse()
+                    .map_err(|_| format!("clock_offset_ms needs a number, not {value:?}"))?;
+                crate::domain::time::set_clock_offset(offset);
             }
             _ => return Err(format!("unknown fault {item:?}")),
         }

@@ -91,6 +91,18 @@ pub async fn spawn_app_in(dir: TempDir, tweak: impl FnOnce(&mut Config)) -> Test
 }
 
 impl TestApp {
+    /// A client of a server that runs elsewhere (the real binary, [`ServerProcess`]), so its
+    /// tests can use the helpers of this type; dropping it stops nothing.
+    pub fn attach(addr: SocketAddr) -> TestApp {
+        TestApp {
+            addr,
+            client: reqwest::Client::new(),
+            dir: None,
+            shutdown: None,
+            server: None,
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
     }
@@ -393,6 +405,25 @@ impl ServerProcess {
             addr,
             data_dir: data_dir.to_path_buf(),
         }
+    }
+
+    /// SIGTERM, then waits (at most 10 s) for a clean exit: everything flushed.
+    pub fn terminate(mut self) {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status();
+        assert!(sent.is_ok_and(|s| s.success()), "kill -TERM {pid}");
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let status = loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                break status;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "still running 10 s after SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert!(status.success(), "exit status after SIGTERM: {status}");
     }
 
     /// SIGKILL: no shutdown, no flush.

@@ -20,7 +20,25 @@ fn entered(order: &Value, status: &str) -> Option<DateTime<Utc>> {
         .map(|h| at(&h["at"]))
 }
 
-/// The figures of `[from, to)` recomputed from the orders (the contract's definitions).
+/// The provider-made refunds of `order` (`payment.refunds` with a transaction): time, amount.
+fn partial_refunds(order: &Value) -> Vec<(DateTime<Utc>, i64)> {
+    order["payment"]["refunds"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|r| r["status"] == "succeeded")
+        .map(|r| {
+            (
+                at(&r["at"]),
+                r["amount"]["amount"].as_i64().expect("amount"),
+            )
+        })
+        .collect()
+}
+
+/// The figures of `[from, to)` recomputed from the orders (the contract's definitions:
+/// revenue when confirmed, a cancellation in its own hour with what it refunded, every
+/// partial refund at its time).
 fn recompute(orders: &[Value], from: DateTime<Utc>, to: DateTime<Utc>) -> Value {
     let within = |t: Option<DateTime<Utc>>| t.is_some_and(|t| t >= from && t < to);
     let total = |o: &Value| o["total"]["amount"].as_i64().expect("total");
@@ -33,11 +51,19 @@ fn recompute(orders: &[Value], from: DateTime<Utc>, to: DateTime<Utc>) -> Value 
         .iter()
         .filter(|o| o["status"] == "cancelled" && within(entered(o, "cancelled")))
         .collect();
-    let refunds: i64 = cancelled
+    let partial: i64 = orders
+        .iter()
+        .flat_map(partial_refunds)
+        .filter(|(t, _)| within(Some(*t)))
+        .map(|(_, amount)| amount)
+        .sum();
+    // A cancellation refunds what the partial refunds left.
+    let at_cancellation: i64 = cancelled
         .iter()
         .filter(|o| o["payment"]["status"] == "refunded")
-        .map(|o| total(o))
+        .map(|o| total(o) - partial_refunds(o).iter().map(|(_, a)| a).sum::<i64>())
         .sum();
+    let refunds = partial + at_cancellation;
     // A customer is new in the span holding their first confirmed order.
     let mut firsts: std::collections::BTreeMap<String, DateTime<Utc>> = Default::default();
     for o in orders {
@@ -57,6 +83,72 @@ fn recompute(orders: &[Value], from: DateTime<Utc>, to: DateTime<Utc>) -> Value 
         "new_customers": new_customers,
         "cancelled": cancelled.len(),
     })
+}
+
+/// Asks `store`'s insights for `[from, to)` per day, week and month, checks every period and
+/// the totals against [`recompute`] over `orders`, and answers the three answers.
+async fn assert_equal_to_recomputation(
+    app: &TestApp,
+    store: &str,
+    orders: &[Value],
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Vec<Value> {
+    let mut answers = Vec::new();
+    for granularity in ["day", "week", "month"] {
+        let query = format!(
+            "/api/v1/stores/{store}/insights?from={}&to={}&granularity={granularity}",
+            urlencode(&from.to_rfc3339()),
+            urlencode(&to.to_rfc3339())
+        );
+        let (status, answer) = app.admin_get(&query).await;
+        assert_eq!(status, 200, "{answer}");
+        assert_eq!(answer["currency"], "USD");
+        let series = answer["series"].as_array().expect("series");
+        let mut previous: Option<DateTime<Utc>> = None;
+        for period in series {
+            let start = at(&period["period_start"]);
+            assert_eq!(
+                (start.hour_of_day(), start.minute_of_hour()),
+                (0, 0),
+                "{start}"
+            );
+            match granularity {
+                "week" => assert_eq!(start.weekday(), chrono::Weekday::Mon),
+                "month" => assert_eq!(start.day(), 1),
+                _ => {}
+            }
+            if let Some(previous) = previous {
+                assert!(start > previous);
+            }
+            previous = Some(start);
+            let end = series
+                .iter()
+                .map(|p| at(&p["period_start"]))
+                .find(|s| *s > start)
+                .unwrap_or(to)
+                .min(to);
+            assert_eq!(
+                amounts(period),
+                recompute(orders, start.max(from), end),
+                "{granularity} {start}"
+            );
+        }
+        let days = (to - from).num_days();
+        let expected_periods = match granularity {
+            "day" => days + 1..=days + 2,
+            "week" => days / 7 + 1..=days / 7 + 3,
+            _ => days / 31 + 1..=days / 28 + 2,
+        };
+        assert!(
+            expected_periods.contains(&(series.len() as i64)),
+            "{granularity}: {}",
+            series.len()
+        );
+        assert_eq!(amounts(&answer["totals"]), recompute(orders, from, to));
+        answers.push(answer);
+    }
+    answers
 }
 
 /// An answer's figures with money as plain amounts, for comparing with [`recompute`].
@@ -111,56 +203,7 @@ async fn figures_per_day_week_and_month_equal_a_recomputation_from_the_orders() 
     let orders = list["items"].as_array().expect("orders").clone();
     assert_eq!(orders.len(), 4, "{list}");
 
-    for granularity in ["day", "week", "month"] {
-        let query = format!(
-            "/api/v1/stores/{store}/insights?from={}&to={}&granularity={granularity}",
-            urlencode(&from.to_rfc3339()),
-            urlencode(&to.to_rfc3339())
-        );
-        let (status, answer) = app.admin_get(&query).await;
-        assert_eq!(status, 200, "{answer}");
-        assert_eq!(answer["currency"], "USD");
-        let series = answer["series"].as_array().expect("series");
-        let mut previous: Option<DateTime<Utc>> = None;
-        for period in series {
-            let start = at(&period["period_start"]);
-            assert_eq!(
-                (start.hour_of_day(), start.minute_of_hour()),
-                (0, 0),
-                "{start}"
-            );
-            match granularity {
-                "week" => assert_eq!(start.weekday(), chrono::Weekday::Mon),
-                "month" => assert_eq!(start.day(), 1),
-                _ => {}
-            }
-            if let Some(previous) = previous {
-                assert!(start > previous);
-            }
-            previous = Some(start);
-            let end = series
-                .iter()
-                .map(|p| at(&p["period_start"]))
-                .find(|s| *s > start)
-                .unwrap_or(to)
-                .min(to);
-            assert_eq!(
-                amounts(period),
-                recompute(&orders, start.max(from), end),
-                "{granularity} {start}"
-            );
-        }
-        let expected_periods = match granularity {
-            "day" => 41..=42,
-            "week" => 6..=8,
-            _ => 2..=3,
-        };
-        assert!(
-            expected_periods.contains(&series.len()),
-            "{granularity}: {}",
-            series.len()
-        );
-        assert_eq!(amounts(&answer["totals"]), recompute(&orders, from, to));
+    for answer in assert_equal_to_recomputation(&app, &store, &orders, from, to).await {
         // Two confirmed orders remain counted for revenue, plus the cancelled one's.
         assert_eq!(answer["totals"]["orders"], 3);
         assert_eq!(answer["totals"]["cancelled"], 1);
@@ -179,6 +222,168 @@ async fn figures_per_day_week_and_month_equal_a_recomputation_from_the_orders() 
                       "conversion_rate": 0.375})
     })
     .await;
+}
+
+/// A week and a half of trade written on its own days: the real binary restarted on the same
+/// data dir with its clock set back (`EMPORIUM_FAULT=clock_offset_ms`), a later day each time.
+/// Orders confirmed on one day are cancelled or partly refunded on later ones; every day,
+/// week and month, the totals and the funnel equal a recomputation from the orders API.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_seeded_week_with_cancellations_and_refunds_adds_up_per_day_week_and_month() {
+    const DAY_MS: i64 = 24 * 3_600_000;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let start_on = |days_ago: i64| {
+        let fault = format!("clock_offset_ms:{}", -days_ago * DAY_MS);
+        ServerProcess::start(
+            dir.path(),
+            &[
+                ("EMPORIUM_FAULT", fault.as_str()),
+                ("EMPORIUM_DISCOVERY__VIEWS_FLUSH_MS", "100"),
+            ],
+        )
+    };
+    let refund = |app: &TestApp, order: &str, amount: i64| {
+        let (app, order) = (TestApp::attach(app.addr), order.to_owned());
+        async move {
+            let (status, body) = app
+                .admin_post(
+                    &format!("/api/v1/orders/{order}/refunds"),
+                    json!({"amount": {"amount": amount, "currency": "USD"}, "reason": "late delivery"}),
+                )
+                .await;
+            assert_eq!(status, 201, "{body}");
+        }
+    };
+    // One order of `quantity` × `product` for `who`; answers its id.
+    async fn order(
+        app: &TestApp,
+        who: &Shopper,
+        product: &str,
+        quantity: i64,
+        card: &str,
+    ) -> String {
+        let cart = app.cart_with(&who.token, product, quantity).await;
+        let (status, order) = app.checkout(&who.token, &cart, card).await;
+        assert!(status == 201 || status == 402, "{status} {order}");
+        order["id"]
+            .as_str()
+            .or(order["order_id"].as_str())
+            .unwrap_or_else(|| panic!("no order in {order}"))
+            .to_owned()
+    }
+    async fn cancel(app: &TestApp, order: &str) {
+        let (status, body) = app.cancel_order(order, ADMIN_TOKEN).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    async fn view(app: &TestApp, product: &str, times: usize) {
+        for _ in 0..times {
+            let (status, _) = app.get(&format!("/api/v1/products/{product}")).await;
+            assert_eq!(status, 200);
+        }
+    }
+
+    // Nine days ago: the shop opens; two orders confirmed, one declined.
+    let server = start_on(9);
+    let app = TestApp::attach(server.addr);
+    app.wait_ready().await;
+    let store = app.create_store().await;
+    let shirt = app.create_product(&store, 100).await;
+    let mug = app.create_product(&store, 100).await;
+    let (alice, bob, carol) = (
+        app.customer().await,
+        app.customer().await,
+        app.customer().await,
+    );
+    let o1 = order(&app, &alice, &shirt, 2, "tok_visa").await;
+    let o2 = order(&app, &bob, &mug, 1, "tok_visa").await;
+    order(&app, &carol, &shirt, 1, "tok_chargeDeclined").await;
+    view(&app, &shirt, 3).await;
+    server.terminate();
+
+    // Six days ago: Carol's first confirmed order; Bob's order of day -9 is cancelled.
+    let server = start_on(6);
+    let app = TestApp::attach(server.addr);
+    app.wait_ready().await;
+    let o4 = order(&app, &carol, &mug, 2, "tok_visa").await;
+    order(&app, &alice, &mug, 1, "tok_visa").await;
+    cancel(&app, &o2).await;
+    view(&app, &mug, 2).await;
+    server.terminate();
+
+    // Four days ago: part of Carol's order is refunded; Bob buys again.
+    let server = start_on(4);
+    let app = TestApp::attach(server.addr);
+    app.wait_ready().await;
+    refund(&app, &o4, 500).await;
+    order(&app, &bob, &shirt, 3, "tok_visa").await;
+    view(&app, &shirt, 1).await;
+    server.terminate();
+
+    // Yesterday: a partial refund of day -9's order; Carol's order is cancelled (the rest of
+    // it is refunded); Alice buys again.
+    let server = start_on(1);
+    let app = TestApp::attach(server.addr);
+    app.wait_ready().await;
+    refund(&app, &o1, 300).await;
+    cancel(&app, &o4).await;
+    let o7 = order(&app, &alice, &shirt, 1, "tok_visa").await;
+    server.terminate();
+
+    // Today: Alice's order of yesterday is cancelled, Bob buys a mug.
+    let server = start_on(0);
+    let app = TestApp::attach(server.addr);
+    app.wait_ready().await;
+    cancel(&app, &o7).await;
+    order(&app, &bob, &mug, 1, "tok_visa").await;
+    view(&app, &mug, 2).await;
+
+    let (_, list) = app
+        .admin_get(&format!("/api/v1/orders?store_id={store}&per_page=100"))
+        .await;
+    let orders = list["items"].as_array().expect("orders").clone();
+    assert_eq!(orders.len(), 8, "{list}");
+    // The days really are apart: the orders were confirmed over nine days.
+    let confirmed: Vec<DateTime<Utc>> = orders
+        .iter()
+        .filter_map(|o| entered(o, "confirmed"))
+        .collect();
+    assert_eq!(confirmed.len(), 7);
+    let spread = *confirmed.iter().max().expect("max") - *confirmed.iter().min().expect("min");
+    assert!(spread >= Duration::days(8), "confirmed over {spread}");
+
+    let now = Utc::now();
+    let (from, to) = (now - Duration::days(12), now + Duration::hours(1));
+    let answers = assert_equal_to_recomputation(&app, &store, &orders, from, to).await;
+    for answer in &answers {
+        let totals = &answer["totals"];
+        assert_eq!(totals["orders"], 7, "{totals}");
+        assert_eq!(totals["cancelled"], 3, "{totals}");
+        assert_eq!(totals["new_customers"], 3, "{totals}");
+    }
+    // Every day with trade shows it: days -9, -6, -4, -1 and today.
+    let busy_days = answers[0]["series"]
+        .as_array()
+        .expect("series")
+        .iter()
+        .filter(|p| p["orders"] != 0 || p["refunds"]["amount"] != 0)
+        .count();
+    assert!((5..=7).contains(&busy_days), "{busy_days}: {}", answers[0]);
+    // Views, cart adds, checkouts and confirmations of every day (each day's server stopped
+    // cleanly, so its counters were saved).
+    let (_, answer) = app
+        .admin_get(&format!(
+            "/api/v1/stores/{store}/insights?from={}&to={}",
+            urlencode(&from.to_rfc3339()),
+            urlencode(&to.to_rfc3339())
+        ))
+        .await;
+    assert_eq!(
+        answer["funnel"],
+        json!({"product_views": 8, "cart_adds": 8, "checkouts": 8, "orders_confirmed": 7,
+               "conversion_rate": 0.875}),
+        "{answer}"
+    );
+    server.terminate();
 }
 
 #[tokio::test]
