@@ -1,6 +1,8 @@
 //! `--demo`: a retail store and a restaurant with realistic products and stock, loaded into an
 //! empty data directory so a newcomer sees the product working at once.
 
+mod history;
+
 use crate::{
     app::{AdminTokenSource, App},
     auth::{AuthError, NewUser, users::Role},
@@ -382,6 +384,7 @@ pub async fn seed(app: &App) -> Result<(), AppError> {
             "staff-restaurant@demo.emporium",
         ),
     ];
+    let mut history_shops = Vec::new();
     for (name, kind, items, staff_email) in shops {
         let store = app
             .catalog
@@ -396,6 +399,7 @@ pub async fn seed(app: &App) -> Result<(), AppError> {
             .map(|group| group.iter().map(|w| (*w).to_owned()).collect())
             .collect();
         app.set_synonyms(&store.id, groups).await?;
+        let mut products = Vec::with_capacity(items.len());
         for (sku, product_name, category, brand, price, stock, threshold, attributes) in items {
             let new = NewProduct {
                 store_id: store.id.clone(),
@@ -416,8 +420,14 @@ pub async fn seed(app: &App) -> Result<(), AppError> {
                 initial_stock: *stock,
                 low_stock_threshold: *threshold,
             };
-            app.catalog.create_product(new, "admin").await?;
+            let product = app.catalog.create_product(new, "admin").await?;
+            products.push(product.catalog.id.clone());
         }
+        history_shops.push(history::Shop {
+            store: store.id.clone(),
+            kind,
+            products,
+        });
         tracing::info!(store = %store.id, name, products = items.len(), "demo store loaded");
         let staff_name = format!("{name} Staff");
         demo_login(app, staff_email, &staff_name, Role::Staff, Some(&store.id)).await?;
@@ -437,6 +447,8 @@ pub async fn seed(app: &App) -> Result<(), AppError> {
         .map(|(code, rate)| ((*code).to_owned(), (*rate).to_owned()))
         .collect();
     crate::services::currency::set_rates(&app.shared, "USD", &rates).await?;
+    // Two weeks of orders, so the insights, the orders and the kitchen have something to show.
+    history::seed(app, &history_shops).await?;
     // An owner's account: the dashboard's Users tab, and the recipient of admin emails.
     demo_login(app, "admin@demo.emporium", "Demo Owner", Role::Admin, None).await?;
     // The token itself is not repeated: an operator's is never logged, a generated one was
