@@ -20,14 +20,23 @@ function isoDay(ms) {
   return new Date(ms).toISOString().slice(0, 10);
 }
 
-/** Grouped bars: one group per period, one bar per series, with a y axis of 4 ticks. */
-function barChart(container, periods, series, format, { whole = false } = {}) {
+/** The smallest of 1, 2, 2.5 or 5 × 10ⁿ that is at least `raw`: a tick step a reader can add. */
+function niceStep(raw) {
+  const magnitude = 10 ** Math.floor(Math.log10(raw));
+  const step = [1, 2, 2.5, 5, 10].find((m) => m * magnitude >= raw) * magnitude;
+  return step;
+}
+
+/** Grouped bars: one group per period, one bar per series, with a y axis of 2–4 round ticks. */
+function barChart(container, periods, series, format, { whole = false, unit = 1 } = {}) {
   const width = 640;
   const height = 240;
   const pad = { left: 64, right: 8, top: 12, bottom: 36 };
   const highest = Math.max(1, ...series.flatMap((s) => periods.map(s.value)));
-  // Counts get whole-number ticks.
-  const max = whole ? Math.ceil(highest / 4) * 4 : highest;
+  // Round steps (whole ones for counts; whole units of money for amounts in minor units).
+  const step = Math.max(whole ? 1 : unit, niceStep(highest / 4));
+  const ticks = Math.max(1, Math.ceil(highest / step));
+  const max = step * ticks;
   const plotW = width - pad.left - pad.right;
   const plotH = height - pad.top - pad.bottom;
   const group = plotW / Math.max(1, periods.length);
@@ -35,8 +44,8 @@ function barChart(container, periods, series, format, { whole = false } = {}) {
   const y = (v) => pad.top + plotH - (v / max) * plotH;
   const chart = svg('svg', { viewBox: `0 0 ${width} ${height}`, role: 'img', class: 'bars' });
   chart.append(svg('title', {}, series.map((s) => s.label).join(' and ')));
-  for (let i = 0; i <= 4; i += 1) {
-    const v = (max * i) / 4;
+  for (let i = 0; i <= ticks; i += 1) {
+    const v = step * i;
     chart.append(svg('line', { x1: pad.left, x2: width - pad.right, y1: y(v), y2: y(v), class: 'grid' }));
     chart.append(svg('text', { x: pad.left - 6, y: y(v) + 4, 'text-anchor': 'end', class: 'tick' }, format(v)));
   }

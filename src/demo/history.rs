@@ -127,7 +127,9 @@ fn plan(shops: &[Shop], now: Millis) -> Vec<(Millis, usize, Step)> {
                     order,
                     Step::Place {
                         shop: s,
-                        customer: mix(day, s, n + 29) % CUSTOMERS.len(),
+                        // New shoppers join as the fortnight goes on.
+                        customer: mix(day, s, n + 29)
+                            % CUSTOMERS.len().min(2 + ((DAYS - day) / 2) as usize),
                         items,
                         card,
                     },
