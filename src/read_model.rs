@@ -20,9 +20,13 @@ use std::sync::{Arc, RwLock};
 pub struct ReadModel {
     /// Every store.
     pub stores: DashMap<StoreId, Store>,
-    /// Every product, with stock as of its last durable change. Fx-hashed: search looks up
-    /// every hit here (ids are the server's own, so hash flooding is not a concern).
+    /// Every product, with stock as of its last durable change. Fx-hashed (ids are the
+    /// server's own, so hash flooding is not a concern). Only [`ReadModel::put_product`]
+    /// writes it, so `search_facts` always follows.
     pub products: DashMap<ProductId, ProductView, rustc_hash::FxBuildHasher>,
+    /// What search filters, counts and sorts by, one slot per product, updated with every
+    /// product change above (so a query reads no catalog entry but those of its page).
+    pub search_facts: crate::search::facts::Facts,
     /// Every order (orders are small and dashboards list the open ones).
     pub orders: DashMap<OrderId, Arc<Order>>,
     /// The admin-set exchange rates, if any (read by every `?currency=` request).
@@ -50,12 +54,16 @@ impl ReadModel {
     /// can never roll a product back.
     pub fn put_product(&self, view: ProductView) {
         match self.products.entry(view.catalog.id.clone()) {
+            // The facts are written while the entry is held, so two racing updates of one
+            // product leave the facts of the one that won.
             Entry::Occupied(mut entry) => {
                 if entry.get().stock.version <= view.stock.version {
+                    self.search_facts.put(&view);
                     entry.insert(view);
                 }
             }
             Entry::Vacant(entry) => {
+                self.search_facts.put(&view);
                 entry.insert(view);
             }
         }
