@@ -4,7 +4,7 @@
 use crate::{
     domain::{
         currency::ExchangeRates,
-        ids::{FulfillmentId, LocationId, OrderId, ProductId, ReturnId, StoreId},
+        ids::{FulfillmentId, LocationId, OrderId, ProductId, ReturnId, StoreId, UserId},
         location::{Location, Placement},
         order::Order,
         returns::Return,
@@ -29,6 +29,9 @@ pub struct ReadModel {
     pub search_facts: crate::search::facts::Facts,
     /// Every order (orders are small and dashboards list the open ones).
     pub orders: DashMap<OrderId, Arc<Order>>,
+    /// Customer → their orders, oldest first (the review purchase check reads a customer's
+    /// own orders, not every order). Kept by [`ReadModel::put_order`].
+    customer_orders: DashMap<UserId, Vec<OrderId>>,
     /// The admin-set exchange rates, if any (read by every `?currency=` request).
     exchange_rates: RwLock<Option<Arc<ExchangeRates>>>,
     /// Fulfilment → its order (`POST /fulfillments/{id}/events` names only the fulfilment).
@@ -92,7 +95,24 @@ impl ReadModel {
             self.fulfillments
                 .insert(fulfillment.id.clone(), order.id.clone());
         }
+        if let Some(customer) = &order.customer_id {
+            let mut ids = self.customer_orders.entry(customer.clone()).or_default();
+            if !ids.contains(&order.id) {
+                ids.push(order.id.clone());
+            }
+        }
         self.orders.insert(order.id.clone(), order);
+    }
+
+    /// `customer`'s orders as last made durable, oldest first.
+    pub fn orders_of(&self, customer: &UserId) -> Vec<Arc<Order>> {
+        let Some(ids) = self.customer_orders.get(customer).map(|ids| ids.clone()) else {
+            return Vec::new();
+        };
+        ids.iter()
+            .filter_map(|id| self.orders.get(id).map(|o| Arc::clone(o.value())))
+            .filter(|order| order.customer_id.as_ref() == Some(customer))
+            .collect()
     }
 
     /// Records a durable return state (and indexes it by order when new).
