@@ -95,11 +95,17 @@ pub fn match_words(
     let weights: HashMap<_, _> = index.fields.weighted().into_iter().collect();
     let n = words.len();
     let segments = searcher.segment_readers();
+    // At most this many documents match (each expansion's documents, summed over fields and
+    // segments): reserved up front, so the arrays below never grow and copy while matching.
+    let expected: u64 = alternatives
+        .iter()
+        .flat_map(|a| a.expansions.iter().map(|e| e.doc_freq))
+        .sum();
     // Per segment and matched document: the best (typos, score) any alternative gave each
     // query word, in dense arrays (a hit costs an array write, no hashing).
     let mut matched: Vec<SegmentMatches> = segments
         .iter()
-        .map(|reader| SegmentMatches::new(reader.max_doc()))
+        .map(|reader| SegmentMatches::new(reader.max_doc(), expected, n))
         .collect();
     for alternative in &alternatives {
         let mut classes: Vec<u8> = alternative.expansions.iter().map(|e| e.typos).collect();
@@ -225,11 +231,14 @@ struct SegmentMatches {
 }
 
 impl SegmentMatches {
-    fn new(max_doc: DocId) -> Self {
+    /// For a segment of `max_doc` documents, room for `expected` matches (capped at the
+    /// segment's size) of `words` query words.
+    fn new(max_doc: DocId, expected: u64, words: usize) -> Self {
+        let room = expected.min(u64::from(max_doc)) as usize;
         Self {
             rows: vec![u32::MAX; max_doc as usize],
-            docs: Vec::new(),
-            best: Vec::new(),
+            docs: Vec::with_capacity(room),
+            best: Vec::with_capacity(room * words),
         }
     }
 

@@ -363,12 +363,14 @@ impl Request<'_> {
                 (facet.clone(), self.count_facet(facet, facts, counted))
             })
             .collect();
-        let mut keyed: Vec<(SortKey, u32, Option<TextHit>)> = scoped
+        // Keys with the result's index in `scoped` (small entries: partitioning moves them).
+        let mut keyed: Vec<(SortKey, u32)> = scoped
             .iter()
-            .filter(|s| s.fails == 0)
-            .filter_map(|s| {
+            .enumerate()
+            .filter(|(_, s)| s.fails == 0)
+            .filter_map(|(i, s)| {
                 let p = facts.get(s.slot)?;
-                Some((self.key(s.slot, p, s.hit), s.slot, s.hit))
+                Some((self.key(s.slot, p, s.hit), i as u32))
             })
             .collect();
         let total = keyed.len();
@@ -382,11 +384,12 @@ impl Request<'_> {
         let items = keyed
             .into_iter()
             .skip((self.page - 1).saturating_mul(self.per_page))
-            .filter_map(|(_, slot, hit)| {
-                let id = facts.get(slot)?.product()?;
+            .filter_map(|(_, i)| {
+                let s = scoped.get(i as usize)?;
+                let id = facts.get(s.slot)?.product()?;
                 Some(Found {
                     product: self.read_model.product(id)?,
-                    hit,
+                    hit: s.hit,
                 })
             })
             .collect();
