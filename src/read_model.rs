@@ -4,7 +4,7 @@
 use crate::{
     domain::{
         currency::ExchangeRates,
-        ids::{FulfillmentId, LocationId, OrderId, ProductId, ReturnId, StoreId},
+        ids::{FulfillmentId, LocationId, OrderId, ProductId, ReturnId, StoreId, UserId},
         location::{Location, Placement},
         order::Order,
         returns::Return,
@@ -20,11 +20,18 @@ use std::sync::{Arc, RwLock};
 pub struct ReadModel {
     /// Every store.
     pub stores: DashMap<StoreId, Store>,
-    /// Every product, with stock as of its last durable change. Fx-hashed: search looks up
-    /// every hit here (ids are the server's own, so hash flooding is not a concern).
+    /// Every product, with stock as of its last durable change. Fx-hashed (ids are the
+    /// server's own, so hash flooding is not a concern). Only [`ReadModel::put_product`]
+    /// writes it, so `search_facts` always follows.
     pub products: DashMap<ProductId, ProductView, rustc_hash::FxBuildHasher>,
+    /// What search filters, counts and sorts by, one slot per product, updated with every
+    /// product change above (so a query reads no catalog entry but those of its page).
+    pub search_facts: crate::search::facts::Facts,
     /// Every order (orders are small and dashboards list the open ones).
     pub orders: DashMap<OrderId, Arc<Order>>,
+    /// Customer → their orders, oldest first (the review purchase check reads a customer's
+    /// own orders, not every order). Kept by [`ReadModel::put_order`].
+    customer_orders: DashMap<UserId, Vec<OrderId>>,
     /// The admin-set exchange rates, if any (read by every `?currency=` request).
     exchange_rates: RwLock<Option<Arc<ExchangeRates>>>,
     /// Fulfilment → its order (`POST /fulfillments/{id}/events` names only the fulfilment).
@@ -50,12 +57,16 @@ impl ReadModel {
     /// can never roll a product back.
     pub fn put_product(&self, view: ProductView) {
         match self.products.entry(view.catalog.id.clone()) {
+            // The facts are written while the entry is held, so two racing updates of one
+            // product leave the facts of the one that won.
             Entry::Occupied(mut entry) => {
                 if entry.get().stock.version <= view.stock.version {
+                    self.search_facts.put(&view);
                     entry.insert(view);
                 }
             }
             Entry::Vacant(entry) => {
+                self.search_facts.put(&view);
                 entry.insert(view);
             }
         }
@@ -84,7 +95,24 @@ impl ReadModel {
             self.fulfillments
                 .insert(fulfillment.id.clone(), order.id.clone());
         }
+        if let Some(customer) = &order.customer_id {
+            let mut ids = self.customer_orders.entry(customer.clone()).or_default();
+            if !ids.contains(&order.id) {
+                ids.push(order.id.clone());
+            }
+        }
         self.orders.insert(order.id.clone(), order);
+    }
+
+    /// `customer`'s orders as last made durable, oldest first.
+    pub fn orders_of(&self, customer: &UserId) -> Vec<Arc<Order>> {
+        let Some(ids) = self.customer_orders.get(customer).map(|ids| ids.clone()) else {
+            return Vec::new();
+        };
+        ids.iter()
+            .filter_map(|id| self.orders.get(id).map(|o| Arc::clone(o.value())))
+            .filter(|order| order.customer_id.as_ref() == Some(customer))
+            .collect()
     }
 
     /// Records a durable return state (and indexes it by order when new).

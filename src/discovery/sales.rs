@@ -25,7 +25,10 @@ use crate::domain::{
 use dashmap::DashMap;
 use std::{
     collections::{BTreeMap, HashMap},
-    sync::Mutex,
+    sync::{
+        Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
 };
 
 /// Milliseconds per day (days are UTC days since the epoch).
@@ -65,7 +68,7 @@ impl Contribution {
 }
 
 /// The UTC day of an instant.
-fn day_of(at: Millis) -> i64 {
+pub fn day_of(at: Millis) -> i64 {
     at.div_euclid(DAY_MS)
 }
 
@@ -81,6 +84,9 @@ pub struct Sales {
     daily: DashMap<ProductId, BTreeMap<i64, u64>, rustc_hash::FxBuildHasher>,
     /// Per product: how many counted orders also held each other product.
     pairs: DashMap<ProductId, HashMap<ProductId, u64>>,
+    /// Bumped after every change of `daily`, so search can keep a popularity table until
+    /// the sales change (see `search::facts::Facts::popularity`).
+    generation: AtomicU64,
 }
 
 impl Sales {
@@ -99,6 +105,27 @@ impl Sales {
                 .map(|(_, n)| n)
                 .sum()
         })
+    }
+
+    /// A number that changes whenever some product's units sold change.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// Calls `f` with every product that sold units in the window as of `now`, and how many
+    /// (products without sales are not visited: they are most of the catalog).
+    pub fn each_sold(&self, now: Millis, mut f: impl FnMut(&ProductId, u64)) {
+        let today = day_of(now);
+        for entry in self.daily.iter() {
+            let units: u64 = entry
+                .value()
+                .range(today - WINDOW_DAYS + 1..=today)
+                .map(|(_, n)| n)
+                .sum();
+            if units > 0 {
+                f(entry.key(), units);
+            }
+        }
     }
 
     /// The products bought together with `product`, with how many counted orders held both
@@ -162,6 +189,7 @@ impl Sales {
                 self.daily.remove_if(product, |_, days| days.is_empty());
             }
         }
+        self.generation.fetch_add(1, Ordering::Release);
         for (a, _) in &c.units {
             let mut pairs = self.pairs.entry(a.clone()).or_default();
             for (b, _) in c.units.iter().filter(|(b, _)| b != a) {

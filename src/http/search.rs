@@ -7,7 +7,11 @@ use crate::{
     domain::{error::FieldError, ids::StoreId, product::ProductStatus},
     error::AppError,
     search::{
-        query::{FacetCounts, FacetName, Filters, Found, Request, Results, Sort, highlight},
+        facts::Popularity,
+        query::{
+            Candidate, FacetCounts, FacetName, Filters, OrderedScore, Request, Results, Sort,
+            highlight,
+        },
         synonyms,
     },
     views,
@@ -356,13 +360,17 @@ async fn fresh_matches(
     if !q.trim().is_empty() {
         read_your_writes(app).await;
     }
-    Ok(app.search.match_text(q, store)?)
+    Ok(app
+        .search
+        .match_text(q, store, &app.shared.read_model.search_facts)?)
 }
 
-/// Units sold in the last 30 days, with the clock read once for the whole query.
-fn popularity_now(app: &App) -> impl Fn(&crate::domain::ids::ProductId) -> u64 + '_ {
-    let now = crate::domain::time::now_ms();
-    move |id| app.shared.discovery.sales.units_sold_in_window(id, now)
+/// Units sold in the last 30 days per product slot, with the clock read once for the query.
+fn popularity_now(app: &App) -> Arc<Popularity> {
+    app.shared
+        .read_model
+        .search_facts
+        .popularity(&app.shared.discovery.sales, crate::domain::time::now_ms())
 }
 
 /// Runs a parsed request: text hits when there are words, then filters, facets, sort, page.
@@ -381,6 +389,7 @@ pub async fn answer(
         Sort::CreatedDesc
     });
     let popularity = popularity_now(app);
+    let read_model = &app.shared.read_model;
     let request = Request {
         filters: &parsed.filters,
         facets: &parsed.facets,
@@ -388,9 +397,10 @@ pub async fn answer(
         page: parsed.page,
         per_page: parsed.per_page,
         popularity: &popularity,
+        read_model,
     };
-    let read_model = &app.shared.read_model;
-    let candidates: Vec<Found> = if parsed.unknown_store {
+    let facts = read_model.search_facts.view();
+    let candidates: Vec<Candidate> = if parsed.unknown_store {
         Vec::new()
     } else if has_words {
         let needed = if every_word { matches.words } else { 1 };
@@ -398,26 +408,15 @@ pub async fn answer(
             .hits
             .iter()
             .filter(|(_, hit)| usize::from(hit.words) >= needed)
-            .filter_map(|(id, hit)| {
-                let product = read_model.product(id)?;
-                parsed.filters.scope(&product).then_some(Found {
-                    product,
-                    hit: Some(*hit),
-                })
+            .map(|&(slot, hit)| Candidate {
+                slot,
+                hit: Some(hit),
             })
             .collect()
     } else {
-        read_model
-            .products
-            .iter()
-            .filter(|p| parsed.filters.scope(p.value()))
-            .map(|p| Found {
-                product: p.value().clone(),
-                hit: None,
-            })
-            .collect()
+        request.everything(&facts)
     };
-    let results = request.run(candidates);
+    let results = request.run(&facts, &candidates);
     Ok((results, matches))
 }
 
@@ -534,47 +533,55 @@ pub async fn suggest(
         return Ok(Json(json!({"suggestions": []})));
     }
     let popularity = popularity_now(&app);
-    let mut products: Vec<_> = matches
+    let facts = app.shared.read_model.search_facts.view();
+    let store = store
+        .as_ref()
+        .map(|s| app.shared.read_model.search_facts.ordinal(s.as_str()));
+    // In scope: active, of the store asked; ranked by words, typos, popularity, score.
+    let mut products: Vec<(SuggestKey, u32)> = matches
         .hits
         .iter()
-        .filter_map(|(id, hit)| {
-            let view = app.shared.read_model.product(id)?;
-            let c = &view.catalog;
-            let in_scope = c.status == ProductStatus::Active
-                && store.as_ref().is_none_or(|s| &c.store_id == s);
-            in_scope.then(|| (*hit, popularity(id), view))
+        .filter_map(|&(slot, hit)| {
+            let p = facts.get(slot)?;
+            let in_scope = p.present()
+                && p.status() == ProductStatus::Active
+                && store.is_none_or(|s| s == Some(p.store()));
+            in_scope.then(|| {
+                let key = SuggestKey {
+                    words: std::cmp::Reverse(hit.words),
+                    typos: hit.typos,
+                    sold: std::cmp::Reverse(popularity.of(slot)),
+                    score: std::cmp::Reverse(OrderedScore(hit.score)),
+                };
+                (key, slot)
+            })
         })
         .collect();
-    products.sort_by(|(a, pa, va), (b, pb, vb)| {
-        b.words
-            .cmp(&a.words)
-            .then(a.typos.cmp(&b.typos))
-            .then(pb.cmp(pa))
-            .then(b.score.total_cmp(&a.score))
-            .then_with(|| va.catalog.name.cmp(&vb.catalog.name))
-    });
     // Categories whose own words matched, by how many matching products they hold.
-    let mut categories: BTreeMap<String, usize> = BTreeMap::new();
-    for (_, _, view) in &products {
-        if let Some(category) = &view.catalog.category {
-            let matched = crate::search::text::words(category)
-                .iter()
-                .any(|w| matches.terms.contains(&w.text));
-            if matched {
-                *categories.entry(category.clone()).or_default() += 1;
-            }
+    let mut per_category: rustc_hash::FxHashMap<u32, usize> = Default::default();
+    for (_, slot) in &products {
+        if let Some(p) = facts.get(*slot) {
+            *per_category.entry(p.category()).or_default() += 1;
         }
     }
-    let mut categories: Vec<(String, usize)> = categories.into_iter().collect();
+    let texts = &app.shared.read_model.search_facts;
+    let mut categories: Vec<(String, usize)> = per_category
+        .into_iter()
+        .filter(|(category, _)| *category != crate::search::facts::NO_VALUE)
+        .map(|(category, count)| (texts.text(category).to_string(), count))
+        .filter(|(category, _)| {
+            crate::search::text::words(category)
+                .iter()
+                .any(|w| matches.terms.contains(&w.text))
+        })
+        .collect();
     categories.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     categories.truncate(MAX_CATEGORY_SUGGESTIONS);
     let product_slots = MAX_SUGGESTIONS - categories.len();
-    let mut suggestions: Vec<Value> = products
+    let top = top_suggestions(&app, &facts, &mut products, product_slots);
+    let mut suggestions: Vec<Value> = top
         .iter()
-        .take(product_slots)
-        .map(|(_, _, view)| {
-            json!({"text": view.catalog.name, "kind": "product", "product_id": view.catalog.id})
-        })
+        .map(|catalog| json!({"text": catalog.name, "kind": "product", "product_id": catalog.id}))
         .collect();
     suggestions.extend(
         categories
@@ -582,6 +589,48 @@ pub async fn suggest(
             .map(|(category, _)| json!({"text": category, "kind": "category"})),
     );
     Ok(Json(json!({"suggestions": suggestions})))
+}
+
+/// How suggested products rank before their names: more words matched, fewer typos, more
+/// units sold, higher score.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct SuggestKey {
+    words: std::cmp::Reverse<u8>,
+    typos: u8,
+    sold: std::cmp::Reverse<u64>,
+    score: std::cmp::Reverse<OrderedScore>,
+}
+
+/// The first `limit` of `products` by [`SuggestKey`], then name: the names (catalog reads)
+/// are taken only for the products that tie with the last one kept.
+fn top_suggestions(
+    app: &App,
+    facts: &crate::search::facts::FactsView,
+    products: &mut [(SuggestKey, u32)],
+    limit: usize,
+) -> Vec<Arc<crate::domain::product::Catalog>> {
+    let limit = limit.min(products.len());
+    if limit == 0 {
+        return Vec::new();
+    }
+    if limit < products.len() {
+        products.select_nth_unstable_by(limit - 1, |a, b| a.0.cmp(&b.0));
+    }
+    let boundary = products[limit - 1].0;
+    // Everything before the boundary ranks before it; after it, only its ties can.
+    let (before, after) = products.split_at(limit);
+    let mut kept: Vec<(SuggestKey, Arc<crate::domain::product::Catalog>)> = before
+        .iter()
+        .chain(after.iter().filter(|(key, _)| *key == boundary))
+        .filter_map(|&(key, slot)| {
+            let id = facts.get(slot)?.product()?;
+            let view = app.shared.read_model.products.get(id)?;
+            Some((key, Arc::clone(&view.catalog)))
+        })
+        .collect();
+    kept.sort_by(|(a, ca), (b, cb)| a.cmp(b).then_with(|| ca.name.cmp(&cb.name)));
+    kept.truncate(limit);
+    kept.into_iter().map(|(_, catalog)| catalog).collect()
 }
 
 fn store_of(app: &App, raw: &str) -> Result<StoreId, AppError> {

@@ -4,17 +4,16 @@
 //! field.
 
 use super::{
+    facts::Facts,
     index::SearchIndex,
+    segments::{NO_SLOT, SegmentSlots},
     terms::{Expansion, expand},
     text,
 };
-use crate::domain::ids::{ProductId, StoreId};
-use rustc_hash::FxHashMap;
 use std::collections::{HashMap, HashSet};
 use tantivy::{
-    DocId, Score, SegmentOrdinal, SegmentReader,
-    collector::{Collector, SegmentCollector},
-    query::{BooleanQuery, BoostQuery, Occur, Query, TermQuery},
+    DocId,
+    query::{BooleanQuery, BoostQuery, EnableScoring, Occur, Query, TermQuery},
     schema::{IndexRecordOption, Term},
 };
 
@@ -35,8 +34,9 @@ pub struct TextHit {
 /// Every product a query matched, and what the words matched.
 #[derive(Debug, Default)]
 pub struct TextMatches {
-    /// The products with at least one matched word.
-    pub hits: FxHashMap<ProductId, TextHit>,
+    /// The products with at least one matched word: their slots in the live facts (see
+    /// [`super::facts`]), each once.
+    pub hits: Vec<(u32, TextHit)>,
     /// Every indexed word some query word matched (for highlights).
     pub terms: HashSet<String>,
     /// The query with each word that only matched with a typo replaced by the indexed word
@@ -54,14 +54,16 @@ struct Alternative {
     expansions: Vec<Expansion>,
 }
 
-/// Matches `words` (already folded by [`text::words`]) in the products of `store` (or all).
-/// `synonyms` gives, for a folded word or joined pair, the folded forms that count as exact
-/// matches of it.
+/// Matches `words` (already folded by [`text::words`]) in every product of the index (the
+/// caller keeps those in scope, from their live facts). `synonyms` gives, for a folded word
+/// or joined pair, the folded forms that count as exact matches of it. Each hit is the slot
+/// of its product in `facts`, reached through `slots`.
 pub fn match_words(
     index: &SearchIndex,
     words: &[String],
-    store: Option<&StoreId>,
     synonyms: &dyn Fn(&str) -> Vec<String>,
+    facts: &Facts,
+    slots: &SegmentSlots,
 ) -> tantivy::Result<TextMatches> {
     let words = &words[..words.len().min(MAX_QUERY_WORDS)];
     let searcher = index.searcher();
@@ -91,17 +93,20 @@ pub fn match_words(
     }
 
     let weights: HashMap<_, _> = index.fields.weighted().into_iter().collect();
-    let store_filter = store.map(|store| {
-        Box::new(BoostQuery::new(
-            Box::new(TermQuery::new(
-                index.store_term(store),
-                IndexRecordOption::Basic,
-            )),
-            0.0,
-        )) as Box<dyn Query>
-    });
-    // Per document and query word: the best (typos, score) any alternative gave it.
-    let mut best: FxHashMap<DocKey, [Option<(u8, f32)>; MAX_QUERY_WORDS]> = FxHashMap::default();
+    let n = words.len();
+    let segments = searcher.segment_readers();
+    // At most this many documents match (each expansion's documents, summed over fields and
+    // segments): reserved up front, so the arrays below never grow and copy while matching.
+    let expected: u64 = alternatives
+        .iter()
+        .flat_map(|a| a.expansions.iter().map(|e| e.doc_freq))
+        .sum();
+    // Per segment and matched document: the best (typos, score) any alternative gave each
+    // query word, in dense arrays (a hit costs an array write, no hashing).
+    let mut matched: Vec<SegmentMatches> = segments
+        .iter()
+        .map(|reader| SegmentMatches::new(reader.max_doc(), expected, n))
+        .collect();
     for alternative in &alternatives {
         let mut classes: Vec<u8> = alternative.expansions.iter().map(|e| e.typos).collect();
         classes.sort_unstable();
@@ -125,52 +130,50 @@ pub fn match_words(
                     })
                 })
                 .collect();
-            let words_query: Box<dyn Query> = Box::new(BooleanQuery::new(clauses));
-            let query: Box<dyn Query> = match &store_filter {
-                Some(filter) => Box::new(BooleanQuery::new(vec![
-                    (Occur::Must, filter.box_clone()),
-                    (Occur::Must, words_query),
-                ])),
-                None => words_query,
-            };
+            let query = BooleanQuery::new(clauses);
+            let weight = query.weight(EnableScoring::enabled_from_searcher(&searcher))?;
             let span = alternative.covers.clone().count() as f32;
-            for (doc, score) in searcher.search(&query, &AllScored)? {
-                let slots = best.entry(doc).or_insert([None; MAX_QUERY_WORDS]);
-                for slot in &mut slots[alternative.covers.clone()] {
-                    let candidate = (typos, score / span);
-                    let better = match slot {
-                        None => true,
-                        Some((t, s)) => (typos, -score / span) < (*t, -*s),
-                    };
-                    if better {
-                        *slot = Some(candidate);
+            let covers = alternative.covers.clone();
+            for (reader, segment) in segments.iter().zip(&mut matched) {
+                weight.for_each(reader, &mut |doc, score| {
+                    let row = segment.row(doc, n);
+                    let candidate = score / span;
+                    for slot in &mut row[covers.clone()] {
+                        let better =
+                            slot.0 == NOT_MATCHED || (typos, -candidate) < (slot.0, -slot.1);
+                        if better {
+                            *slot = (typos, candidate);
+                        }
                     }
-                }
+                })?;
             }
         }
     }
 
-    let mut hits = FxHashMap::with_capacity_and_hasher(best.len(), Default::default());
-    let mut columns = FxHashMap::default();
-    for ((segment, doc), slots) in best {
-        let (hi, lo) = match columns.entry(segment) {
-            std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
-            std::collections::hash_map::Entry::Vacant(entry) => {
-                let reader = searcher.segment_reader(segment);
-                let fast = reader.fast_fields();
-                entry.insert((fast.u64("id_hi")?, fast.u64("id_lo")?))
+    let mut hits = Vec::with_capacity(matched.iter().map(|m| m.docs.len()).sum());
+    for (reader, segment) in segments.iter().zip(&matched) {
+        let table = slots.of(reader, facts)?;
+        let alive = reader.alive_bitset();
+        for (i, &doc) in segment.docs.iter().enumerate() {
+            if alive.is_some_and(|a| !a.is_alive(doc)) {
+                continue;
             }
-        };
-        let Some(product) = index.product_of(hi, lo, doc) else {
-            continue;
-        };
-        let mut hit = TextHit::default();
-        for (typos, score) in slots.into_iter().flatten() {
-            hit.words += 1;
-            hit.typos += typos;
-            hit.score += score;
+            let Some(&slot) = table.get(doc as usize) else {
+                continue;
+            };
+            if slot == NO_SLOT {
+                continue;
+            }
+            let mut hit = TextHit::default();
+            for &(typos, score) in &segment.best[i * n..(i + 1) * n] {
+                if typos != NOT_MATCHED {
+                    hit.words += 1;
+                    hit.typos += typos;
+                    hit.score += score;
+                }
+            }
+            hits.push((slot, hit));
         }
-        hits.insert(product, hit);
     }
 
     let terms = alternatives
@@ -214,51 +217,47 @@ fn correction(words: &[String], alternatives: &[Alternative]) -> Option<String> 
     corrected.then(|| replaced.join(" "))
 }
 
-/// A document of the searcher: its segment and its id there.
-type DocKey = (SegmentOrdinal, DocId);
+/// A query word no alternative matched (in [`SegmentMatches::best`]).
+const NOT_MATCHED: u8 = u8::MAX;
 
-/// Collects every matching document with its score (ranking, filters and facets need all of
-/// them, not a top-k).
-struct AllScored;
-
-/// [`AllScored`] for one segment.
-struct SegmentScored {
-    segment: SegmentOrdinal,
-    docs: Vec<(DocKey, Score)>,
+/// The documents of one segment that some alternative matched.
+struct SegmentMatches {
+    /// Document → its row in `docs`, `u32::MAX` when unmatched.
+    rows: Vec<u32>,
+    /// The matched documents, in the order first matched.
+    docs: Vec<DocId>,
+    /// Per matched document, per query word: (typos, score), typos [`NOT_MATCHED`] if none.
+    best: Vec<(u8, f32)>,
 }
 
-impl Collector for AllScored {
-    type Fruit = Vec<(DocKey, Score)>;
-    type Child = SegmentScored;
-
-    fn for_segment(
-        &self,
-        segment: SegmentOrdinal,
-        _reader: &SegmentReader,
-    ) -> tantivy::Result<SegmentScored> {
-        Ok(SegmentScored {
-            segment,
-            docs: Vec::new(),
-        })
+impl SegmentMatches {
+    /// For a segment of `max_doc` documents, room for `expected` matches (capped at the
+    /// segment's size) of `words` query words.
+    fn new(max_doc: DocId, expected: u64, words: usize) -> Self {
+        let room = expected.min(u64::from(max_doc)) as usize;
+        Self {
+            rows: vec![u32::MAX; max_doc as usize],
+            docs: Vec::with_capacity(room),
+            best: Vec::with_capacity(room * words),
+        }
     }
 
-    fn requires_scoring(&self) -> bool {
-        true
-    }
-
-    fn merge_fruits(&self, fruits: Vec<Self::Fruit>) -> tantivy::Result<Self::Fruit> {
-        Ok(fruits.concat())
-    }
-}
-
-impl SegmentCollector for SegmentScored {
-    type Fruit = Vec<(DocKey, Score)>;
-
-    fn collect(&mut self, doc: DocId, score: Score) {
-        self.docs.push(((self.segment, doc), score));
-    }
-
-    fn harvest(self) -> Self::Fruit {
-        self.docs
+    /// The per-word cells of `doc` (added when first matched).
+    #[inline]
+    fn row(&mut self, doc: DocId, words: usize) -> &mut [(u8, f32)] {
+        let row = match self.rows.get(doc as usize) {
+            Some(&row) if row != u32::MAX => row as usize,
+            _ => {
+                let row = self.docs.len();
+                if let Some(cell) = self.rows.get_mut(doc as usize) {
+                    *cell = row as u32;
+                }
+                self.docs.push(doc);
+                self.best
+                    .extend(std::iter::repeat_n((NOT_MATCHED, 0.0), words));
+                row
+            }
+        };
+        &mut self.best[row * words..(row + 1) * words]
     }
 }

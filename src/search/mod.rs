@@ -3,18 +3,22 @@
 //!
 //! The index holds only what text matching needs (the words of each product, weighted by
 //! field) and the log position of its last commit. Filters, facets and sorts read the
-//! products' current state from the read model at query time, so a stock change or an archive
-//! shows in `in_stock`, facets and results the moment it is acknowledged, without waiting for
-//! the index; words of a new or edited product show after the follower's next commit (one
-//! batch of the log, normally milliseconds).
+//! products' live facts ([`facts`]: one slot per product, kept by the read model with every
+//! durable change), reached from a hit through a per-segment document → slot table
+//! ([`segments`]); so a stock change or an archive shows in `in_stock`, facets and results
+//! the moment it is acknowledged, without waiting for the index, and a query reads the
+//! catalog only for the page it shows. Words of a new or edited product show after the
+//! follower's next commit (one batch of the log, normally milliseconds).
 //!
 //! The index can always be rebuilt: when it is missing or of another [`index::INDEX_VERSION`]
 //! it is filled from the catalog at start and the follower continues from the log position
 //! the catalog stood at.
 
 pub mod engine;
+pub mod facts;
 pub mod index;
 pub mod query;
+pub mod segments;
 pub mod similar;
 pub mod synonyms;
 pub mod terms;
@@ -72,6 +76,8 @@ pub struct Search {
     /// The log position the searchable index reflects: every product record up to it is
     /// committed and visible (records without product words advance it without a commit).
     current: tokio::sync::watch::Sender<Lsn>,
+    /// Document → product slot per segment (see [`segments`]).
+    segment_slots: segments::SegmentSlots,
 }
 
 impl Search {
@@ -86,6 +92,7 @@ impl Search {
             opened_at: opened.lsn,
             synonyms: DashMap::new(),
             current: tokio::sync::watch::channel(opened.lsn.unwrap_or(0)).0,
+            segment_slots: segments::SegmentSlots::default(),
         })
     }
 
@@ -125,9 +132,14 @@ impl Search {
         Ok(similar::more_like(&self.index, catalog, limit)?)
     }
 
-    /// Matches the words of `q` in `store`'s products (or everyone's), with that store's
-    /// synonyms (or every store's).
-    pub fn match_text(&self, q: &str, store: Option<&StoreId>) -> Result<TextMatches, SearchError> {
+    /// Matches the words of `q` in every product, with `store`'s synonyms (or every
+    /// store's); hits are slots of `facts`, which the caller keeps in scope.
+    pub fn match_text(
+        &self,
+        q: &str,
+        store: Option<&StoreId>,
+        facts: &facts::Facts,
+    ) -> Result<TextMatches, SearchError> {
         let words: Vec<String> = text::words(q).into_iter().map(|w| w.text).collect();
         if words.is_empty() {
             return Ok(TextMatches::default());
@@ -146,7 +158,13 @@ impl Search {
                 .flat_map(|t| t.of(form).iter().cloned())
                 .collect()
         };
-        Ok(engine::match_words(&self.index, &words, store, &synonyms)?)
+        Ok(engine::match_words(
+            &self.index,
+            &words,
+            &synonyms,
+            facts,
+            &self.segment_slots,
+        )?)
     }
 
     /// Waits (at most `limit`) until the index reflects the log up to `lsn`, so a search
@@ -178,9 +196,20 @@ impl Search {
             None => {
                 let this = Arc::clone(&self);
                 let storage = storage.clone();
-                blocking(move || this.rebuild(&storage, &read_model)).await??
+                let model = Arc::clone(&read_model);
+                blocking(move || this.rebuild(&storage, &model)).await??
             }
         };
+        {
+            // The tables of the segments found on disk, before the first query needs them.
+            let this = Arc::clone(&self);
+            let model = Arc::clone(&read_model);
+            blocking(move || {
+                this.segment_slots
+                    .refresh(&this.index.searcher(), &model.search_facts)
+            })
+            .await??;
+        }
         self.current.send_replace(start);
         storage.set_cursor(CONSUMER, start)?;
         let mut consumer = storage.consumer(CONSUMER, Start::Now)?;
@@ -194,7 +223,8 @@ impl Search {
                     Err(_) => {
                         let at = consumer.position();
                         let this = Arc::clone(&self);
-                        blocking(move || this.index.commit(at)).await??;
+                        let model = Arc::clone(&read_model);
+                        blocking(move || this.commit(at, &model.search_facts)).await??;
                         consumer.save(at).await?;
                         metrics::gauge!(crate::observability::SEARCH_INDEXED_LSN).set(at as f64);
                         committed = at;
@@ -222,13 +252,13 @@ impl Search {
                 continue;
             }
             let this = Arc::clone(&self);
+            let model = Arc::clone(&read_model);
             let changed = catalogs.len();
             blocking(move || -> Result<(), SearchError> {
                 for catalog in &catalogs {
                     this.index.put(catalog)?;
                 }
-                this.index.commit(last)?;
-                Ok(())
+                this.commit(last, &model.search_facts)
             })
             .await??;
             self.current.send_replace(last);
@@ -247,6 +277,14 @@ impl Search {
         }
     }
 
+    /// Commits the index at `lsn` and builds the slot tables of its new segments, so the
+    /// first query after a commit does not pay for them.
+    fn commit(&self, lsn: Lsn, facts: &facts::Facts) -> Result<(), SearchError> {
+        self.index.commit(lsn)?;
+        self.segment_slots.refresh(&self.index.searcher(), facts)?;
+        Ok(())
+    }
+
     /// Empties the index, fills it with every product of the read model and commits it at
     /// the log position taken *before* reading (records after it are indexed again by the
     /// follower, which ends at the same state). Blocking; returns that position.
@@ -259,7 +297,7 @@ impl Search {
             self.index.put(&product.value().catalog)?;
             products += 1;
         }
-        self.index.commit(lsn)?;
+        self.commit(lsn, &read_model.search_facts)?;
         let millis = started.elapsed().as_millis() as u64;
         tracing::info!(
             products,

@@ -1,19 +1,24 @@
 //! A search request answered over the live catalog: text hits from the index, then the
-//! filters, facet counts, sort and page computed on the products' current state (the read
-//! model), so stock and status are never older than the last acknowledged change.
+//! filters, facet counts, sort and page computed on the products' current facts (kept by
+//! the read model with every durable change, see [`super::facts`]), so stock and status are
+//! never older than the last acknowledged change. Only the page's products are read from the
+//! read model.
 
-use super::{engine::TextHit, text};
+use super::{
+    engine::TextHit,
+    facts::{Facts, FactsView, NO_VALUE, Popularity, SlotFacts},
+    text,
+};
 use crate::{
-    domain::{
-        ids::{ProductId, StoreId},
-        product::ProductStatus,
-    },
+    domain::{ids::StoreId, product::Catalog, product::ProductStatus},
+    read_model::ReadModel,
     views::ProductView,
 };
 use rustc_hash::FxHashMap;
 use std::{
     cmp::Reverse,
     collections::{BTreeMap, HashSet},
+    sync::Arc,
 };
 
 /// Orders of a result list.
@@ -120,49 +125,111 @@ pub struct Filters {
     pub attributes: BTreeMap<String, Vec<String>>,
 }
 
-/// The filters one facet ignores when it counts (its own).
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Own<'a> {
-    None,
-    Category,
-    Brand,
-    Price,
-    Rating,
-    Attribute(&'a str),
+/// Bits of [`Compiled::fails`]: which filters a product fails.
+const FAILS_CATEGORY: u64 = 1;
+const FAILS_BRAND: u64 = 1 << 1;
+const FAILS_PRICE: u64 = 1 << 2;
+const FAILS_RATING: u64 = 1 << 3;
+const FAILS_STOCK: u64 = 1 << 4;
+/// The first attribute filter's bit (the others follow, in name order; at most 50).
+const FAILS_ATTRIBUTE: u32 = 5;
+
+/// The filters as the facts compare them: values turned into ordinals once per query.
+struct Compiled<'a> {
+    filters: &'a Filters,
+    /// `None`: any store; `Some(None)`: a store no product has.
+    store: Option<Option<u32>>,
+    /// The wanted categories' ordinals (values no product has are left out, so a filter of
+    /// only such values matches nothing); `None` without the filter.
+    categories: Option<Vec<u32>>,
+    /// The same for brands.
+    brands: Option<Vec<u32>>,
 }
 
-impl Filters {
-    fn pass(&self, p: &ProductView, skip: Own<'_>) -> bool {
-        let c = &p.catalog;
-        let any_of = |wanted: &[String], value: Option<&String>| {
-            wanted.is_empty() || value.is_some_and(|v| wanted.iter().any(|w| w == v))
+impl<'a> Compiled<'a> {
+    fn new(filters: &'a Filters, facts: &Facts) -> Self {
+        let ordinals = |values: &[String]| {
+            (!values.is_empty()).then(|| values.iter().filter_map(|v| facts.ordinal(v)).collect())
         };
-        (skip == Own::Category || any_of(&self.categories, c.category.as_ref()))
-            && (skip == Own::Brand || any_of(&self.brands, c.brand.as_ref()))
-            && (skip == Own::Price
-                || (self.min_price.is_none_or(|min| c.price.amount >= min)
-                    && self.max_price.is_none_or(|max| c.price.amount <= max)))
-            && (!self.in_stock || p.stock.available > 0)
-            && (skip == Own::Rating
-                || self
-                    .min_rating
-                    .is_none_or(|min| rating_of(p).is_some_and(|avg| avg >= u64::from(min) * 100)))
-            && self.attributes.iter().all(|(name, values)| {
-                skip == Own::Attribute(name) || any_of(values, c.attributes.get(name))
-            })
+        Self {
+            filters,
+            store: filters.store.as_ref().map(|s| facts.ordinal(s.as_str())),
+            categories: ordinals(&filters.categories),
+            brands: ordinals(&filters.brands),
+        }
     }
 
-    /// Whether `p` is in scope at all: store and status (no facet widens these).
-    pub fn scope(&self, p: &ProductView) -> bool {
-        p.catalog.status == self.status
-            && self.store.as_ref().is_none_or(|s| &p.catalog.store_id == s)
+    /// Whether the product is in scope at all: present, of the status and store asked (no
+    /// facet widens these).
+    #[inline]
+    fn scope(&self, p: &SlotFacts) -> bool {
+        p.present()
+            && p.status() == self.filters.status
+            && self.store.is_none_or(|store| store == Some(p.store()))
     }
-}
 
-/// The average rating of a product in hundredths of a star (as shown, two decimals), when
-/// it has reviews: filters, facets and sorts compare what shoppers see.
-fn rating_of(p: &ProductView) -> Option<u64> {
-    p.rating.average_hundredths()
+    /// The filters `p` fails, as bits (0: it passes them all). Attribute filters read the
+    /// catalog (`catalog`), the rest only facts.
+    #[inline]
+    fn fails(&self, p: &SlotFacts, catalog: impl FnOnce() -> Option<Arc<Catalog>>) -> u64 {
+        let f = self.filters;
+        let any_of = |wanted: &Option<Vec<u32>>, value: u32| {
+            wanted
+                .as_ref()
+                .is_some_and(|w| value == NO_VALUE || !w.contains(&value))
+        };
+        let mut fails = 0;
+        if any_of(&self.categories, p.category()) {
+            fails |= FAILS_CATEGORY;
+        }
+        if any_of(&self.brands, p.brand()) {
+            fails |= FAILS_BRAND;
+        }
+        if f.min_price.is_some() || f.max_price.is_some() {
+            let price = p.price();
+            if f.min_price.is_some_and(|min| price < min)
+                || f.max_price.is_some_and(|max| price > max)
+            {
+                fails |= FAILS_PRICE;
+            }
+        }
+        if f.min_rating
+            .is_some_and(|min| p.rating().is_none_or(|avg| avg < u64::from(min) * 100))
+        {
+            fails |= FAILS_RATING;
+        }
+        if f.in_stock && !p.in_stock() {
+            fails |= FAILS_STOCK;
+        }
+        if !f.attributes.is_empty() {
+            let catalog = catalog();
+            for (i, (name, values)) in f.attributes.iter().enumerate() {
+                let value = catalog.as_ref().and_then(|c| c.attributes.get(name));
+                let pass =
+                    values.is_empty() || value.is_some_and(|v| values.iter().any(|w| w == v));
+                if !pass {
+                    fails |= 1 << (FAILS_ATTRIBUTE + i as u32);
+                }
+            }
+        }
+        fails
+    }
+
+    /// The bit of the filter `facet` leaves out when it counts (its own).
+    fn own(&self, facet: &FacetName) -> u64 {
+        match facet {
+            FacetName::Category => FAILS_CATEGORY,
+            FacetName::Brand => FAILS_BRAND,
+            FacetName::Price => FAILS_PRICE,
+            FacetName::Rating => FAILS_RATING,
+            FacetName::Attribute(name) => self
+                .filters
+                .attributes
+                .keys()
+                .position(|n| n == name)
+                .map_or(0, |i| 1 << (FAILS_ATTRIBUTE + i as u32)),
+        }
+    }
 }
 
 /// A counted facet value.
@@ -214,6 +281,15 @@ pub struct Found {
     pub hit: Option<TextHit>,
 }
 
+/// A product a request considers: its slot in the facts and how its text matched.
+#[derive(Clone, Copy, Debug)]
+pub struct Candidate {
+    /// Its slot (see [`super::facts`]).
+    pub slot: u32,
+    /// How its text matched (none without words).
+    pub hit: Option<TextHit>,
+}
+
 /// A page of results.
 #[derive(Debug)]
 pub struct Results {
@@ -237,29 +313,67 @@ pub struct Request<'a> {
     pub page: usize,
     /// Page size.
     pub per_page: usize,
-    /// Units sold in the last 30 days.
-    pub popularity: &'a dyn Fn(&ProductId) -> u64,
+    /// Units sold in the last 30 days, per slot.
+    pub popularity: &'a Popularity,
+    /// The products: their facts, and their catalog for the page (and the rare attribute
+    /// filters and facets and the name sort).
+    pub read_model: &'a ReadModel,
+}
+
+/// A candidate that passed the scope, with the filters it fails.
+struct Scoped {
+    slot: u32,
+    hit: Option<TextHit>,
+    fails: u64,
 }
 
 impl Request<'_> {
-    /// Answers over `candidates`: the products in scope ([`Filters::scope`]) that matched the
-    /// words (all of them when there are no words).
-    pub fn run(&self, candidates: Vec<Found>) -> Results {
-        let f = self.filters;
+    /// Every product in scope (a request without words).
+    pub fn everything(&self, facts: &FactsView) -> Vec<Candidate> {
+        let compiled = Compiled::new(self.filters, &self.read_model.search_facts);
+        facts
+            .iter()
+            .filter(|(_, p)| compiled.scope(p))
+            .map(|(slot, _)| Candidate { slot, hit: None })
+            .collect()
+    }
+
+    /// Answers over `candidates` (text hits, or [`Request::everything`]): the products in
+    /// scope, filtered, counted per facet, ordered, and the page asked for read from the
+    /// read model.
+    pub fn run(&self, facts: &FactsView, candidates: &[Candidate]) -> Results {
+        let compiled = Compiled::new(self.filters, &self.read_model.search_facts);
+        let scoped: Vec<Scoped> = candidates
+            .iter()
+            .filter_map(|c| {
+                let p = facts.get(c.slot)?;
+                compiled.scope(p).then(|| Scoped {
+                    slot: c.slot,
+                    hit: c.hit,
+                    fails: compiled.fails(p, || self.catalog(p)),
+                })
+            })
+            .collect();
         let facets = self
             .facets
             .iter()
-            .map(|facet| (facet.clone(), count_facet(facet, f, &candidates)))
+            .map(|facet| {
+                let own = compiled.own(facet);
+                let counted = scoped.iter().filter(|s| s.fails & !own == 0);
+                (facet.clone(), self.count_facet(facet, facts, counted))
+            })
             .collect();
-        let results: Vec<Found> = candidates
-            .into_iter()
-            .filter(|c| f.pass(&c.product, Own::None))
+        // Keys with the result's index in `scoped` (small entries: partitioning moves them).
+        let mut keyed: Vec<(SortKey, u32)> = scoped
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.fails == 0)
+            .filter_map(|(i, s)| {
+                let p = facts.get(s.slot)?;
+                Some((self.key(s.slot, p, s.hit), i as u32))
+            })
             .collect();
-        let total = results.len();
-        let mut keyed: Vec<(SortKey, Found)> = results
-            .into_iter()
-            .map(|found| (self.key(&found), found))
-            .collect();
+        let total = keyed.len();
         // Only the requested page is ordered completely: the rest is just partitioned off.
         let end = self.page.saturating_mul(self.per_page).min(total);
         if end > 0 && end < keyed.len() {
@@ -270,7 +384,14 @@ impl Request<'_> {
         let items = keyed
             .into_iter()
             .skip((self.page - 1).saturating_mul(self.per_page))
-            .map(|(_, found)| found)
+            .filter_map(|(_, i)| {
+                let s = scoped.get(i as usize)?;
+                let id = facts.get(s.slot)?.product()?;
+                Some(Found {
+                    product: self.read_model.product(id)?,
+                    hit: s.hit,
+                })
+            })
             .collect();
         Results {
             items,
@@ -279,12 +400,21 @@ impl Request<'_> {
         }
     }
 
-    /// The order of `found` as one comparable key (computed once per result, so sorting
-    /// never hashes, allocates or looks anything up).
-    fn key(&self, found: &Found) -> SortKey {
-        let c = &found.product.catalog;
-        let hit = found.hit.unwrap_or_default();
-        let sold = || (self.popularity)(&c.id);
+    /// The catalog of a product (slow path: attributes and names only).
+    fn catalog(&self, p: &SlotFacts) -> Option<Arc<Catalog>> {
+        let id = p.product()?;
+        self.read_model
+            .products
+            .get(id)
+            .map(|view| Arc::clone(&view.catalog))
+    }
+
+    /// The order of a result as one comparable key (computed once per result from its
+    /// facts, so sorting never hashes, allocates or looks anything up; only the name sort
+    /// reads names).
+    fn key(&self, slot: u32, p: &SlotFacts, hit: Option<TextHit>) -> SortKey {
+        let hit = hit.unwrap_or_default();
+        let sold = || self.popularity.of(slot);
         let primary = match self.sort {
             Sort::Relevance => Primary::Relevance {
                 words: Reverse(hit.words),
@@ -292,21 +422,94 @@ impl Request<'_> {
                 score: Reverse(OrderedScore(hit.score)),
                 sold: Reverse(sold()),
             },
-            Sort::Price => Primary::Number(c.price.amount),
-            Sort::PriceDesc => Primary::Number(c.price.amount.saturating_neg()),
+            Sort::Price => Primary::Number(p.price()),
+            Sort::PriceDesc => Primary::Number(p.price().saturating_neg()),
             // Unrated products last.
-            Sort::RatingDesc => Primary::Number(
-                rating_of(&found.product).map_or(1, |r| -(r.min(i64::MAX as u64) as i64)),
-            ),
+            Sort::RatingDesc => {
+                Primary::Number(p.rating().map_or(1, |r| -(r.min(i64::MAX as u64) as i64)))
+            }
             Sort::PopularityDesc => Primary::Number(-(sold().min(i64::MAX as u64) as i64)),
             Sort::CreatedDesc => Primary::Number(0),
-            Sort::Name => Primary::Text(c.name.to_lowercase()),
+            Sort::Name => Primary::Text(
+                self.catalog(p)
+                    .map(|c| c.name.to_lowercase())
+                    .unwrap_or_default(),
+            ),
         };
         SortKey {
             primary,
-            newest: Reverse(c.created_at),
-            id: Reverse(c.id.to_bits()),
+            newest: Reverse(p.created_at()),
+            id: Reverse(p.id_bits()),
         }
+    }
+
+    fn count_facet<'s>(
+        &self,
+        facet: &FacetName,
+        facts: &FactsView,
+        counted: impl Iterator<Item = &'s Scoped>,
+    ) -> FacetCounts {
+        let of = |s: &Scoped| facts.get(s.slot);
+        let values: Vec<FacetValue> = match facet {
+            FacetName::Price => {
+                let prices: Vec<i64> = counted.filter_map(|s| of(s).map(|p| p.price())).collect();
+                return FacetCounts::Price(price_facet(&prices));
+            }
+            FacetName::Rating => {
+                let mut stars: FxHashMap<u64, usize> = FxHashMap::default();
+                for avg in counted.filter_map(|s| of(s)?.rating()) {
+                    *stars.entry(avg / 100).or_default() += 1;
+                }
+                stars
+                    .into_iter()
+                    .map(|(value, count)| FacetValue {
+                        value: value.to_string(),
+                        count,
+                    })
+                    .collect()
+            }
+            FacetName::Category | FacetName::Brand => {
+                let mut counts: FxHashMap<u32, usize> = FxHashMap::default();
+                for p in counted.filter_map(of) {
+                    let value = if *facet == FacetName::Category {
+                        p.category()
+                    } else {
+                        p.brand()
+                    };
+                    if value != NO_VALUE {
+                        *counts.entry(value).or_default() += 1;
+                    }
+                }
+                let facts = &self.read_model.search_facts;
+                counts
+                    .into_iter()
+                    .map(|(value, count)| FacetValue {
+                        value: facts.text(value).to_string(),
+                        count,
+                    })
+                    .collect()
+            }
+            FacetName::Attribute(name) => {
+                let mut counts: FxHashMap<String, usize> = FxHashMap::default();
+                for catalog in counted.filter_map(|s| self.catalog(of(s)?)) {
+                    if let Some(value) = catalog.attributes.get(name) {
+                        match counts.get_mut(value) {
+                            Some(count) => *count += 1,
+                            None => {
+                                counts.insert(value.clone(), 1);
+                            }
+                        }
+                    }
+                }
+                counts
+                    .into_iter()
+                    .map(|(value, count)| FacetValue { value, count })
+                    .collect()
+            }
+        };
+        let mut values = values;
+        values.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.value.cmp(&b.value)));
+        FacetCounts::Values(values)
     }
 }
 
@@ -336,7 +539,8 @@ enum Primary {
 }
 
 /// A BM25 score with a total order.
-struct OrderedScore(f32);
+#[derive(Clone, Copy, Debug)]
+pub struct OrderedScore(pub f32);
 
 impl PartialEq for OrderedScore {
     fn eq(&self, other: &Self) -> bool {
@@ -356,60 +560,6 @@ impl Ord for OrderedScore {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
         self.0.total_cmp(&other.0)
     }
-}
-
-fn count_facet<'a>(facet: &FacetName, f: &Filters, candidates: &'a [Found]) -> FacetCounts {
-    let own = match facet {
-        FacetName::Category => Own::Category,
-        FacetName::Brand => Own::Brand,
-        FacetName::Price => Own::Price,
-        FacetName::Rating => Own::Rating,
-        FacetName::Attribute(name) => Own::Attribute(name),
-    };
-    let counted = candidates
-        .iter()
-        .map(|c| &c.product)
-        .filter(|p| f.pass(p, own));
-    if *facet == FacetName::Price {
-        let prices: Vec<i64> = counted.map(|p| p.catalog.price.amount).collect();
-        return FacetCounts::Price(price_facet(&prices));
-    }
-    let mut values: Vec<FacetValue> = if *facet == FacetName::Rating {
-        let mut stars: FxHashMap<u64, usize> = FxHashMap::default();
-        for avg in counted.filter_map(rating_of) {
-            *stars.entry(avg / 100).or_default() += 1;
-        }
-        stars
-            .into_iter()
-            .map(|(value, count)| FacetValue {
-                value: value.to_string(),
-                count,
-            })
-            .collect()
-    } else {
-        let value_of = |p: &'a ProductView| -> Option<&'a str> {
-            let c = &p.catalog;
-            match facet {
-                FacetName::Category => c.category.as_deref(),
-                FacetName::Brand => c.brand.as_deref(),
-                FacetName::Attribute(name) => c.attributes.get(name).map(String::as_str),
-                FacetName::Price | FacetName::Rating => None,
-            }
-        };
-        let mut counts: FxHashMap<&str, usize> = FxHashMap::default();
-        for value in counted.filter_map(value_of) {
-            *counts.entry(value).or_default() += 1;
-        }
-        counts
-            .into_iter()
-            .map(|(value, count)| FacetValue {
-                value: value.to_owned(),
-                count,
-            })
-            .collect()
-    };
-    values.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.value.cmp(&b.value)));
-    FacetCounts::Values(values)
 }
 
 /// At most this many price buckets.

@@ -60,12 +60,17 @@ impl Reviews {
     }
 
     /// Whether `customer` has a delivered order holding `product` (a verified purchase).
+    /// Reads only that customer's orders (through the read model's per-customer index), so
+    /// its cost does not grow with the shop's order count.
     pub fn has_received(&self, customer: &UserId, product: &ProductId) -> bool {
-        self.shared.read_model.orders.iter().any(|order| {
-            order.status == OrderStatus::Delivered
-                && order.customer_id.as_ref() == Some(customer)
-                && order.items.iter().any(|line| &line.product_id == product)
-        })
+        self.shared
+            .read_model
+            .orders_of(customer)
+            .iter()
+            .any(|order| {
+                order.status == OrderStatus::Delivered
+                    && order.items.iter().any(|line| &line.product_id == product)
+            })
     }
 
     /// Writes `customer`'s review of `product`: 422 for a bad draft, 404 for an unknown

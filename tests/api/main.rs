@@ -31,6 +31,7 @@ mod reservations;
 mod returns;
 mod reviews;
 mod search;
+mod search_speed;
 mod secrets;
 mod sessions;
 mod sse;
