@@ -200,3 +200,39 @@ impl ReadModel {
         self.skus.remove(&(store.clone(), sku.to_ascii_lowercase()));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::order::{OrderStatus, tests_support::a_pending_order};
+
+    #[test]
+    fn orders_of_lists_a_customers_own_orders_oldest_first_as_last_written() {
+        let model = ReadModel::default();
+        let (alice, bob) = (UserId::generate(), UserId::generate());
+        let order_of = |customer: &UserId| {
+            let mut order = a_pending_order();
+            order.customer_id = Some(customer.clone());
+            order
+        };
+        let first = order_of(&alice);
+        let second = order_of(&alice);
+        model.put_order(Arc::new(first.clone()));
+        model.put_order(Arc::new(order_of(&bob)));
+        model.put_order(Arc::new(second.clone()));
+        // A later state of the first order replaces it in place (no second entry).
+        let mut delivered = first.clone();
+        delivered.status = OrderStatus::Delivered;
+        model.put_order(Arc::new(delivered));
+        let mut guest = a_pending_order();
+        guest.customer_id = None;
+        model.put_order(Arc::new(guest));
+
+        let mine = model.orders_of(&alice);
+        let ids: Vec<&OrderId> = mine.iter().map(|o| &o.id).collect();
+        assert_eq!(ids, vec![&first.id, &second.id]);
+        assert_eq!(mine[0].status, OrderStatus::Delivered);
+        assert_eq!(model.orders_of(&bob).len(), 1);
+        assert!(model.orders_of(&UserId::generate()).is_empty());
+    }
+}

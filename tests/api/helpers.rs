@@ -91,18 +91,6 @@ pub async fn spawn_app_in(dir: TempDir, tweak: impl FnOnce(&mut Config)) -> Test
 }
 
 impl TestApp {
-    /// A client of a server that runs elsewhere (the real binary, [`ServerProcess`]), so its
-    /// tests can use the helpers of this type; dropping it stops nothing.
-    pub fn attach(addr: SocketAddr) -> TestApp {
-        TestApp {
-            addr,
-            client: reqwest::Client::new(),
-            dir: None,
-            shutdown: None,
-            server: None,
-        }
-    }
-
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
     }

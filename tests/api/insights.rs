@@ -243,7 +243,7 @@ async fn a_seeded_week_with_cancellations_and_refunds_adds_up_per_day_week_and_m
         )
     };
     let refund = |app: &TestApp, order: &str, amount: i64| {
-        let (app, order) = (TestApp::attach(app.addr), order.to_owned());
+        let (app, order) = (TestApp::remote(app.addr), order.to_owned());
         async move {
             let (status, body) = app
                 .admin_post(
@@ -284,7 +284,7 @@ async fn a_seeded_week_with_cancellations_and_refunds_adds_up_per_day_week_and_m
 
     // Nine days ago: the shop opens; two orders confirmed, one declined.
     let server = start_on(9);
-    let app = TestApp::attach(server.addr);
+    let app = TestApp::remote(server.addr);
     app.wait_ready().await;
     let store = app.create_store().await;
     let shirt = app.create_product(&store, 100).await;
@@ -302,7 +302,7 @@ async fn a_seeded_week_with_cancellations_and_refunds_adds_up_per_day_week_and_m
 
     // Six days ago: Carol's first confirmed order; Bob's order of day -9 is cancelled.
     let server = start_on(6);
-    let app = TestApp::attach(server.addr);
+    let app = TestApp::remote(server.addr);
     app.wait_ready().await;
     let o4 = order(&app, &carol, &mug, 2, "tok_visa").await;
     order(&app, &alice, &mug, 1, "tok_visa").await;
@@ -312,7 +312,7 @@ async fn a_seeded_week_with_cancellations_and_refunds_adds_up_per_day_week_and_m
 
     // Four days ago: part of Carol's order is refunded; Bob buys again.
     let server = start_on(4);
-    let app = TestApp::attach(server.addr);
+    let app = TestApp::remote(server.addr);
     app.wait_ready().await;
     refund(&app, &o4, 500).await;
     order(&app, &bob, &shirt, 3, "tok_visa").await;
@@ -322,7 +322,7 @@ async fn a_seeded_week_with_cancellations_and_refunds_adds_up_per_day_week_and_m
     // Yesterday: a partial refund of day -9's order; Carol's order is cancelled (the rest of
     // it is refunded); Alice buys again.
     let server = start_on(1);
-    let app = TestApp::attach(server.addr);
+    let app = TestApp::remote(server.addr);
     app.wait_ready().await;
     refund(&app, &o1, 300).await;
     cancel(&app, &o4).await;
@@ -331,7 +331,7 @@ async fn a_seeded_week_with_cancellations_and_refunds_adds_up_per_day_week_and_m
 
     // Today: Alice's order of yesterday is cancelled, Bob buys a mug.
     let server = start_on(0);
-    let app = TestApp::attach(server.addr);
+    let app = TestApp::remote(server.addr);
     app.wait_ready().await;
     cancel(&app, &o7).await;
     order(&app, &bob, &mug, 1, "tok_visa").await;
@@ -458,7 +458,7 @@ async fn the_insights_page_draws_the_demo_shop_s_past_week_in_chromium() {
     };
     let dir = tempfile::tempdir().expect("temp dir");
     let server = ServerProcess::start_with_args(dir.path(), &["--demo"], &[]);
-    let app = TestApp::attach(server.addr);
+    let app = TestApp::remote(server.addr);
     app.wait_ready().await;
     // The API agrees: a week of confirmed orders in the retail store.
     let (_, stores) = app.get("/api/v1/stores").await;

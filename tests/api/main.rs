@@ -31,7 +31,6 @@ mod reservations;
 mod returns;
 mod reviews;
 mod search;
-mod search_speed;
 mod secrets;
 mod sessions;
 mod sse;
