@@ -1,6 +1,8 @@
 //! In-memory read models rebuilt at start: stores, products with their durable stock, and the
 //! SKU index. Actors update them after each durable change; HTTP reads never touch an actor.
 
+pub mod search_facts;
+
 use crate::{
     domain::{
         currency::ExchangeRates,
@@ -26,7 +28,7 @@ pub struct ReadModel {
     pub products: DashMap<ProductId, ProductView, rustc_hash::FxBuildHasher>,
     /// What search filters, counts and sorts by, one slot per product, updated with every
     /// product change above (so a query reads no catalog entry but those of its page).
-    pub search_facts: crate::search::facts::Facts,
+    pub search_facts: search_facts::Facts,
     /// Every order (orders are small and dashboards list the open ones).
     pub orders: DashMap<OrderId, Arc<Order>>,
     /// Customer → their orders, oldest first (the review purchase check reads a customer's

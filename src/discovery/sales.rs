@@ -85,7 +85,7 @@ pub struct Sales {
     /// Per product: how many counted orders also held each other product.
     pairs: DashMap<ProductId, HashMap<ProductId, u64>>,
     /// Bumped after every change of `daily`, so search can keep a popularity table until
-    /// the sales change (see `search::facts::Facts::popularity`).
+    /// the sales change (see `read_model::search_facts::Facts::popularity`).
     generation: AtomicU64,
 }
 

@@ -367,10 +367,12 @@ async fn fresh_matches(
 
 /// Units sold in the last 30 days per product slot, with the clock read once for the query.
 fn popularity_now(app: &App) -> Arc<Popularity> {
-    app.shared
-        .read_model
-        .search_facts
-        .popularity(&app.shared.discovery.sales, crate::domain::time::now_ms())
+    let (sales, now) = (&app.shared.discovery.sales, crate::domain::time::now_ms());
+    app.shared.read_model.search_facts.popularity(
+        sales.generation(),
+        crate::discovery::sales::day_of(now),
+        |record| sales.each_sold(now, record),
+    )
 }
 
 /// Runs a parsed request: text hits when there are words, then filters, facets, sort, page.

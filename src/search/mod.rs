@@ -15,7 +15,8 @@
 //! the catalog stood at.
 
 pub mod engine;
-pub mod facts;
+/// The per-product facts queries filter, count and sort by (kept by the read model).
+pub use crate::read_model::search_facts as facts;
 pub mod index;
 pub mod query;
 pub mod segments;

@@ -7,7 +7,7 @@
 //! A query matches thousands of products. Looking each one up in the catalog map (hash, key
 //! compare, clone) cost ~1–2 µs a hit and made a query cost milliseconds of CPU. Here a hit is
 //! a small integer (the slot, reached from a document through a per-segment table, see
-//! [`super::SegmentSlots`]) and every fact a filter, facet or sort needs is one plain load
+//! the search index's `SegmentSlots`) and every fact a filter, facet or sort needs is one plain load
 //! from an array: the catalog is only read for the page shown (and for the rare
 //! attribute filters and name sort).
 //!
@@ -17,7 +17,6 @@
 //! every field on its own is always a value the product really had.
 
 use crate::{
-    discovery::sales::Sales,
     domain::{ids::ProductId, product::ProductStatus, time::Millis},
     views::ProductView,
 };
@@ -321,11 +320,17 @@ impl Facts {
         facts.flags.store(flags, Release);
     }
 
-    /// Units sold in the last 30 days per slot as of `now`: recomputed (from the products
-    /// with sales only) when the sales changed or the day turned, else the last table.
-    pub fn popularity(&self, sales: &Sales, now: Millis) -> Arc<Popularity> {
-        let generation = sales.generation();
-        let day = crate::discovery::sales::day_of(now);
+    /// Units sold in the last 30 days per slot: the table for sales state `generation` on
+    /// `day`, recomputed (from the products with sales only, which `each_sold` hands over)
+    /// when either changed, else the last table. The sales counters are passed in rather
+    /// than named here, so this layer does not import the discovery (which reads the read
+    /// model that keeps these facts).
+    pub fn popularity(
+        &self,
+        generation: u64,
+        day: i64,
+        each_sold: impl FnOnce(&mut dyn FnMut(&ProductId, u64)),
+    ) -> Arc<Popularity> {
         let mut cached = self.popularity.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(p) = cached.as_ref()
             && p.generation == generation
@@ -335,7 +340,7 @@ impl Facts {
         }
         let mut sold = Vec::new();
         let slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
-        sales.each_sold(now, |product, units| {
+        each_sold(&mut |product, units| {
             if let Some(&slot) = slots.get(&product.to_bits()) {
                 let i = slot as usize;
                 if sold.len() <= i {
