@@ -239,10 +239,37 @@ impl Consumer {
 
     /// Saves `lsn` as this consumer's cursor, durably: after a crash it resumes after it.
     pub async fn save(&self, lsn: Lsn) -> StorageResult<()> {
+        self.saver().save(lsn).await
+    }
+
+    /// A handle that saves this consumer's cursor from another task (a reader that hands
+    /// the slow part of finishing records to a helper task, like a webhook worker's
+    /// recorder).
+    pub fn saver(&self) -> CursorSaver {
+        CursorSaver {
+            name: self.name.clone(),
+            storage: self.storage.clone(),
+        }
+    }
+
+    /// The last durable LSN now: every record after it is newer than this call.
+    pub fn durable(&self) -> Lsn {
+        *self.durable.borrow()
+    }
+}
+
+/// Saves one consumer's cursor (see [`Consumer::saver`]).
+pub struct CursorSaver {
+    name: String,
+    storage: Storage,
+}
+
+impl CursorSaver {
+    /// [`Consumer::save`].
+    pub async fn save(&self, lsn: Lsn) -> StorageResult<()> {
         self.storage
             .cursors
             .insert(self.name.as_bytes(), &lsn.to_be_bytes())?;
-        self.storage.db.flush_async().await?;
-        Ok(())
+        self.storage.flush_sled().await
     }
 }

@@ -172,6 +172,41 @@ impl From<&crate::config::StorageConfig> for StorageOptions {
     }
 }
 
+/// Lets one sled flush run at a time from async code and lets the callers who queued behind
+/// it share the next one.
+///
+/// Why: `sled::Db::flush_async` runs on sled's own small thread pool and holds sled's
+/// concurrency-control read lock while it waits for the IO buffers to be written, which is
+/// work queued on that same pool. A dozen log consumers saving their cursors at once (ten
+/// webhook workers, notifications, search) filled the pool with flushes blocked behind the
+/// applier's batch (a writer of that lock), nobody was left to write the buffers, and every
+/// write of the process stopped for good (seen in the webhooks benchmark, 3 runs in 4). One
+/// flush at a time keeps the pool free, and coalescing keeps the queue short: a flush that
+/// *started* after a caller's write covers it, so the caller need not run its own.
+#[derive(Default)]
+pub(crate) struct FlushGate {
+    /// Flushes started (numbered from 1).
+    started: AtomicU64,
+    /// The number of the last flush that succeeded; held while one runs.
+    done: tokio::sync::Mutex<u64>,
+}
+
+impl FlushGate {
+    /// Returns once a flush that started after this call has succeeded.
+    async fn flush(&self, db: &sled::Db) -> StorageResult<()> {
+        let seen = self.started.load(Ordering::SeqCst);
+        let mut done = self.done.lock().await;
+        if *done > seen {
+            // Flush `seen + 1` or a later one started after our writes and succeeded.
+            return Ok(());
+        }
+        let number = self.started.fetch_add(1, Ordering::SeqCst) + 1;
+        db.flush_async().await?;
+        *done = number;
+        Ok(())
+    }
+}
+
 /// Key in `meta` of the checkpoint: the LSN (big-endian `u64`) up to which every log record
 /// is applied to sled and flushed.
 const CHECKPOINT: &[u8] = b"log_checkpoint";
@@ -303,6 +338,9 @@ pub struct Storage {
     log: Arc<LogState>,
     /// Serialises the read-compare-write updates of `users` (see `users.rs`).
     users_lock: Arc<tokio::sync::Mutex<()>>,
+    /// One sled flush at a time from async code, shared by the callers that wait meanwhile
+    /// (see [`FlushGate`]).
+    flush_gate: Arc<FlushGate>,
     /// Added to sled's id counter for order numbers (see [`ORDER_NUMBER_BASE`]).
     order_number_base: u64,
     /// Keeps the data dir locked for as long as the database is open.
@@ -371,6 +409,7 @@ impl Storage {
                 options,
             }),
             users_lock: Arc::default(),
+            flush_gate: Arc::default(),
             order_number_base,
             _data_dir: None,
             db,
@@ -472,8 +511,13 @@ impl Storage {
 
     /// Makes the writes to [derived trees](Storage::derived_tree) durable (a sled flush).
     pub async fn flush_derived(&self) -> StorageResult<()> {
-        self.db.flush_async().await?;
-        Ok(())
+        self.flush_gate.flush(&self.db).await
+    }
+
+    /// Makes every sled write made before the call durable: a sled flush, shared with the
+    /// callers already waiting (see [`FlushGate`]).
+    pub(crate) async fn flush_sled(&self) -> StorageResult<()> {
+        self.flush_gate.flush(&self.db).await
     }
 
     /// Reads a setting from `meta`.

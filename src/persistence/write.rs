@@ -369,6 +369,16 @@ impl ProductWrite {
         Ok(Self { ops })
     }
 
+    /// Appends `other`'s operations after this write's (two writes made one record).
+    pub fn append(&mut self, mut other: ProductWrite) {
+        self.ops.append(&mut other.ops);
+    }
+
+    /// Whether the write changes nothing.
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+
     /// The operations, in order.
     pub fn ops(&self) -> &[Op] {
         &self.ops

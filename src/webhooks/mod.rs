@@ -9,6 +9,7 @@
 //! Disabling or deleting an endpoint stops its worker and drops its cursor (the log is not
 //! kept for it); enabling it again starts from the events of that moment on.
 
+mod derived;
 pub mod events;
 pub mod guard;
 pub mod sign;
@@ -30,7 +31,10 @@ use std::{
     collections::HashMap,
     sync::{Arc, Mutex},
 };
-use tokio::{sync::watch, task::JoinHandle};
+use tokio::{
+    sync::{oneshot, watch},
+    task::JoinHandle,
+};
 
 /// Longest `description`.
 const MAX_DESCRIPTION: usize = 500;
@@ -40,7 +44,9 @@ const MAX_URL: usize = 2048;
 /// A running worker.
 struct Running {
     task: JoinHandle<()>,
-    endpoint: watch::Sender<Endpoint>,
+    endpoint: watch::Sender<Arc<Endpoint>>,
+    /// Dropping it stops the worker (which then lets its recorder finish).
+    _stop: oneshot::Sender<()>,
 }
 
 /// What a create request asks for.
@@ -78,9 +84,8 @@ pub struct Webhooks {
     endpoint_lock: tokio::sync::Mutex<()>,
     /// Serialises read-modify-write of delivery records (a worker and a manual redeliver).
     delivery_locks: Vec<tokio::sync::Mutex<()>>,
-    /// Per endpoint, the last success not yet written to its record (written at most once
-    /// a minute: a steady stream must not rewrite the endpoint per event).
-    pending_success: Mutex<HashMap<WebhookId, crate::domain::time::Millis>>,
+    /// The events of recent log records, derived once for every worker.
+    derived: derived::Derived,
 }
 
 /// Stripes of [`Webhooks::delivery_locks`].
@@ -89,9 +94,12 @@ const DELIVERY_STRIPES: usize = 64;
 impl Webhooks {
     /// The service; no worker runs until [`Webhooks::start`].
     pub fn new(shared: Arc<Shared>) -> Result<Self, StorageError> {
+        // Every endpoint's worker keeps one request in flight; endpoints often share a host
+        // (one integration, several paths), and a pool smaller than their number closed a
+        // connection after most requests, so the next one connected anew.
         let mut builder = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
-            .pool_max_idle_per_host(4);
+            .pool_max_idle_per_host(64);
         if !shared.config.webhooks.allow_private_targets {
             builder = builder.dns_resolver(Arc::new(guard::GuardedResolver));
         }
@@ -106,7 +114,7 @@ impl Webhooks {
             delivery_locks: (0..DELIVERY_STRIPES)
                 .map(|_| tokio::sync::Mutex::new(()))
                 .collect(),
-            pending_success: Mutex::default(),
+            derived: derived::Derived::default(),
         })
     }
 
@@ -121,16 +129,17 @@ impl Webhooks {
         Ok(())
     }
 
-    /// Stops every worker and waits for them (at shutdown, before storage closes).
+    /// Stops every worker and waits for them and their recorders (at shutdown, before
+    /// storage closes).
     pub async fn stop(&self) {
         let running: Vec<Running> = self
             .workers
             .lock()
             .map(|mut w| w.drain().map(|(_, r)| r).collect())
             .unwrap_or_default();
-        for worker in running {
-            worker.task.abort();
-            let _ = worker.task.await;
+        let tasks: Vec<JoinHandle<()>> = running.into_iter().map(|r| r.task).collect();
+        for task in tasks {
+            let _ = task.await;
         }
     }
 
@@ -140,22 +149,30 @@ impl Webhooks {
             .storage
             .consumer(&cursor_name(&endpoint.id), Start::Now)?;
         let id = endpoint.id.clone();
-        let (tx, rx) = watch::channel(endpoint);
-        let task = tokio::spawn(Arc::clone(self).run_worker(consumer, rx));
+        let (tx, rx) = watch::channel(Arc::new(endpoint));
+        let (stop, stopped) = oneshot::channel();
+        let task = tokio::spawn(Arc::clone(self).run_worker(consumer, rx, stopped));
+        let running = Running {
+            task,
+            endpoint: tx,
+            _stop: stop,
+        };
         if let Ok(mut workers) = self.workers.lock() {
-            if let Some(old) = workers.insert(id, Running { task, endpoint: tx }) {
-                old.task.abort();
-            }
+            // A replaced worker (none in practice: ids are new) stops on its own.
+            workers.insert(id, running);
         }
         Ok(())
     }
 
-    /// Stops an endpoint's worker (waiting for it) and forgets its cursor.
+    /// Stops an endpoint's worker (waiting for it and its recorder) and forgets its cursor.
     async fn stop_worker(&self, id: &WebhookId) -> Result<(), StorageError> {
         let running = self.workers.lock().ok().and_then(|mut w| w.remove(id));
-        if let Some(running) = running {
-            running.task.abort();
-            let _ = running.task.await;
+        if let Some(Running {
+            task, _stop: stop, ..
+        }) = running
+        {
+            drop(stop);
+            let _ = task.await;
         }
         self.shared.storage.drop_cursor(&cursor_name(id))
     }
@@ -164,7 +181,7 @@ impl Webhooks {
     fn notify_worker(&self, endpoint: &Endpoint) {
         if let Ok(workers) = self.workers.lock() {
             if let Some(running) = workers.get(&endpoint.id) {
-                running.endpoint.send_replace(endpoint.clone());
+                running.endpoint.send_replace(Arc::new(endpoint.clone()));
             }
         }
     }

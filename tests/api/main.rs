@@ -14,6 +14,7 @@ mod errors;
 mod event_log;
 mod fulfillment;
 mod helpers;
+mod hooks_more;
 mod insights;
 mod kitchen;
 mod lifecycle;
