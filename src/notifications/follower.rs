@@ -6,9 +6,9 @@
 //! A webhook endpoint's record written disabled with a reason (auto-disabled after failing
 //! too long) becomes one `webhook_disabled` email to every admin.
 //!
-//! Hook for other work: `return_update` has its template and preferences; a consumer of
-//! return events adds a match arm in [`Notifications::drafts`] that builds a [`Draft`] (see
-//! the order arms), and nothing else changes.
+//! A return record written `approved`, `rejected` or `refunded` becomes a `return_update`
+//! email to the order's customer. An `in_transit` order's `order_status` email lists the
+//! carrier and tracking of its fulfilments.
 
 use super::Notifications;
 use crate::{
@@ -17,6 +17,7 @@ use crate::{
         ids::{NotificationId, StoreId},
         notification::{Notification, Status, Template},
         order::{Order, OrderStatus, PaymentStatus},
+        returns::{Return, ReturnStatus},
         time::{Millis, now_ms},
         user::{Role, User},
     },
@@ -215,9 +216,11 @@ impl Notifications {
                     let data: Value = serde_json::from_str(&stored.data).unwrap_or(Value::Null);
                     self.low_stock_drafts(&entity, &data, &mut drafts)?;
                 }
-                // Hook: `return.*` → Template::ReturnUpdate, built like the arms above.
                 _ => {}
             }
+        }
+        for record in event.returns() {
+            self.return_drafts(&record, public_url, &mut drafts)?;
         }
         for entry in event.waitlist_served() {
             let (Some(user), Some(view)) = (
@@ -322,10 +325,19 @@ impl Notifications {
             | OrderStatus::InTransit
             | OrderStatus::Delivered => {
                 let status_text = order.status.as_str().replace('_', " ");
+                let tracking = if order.status == OrderStatus::InTransit {
+                    tracking(order)
+                } else {
+                    Vec::new()
+                };
                 (
                     Template::OrderStatus,
                     format!("Order {number} is {status_text}"),
-                    json!({ "status": order.status.as_str(), "status_text": status_text }),
+                    json!({
+                        "status": order.status.as_str(),
+                        "status_text": status_text,
+                        "tracking": tracking,
+                    }),
                 )
             }
             OrderStatus::Cancelled => (
@@ -366,6 +378,58 @@ impl Notifications {
             subject,
             context,
             due_at: now,
+            occasion: None,
+        });
+        Ok(())
+    }
+
+    /// The `return_update` email a return's new status calls for (approved, rejected,
+    /// refunded; `requested` is the customer's own doing and `receiving` an inner step).
+    fn return_drafts(
+        &self,
+        record: &Return,
+        public_url: &str,
+        drafts: &mut Vec<Draft>,
+    ) -> Result<(), StorageError> {
+        if !matches!(
+            record.status,
+            ReturnStatus::Approved | ReturnStatus::Rejected | ReturnStatus::Refunded
+        ) {
+            return Ok(());
+        }
+        let Some(customer) = record.customer_id.as_ref() else {
+            return Ok(());
+        };
+        let (Some(user), Some(order)) = (
+            self.shared.storage.user(customer)?,
+            self.shared
+                .read_model
+                .orders
+                .get(&record.order_id)
+                .map(|o| Arc::clone(o.value())),
+        ) else {
+            return Ok(());
+        };
+        let number = order.number_text();
+        let status_text = record.status.as_str();
+        let refunded = (record.status == ReturnStatus::Refunded)
+            .then(|| record.refund_amount.as_ref().map(|m| m.display()))
+            .flatten();
+        drafts.push(Draft {
+            template: Template::ReturnUpdate,
+            to: user,
+            store_id: Some(record.store_id.clone()),
+            reference: Some(record.id.to_string()),
+            subject: format!("Your return for order {number} is {status_text}"),
+            context: json!({
+                "order": order_context(&order),
+                "return_id": record.id,
+                "status": status_text,
+                "status_text": status_text,
+                "refunded": refunded,
+                "link": format!("{public_url}/#/orders/{}", order.id),
+            }),
+            due_at: now_ms(),
             occasion: None,
         });
         Ok(())
@@ -432,6 +496,22 @@ fn order_context(order: &Order) -> Value {
             "transaction_id": order.payment.transaction_id,
         },
     })
+}
+
+/// The carrier and tracking of each of an order's fulfilments that has any.
+fn tracking(order: &Order) -> Vec<Value> {
+    order
+        .fulfillments
+        .iter()
+        .filter(|f| f.carrier.is_some() || f.tracking_number.is_some() || f.tracking_url.is_some())
+        .map(|f| {
+            json!({
+                "carrier": f.carrier,
+                "tracking_number": f.tracking_number,
+                "tracking_url": f.tracking_url,
+            })
+        })
+        .collect()
 }
 
 /// Adds `extra`'s fields to `context`.

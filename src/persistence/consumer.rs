@@ -124,6 +124,16 @@ impl LogEvent {
         })
     }
 
+    /// The return records this record wrote (each the whole return as of this change).
+    pub fn returns(&self) -> impl Iterator<Item = crate::domain::returns::Return> + '_ {
+        self.write.ops().iter().filter_map(|op| {
+            if op.tree != Tree::Entities || !op.key.starts_with(keys::RETURN_PREFIX) {
+                return None;
+            }
+            codec::decode(op.value.as_ref()?).ok()
+        })
+    }
+
     /// The reviews this record wrote (new or edited; tell them apart by `updated_at`).
     pub fn reviews(&self) -> impl Iterator<Item = Review> + '_ {
         self.write.ops().iter().filter_map(|op| {

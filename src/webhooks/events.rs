@@ -8,8 +8,10 @@
 
 use crate::{
     domain::{
+        fulfillment::Fulfillment,
         ids::{ProductId, StoreId},
         order::{Order, PaymentStatus},
+        returns::ReturnStatus,
         time::{Millis, rfc3339},
         webhook::EventPosition,
     },
@@ -72,8 +74,8 @@ impl Events {
 }
 
 /// The events of `record`, in this order: new orders (`order.created`), the published
-/// topic events (stock, product, order status, cart), payment changes, store status
-/// changes, new reviews, new users.
+/// topic events (stock, product, order status, cart), payment changes, fulfilment changes,
+/// return changes, store status changes, new reviews, new users.
 pub fn derive(record: &LogEvent, read_model: &ReadModel) -> Vec<WebhookEvent> {
     let mut events = Events {
         lsn: record.lsn,
@@ -119,6 +121,32 @@ pub fn derive(record: &LogEvent, read_model: &ReadModel) -> Vec<WebhookEvent> {
             views::order(order),
         );
     }
+    for order in &orders {
+        for (kind, fulfillment) in fulfillment_changes(order) {
+            events.push(
+                kind,
+                order.updated_at,
+                Some(order.store_id.clone()),
+                views::fulfillment(order, fulfillment),
+            );
+        }
+    }
+    for record in record.returns() {
+        let kind = match record.status {
+            ReturnStatus::Requested => "return.requested",
+            // The saga's inner step: the API shows `refunded` a moment later.
+            ReturnStatus::Receiving => continue,
+            ReturnStatus::Approved | ReturnStatus::Rejected | ReturnStatus::Refunded => {
+                "return.updated"
+            }
+        };
+        events.push(
+            kind,
+            record.updated_at,
+            Some(record.store_id.clone()),
+            views::return_record(&record),
+        );
+    }
     for (store, at) in record.store_status_changes() {
         let id = store.id.clone();
         events.push("store.status_changed", at, Some(id), views::store(&store));
@@ -147,6 +175,25 @@ pub fn derive(record: &LogEvent, read_model: &ReadModel) -> Vec<WebhookEvent> {
         );
     }
     events.out
+}
+
+/// The fulfilments an order record created (`fulfillment.created`: its only event is the
+/// first, made with this change) or moved on (`fulfillment.updated`: its latest event is
+/// this change). Both are stamped with the order's `updated_at` in the same write, which is
+/// how a record tells them from the fulfilments it merely carries.
+fn fulfillment_changes(order: &Order) -> impl Iterator<Item = (&'static str, &Fulfillment)> {
+    order.fulfillments.iter().filter_map(|f| {
+        let latest = f.events.last()?;
+        if latest.at != order.updated_at {
+            return None;
+        }
+        let kind = if f.events.len() == 1 && f.created_at == order.updated_at {
+            "fulfillment.created"
+        } else {
+            "fulfillment.updated"
+        };
+        Some((kind, f))
+    })
 }
 
 /// The store of a topic event: named in its data (stock, product, cart and order events),

@@ -2,24 +2,36 @@
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
+use std::fmt::Write;
 
-/// The signature header's value for `body` sent at `unix_seconds`.
+/// The signature header's value for `body` sent at `unix_seconds` (one allocation: it is
+/// made for every delivery).
 pub fn signature(secret: &str, unix_seconds: i64, body: &str) -> String {
     let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret.as_bytes())
         .unwrap_or_else(|_| unreachable!("HMAC takes a key of any length"));
-    mac.update(unix_seconds.to_string().as_bytes());
+    let mut header = String::with_capacity(96);
+    let _ = write!(header, "t={unix_seconds}");
+    mac.update(&header.as_bytes()[2..]);
     mac.update(b".");
     mac.update(body.as_bytes());
-    let digest = mac.finalize().into_bytes();
-    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-    format!("t={unix_seconds},v1={hex}")
+    header.push_str(",v1=");
+    hex_into(&mut header, &mac.finalize().into_bytes());
+    header
+}
+
+/// Appends `bytes` as lowercase hex.
+fn hex_into(out: &mut String, bytes: &[u8]) {
+    for b in bytes {
+        let _ = write!(out, "{b:02x}");
+    }
 }
 
 /// A fresh `whsec_…` secret: 192 random bits, hex.
 pub fn new_secret() -> String {
     let bytes: [u8; 24] = rand::random();
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    format!("whsec_{hex}")
+    let mut secret = String::from("whsec_");
+    hex_into(&mut secret, &bytes);
+    secret
 }
 
 #[cfg(test)]

@@ -236,3 +236,177 @@ async fn no_webhook_is_lost_when_the_server_is_killed_while_deliveries_are_being
     }
     drop(server);
 }
+
+/// An order shipped with tracking and delivered, then a return rejected and a second one
+/// approved and received. Answers (order, first return, second return).
+async fn ship_deliver_and_return(
+    app: &TestApp,
+    token: &str,
+    order: &Value,
+) -> (String, String, String) {
+    let order_id = id_of(order);
+    let product = order["items"][0]["product_id"]
+        .as_str()
+        .expect("product_id")
+        .to_owned();
+    let (status, shipment) = app
+        .admin_post(
+            &format!("/api/v1/orders/{order_id}/fulfillments"),
+            json!({"items": [{"product_id": product, "quantity": 1}], "carrier": "DHL",
+                "tracking_number": "JD014600003828", "tracking_url": "https://track.example/JD014600003828"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{shipment}");
+    let (status, body) = app
+        .admin_post(
+            &format!("/api/v1/fulfillments/{}/events", id_of(&shipment)),
+            json!({"status": "delivered"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let ask = || async {
+        let (status, ret) = app
+            .call(
+                reqwest::Method::POST,
+                &format!("/api/v1/orders/{order_id}/returns"),
+                Some(token),
+                Some(
+                    json!({"items": [{"product_id": product, "quantity": 1, "reason": "damaged"}]}),
+                ),
+            )
+            .await;
+        assert_eq!(status, 201, "{ret}");
+        id_of(&ret)
+    };
+    let rejected = ask().await;
+    let (status, body) = app
+        .admin_post_empty(&format!("/api/v1/returns/{rejected}/reject"))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let refunded = ask().await;
+    let (status, body) = app
+        .admin_post_empty(&format!("/api/v1/returns/{refunded}/approve"))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = app
+        .admin_post(
+            &format!("/api/v1/returns/{refunded}/receive"),
+            json!({"items": [{"product_id": product, "received": 1, "damaged": 0}]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["status"], "refunded");
+    (order_id, rejected, refunded)
+}
+
+#[tokio::test]
+async fn the_shipped_email_carries_the_tracking_and_each_return_decision_is_emailed() {
+    use crate::notifications::{SmtpServer, app_with_smtp, confirmed_order, fresh_email};
+    let smtp = SmtpServer::start().await;
+    let app = app_with_smtp(smtp.url()).await;
+    let email = fresh_email("ship");
+    let (_, token, order) = confirmed_order(&app, &email, 5).await;
+    let number = order["number"].as_str().expect("number").to_owned();
+    ship_deliver_and_return(&app, &token, &order).await;
+
+    let shipped = smtp.wait_for(&email, "is in transit").await;
+    // The HTML part escapes `/` in attributes (`&#x2f;`, read back as `/` by any client).
+    let html = shipped.html.replace("&#x2f;", "/");
+    for text in [&shipped.text, &html] {
+        assert!(text.contains("DHL"), "{text}");
+        assert!(text.contains("JD014600003828"), "{text}");
+        assert!(
+            text.contains("https://track.example/JD014600003828"),
+            "{text}"
+        );
+    }
+    let delivered = smtp.wait_for(&email, "is delivered").await;
+    assert!(
+        !delivered.text.contains("JD014600003828"),
+        "{}",
+        delivered.text
+    );
+
+    for status in ["rejected", "approved", "refunded"] {
+        let mail = smtp
+            .wait_for(&email, &format!("for order {number} is {status}"))
+            .await;
+        assert!(mail.text.contains(&number), "{}", mail.text);
+        assert!(
+            mail.text.contains(&format!("is now {status}")),
+            "{}",
+            mail.text
+        );
+        assert!(mail.html.contains(status), "{}", mail.html);
+    }
+    let refunded = smtp.wait_for(&email, "is refunded").await;
+    assert!(refunded.text.contains("Refunded: "), "{}", refunded.text);
+    // One email per decision: the customer's own request and the inner receiving step send
+    // none.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let returns = smtp
+        .mails_to(&email)
+        .into_iter()
+        .filter(|m| m.subject.contains("Your return"))
+        .count();
+    assert_eq!(returns, 3);
+}
+
+#[tokio::test]
+async fn fulfilment_and_return_changes_are_webhook_events() {
+    let receiver = Receiver::start().await;
+    let app = spawn_app_with(|c| c.webhooks.allow_private_targets = true).await;
+    let (status, hook) = app
+        .admin_post(
+            "/api/v1/webhooks",
+            json!({"url": receiver.url("/in"), "events": ["fulfillment.created", "fulfillment.updated", "return.requested", "return.updated"]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{hook}");
+    let shopper = app.customer().await;
+    let store = app.create_store().await;
+    let product = app.create_product(&store, 5).await;
+    let cart = app.cart_with(&shopper.token, &product, 1).await;
+    let (status, order) = app.checkout(&shopper.token, &cart, "tok_visa").await;
+    assert_eq!(status, 201, "{order}");
+    let (order_id, rejected, refunded) =
+        ship_deliver_and_return(&app, &shopper.token, &order).await;
+
+    eventually(Duration::from_secs(10), || async {
+        receiver.at("/in").len() >= 7
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let got = receiver.at("/in");
+    let seen: Vec<(String, String)> = got
+        .iter()
+        .map(|b| {
+            (
+                b["type"].as_str().expect("type").to_owned(),
+                b["data"]["status"].as_str().expect("status").to_owned(),
+            )
+        })
+        .collect();
+    let expected: Vec<(String, String)> = [
+        ("fulfillment.created", "shipped"),
+        ("fulfillment.updated", "delivered"),
+        ("return.requested", "requested"),
+        ("return.updated", "rejected"),
+        ("return.requested", "requested"),
+        ("return.updated", "approved"),
+        ("return.updated", "refunded"),
+    ]
+    .iter()
+    .map(|(t, s)| ((*t).to_owned(), (*s).to_owned()))
+    .collect();
+    assert_eq!(seen, expected, "{got:#?}");
+    for body in &got {
+        assert_eq!(body["store_id"], store.as_str());
+        assert_eq!(body["data"]["order_id"], order_id.as_str());
+    }
+    assert_eq!(got[0]["data"]["tracking_number"], "JD014600003828");
+    assert_eq!(got[0]["data"]["carrier"], "DHL");
+    assert_eq!(got[3]["data"]["id"], rejected.as_str());
+    assert_eq!(got[6]["data"]["id"], refunded.as_str());
+    assert_eq!(got[6]["data"]["refund_amount"]["currency"], "USD");
+}

@@ -21,12 +21,12 @@ const WAIT: Duration = Duration::from_secs(15);
 
 /// One message the SMTP server accepted.
 #[derive(Clone, Debug)]
-struct Mail {
-    to: Vec<String>,
-    subject: String,
-    text: String,
-    html: String,
-    message_id: String,
+pub(crate) struct Mail {
+    pub(crate) to: Vec<String>,
+    pub(crate) subject: String,
+    pub(crate) text: String,
+    pub(crate) html: String,
+    pub(crate) message_id: String,
 }
 
 /// Collects messages of one SMTP session.
@@ -72,7 +72,7 @@ impl mailin::Handler for Capture {
 }
 
 /// A real SMTP server on localhost that keeps what it receives.
-struct SmtpServer {
+pub(crate) struct SmtpServer {
     addr: SocketAddr,
     mails: Arc<Mutex<Vec<Mail>>>,
     task: tokio::task::JoinHandle<()>,
@@ -85,7 +85,7 @@ impl Drop for SmtpServer {
 }
 
 impl SmtpServer {
-    async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         Self::start_on("127.0.0.1:0".parse().expect("addr")).await
     }
 
@@ -137,7 +137,7 @@ impl SmtpServer {
         Self { addr, mails, task }
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("smtp://{}", self.addr)
     }
 
@@ -145,7 +145,7 @@ impl SmtpServer {
         self.mails.lock().expect("mails").clone()
     }
 
-    fn mails_to(&self, address: &str) -> Vec<Mail> {
+    pub(crate) fn mails_to(&self, address: &str) -> Vec<Mail> {
         self.mails()
             .into_iter()
             .filter(|m| m.to.iter().any(|to| to == address))
@@ -153,7 +153,7 @@ impl SmtpServer {
     }
 
     /// Waits until `address` has received a message whose subject contains `subject`.
-    async fn wait_for(&self, address: &str, subject: &str) -> Mail {
+    pub(crate) async fn wait_for(&self, address: &str, subject: &str) -> Mail {
         eventually(WAIT, || async {
             self.mails_to(address)
                 .iter()
@@ -168,7 +168,7 @@ impl SmtpServer {
 }
 
 /// A server sending to `smtp`, with quick retries.
-async fn app_with_smtp(smtp_url: String) -> TestApp {
+pub(crate) async fn app_with_smtp(smtp_url: String) -> TestApp {
     spawn_app_with(|c| {
         c.notifications.smtp_url = Some(smtp_url);
         c.notifications.retry_base_ms = 50;
@@ -183,7 +183,7 @@ async fn register(app: &TestApp, email: &str) -> Value {
     session
 }
 
-fn fresh_email(tag: &str) -> String {
+pub(crate) fn fresh_email(tag: &str) -> String {
     format!("{tag}-{}@example.com", rand_suffix())
 }
 
@@ -202,7 +202,11 @@ fn token_in(text: &str, path: &str) -> String {
 
 /// A store, a product with `stock` units, and a confirmed order of one of them by a new
 /// customer registered as `email`; returns (store, customer token, order).
-async fn confirmed_order(app: &TestApp, email: &str, stock: i64) -> (String, String, Value) {
+pub(crate) async fn confirmed_order(
+    app: &TestApp,
+    email: &str,
+    stock: i64,
+) -> (String, String, Value) {
     let store = app.create_store().await;
     let product = app.create_product(&store, stock).await;
     let token = access_token(&register(app, email).await);

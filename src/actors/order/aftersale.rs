@@ -252,6 +252,7 @@ impl OrderState {
             }));
         }
         let id = RefundId::generate();
+        let now = now_ms();
         self.order.payment.refunds.push(Refund {
             id: id.clone(),
             amount: Money {
@@ -261,8 +262,11 @@ impl OrderState {
             reason,
             transaction_id: None,
             by,
-            at: now_ms(),
+            at: now,
         });
+        // A change of the order like any other (webhook derivation tells this record from a
+        // fulfilment's by the time).
+        self.order.updated_at = now;
         // The intent first: after a crash from here on, the refund is finished, never lost
         // and never made twice.
         let saved = self.commerce.save_order(&mut self.order, None, false).await;
@@ -417,6 +421,7 @@ impl OrderState {
                         at: now,
                     });
                 }
+                self.order.updated_at = now;
                 // The intent: the return `receiving` with its amounts and the refund to make,
                 // in one write.
                 let saved = self
