@@ -56,7 +56,7 @@ pub struct OrderEventsQuery {
     security((), ("bearer" = [])),
     params(EventsQuery, ("Last-Event-ID" = Option<String>, Header, description = "`<epoch>:<seq>` of the last event seen: resumes after it (or `event: reset`).")),
     responses(
-        (status = 200, description = "`text/event-stream` of the topic: `snapshot` (or `reset`) first, then every event.", content_type = "text/event-stream", body = String),
+        (status = 200, description = "`text/event-stream` of the topic: `snapshot` (or `reset`) first, then every event.", content_type = "text/event-stream", body = super::schema::SseEvent),
         (status = 401, response = super::schema::Unauthorized),
         (status = 404, response = super::schema::NotFound),
         (status = 422, response = super::schema::Unprocessable),
@@ -76,7 +76,7 @@ pub async fn topic(
     security((), ("bearer" = [])),
     params(("id" = String, Path, description = "`ord_…`"), OrderEventsQuery, ("Last-Event-ID" = Option<String>, Header, description = "`<epoch>:<seq>` of the last event seen.")),
     responses(
-        (status = 200, description = "`text/event-stream` of the order's topic.", content_type = "text/event-stream", body = String),
+        (status = 200, description = "`text/event-stream` of the order's topic.", content_type = "text/event-stream", body = super::schema::SseEvent),
         (status = 401, response = super::schema::Unauthorized),
         (status = 404, response = super::schema::NotFound),
         (status = 422, response = super::schema::Unprocessable),

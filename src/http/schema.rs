@@ -1172,3 +1172,19 @@ pub struct NotificationPreferences {
     /// `low_stock` (staff).
     pub low_stock: bool,
 }
+
+/// One Server-Sent Event of a `text/event-stream` answer, as a client's parser hands it over
+/// (docs/API.md §9): `id` is `<epoch>:<seq>` (send it back as `Last-Event-ID` to resume),
+/// `event` the type (`snapshot`, `reset` or the event's), `data` the frame as JSON text.
+/// Keep-alive comments are not events.
+#[derive(Serialize, ToSchema)]
+pub struct SseEvent {
+    /// `<epoch>:<seq>`.
+    pub id: Option<String>,
+    /// The event type.
+    pub event: Option<String>,
+    /// The frame, JSON text.
+    pub data: String,
+    /// A reconnection delay in ms, when the server sets one.
+    pub retry: Option<u64>,
+}
