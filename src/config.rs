@@ -89,6 +89,10 @@ pub struct WebhooksConfig {
     pub disable_after_seconds: f64,
     /// Allow loopback and private-range targets (tests, on-premise receivers).
     pub allow_private_targets: bool,
+    /// PEM files of certificate authorities trusted for https targets besides the webpki
+    /// roots (an on-premise receiver with a certificate of its own CA). Read at start-up:
+    /// a file that cannot be read or holds no certificate stops the server.
+    pub extra_root_certificates: Vec<std::path::PathBuf>,
 }
 
 impl Default for WebhooksConfig {
@@ -100,6 +104,7 @@ impl Default for WebhooksConfig {
             timeout_ms: 15_000,
             disable_after_seconds: 432_000.0,
             allow_private_targets: false,
+            extra_root_certificates: Vec::new(),
         }
     }
 }

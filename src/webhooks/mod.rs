@@ -103,6 +103,11 @@ impl Webhooks {
         if !shared.config.webhooks.allow_private_targets {
             builder = builder.dns_resolver(Arc::new(guard::GuardedResolver));
         }
+        for path in &shared.config.webhooks.extra_root_certificates {
+            for certificate in root_certificates(path)? {
+                builder = builder.add_root_certificate(certificate);
+            }
+        }
         let client = builder
             .build()
             .map_err(|e| StorageError::Other(format!("building the webhook client: {e}")))?;
@@ -427,6 +432,23 @@ impl Webhooks {
         let stripe = (position.lsn as usize ^ usize::from(position.index)) % DELIVERY_STRIPES;
         &self.delivery_locks[stripe]
     }
+}
+
+/// The certificates of a PEM file of `webhooks.extra_root_certificates`.
+fn root_certificates(path: &std::path::Path) -> Result<Vec<reqwest::Certificate>, StorageError> {
+    let failed = |why: String| {
+        StorageError::Other(format!(
+            "webhooks.extra_root_certificates: {}: {why}",
+            path.display()
+        ))
+    };
+    let pem = std::fs::read(path).map_err(|e| failed(e.to_string()))?;
+    let certificates =
+        reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| failed(e.to_string()))?;
+    if certificates.is_empty() {
+        return Err(failed("no PEM certificate in it".into()));
+    }
+    Ok(certificates)
 }
 
 /// The cursor of an endpoint's worker.

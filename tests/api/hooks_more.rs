@@ -410,3 +410,146 @@ async fn fulfilment_and_return_changes_are_webhook_events() {
     assert_eq!(got[6]["data"]["id"], refunded.as_str());
     assert_eq!(got[6]["data"]["refund_amount"]["currency"], "USD");
 }
+
+/// A TLS listener for `axum::serve`: TCP accepted, then the rustls handshake (a failed
+/// handshake is logged by nobody and the next connection is taken).
+struct TlsListener {
+    tcp: tokio::net::TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            let Ok((tcp, addr)) = self.tcp.accept().await else {
+                continue;
+            };
+            if let Ok(tls) = self.acceptor.accept(tcp).await {
+                return (tls, addr);
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.tcp.local_addr()
+    }
+}
+
+/// A certificate authority of the test's own (PEM) and a certificate it signed for
+/// 127.0.0.1 and localhost with its key (DER).
+fn own_ca_and_certificate() -> (
+    String,
+    tokio_rustls::rustls::pki_types::CertificateDer<'static>,
+    tokio_rustls::rustls::pki_types::PrivateKeyDer<'static>,
+) {
+    let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).expect("ca params");
+    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca.distinguished_name
+        .push(rcgen::DnType::CommonName, "Emporium test CA");
+    let ca_key = rcgen::KeyPair::generate().expect("ca key");
+    let ca_cert = ca.self_signed(&ca_key).expect("ca certificate");
+    let leaf = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
+        .expect("leaf params");
+    let leaf_key = rcgen::KeyPair::generate().expect("leaf key");
+    let leaf_cert = leaf
+        .signed_by(&leaf_key, &ca_cert, &ca_key)
+        .expect("leaf certificate");
+    let key =
+        tokio_rustls::rustls::pki_types::PrivateKeyDer::Pkcs8(leaf_key.serialize_der().into());
+    (ca_cert.pem(), leaf_cert.der().clone(), key)
+}
+
+#[tokio::test]
+async fn an_https_receiver_signed_by_a_configured_root_gets_its_events_and_others_refuse_it() {
+    let (ca_pem, certificate, key) = own_ca_and_certificate();
+    let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+    let tls = tokio_rustls::rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("protocol versions")
+        .with_no_client_auth()
+        .with_single_cert(vec![certificate], key)
+        .expect("server config");
+    let tcp = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = tcp.local_addr().expect("addr");
+    let got: Got = Arc::default();
+    let router = axum::Router::new()
+        .fallback(record)
+        .with_state(Arc::clone(&got));
+    let listener = TlsListener {
+        tcp,
+        acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(tls)),
+    };
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    let dir = tempfile::tempdir().expect("dir");
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, ca_pem).expect("ca file");
+
+    // Trusting the CA: delivered over TLS.
+    let app = spawn_app_with(|c| {
+        c.webhooks.allow_private_targets = true;
+        c.webhooks.extra_root_certificates = vec![ca_file.clone()];
+    })
+    .await;
+    let store = app.create_store().await;
+    let product = app.create_product(&store, 1).await;
+    let url = format!("https://{addr}/tls");
+    let (status, hook) = app
+        .admin_post(
+            "/api/v1/webhooks",
+            json!({"url": url, "events": ["stock.changed"], "store_id": store}),
+        )
+        .await;
+    assert_eq!(status, 201, "{hook}");
+    adjust_stock(&app.client, app.addr, &product, 1).await;
+    eventually(Duration::from_secs(10), || async {
+        !got.lock().expect("lock").is_empty()
+    })
+    .await;
+    let (path, body) = got.lock().expect("lock")[0].clone();
+    assert_eq!(path, "/tls");
+    assert_eq!(body["type"], "stock.changed");
+    assert_eq!(body["data"]["on_hand"], 2);
+
+    // Without it the certificate is unknown: the attempt fails and nothing arrives.
+    let other = spawn_app_with(|c| {
+        c.webhooks.allow_private_targets = true;
+        c.webhooks.retry_schedule_seconds = vec![0.0];
+    })
+    .await;
+    let store = other.create_store().await;
+    let product = other.create_product(&store, 1).await;
+    let (status, hook) = other
+        .admin_post(
+            "/api/v1/webhooks",
+            json!({"url": format!("https://{addr}/untrusted"), "events": ["stock.changed"], "store_id": store}),
+        )
+        .await;
+    assert_eq!(status, 201, "{hook}");
+    adjust_stock(&other.client, other.addr, &product, 1).await;
+    let deliveries = format!("/api/v1/webhooks/{}/deliveries", id_of(&hook));
+    eventually(Duration::from_secs(10), || async {
+        other.admin_get(&deliveries).await.1["items"][0]["status"] == "failed"
+    })
+    .await;
+    let (_, list) = other.admin_get(&deliveries).await;
+    assert_eq!(
+        list["items"][0]["attempts"][0]["status_code"],
+        Value::Null,
+        "{list}"
+    );
+    assert!(
+        got.lock()
+            .expect("lock")
+            .iter()
+            .all(|(p, _)| p != "/untrusted"),
+        "no request got through"
+    );
+    server.abort();
+}
